@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * iommuctl: asks iommutuned over its control socket and prints the answer,
+ * as aligned tables for people or as the daemon's JSON (--json).
+ *
+ * Exit status: 0 ok, 1 the daemon reported an error, 2 usage error,
+ * 3 cannot connect.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "config.h"
+#include "protocol.h"
+#include "table.h"
+#include "util.h"
+
+enum { EXIT_OK = 0, EXIT_DAEMON_ERROR = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
+
+typedef struct Options {
+        const char *socket_path;
+        bool json;
+        bool color;
+} Options;
+
+static const char *bold(const Options *o) {
+        return o->color ? "\033[1m" : "";
+}
+static const char *reset(const Options *o) {
+        return o->color ? "\033[0m" : "";
+}
+
+static void help(void) {
+        printf("Usage: iommuctl [--socket PATH] [--json] [--no-color] COMMAND ...\n\n"
+               "Asks iommutuned about IOMMU groups, flushes and policy.\n\nCommands:\n");
+        for (ProtocolCommand c = 0; c < _CMD_MAX; c++) {
+                const ProtocolCommandInfo *i = protocol_command_info(c);
+                char left[64];
+
+                snprintf(left, sizeof(left), "%s %s", i->name, i->usage);
+                printf("  %-48s %s%s\n", left, i->summary, i->privileged ? " (root or admin group)" : "");
+        }
+        printf("\nOptions:\n"
+               "  --socket PATH   the daemon's socket (default " PROTOCOL_DEFAULT_SOCKET ")\n"
+               "  --json          print the daemon's JSON\n"
+               "  --no-color      no color, even on a terminal\n"
+               "\nExit status: 0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot connect.\n");
+}
+
+/* Parses "90", "90s", "15m", "2h", "1d" into seconds; 0 on error. */
+static unsigned long long parse_duration(const char *s) {
+        char *end;
+        unsigned long long v;
+
+        if (!s || !*s || *s == '-')
+                return 0;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno || end == s)
+                return 0;
+        switch (*end) {
+        case '\0': case 's': break;
+        case 'm': v *= 60; break;
+        case 'h': v *= 3600; break;
+        case 'd': v *= 86400; break;
+        default: return 0;
+        }
+        return *end && end[1] ? 0 : v;
+}
+
+static int build_request(int argc, char **argv, ProtocolRequest *req) {
+        const ProtocolCommandInfo *info;
+        int i = 1;
+
+        *req = (ProtocolRequest) { .set_type = _SET_INVALID };
+        req->cmd = protocol_command_from_string(argv[0]);
+        if (req->cmd == _CMD_INVALID) {
+                fprintf(stderr, "iommuctl: unknown command \"%s\" (see iommuctl --help)\n", argv[0]);
+                return -EINVAL;
+        }
+        info = protocol_command_info(req->cmd);
+        if (info->needs_target) {
+                if (argc < 2) {
+                        fprintf(stderr, "iommuctl: usage: iommuctl %s %s\n", info->name, info->usage);
+                        return -EINVAL;
+                }
+                if (!protocol_target_is_group(argv[1], NULL) && !protocol_target_is_pci(argv[1])) {
+                        fprintf(stderr, "iommuctl: \"%s\" is neither a group number nor a PCI address like "
+                                        "0000:00:04.0\n", argv[1]);
+                        return -EINVAL;
+                }
+                snprintf(req->target, sizeof(req->target), "%s", argv[1]);
+                i = 2;
+        }
+        if (req->cmd == CMD_SET) {
+                if (argc < 3 || (req->set_type = protocol_set_type_from_string(argv[2])) == _SET_INVALID) {
+                        fprintf(stderr, "iommuctl: usage: iommuctl %s %s\n", info->name, info->usage);
+                        return -EINVAL;
+                }
+                i = 3;
+                if (argc > i && streq(argv[i], "--for")) {
+                        if (argc < i + 2 || !(req->for_s = parse_duration(argv[i + 1]))) {
+                                fprintf(stderr, "iommuctl: --for needs a duration like 90s, 15m, 2h or 1d\n");
+                                return -EINVAL;
+                        }
+                        i += 2;
+                }
+        }
+        if (argc > i) {
+                fprintf(stderr, "iommuctl: unexpected argument \"%s\" (usage: iommuctl %s %s)\n", argv[i], info->name,
+                        info->usage);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int connect_daemon(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* Reads one reply line through a growing buffer. Returns the line in a new
+ * string the caller frees, or NULL at EOF or on error. */
+static char *read_line(int fd, char **buf, size_t *len, size_t *alloc) {
+        for (;;) {
+                char *nl = *len ? memchr(*buf, '\n', *len) : NULL;
+                ssize_t n;
+
+                if (nl) {
+                        size_t l = (size_t) (nl - *buf);
+                        char *line = strndup(*buf, l);
+
+                        memmove(*buf, nl + 1, *len - l - 1);
+                        *len -= l + 1;
+                        return line;
+                }
+                if (greedy_realloc((void **) buf, alloc, *len + 65536, 1) < 0)
+                        return NULL;
+                n = read(fd, *buf + *len, *alloc - *len);
+                if (n <= 0)
+                        return NULL;
+                *len += (size_t) n;
+        }
+}
+
+/* A field as words: yes/no for booleans, one decimal for fractions, "-"
+ * when absent. The string lives until the next call for the same slot. */
+static const char *jstr(json_object *o, const char *key) {
+        static char slots[8][64];
+        static unsigned next;
+        json_object *v = json_object_object_get(o, key);
+        char *buf = slots[next++ % ELEMENTSOF(slots)];
+
+        if (!v)
+                return "-";
+        if (json_object_is_type(v, json_type_boolean))
+                return json_object_get_boolean(v) ? "yes" : "no";
+        if (json_object_is_type(v, json_type_double)) {
+                snprintf(buf, sizeof(slots[0]), "%.1f", json_object_get_double(v));
+                return buf;
+        }
+        return json_object_get_string(v);
+}
+
+static void print_status(const Options *o, json_object *d) {
+        json_object *units = json_object_object_get(d, "units"), *src = json_object_object_get(d, "sources");
+        Table *t;
+
+        printf("%siommutuned %s%s, %s mode, pid %s\n", bold(o), jstr(d, "version"), reset(o), jstr(d, "mode"),
+               jstr(d, "pid"));
+        printf("Kernel:   %s\n", jstr(d, "kernel"));
+        if (json_object_object_get(d, "message"))
+                printf("IOMMU:    %s\n", jstr(d, "message"));
+        printf("Sources:  tracefs %s, debugfs %s, intel_iommu debugfs %s, tracepoints iommu:* %s, "
+               "intel_iommu:qi_submit %s\n",
+               jstr(src, "tracefs"), jstr(src, "debugfs"), jstr(src, "intel_iommu_debugfs"),
+               jstr(src, "tracepoint_iommu"), jstr(src, "tracepoint_qi_submit"));
+        printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),
+               jstr(d, "last_tick_s_ago"));
+        printf("Groups:   %s\n", jstr(d, "groups"));
+        if (json_object_object_get(d, "last_reload_error"))
+                printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
+        t = table_new("UNIT", "VENDOR", "PAGE SIZES", "CACHING MODE", "DEVICES", NULL);
+        for (size_t i = 0; t && units && i < json_object_array_length(units); i++) {
+                json_object *u = json_object_array_get_idx(units, i);
+
+                table_add_row(t, jstr(u, "name"), jstr(u, "vendor"), jstr(u, "page_sizes"), jstr(u, "caching_mode"),
+                              jstr(u, "devices"));
+        }
+        if (t && units && json_object_array_length(units) > 0) {
+                putchar('\n');
+                table_print(t, stdout);
+        }
+        table_free(t);
+}
+
+static void devices_cell(json_object *g, char *buf, size_t size) {
+        json_object *devs = json_object_object_get(g, "devices");
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; devs && i < json_object_array_length(devs) && len < size; i++) {
+                json_object *d = json_object_array_get_idx(devs, i);
+                bool untrusted = json_object_get_boolean(json_object_object_get(d, "untrusted"));
+
+                len += (size_t) snprintf(buf + len, size - len, "%s%s(%s%s%s)", i ? " " : "", jstr(d, "bdf"),
+                                         jstr(d, "driver"), untrusted ? ",untrusted" : "", "");
+        }
+}
+
+static void print_groups(const Options *o, json_object *d) {
+        Table *t = table_new("GROUP", "TYPE", "POLICY", "DESIRED", "DEVICES", "REASON", NULL);
+
+        for (size_t i = 0; t && i < json_object_array_length(d); i++) {
+                json_object *g = json_object_array_get_idx(d, i);
+                char devs[1024];
+
+                devices_cell(g, devs, sizeof(devs));
+                table_add_row(t, jstr(g, "group"), jstr(g, "type"), jstr(g, "policy"), jstr(g, "desired"), devs,
+                              jstr(g, "reason"));
+        }
+        if (t)
+                table_print(t, stdout);
+        table_free(t);
+}
+
+static void print_explain(const Options *o, json_object *d) {
+        json_object *rules = json_object_object_get(d, "rules");
+
+        printf("%sGroup %s%s (%s), policy %s\n", bold(o), jstr(d, "group"), reset(o), jstr(d, "type"),
+               jstr(d, "policy"));
+        for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
+                json_object *dev = json_object_array_get_idx(rules, i), *keys = json_object_object_get(dev, "config");
+                Table *t = table_new("KEY", "VALUE", "FROM", NULL);
+
+                printf("\n%s%s%s\n", bold(o), jstr(dev, "bdf"), reset(o));
+                for (size_t k = 0; t && keys && k < json_object_array_length(keys); k++) {
+                        json_object *kv = json_object_array_get_idx(keys, k);
+
+                        table_add_row(t, jstr(kv, "key"), jstr(kv, "value"), jstr(kv, "from"));
+                }
+                if (t)
+                        table_print(t, stdout);
+                table_free(t);
+        }
+}
+
+static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data) {
+        if (o->json) {
+                puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                return;
+        }
+        switch (cmd) {
+        case CMD_STATUS: print_status(o, data); break;
+        case CMD_GROUPS: print_groups(o, data); break;
+        case CMD_EXPLAIN: print_explain(o, data); break;
+        case CMD_METRICS: fputs(json_object_get_string(data), stdout); break;
+        case CMD_WATCH:
+                /* Redraw in place like top: home, clear, then the table. */
+                if (o->color)
+                        fputs("\033[H\033[2J", stdout);
+                printf("tick %s\n\n", jstr(data, "tick"));
+                print_groups(o, json_object_object_get(data, "groups"));
+                break;
+        default:
+                puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        }
+        fflush(stdout);
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+                { "no-color", no_argument, NULL, 'n' },     { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },      {},
+        };
+        Options o = { .socket_path = PROTOCOL_DEFAULT_SOCKET, .color = isatty(STDOUT_FILENO) };
+        _cleanup_free_ char *buf = NULL, *line_out = NULL;
+        size_t len = 0, alloc = 0, out_len;
+        ProtocolRequest req;
+        json_object *request;
+        int c, fd, status = EXIT_OK;
+        char *line;
+
+        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+                switch (c) {
+                case 's': o.socket_path = optarg; break;
+                case 'j': o.json = true; break;
+                case 'n': o.color = false; break;
+                case 'h': help(); return EXIT_OK;
+                case 'V': printf("iommuctl %s (protocol %d)\n", PACKAGE_VERSION, PROTOCOL_VERSION); return EXIT_OK;
+                default: return EXIT_USAGE;
+                }
+        if (getenv("NO_COLOR"))
+                o.color = false;
+        if (optind >= argc) {
+                help();
+                return EXIT_USAGE;
+        }
+        if (build_request(argc - optind, argv + optind, &req) < 0)
+                return EXIT_USAGE;
+
+        fd = connect_daemon(o.socket_path);
+        if (fd < 0) {
+                fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(is iommutuned running? "
+                                "systemctl status iommutuned)\n", o.socket_path, strerror(-fd));
+                return EXIT_CONNECT;
+        }
+        request = protocol_request_new(&req);
+        line_out = request ? protocol_to_line(request, &out_len) : NULL;
+        json_object_put(request);
+        if (!line_out || write(fd, line_out, out_len) != (ssize_t) out_len) {
+                fprintf(stderr, "iommuctl: sending the request failed: %s\n", strerror(errno));
+                close(fd);
+                return EXIT_CONNECT;
+        }
+        do {
+                json_object *reply = NULL, *data = NULL;
+                char err[1024];
+                int r;
+
+                line = read_line(fd, &buf, &len, &alloc);
+                if (!line) {
+                        fprintf(stderr, "iommuctl: the daemon closed the connection without an answer\n");
+                        status = EXIT_CONNECT;
+                        break;
+                }
+                r = protocol_parse_reply(line, &reply, &data, err, sizeof(err));
+                if (r < 0) {
+                        free(line);
+                        fprintf(stderr, "iommuctl: %s: %s\n", r == -EPROTO ? "the daemon says" : "bad reply", err);
+                        json_object_put(reply);
+                        status = EXIT_DAEMON_ERROR;
+                        break;
+                }
+                print_reply(&o, req.cmd, data);
+                json_object_put(reply);
+                free(line);
+        } while (req.cmd == CMD_WATCH);
+        close(fd);
+        return status;
+}

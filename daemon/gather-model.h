@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Replays iommu:unmap events through the kernel's unmap chunking and IOTLB
+ * gather rules (Linux 6.1, VT-d) and counts the IOTLB syncs three drivers
+ * would issue for them:
+ *
+ *   strict          a DMA domain (no flush queue);
+ *   lazy unpatched  DMA-FQ on a kernel without "iommu/vt-d: Avoid
+ *                   superfluous IOTLB tracking in lazy mode" (16a75bbe480c,
+ *                   v6.3; backported to 6.1.16, 6.2.3, 5.15.99);
+ *   lazy patched    DMA-FQ with that fix.
+ *
+ * One event is one __iommu_unmap() call with a fresh gather, as
+ * __iommu_dma_unmap() makes it; the tracepoint records the (page-aligned)
+ * iova and size it was given. The event is split into chunks of one page
+ * size (iommu_pgsize()); intel_iommu_unmap() adds each whole chunk to the
+ * gather, and iommu_iotlb_gather_add_page() syncs whenever the chunk size
+ * differs from the previous one. With k such size changes in an event:
+ *
+ *   strict = k + 1,  lazy unpatched = k + (k > 0),  lazy patched = 0.
+ *
+ * Each sync is one IOTLB invalidation per IOMMU unit the domain spans
+ * (intel_iommu_tlb_sync() -> iommu_flush_iotlb_psi(): page-selective, or
+ * domain-selective when the range exceeds the unit's address mask). The
+ * flush queue's own domain-wide flushes (full ring or 10 ms timer) are not
+ * events and are not counted here.
+ *
+ * Assumes the unmap mirrors a DMA-API map, so no chunk starts on a
+ * superpage larger than itself (intel_iommu_unmap() would round the chunk
+ * up). Not valid for kernels whose VT-d uses the generic page table code
+ * (about v6.19 on): their unmap uses iommu_iotlb_gather_add_range().
+ *
+ * Page-size bitmaps: bit n set = pages of 2^n bytes. VT-d DMA domains
+ * (5.15+): 4K, plus 2M with superpage level 1, plus 2M and 1G with level 2;
+ * 4K only with intel_iommu=sp_off. Any non-zero bitmap is accepted: its
+ * lowest bit is the minimum page size, as in __iommu_unmap().
+ *
+ * An event is invalid, and counts only as such, when the bitmap is 0, the
+ * size is 0, the range [iova, iova + size) passes 2^64, or iova or size is
+ * not a multiple of the minimum page size (__iommu_unmap() unmaps nothing
+ * and fires no tracepoint for those).
+ *
+ * Pure: no I/O, no allocation, no global state; safe from any thread.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef SZ_4K
+#define SZ_4K (UINT64_C(1) << 12)
+#endif
+#ifndef SZ_2M
+#define SZ_2M (UINT64_C(1) << 21)
+#endif
+#ifndef SZ_1G
+#define SZ_1G (UINT64_C(1) << 30)
+#endif
+
+/* One iommu:unmap event as the tracepoint records it. */
+typedef struct GatherEvent {
+        uint64_t iova;
+        uint64_t size;
+} GatherEvent;
+
+/* One chunk of an event: count pages of pgsize bytes from iova. */
+typedef struct GatherChunk {
+        uint64_t iova;
+        uint64_t pgsize;
+        uint64_t count;
+} GatherChunk;
+
+/* Running totals; start from a zeroed struct. Totals wrap at 2^64. */
+typedef struct GatherCounts {
+        uint64_t events;               /* valid events replayed */
+        uint64_t invalid;              /* events rejected (see above) */
+        uint64_t bytes;                /* sum of the valid events' sizes */
+        uint64_t mixed_events;         /* valid events with k > 0 */
+        uint64_t strict_syncs;
+        uint64_t lazy_unpatched_syncs;
+        uint64_t lazy_patched_syncs;
+} GatherCounts;
+
+/* Splits an event into chunks exactly as __iommu_unmap() does. Writes at
+ * most n_max chunks to ret_chunks (which may be NULL when n_max is 0) and
+ * returns how many there are in all, 0 for an invalid event. An event has at
+ * most 2 * 64 chunks. */
+size_t gather_model_chunks(uint64_t pgsize_bitmap, uint64_t iova, uint64_t size,
+                           GatherChunk *ret_chunks, size_t n_max);
+
+/* k: how many times the chunk size changes within the event; 0 for an
+ * invalid event. */
+unsigned gather_model_size_changes(uint64_t pgsize_bitmap, uint64_t iova, uint64_t size);
+
+/* Adds one event to *acc. */
+void gather_model_account(GatherCounts *acc, uint64_t pgsize_bitmap, uint64_t iova,
+                          uint64_t size);
+
+/* Adds n events, all in one domain with this bitmap, to *acc (events may be
+ * NULL when n is 0). Same result as n calls of gather_model_account(). */
+void gather_model_replay(GatherCounts *acc, uint64_t pgsize_bitmap, const GatherEvent *events,
+                         size_t n);
+
+/* The smallest event size that can have k > 0: the sum of the two smallest
+ * page sizes (0x201000 for VT-d with superpages: a 2 MiB unmap is either
+ * one 2M chunk or 512 4K pages, never both). Every valid event smaller than
+ * this has k = 0 at any iova, so the tracepoint filter "size >= 0x..." with
+ * this value drops only events whose syncs are known without seeing them:
+ * strict 1, lazy 0. UINT64_MAX when the bitmap has fewer than two page
+ * sizes (no event can have k > 0). */
+uint64_t gather_model_filter_min_size(uint64_t pgsize_bitmap);

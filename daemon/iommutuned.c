@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * iommutuned: keeps IOMMU protection on while paying as little for it as
+ * the workload allows. main() parses arguments and runs one action.
+ */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "topology-output.h"
+#include "topology.h"
+#include "util.h"
+
+typedef struct Args {
+        bool dump_topology;
+        bool check_config;
+        bool json;
+        const char *config_path; /* NULL: the installed one */
+        const char *sysfs_root;
+        const char *proc_root;
+        const char *socket_path;
+} Args;
+
+#define DEFAULT_CONFIG SYSCONFDIR "/iommutuned/iommutuned.conf"
+
+static void help(void) {
+        printf("Usage: iommutuned [OPTIONS]\n\n"
+               "Tunes IOMMU groups between strict (DMA) and lazy (DMA-FQ) invalidation.\n\n"
+               "Without an action it runs the daemon.\n\n"
+               "  --dump-topology     Print the IOMMU units, groups and devices, then exit\n"
+               "  --json              With --dump-topology: print JSON\n"
+               "  --check-config      Validate the configuration (and its conf.d) and exit\n"
+               "  --config FILE       Read FILE and FILE's directory/conf.d/*.conf\n"
+               "                      (default " DEFAULT_CONFIG ")\n"
+               "  --socket PATH       Listen on PATH instead of the configured socket\n"
+               "  --sysfs-root DIR    Read sysfs from DIR instead of /sys\n"
+               "  --proc-root DIR     Read procfs from DIR instead of /proc\n"
+               "  -h --help           Show this help\n"
+               "     --version        Show the version\n");
+}
+
+/* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
+static int parse_args(int argc, char *argv[], Args *args) {
+        enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET };
+        static const struct option options[] = {
+                { "dump-topology", no_argument, NULL, ARG_DUMP },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "config", required_argument, NULL, ARG_CONFIG },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "sysfs-root", required_argument, NULL, ARG_SYSFS },
+                { "proc-root", required_argument, NULL, ARG_PROC },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case ARG_DUMP: args->dump_topology = true; break;
+                case ARG_CHECK: args->check_config = true; break;
+                case ARG_CONFIG: args->config_path = optarg; break;
+                case ARG_SOCKET: args->socket_path = optarg; break;
+                case ARG_JSON: args->json = true; break;
+                case ARG_SYSFS: args->sysfs_root = optarg; break;
+                case ARG_PROC: args->proc_root = optarg; break;
+                case 'h': help(); return 0;
+                case ARG_VERSION: printf("iommutuned %s\n", PACKAGE_VERSION); return 0;
+                default: return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument: %s", argv[optind]);
+                return -EINVAL;
+        }
+        if (args->json && !args->dump_topology) {
+                log_error("--json needs --dump-topology");
+                return -EINVAL;
+        }
+        if (args->dump_topology && args->check_config) {
+                log_error("--dump-topology and --check-config are separate actions");
+                return -EINVAL;
+        }
+        return 1;
+}
+
+/* The drop-in directory that goes with a main config file. */
+static char *dropin_dir_for(const char *config_path) {
+        const char *slash = strrchr(config_path, '/');
+        char *dir = NULL;
+
+        if (asprintf(&dir, "%.*s/conf.d", slash ? (int) (slash - config_path) : 1, slash ? config_path : ".") < 0)
+                return NULL;
+        return dir;
+}
+
+static int check_config(const char *path, const char *dropin_dir, bool required) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        r = config_load(path, dropin_dir, required ? CONFIG_LOAD_MAIN_REQUIRED : 0, &c, &errors);
+        if (r == -ENOMEM)
+                return log_error_errno(r, "Failed to load the configuration: %m");
+        if (r < 0) {
+                for (char **e = errors; e && *e; e++)
+                        fprintf(stderr, "%s\n", *e);
+                fprintf(stderr, "%zu error%s; the configuration is not valid.\n", strv_length(errors),
+                        strv_length(errors) == 1 ? "" : "s");
+                return r;
+        }
+        printf("Configuration valid (read:");
+        for (char *const *f = config_files(c); f && *f; f++)
+                printf(" %s", *f);
+        printf("%s).\n", config_files(c) && *config_files(c) ? "" : " no file, built-in defaults");
+        return 0;
+}
+
+static int run_daemon(const Args *args, const char *config_path, const char *dropin_dir) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerOptions opts = {
+                .config_path = config_path,
+                .dropin_dir = dropin_dir,
+                .config_required = args->config_path != NULL,
+                .sysfs_root = args->sysfs_root,
+                .proc_root = args->proc_root,
+                .socket_path = args->socket_path,
+        };
+        int r;
+
+        r = manager_new(&opts, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start: %m");
+        r = manager_start(m);
+        if (r < 0)
+                return r;
+        r = manager_run(m);
+        if (r < 0)
+                return log_error_errno(r, "The event loop failed: %m");
+        log_info("Stopped");
+        return 0;
+}
+
+static int dump_topology(const Args *args) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        int r;
+
+        r = topology_scan(args->sysfs_root, args->proc_root, &t);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the IOMMU topology from %s and %s: %m", args->sysfs_root,
+                                       args->proc_root);
+        if (args->json) {
+                json_object *o = topology_to_json(t);
+
+                if (!o)
+                        return log_error_errno(ENOMEM, "Failed to build the topology JSON: %m");
+                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+        } else {
+                r = topology_print(t, stdout);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to print the topology: %m");
+        }
+        return fflush(stdout) == 0 ? 0 : log_error_errno(errno, "Failed to write the topology: %m");
+}
+
+int main(int argc, char *argv[]) {
+        Args args = { .sysfs_root = "/sys", .proc_root = "/proc" };
+        _cleanup_free_ char *dropin_dir = NULL;
+        const char *config_path;
+        int r;
+
+        log_setup();
+        r = parse_args(argc, argv, &args);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+        if (args.dump_topology)
+                return dump_topology(&args) < 0 ? 1 : 0;
+
+        config_path = args.config_path ? args.config_path : DEFAULT_CONFIG;
+        dropin_dir = dropin_dir_for(config_path);
+        if (!dropin_dir)
+                return log_error_errno(ENOMEM, "Out of memory: %m"), 1;
+        if (args.check_config)
+                return check_config(config_path, dropin_dir, args.config_path != NULL) < 0 ? 1 : 0;
+        return run_daemon(&args, config_path, dropin_dir) < 0 ? 1 : 0;
+}

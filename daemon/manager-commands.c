@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The answers to the control socket's commands, built from the Manager's
+ * state. One handle_<command>() per command; manager_handle_request()
+ * dispatches.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+#include "manager.h"
+#include "topology-output.h"
+#include "util.h"
+
+static json_object *json_str_or_null(const char *s) {
+        return s ? json_object_new_string(s) : NULL;
+}
+
+/* Resolves GROUP|BDF to a group of the current topology. */
+static const IommuGroup *find_target_group(const Manager *m, const char *target, const Device **ret_device) {
+        const Device *d = NULL;
+        unsigned id;
+
+        if (protocol_target_is_group(target, &id))
+                return topology_find_group(m->topology, id);
+        d = topology_find_device(m->topology, target);
+        if (ret_device)
+                *ret_device = d;
+        return d && d->group >= 0 ? topology_find_group(m->topology, (unsigned) d->group) : NULL;
+}
+
+static json_object *device_summary(const Device *d) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "bdf", json_object_new_string(d->name));
+        json_object_object_add(o, "driver", json_str_or_null(d->driver));
+        json_object_object_add(o, "class", json_object_new_string(d->class_word));
+        json_object_object_add(o, "untrusted", json_object_new_boolean(d->untrusted == TRISTATE_YES));
+        return o;
+}
+
+/* The effective policy word of every member; "mixed" when they differ. */
+static const char *group_policy_word(const Manager *m, const IommuGroup *g) {
+        const char *word = NULL;
+
+        for (char **n = g->devices; n && *n; n++) {
+                const Device *d = topology_find_device(m->topology, *n);
+                DevicePolicy p;
+                const char *w;
+
+                if (config_resolve_device(m->config, *n, d ? d->driver : NULL, d ? d->class_word : NULL, &p) < 0)
+                        continue;
+                w = policy_mode_to_string(p.policy.policy);
+                if (word && !streq(word, w))
+                        return "mixed";
+                word = w;
+        }
+        return word ? word : "-";
+}
+
+static json_object *group_summary(const Manager *m, const IommuGroup *g) {
+        json_object *o = json_object_new_object(), *devs = json_object_new_array();
+
+        json_object_object_add(o, "group", json_object_new_int64(g->id));
+        json_object_object_add(o, "type", json_str_or_null(g->type_raw));
+        for (char **n = g->devices; n && *n; n++) {
+                const Device *d = topology_find_device(m->topology, *n);
+
+                if (d)
+                        json_object_array_add(devs, device_summary(d));
+        }
+        json_object_object_add(o, "devices", devs);
+        json_object_object_add(o, "policy", json_object_new_string(group_policy_word(m, g)));
+        return o;
+}
+
+static json_object *handle_status(Manager *m) {
+        json_object *o = json_object_new_object(), *units = json_object_new_array(), *src = json_object_new_object(),
+                    *cfg = json_object_new_array();
+        const KernelInfo *k = &m->topology->kernel;
+        uint64_t now = now_monotonic_ns();
+
+        json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
+        json_object_object_add(o, "mode", json_object_new_string(daemon_mode_to_string(config_daemon(m->config)->mode.mode)));
+        json_object_object_add(o, "pid", json_object_new_int((int) getpid()));
+        json_object_object_add(o, "kernel", json_str_or_null(k->release));
+        json_object_object_add(o, "iommu", json_object_new_boolean(!topology_no_iommu_message(m->topology)));
+        if (topology_no_iommu_message(m->topology))
+                json_object_object_add(o, "message", json_object_new_string(topology_no_iommu_message(m->topology)));
+        for (size_t i = 0; i < m->topology->n_units; i++) {
+                const IommuUnit *u = &m->topology->units[i];
+                json_object *uo = json_object_new_object();
+                char sizes[64];
+
+                pgsize_bitmap_format(u->pgsize_bitmap, sizes, sizeof(sizes));
+                json_object_object_add(uo, "name", json_object_new_string(u->name));
+                json_object_object_add(uo, "vendor", json_object_new_string(iommu_vendor_to_string(u->vendor)));
+                json_object_object_add(uo, "page_sizes", json_object_new_string(sizes));
+                json_object_object_add(uo, "caching_mode",
+                                       u->has_vtd_caps ? json_object_new_boolean(u->vtd.caching_mode) : NULL);
+                json_object_object_add(uo, "devices", json_object_new_int64((int64_t) strv_length(u->devices)));
+                json_object_array_add(units, uo);
+        }
+        json_object_object_add(o, "units", units);
+        json_object_object_add(o, "groups", json_object_new_int64((int64_t) m->topology->n_groups));
+        json_object_object_add(src, "tracefs", json_object_new_boolean(k->tracefs != NULL));
+        json_object_object_add(src, "debugfs", json_object_new_boolean(k->debugfs));
+        json_object_object_add(src, "intel_iommu_debugfs", json_object_new_boolean(k->intel_debugfs));
+        json_object_object_add(src, "tracepoint_iommu", json_object_new_boolean(k->tracepoint_iommu));
+        json_object_object_add(src, "tracepoint_qi_submit", json_object_new_boolean(k->tracepoint_qi_submit));
+        json_object_object_add(o, "sources", src);
+        for (char *const *f = config_files(m->config); f && *f; f++)
+                json_object_array_add(cfg, json_object_new_string(*f));
+        json_object_object_add(o, "config_files", cfg);
+        json_object_object_add(o, "uptime_s", json_object_new_double((double) (now - m->started_ns) / 1e9));
+        json_object_object_add(o, "ticks", json_object_new_int64((int64_t) m->ticks));
+        json_object_object_add(o, "last_tick_s_ago",
+                               m->last_tick_ns ? json_object_new_double((double) (now - m->last_tick_ns) / 1e9) : NULL);
+        json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) m->topology->n_problems));
+        json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) m->reload_failures));
+        if (m->last_reload_error)
+                json_object_object_add(o, "last_reload_error", json_object_new_string(m->last_reload_error));
+        return o;
+}
+
+static json_object *handle_groups(Manager *m) {
+        json_object *a = json_object_new_array();
+
+        for (size_t i = 0; i < m->topology->n_groups; i++)
+                json_object_array_add(a, group_summary(m, &m->topology->groups[i]));
+        return a;
+}
+
+static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const Device *d = NULL;
+        const IommuGroup *g = find_target_group(m, req->target, &d);
+        json_object *o, *full = NULL;
+
+        if (!g) {
+                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                return NULL;
+        }
+        o = group_summary(m, g);
+        /* The full device records, as --dump-topology prints them. */
+        full = topology_to_json(m->topology);
+        if (full) {
+                json_object *devs = json_object_new_array(), *all = json_object_object_get(full, "devices");
+
+                for (size_t i = 0; all && i < json_object_array_length(all); i++) {
+                        json_object *dev = json_object_array_get_idx(all, i);
+                        json_object *grp = json_object_object_get(dev, "group");
+
+                        if (grp && json_object_get_int64(grp) == (int64_t) g->id)
+                                json_object_array_add(devs, json_object_get(dev));
+                }
+                json_object_object_add(o, "device_details", devs);
+                json_object_put(full);
+        }
+        return o;
+}
+
+/* Every config key that decides a device, with where its value came from. */
+static json_object *explain_device(const Manager *m, const Device *d) {
+        json_object *o = json_object_new_object(), *keys = json_object_new_array();
+        size_t n_keys;
+        const ConfKey *table = conf_keys(&n_keys);
+        DevicePolicy p;
+
+        json_object_object_add(o, "bdf", json_object_new_string(d->name));
+        if (config_resolve_device(m->config, d->name, d->driver, d->class_word, &p) < 0)
+                return o;
+        for (size_t i = 0; i < n_keys; i++) {
+                const ConfKey *k = &table[i];
+                const ConfValue *v;
+                json_object *ko;
+                char *value, *origin;
+
+                if (k->section != CONF_SCOPE_POLICY)
+                        continue;
+                v = conf_key_value(k, &p);
+                value = conf_value_to_string(k, v);
+                origin = conf_origin_to_string(&v->origin);
+                ko = json_object_new_object();
+                json_object_object_add(ko, "key", json_object_new_string(k->scoped_name ? k->scoped_name : k->name));
+                json_object_object_add(ko, "value", json_str_or_null(value));
+                json_object_object_add(ko, "from", json_str_or_null(origin));
+                json_object_array_add(keys, ko);
+                free(value);
+                free(origin);
+        }
+        json_object_object_add(o, "config", keys);
+        return o;
+}
+
+static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const IommuGroup *g = find_target_group(m, req->target, NULL);
+        json_object *o, *devs;
+
+        if (!g) {
+                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                return NULL;
+        }
+        o = group_summary(m, g);
+        devs = json_object_new_array();
+        for (char **n = g->devices; n && *n; n++) {
+                const Device *d = topology_find_device(m->topology, *n);
+
+                if (d)
+                        json_object_array_add(devs, explain_device(m, d));
+        }
+        json_object_object_add(o, "rules", devs);
+        return o;
+}
+
+static json_object *handle_reload(Manager *m, json_object **ret_error) {
+        _cleanup_strv_free_ char **errors = NULL;
+        json_object *o;
+        int r;
+
+        r = manager_reload(m, &errors);
+        if (r < 0) {
+                char msg[1024];
+                size_t len = 0;
+
+                len += (size_t) snprintf(msg, sizeof(msg), "the configuration is invalid; the running one stays:");
+                for (char **e = errors; e && *e && len < sizeof(msg); e++)
+                        len += (size_t) snprintf(msg + len, sizeof(msg) - len, " %s;", *e);
+                *ret_error = protocol_reply_error("%s", msg);
+                return NULL;
+        }
+        o = json_object_new_object();
+        json_object_object_add(o, "reloaded", json_object_new_boolean(true));
+        return o;
+}
+
+static void metric(FILE *f, const char *name, const char *type, const char *help) {
+        fprintf(f, "# TYPE %s %s\n# HELP %s %s\n", name, type, name, help);
+}
+
+static json_object *handle_metrics(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+        uint64_t requests, errors, refused;
+        size_t size = 0;
+        FILE *f;
+
+        f = open_memstream(&text, &size);
+        if (!f)
+                return NULL;
+        control_server_stats(m->control, &requests, &errors, &refused);
+        metric(f, "iommutuned_ticks", "counter", "Monitoring ticks since the daemon started.");
+        fprintf(f, "iommutuned_ticks_total %" PRIu64 "\n", m->ticks);
+        metric(f, "iommutuned_groups", "gauge", "IOMMU groups by type.");
+        for (GroupType t = GROUP_TYPE_UNKNOWN; t < _GROUP_TYPE_MAX; t++) {
+                size_t n = 0;
+
+                for (size_t i = 0; i < m->topology->n_groups; i++)
+                        n += m->topology->groups[i].type == t;
+                fprintf(f, "iommutuned_groups{type=\"%s\"} %zu\n", group_type_to_string(t), n);
+        }
+        metric(f, "iommutuned_group_info", "gauge", "One series per IOMMU group, labelled with its type.");
+        for (size_t i = 0; i < m->topology->n_groups; i++)
+                fprintf(f, "iommutuned_group_info{group=\"%u\",type=\"%s\"} 1\n", m->topology->groups[i].id,
+                        group_type_to_string(m->topology->groups[i].type));
+        metric(f, "iommutuned_control_requests", "counter", "Control socket requests answered.");
+        fprintf(f, "iommutuned_control_requests_total %" PRIu64 "\n", requests);
+        metric(f, "iommutuned_control_errors", "counter", "Control socket requests answered with an error.");
+        fprintf(f, "iommutuned_control_errors_total %" PRIu64 "\n", errors);
+        metric(f, "iommutuned_control_refused", "counter", "Connections refused because too many were open.");
+        fprintf(f, "iommutuned_control_refused_total %" PRIu64 "\n", refused);
+        metric(f, "iommutuned_config_reload_failures", "counter", "Reloads rejected for an invalid config.");
+        fprintf(f, "iommutuned_config_reload_failures_total %" PRIu64 "\n", m->reload_failures);
+        fputs("# EOF\n", f);
+        if (fclose(f) != 0)
+                return NULL;
+        return json_object_new_string(text);
+}
+
+json_object *manager_watch_update(Manager *m) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "tick", json_object_new_int64((int64_t) m->ticks));
+        json_object_object_add(o, "groups", handle_groups(m));
+        return protocol_reply_ok(CMD_WATCH, o);
+}
+
+json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req) {
+        Manager *m = userdata;
+        json_object *data = NULL, *error = NULL;
+
+        switch (req->cmd) {
+        case CMD_STATUS: data = handle_status(m); break;
+        case CMD_GROUPS: data = handle_groups(m); break;
+        case CMD_SHOW: data = handle_show(m, req, &error); break;
+        case CMD_EXPLAIN: data = handle_explain(m, req, &error); break;
+        case CMD_RELOAD: data = handle_reload(m, &error); break;
+        case CMD_METRICS: data = handle_metrics(m); break;
+        case CMD_WATCH:
+                control_client_subscribe(client);
+                return manager_watch_update(m);
+        case CMD_SAVINGS:
+        case CMD_SET:
+        case CMD_CLEAR:
+                return protocol_reply_error("%s is not available in iommutuned %s: it needs the flush accounting "
+                                            "and policy loop, which this version does not run yet",
+                                            protocol_command_info(req->cmd)->name, PACKAGE_VERSION);
+        default:
+                return protocol_reply_error("unknown command");
+        }
+        if (error)
+                return error;
+        if (!data)
+                return protocol_reply_error("out of memory answering %s", protocol_command_info(req->cmd)->name);
+        return protocol_reply_ok(req->cmd, data);
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "log.h"
+#include "manager.h"
+#include "topology-output.h"
+#include "util.h"
+
+/* The topology changes only on hotplug and on our own switches; rescanning
+ * it every this often catches hotplug without paying a scan per tick. */
+#define TOPOLOGY_RESCAN_NS (30ULL * 1000000000ULL)
+
+static int load_config(const ManagerOptions *o, Config **ret, char ***ret_errors) {
+        return config_load(o->config_path, o->dropin_dir, o->config_required ? CONFIG_LOAD_MAIN_REQUIRED : 0, ret,
+                           ret_errors);
+}
+
+static void log_config_errors(char **errors) {
+        for (char **e = errors; e && *e; e++)
+                log_error("%s", *e);
+}
+
+static gid_t admin_gid(const Config *c) {
+        const char *name = config_daemon(c)->admin_group.s;
+        struct group gr, *grp = NULL;
+        char buf[16384];
+
+        if (isempty(name))
+                return (gid_t) -1;
+        if (getgrnam_r(name, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
+                log_warning("Admin group \"%s\" does not exist; only root may change policy", name);
+                return (gid_t) -1;
+        }
+        return grp->gr_gid;
+}
+
+static int manager_scan_topology(Manager *m) {
+        Topology *t = NULL;
+        int r;
+
+        r = topology_scan(m->opts.sysfs_root, m->opts.proc_root, &t);
+        if (r < 0)
+                return log_error_errno(r, "Failed to scan the IOMMU topology under %s: %m", m->opts.sysfs_root);
+        if (!m->topology || m->topology->n_groups != t->n_groups || m->topology->n_problems != t->n_problems) {
+                const char *msg = topology_no_iommu_message(t);
+
+                if (msg)
+                        log_notice("%s", msg);
+                else
+                        log_info("IOMMU topology: %zu units, %zu groups, %zu devices, %zu problems", t->n_units,
+                                 t->n_groups, t->n_devices, t->n_problems);
+                for (size_t i = 0; i < t->n_problems; i++)
+                        log_warning("%s: %s", t->problems[i].subject, t->problems[i].message);
+        }
+        topology_free(m->topology);
+        m->topology = t;
+        m->last_topology_scan_ns = now_monotonic_ns();
+        return 0;
+}
+
+static void manager_notify_status(Manager *m) {
+        size_t lazy = 0, strict = 0;
+
+        for (size_t i = 0; m->topology && i < m->topology->n_groups; i++) {
+                GroupType t = m->topology->groups[i].type;
+
+                lazy += t == GROUP_TYPE_DMA_FQ;
+                strict += t == GROUP_TYPE_DMA;
+        }
+        (void) sd_notifyf(false, "STATUS=%s mode, %zu groups (%zu strict, %zu lazy), tick %llu\nWATCHDOG=1",
+                          daemon_mode_to_string(config_daemon(m->config)->mode.mode),
+                          m->topology ? m->topology->n_groups : 0, strict, lazy, (unsigned long long) m->ticks);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t interval_us = config_daemon(m->config)->interval_ms.u * 1000ULL;
+        uint64_t now = now_monotonic_ns();
+        json_object *update;
+        int r;
+
+        m->ticks++;
+        m->last_tick_ns = now;
+        if (now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS)
+                (void) manager_scan_topology(m);
+
+        update = manager_watch_update(m);
+        if (update) {
+                control_server_broadcast(m->control, update);
+                json_object_put(update);
+        }
+        manager_notify_status(m);
+
+        r = sd_event_source_set_time_relative(s, interval_us);
+        if (r < 0)
+                return log_error_errno(r, "Failed to re-arm the monitoring tick: %m");
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) manager_reload(userdata, NULL);
+        return 0;
+}
+
+int manager_reload(Manager *m, char ***ret_errors) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *c = NULL;
+        int r;
+
+        m->reloads++;
+        r = load_config(&m->opts, &c, &errors);
+        if (r < 0) {
+                m->reload_failures++;
+                free(m->last_reload_error);
+                m->last_reload_error = errors && errors[0] ? strdup(errors[0]) : NULL;
+                log_error("Reloading the configuration failed; keeping the running one:");
+                log_config_errors(errors);
+                if (ret_errors)
+                        *ret_errors = TAKE_PTR(errors);
+                return r;
+        }
+        config_free(m->config);
+        m->config = c;
+        control_server_set_admin_gid(m->control, admin_gid(c));
+        (void) sd_event_source_set_time_relative(m->tick_source,
+                                                 config_daemon(c)->interval_ms.u * 1000ULL);
+        log_info("Configuration reloaded");
+        return manager_scan_topology(m);
+}
+
+int manager_new(const ManagerOptions *opts, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->opts = *opts;
+        r = load_config(opts, &m->config, &errors);
+        if (r < 0) {
+                log_config_errors(errors);
+                return r;
+        }
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        control_server_free(m->control);
+        sd_event_source_disable_unref(m->tick_source);
+        sd_event_unref(m->event);
+        topology_free(m->topology);
+        config_free(m->config);
+        free(m->last_reload_error);
+        free(m);
+        return NULL;
+}
+
+static int open_control_socket(Manager *m) {
+        const char *path = m->opts.socket_path ? m->opts.socket_path : config_daemon(m->config)->socket.s;
+        int n, listen_fd = -1, r;
+
+        n = sd_listen_fds(true);
+        if (n > 1)
+                return log_error_errno(EINVAL, "systemd passed %d sockets; expected one", n);
+        if (n == 1) {
+                listen_fd = SD_LISTEN_FDS_START;
+                if (sd_is_socket_unix(listen_fd, SOCK_STREAM, 1, NULL, 0) <= 0)
+                        return log_error_errno(EINVAL, "The socket systemd passed is not a listening Unix stream socket");
+        } else {
+                /* The directory is systemd's RuntimeDirectory; create it when
+                 * run by hand. */
+                _cleanup_free_ char *dir = strdup(path);
+                char *slash = dir ? strrchr(dir, '/') : NULL;
+
+                if (slash && slash != dir) {
+                        *slash = '\0';
+                        (void) mkdir(dir, 0755);
+                }
+        }
+        r = control_server_new(m->event, path, listen_fd, admin_gid(m->config), manager_handle_request, m,
+                               &m->control);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", path);
+        log_info("Listening on %s%s", n == 1 ? "the socket systemd passed, " : "", path);
+        return 0;
+}
+
+int manager_start(Manager *m) {
+        int r;
+
+        m->started_ns = now_monotonic_ns();
+        r = manager_scan_topology(m);
+        if (r < 0)
+                return r;
+        r = open_control_socket(m);
+        if (r < 0)
+                return r;
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_hup, m)) < 0)
+                return log_error_errno(r, "Failed to set up signal handling: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+        r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC,
+                                       config_daemon(m->config)->interval_ms.u * 1000ULL, 0, on_tick, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the monitoring tick: %m");
+        /* Pings the watchdog from the loop itself when WATCHDOG_USEC is set,
+         * so a stuck loop is noticed; on_tick also sends WATCHDOG=1. */
+        (void) sd_event_set_watchdog(m->event, true);
+        (void) sd_notify(false, "READY=1");
+        manager_notify_status(m);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r = sd_event_loop(m->event);
+
+        (void) sd_notify(false, "STOPPING=1");
+        return r;
+}

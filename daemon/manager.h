@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The Manager owns the sd-event loop and everything hanging off it: the
+ * configuration, the topology, the monitoring tick, the control socket,
+ * signals, and the conversation with systemd (READY, STATUS, WATCHDOG).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "control.h"
+#include "topology.h"
+
+typedef struct ManagerOptions {
+        const char *config_path;  /* main config file */
+        const char *dropin_dir;   /* its conf.d, or NULL */
+        bool config_required;     /* --config was given: the file must exist */
+        const char *sysfs_root;
+        const char *proc_root;
+        const char *socket_path;  /* overrides [daemon] socket when set */
+} ManagerOptions;
+
+typedef struct Manager {
+        ManagerOptions opts;
+        sd_event *event;
+        sd_event_source *tick_source;
+        Config *config;
+        Topology *topology;
+        ControlServer *control;
+        uint64_t started_ns;      /* CLOCK_MONOTONIC */
+        uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */
+        uint64_t ticks;
+        uint64_t last_topology_scan_ns;
+        uint64_t reloads, reload_failures;
+        char *last_reload_error;  /* the first error of the last failed reload */
+} Manager;
+
+/* Loads the config (errors are logged with file:line) and creates the
+ * loop. Returns 0 or -errno. */
+int manager_new(const ManagerOptions *opts, Manager **ret);
+Manager *manager_free(Manager *m);
+static inline void manager_freep(Manager **m) {
+        manager_free(*m);
+}
+
+/* Scans the topology, opens the control socket (socket-activated when
+ * systemd passed one), arms the tick, and tells systemd it is ready. */
+int manager_start(Manager *m);
+/* Runs until SIGTERM/SIGINT; returns the loop's exit code. */
+int manager_run(Manager *m);
+
+/* Re-reads the config. On an invalid config the running one stays and
+ * *ret_errors (when not NULL) lists what was wrong. 0 or -EINVAL/-ENOMEM. */
+int manager_reload(Manager *m, char ***ret_errors);
+
+/* The control socket's handler (manager-commands.c). */
+json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req);
+/* The watch update sent after each tick (manager-commands.c). */
+json_object *manager_watch_update(Manager *m);

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "protocol.h"
+#include "util.h"
+
+static const ProtocolCommandInfo commands[_CMD_MAX] = {
+        [CMD_STATUS] = { "status", false, false, "", "daemon, kernel, sources and verdicts" },
+        [CMD_GROUPS] = { "groups", false, false, "", "every IOMMU group with its policy and decision" },
+        [CMD_SHOW] = { "show", false, true, "GROUP|BDF", "one group or device in full" },
+        [CMD_SAVINGS] = { "savings", false, false, "", "IOTLB invalidations and what lazy mode saved" },
+        [CMD_EXPLAIN] = { "explain", false, true, "GROUP|BDF", "every rule and guard behind a group's decision" },
+        [CMD_SET] = { "set", true, true, "GROUP|BDF strict|lazy|auto [--for DURATION]", "pin a group's type" },
+        [CMD_CLEAR] = { "clear", true, true, "GROUP|BDF", "remove a pin" },
+        [CMD_RELOAD] = { "reload", true, false, "", "re-read the configuration" },
+        [CMD_WATCH] = { "watch", false, false, "", "stream one update per tick" },
+        [CMD_METRICS] = { "metrics", false, false, "", "OpenMetrics text" },
+};
+
+const ProtocolCommandInfo *protocol_command_info(ProtocolCommand c) {
+        return c >= 0 && c < _CMD_MAX ? &commands[c] : NULL;
+}
+
+ProtocolCommand protocol_command_from_string(const char *s) {
+        for (ProtocolCommand c = 0; c < _CMD_MAX; c++)
+                if (s && streq(s, commands[c].name))
+                        return c;
+        return _CMD_INVALID;
+}
+
+static const char *const set_types[_SET_MAX] = {
+        [SET_STRICT] = "strict",
+        [SET_LAZY] = "lazy",
+        [SET_AUTO] = "auto",
+};
+
+const char *protocol_set_type_to_string(ProtocolSetType t) {
+        return t >= 0 && t < _SET_MAX ? set_types[t] : NULL;
+}
+
+ProtocolSetType protocol_set_type_from_string(const char *s) {
+        for (ProtocolSetType t = 0; t < _SET_MAX; t++)
+                if (s && streq(s, set_types[t]))
+                        return t;
+        return _SET_INVALID;
+}
+
+bool protocol_target_is_group(const char *target, unsigned *ret_group) {
+        uint64_t v;
+
+        if (!target || !isdigit((unsigned char) target[0]) || strlen(target) > 10)
+                return false;
+        for (const char *p = target; *p; p++)
+                if (!isdigit((unsigned char) *p))
+                        return false;
+        if (safe_atou64(target, &v) < 0 || v > INT32_MAX)
+                return false;
+        if (ret_group)
+                *ret_group = (unsigned) v;
+        return true;
+}
+
+bool protocol_target_is_pci(const char *target) {
+        unsigned dom, bus, dev, fn;
+        char tail;
+
+        return target && strlen(target) == 12 &&
+               sscanf(target, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) == 4 && dev < 32 && fn < 8;
+}
+
+static int fail(char *err, size_t size, const char *fmt, ...) _printf_(3, 4);
+static int fail(char *err, size_t size, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(err, size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, char *err, size_t err_size) {
+        json_tokener *tok;
+        json_object *o, *v;
+        ProtocolRequest req = { .set_type = _SET_INVALID };
+        const ProtocolCommandInfo *info;
+        enum json_tokener_error jerr;
+        int r = 0;
+
+        if (len > PROTOCOL_MAX_REQUEST)
+                return fail(err, err_size, "request too long (%zu bytes, at most %d)", len, PROTOCOL_MAX_REQUEST);
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, line, (int) len);
+        jerr = json_tokener_get_error(tok);
+        if (!o || jerr != json_tokener_success || tok->char_offset != (int) len) {
+                r = fail(err, err_size, "malformed JSON: %s",
+                         jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "trailing data after the object");
+                goto out;
+        }
+        if (!json_object_is_type(o, json_type_object)) {
+                r = fail(err, err_size, "a request must be a JSON object");
+                goto out;
+        }
+        if (!json_object_object_get_ex(o, "v", &v) || !json_object_is_type(v, json_type_int)) {
+                r = fail(err, err_size, "missing protocol version \"v\" (this daemon speaks %d)", PROTOCOL_VERSION);
+                goto out;
+        }
+        if (json_object_get_int64(v) != PROTOCOL_VERSION) {
+                r = fail(err, err_size, "unsupported protocol version %lld (this daemon speaks %d)",
+                         (long long) json_object_get_int64(v), PROTOCOL_VERSION);
+                goto out;
+        }
+        if (!json_object_object_get_ex(o, "cmd", &v) || !json_object_is_type(v, json_type_string)) {
+                r = fail(err, err_size, "missing command \"cmd\"");
+                goto out;
+        }
+        req.cmd = protocol_command_from_string(json_object_get_string(v));
+        if (req.cmd == _CMD_INVALID) {
+                r = fail(err, err_size, "unknown command \"%.64s\"", json_object_get_string(v));
+                goto out;
+        }
+        info = protocol_command_info(req.cmd);
+        if (json_object_object_get_ex(o, "target", &v)) {
+                const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+
+                if (!info->needs_target) {
+                        r = fail(err, err_size, "%s takes no target", info->name);
+                        goto out;
+                }
+                if (!t || !(protocol_target_is_group(t, NULL) || protocol_target_is_pci(t))) {
+                        r = fail(err, err_size, "target must be a group number or a PCI address like 0000:00:04.0");
+                        goto out;
+                }
+                snprintf(req.target, sizeof(req.target), "%s", t);
+        } else if (info->needs_target) {
+                r = fail(err, err_size, "%s needs a target: %s", info->name, info->usage);
+                goto out;
+        }
+        if (req.cmd == CMD_SET) {
+                if (!json_object_object_get_ex(o, "type", &v) || !json_object_is_type(v, json_type_string) ||
+                    (req.set_type = protocol_set_type_from_string(json_object_get_string(v))) == _SET_INVALID) {
+                        r = fail(err, err_size, "set needs \"type\": strict, lazy or auto");
+                        goto out;
+                }
+                if (json_object_object_get_ex(o, "for_s", &v)) {
+                        if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0) {
+                                r = fail(err, err_size, "\"for_s\" must be a positive number of seconds");
+                                goto out;
+                        }
+                        req.for_s = (unsigned long long) json_object_get_int64(v);
+                }
+        }
+        *ret = req;
+out:
+        json_object_put(o);
+        json_tokener_free(tok);
+        return r;
+}
+
+json_object *protocol_request_new(const ProtocolRequest *req) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "v", json_object_new_int(PROTOCOL_VERSION));
+        json_object_object_add(o, "cmd", json_object_new_string(commands[req->cmd].name));
+        if (req->target[0])
+                json_object_object_add(o, "target", json_object_new_string(req->target));
+        if (req->cmd == CMD_SET) {
+                json_object_object_add(o, "type", json_object_new_string(protocol_set_type_to_string(req->set_type)));
+                if (req->for_s > 0)
+                        json_object_object_add(o, "for_s", json_object_new_int64((int64_t) req->for_s));
+        }
+        return o;
+}
+
+json_object *protocol_reply_ok(ProtocolCommand cmd, json_object *data) {
+        json_object *o = json_object_new_object();
+
+        if (!o) {
+                json_object_put(data);
+                return NULL;
+        }
+        json_object_object_add(o, "v", json_object_new_int(PROTOCOL_VERSION));
+        json_object_object_add(o, "ok", json_object_new_boolean(true));
+        json_object_object_add(o, "cmd", json_object_new_string(commands[cmd].name));
+        json_object_object_add(o, "data", data);
+        return o;
+}
+
+json_object *protocol_reply_error(const char *fmt, ...) {
+        json_object *o = json_object_new_object();
+        char msg[512];
+        va_list ap;
+
+        if (!o)
+                return NULL;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        json_object_object_add(o, "v", json_object_new_int(PROTOCOL_VERSION));
+        json_object_object_add(o, "ok", json_object_new_boolean(false));
+        json_object_object_add(o, "error", json_object_new_string(msg));
+        return o;
+}
+
+char *protocol_to_line(json_object *obj, size_t *ret_len) {
+        /* json-c never emits a raw newline in plain mode: strings escape it. */
+        const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        size_t n;
+        char *line;
+
+        if (!s)
+                return NULL;
+        n = strlen(s);
+        line = malloc(n + 2);
+        if (!line)
+                return NULL;
+        memcpy(line, s, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+        if (ret_len)
+                *ret_len = n + 1;
+        return line;
+}
+
+int protocol_parse_reply(const char *line, json_object **ret_reply, json_object **ret_data, char *err,
+                         size_t err_size) {
+        json_object *o, *v;
+
+        o = json_tokener_parse(line);
+        if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "v", &v) ||
+            json_object_get_int(v) != PROTOCOL_VERSION || !json_object_object_get_ex(o, "ok", &v)) {
+                json_object_put(o);
+                snprintf(err, err_size, "the daemon sent something that is not a protocol %d reply",
+                         PROTOCOL_VERSION);
+                return -EBADMSG;
+        }
+        if (!json_object_get_boolean(v)) {
+                json_object *e = NULL;
+
+                json_object_object_get_ex(o, "error", &e);
+                snprintf(err, err_size, "%s", e ? json_object_get_string(e) : "unspecified error");
+                *ret_reply = o;
+                *ret_data = NULL;
+                return -EPROTO;
+        }
+        *ret_reply = o;
+        *ret_data = json_object_object_get(o, "data");
+        return 0;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "sysfs.h"
+#include "util.h"
+
+int sysfs_open_root(const char *path) {
+        int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        return fd < 0 ? -errno : fd;
+}
+
+static int open_relative(int dirfd, const char *path, int flags) {
+        int fd;
+
+        if (!path || path[0] == '/')
+                return -EINVAL;
+        fd = openat(dirfd, path, flags | O_CLOEXEC | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+int sysfs_read_attr(int dirfd, const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        size_t len = 0;
+
+        if (size < 2)
+                return -EINVAL;
+        fd = open_relative(dirfd, path, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        /* sysfs hands out a whole attribute in one read, and a regular
+         * file in a fixture gives a short read only at its end, so a read
+         * that does not fill the buffer is the whole file. A full buffer is
+         * checked for more. */
+        for (;;) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                len += (size_t) n;
+                if (n == 0 || len < size - 1)
+                        break;
+                if (len == size - 1) {
+                        char extra;
+
+                        n = read(fd, &extra, 1);
+                        if (n > 0)
+                                return -EFBIG;
+                        break;
+                }
+        }
+        while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+                len--;
+        buf[len] = '\0';
+        return len == 0 ? -ENODATA : (int) len;
+}
+
+int sysfs_read_file(int dirfd, const char *path, size_t max_size, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0;
+
+        fd = open_relative(dirfd, path, O_RDONLY);
+        if (fd < 0)
+                return fd;
+        for (;;) {
+                ssize_t n;
+
+                if (len + 4096 + 1 > allocated) {
+                        size_t want = allocated ? allocated * 2 : 16384;
+                        char *t;
+
+                        if (want > max_size + 1)
+                                want = max_size + 1;
+                        if (len + 1 >= want)
+                                return -EFBIG;
+                        t = realloc(buf, want);
+                        if (!t)
+                                return -ENOMEM;
+                        buf = t;
+                        allocated = want;
+                }
+                n = read(fd, buf + len, allocated - 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (!buf && !(buf = malloc(1)))
+                return -ENOMEM;
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        return (int) len;
+}
+
+int sysfs_read_u64(int dirfd, const char *path, uint64_t *ret) {
+        char buf[64];
+        int r = sysfs_read_attr(dirfd, path, buf, sizeof(buf));
+
+        return r < 0 ? r : safe_atou64(buf, ret);
+}
+
+int sysfs_read_hex(int dirfd, const char *path, uint64_t *ret) {
+        char buf[64];
+        int r = sysfs_read_attr(dirfd, path, buf, sizeof(buf));
+
+        return r < 0 ? r : safe_atoux64(buf, ret);
+}
+
+int sysfs_read_int(int dirfd, const char *path, int *ret) {
+        char buf[64];
+        int r = sysfs_read_attr(dirfd, path, buf, sizeof(buf));
+
+        return r < 0 ? r : safe_atoi(buf, ret);
+}
+
+int sysfs_read_link_name(int dirfd, const char *path, char *buf, size_t size) {
+        char target[4096];
+        const char *base;
+        ssize_t n;
+
+        if (!path || path[0] == '/')
+                return -EINVAL;
+        n = readlinkat(dirfd, path, target, sizeof(target) - 1);
+        if (n < 0)
+                return -errno;
+        target[n] = '\0';
+        while (n > 1 && target[n - 1] == '/')
+                target[--n] = '\0';
+        base = strrchr(target, '/');
+        base = base ? base + 1 : target;
+        if (!*base)
+                return -EINVAL;
+        return strscpy_checked(buf, size, base);
+}
+
+int sysfs_list_dir_typed(int dirfd, const char *path, char ***ret, unsigned char **ret_types) {
+        _cleanup_close_ int fd = open_relative(dirfd, path, O_RDONLY | O_DIRECTORY);
+
+        return fd < 0 ? fd : sysfs_list_open_dir(fd, ret, ret_types);
+}
+
+int sysfs_list_open_dir(int fd, char ***ret, unsigned char **ret_types) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ unsigned char *types = NULL;
+        size_t n = 0, allocated = 0, types_alloc = 0;
+        char buf[16384] __attribute__((aligned(8)));
+
+        /* getdents64 directly: no DIR stream, no fcntl, one buffer. */
+        for (;;) {
+                long got = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+
+                if (got < 0)
+                        return -errno;
+                if (got == 0)
+                        break;
+                for (long off = 0; off < got;) {
+                        struct linux_dirent64 {
+                                uint64_t d_ino;
+                                int64_t d_off;
+                                unsigned short d_reclen;
+                                unsigned char d_type;
+                                char d_name[];
+                        } *de = (struct linux_dirent64 *) (buf + off);
+
+                        off += de->d_reclen;
+                        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                                continue;
+                        if (greedy_realloc((void **) &names, &allocated, n + 2, sizeof(char *)) < 0)
+                                return -ENOMEM;
+                        if (!(names[n] = strdup(de->d_name)))
+                                return -ENOMEM;
+                        if (ret_types) {
+                                if (greedy_realloc((void **) &types, &types_alloc, n + 1, 1) < 0)
+                                        return -ENOMEM;
+                                types[n] = de->d_type;
+                        }
+                        names[++n] = NULL;
+                }
+        }
+        if (!names && !(names = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        if (ret_types) {
+                /* Sort names and types together; insertion sort, as typed
+                 * listings are of single device directories. */
+                for (size_t i = 1; i < n; i++)
+                        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+                                char *t = names[j];
+                                unsigned char ty = types[j];
+
+                                names[j] = names[j - 1];
+                                names[j - 1] = t;
+                                types[j] = types[j - 1];
+                                types[j - 1] = ty;
+                        }
+                *ret_types = TAKE_PTR(types);
+        } else
+                strv_sort(names);
+        *ret = TAKE_PTR(names);
+        return (int) n;
+}
+
+int sysfs_list_dir(int dirfd, const char *path, char ***ret) {
+        return sysfs_list_dir_typed(dirfd, path, ret, NULL);
+}
+
+int sysfs_exists(int dirfd, const char *path) {
+        struct stat st;
+
+        return fstatat(dirfd, path, &st, 0) == 0;
+}

@@ -1,0 +1,915 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <ctype.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "sysfs.h"
+#include "topology.h"
+#include "util.h"
+
+/* State of one scan: the open roots and the topology being filled. */
+typedef struct Scan {
+        int sys_fd, proc_fd;
+        Topology *t;
+        size_t units_alloc, groups_alloc, problems_alloc;
+} Scan;
+
+static const char *const group_type_names[_GROUP_TYPE_MAX] = {
+        [GROUP_TYPE_UNKNOWN] = "unknown",
+        [GROUP_TYPE_BLOCKED] = "blocked",
+        [GROUP_TYPE_IDENTITY] = "identity",
+        [GROUP_TYPE_UNMANAGED] = "unmanaged",
+        [GROUP_TYPE_DMA] = "DMA",
+        [GROUP_TYPE_DMA_FQ] = "DMA-FQ",
+};
+
+const char *group_type_to_string(GroupType t) {
+        return t >= 0 && t < _GROUP_TYPE_MAX ? group_type_names[t] : "unknown";
+}
+
+GroupType group_type_from_string(const char *s) {
+        for (GroupType t = GROUP_TYPE_UNKNOWN + 1; t < _GROUP_TYPE_MAX; t++)
+                if (s && streq(s, group_type_names[t]))
+                        return t;
+        return GROUP_TYPE_UNKNOWN;
+}
+
+const char *iommu_vendor_to_string(IommuVendor v) {
+        static const char *const names[_IOMMU_VENDOR_MAX] = {
+                [IOMMU_VENDOR_OTHER] = "other",
+                [IOMMU_VENDOR_INTEL_VTD] = "intel-vtd",
+                [IOMMU_VENDOR_AMD_VI] = "amd-vi",
+                [IOMMU_VENDOR_ARM_SMMUV3] = "arm-smmuv3",
+        };
+        return v >= 0 && v < _IOMMU_VENDOR_MAX ? names[v] : "other";
+}
+
+static int problem_add(Scan *s, const char *subject, const char *fmt, ...) _printf_(3, 4);
+static int problem_add(Scan *s, const char *subject, const char *fmt, ...) {
+        Topology *t = s->t;
+        TopologyProblem *p;
+        va_list ap;
+        int r;
+
+        if (greedy_realloc((void **) &t->problems, &s->problems_alloc, t->n_problems + 1,
+                           sizeof(*t->problems)) < 0)
+                return -ENOMEM;
+        p = &t->problems[t->n_problems];
+        p->subject = strdup(subject);
+        va_start(ap, fmt);
+        r = vasprintf(&p->message, fmt, ap);
+        va_end(ap);
+        if (!p->subject || r < 0) {
+                free(p->subject);
+                *p = (TopologyProblem) {};
+                return -ENOMEM;
+        }
+        t->n_problems++;
+        return 0;
+}
+
+/* Records why an attribute could not be read; -ENOMEM is the only failure
+ * that propagates. */
+static int problem_attr(Scan *s, const char *subject, const char *attr, int err) {
+        if (err == -ENOMEM)
+                return err;
+        if (err == -ENODATA)
+                return problem_add(s, subject, "%s is empty (truncated?)", attr);
+        if (err == -EINVAL || err == -ERANGE)
+                return problem_add(s, subject, "%s holds an unexpected value", attr);
+        return problem_add(s, subject, "cannot read %s: %s", attr, strerror(-err));
+}
+
+/* ---- pure decoders ---------------------------------------------------- */
+
+void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret) {
+        *ret = (VtdCaps) {
+                .cap = cap,
+                .ecap = ecap,
+                .caching_mode = (cap >> 7) & 1,
+                .page_selective_inv = (cap >> 39) & 1,
+                .max_addr_mask = (unsigned) ((cap >> 48) & 0x3f),
+                .superpage_val = (unsigned) ((cap >> 34) & 0xf),
+                .domains_supported = 1u << (4 + 2 * (cap & 0x7)),
+                .first_level_1g = (cap >> 56) & 1,
+                .queued_invalidation = (ecap >> 1) & 1,
+                .device_tlb = (ecap >> 2) & 1,
+                .pass_through = (ecap >> 6) & 1,
+                .scalable_mode = (ecap >> 43) & 1,
+                .first_level = (ecap >> 47) & 1,
+        };
+}
+
+static bool vtd_uses_first_level(const VtdCaps *caps, bool scalable_mode_on) {
+        return scalable_mode_on && caps->scalable_mode && caps->first_level;
+}
+
+uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on) {
+        unsigned level = 0;
+
+        if (!superpages_off) {
+                /* First-level tables: 2M always, 1G with FL1GP. Second
+                 * level: fls(SLLPS) is the superpage level. */
+                if (vtd_uses_first_level(caps, scalable_mode_on))
+                        level = caps->first_level_1g ? 2 : 1;
+                else
+                        for (unsigned v = caps->superpage_val; v; v >>= 1)
+                                level++;
+        }
+        return SZ_4K | (level >= 1 ? SZ_2M : 0) | (level >= 2 ? SZ_1G : 0);
+}
+
+const char *pci_class_to_word(uint32_t class_code) {
+        unsigned base = (class_code >> 16) & 0xff, sub = (class_code >> 8) & 0xff;
+
+        switch (base) {
+        case 0x01:
+                switch (sub) {
+                case 0x08: return "nvme";
+                case 0x06: return "sata";
+                case 0x07: return "sas";
+                case 0x04: return "raid";
+                default: return "storage";
+                }
+        case 0x02:
+                switch (sub) {
+                case 0x00: return "ethernet";
+                case 0x07: return "infiniband";
+                default: return "network";
+                }
+        case 0x03: return "gpu";
+        case 0x04: return sub == 0x03 ? "audio" : "multimedia";
+        case 0x05: return "memory";
+        case 0x06:
+                switch (sub) {
+                case 0x00: return "host-bridge";
+                case 0x01: return "isa-bridge";
+                case 0x04: return "pci-bridge";
+                default: return "bridge";
+                }
+        case 0x07: return "communication";
+        case 0x08: return sub == 0x06 ? "iommu" : "system";
+        case 0x09: return "input";
+        case 0x0c:
+                switch (sub) {
+                case 0x03: return "usb";
+                case 0x04: return "fibre-channel";
+                case 0x05: return "smbus";
+                case 0x06: return "infiniband";
+                default: return "serial-bus";
+                }
+        case 0x0d: return "wireless";
+        case 0x10: return "crypto";
+        case 0x11: return "signal-processing";
+        case 0x12: return "accelerator";
+        default: return "other";
+        }
+}
+
+/* Reads a kernel boolean option value as kstrtobool() does. */
+static int parse_kernel_bool(const char *v) {
+        if (!v)
+                return -1;
+        switch (v[0]) {
+        case '1': case 'y': case 'Y': return 1;
+        case '0': case 'n': case 'N': return 0;
+        case 'o': case 'O': return v[1] == 'n' || v[1] == 'N' ? 1 : v[1] == 'f' || v[1] == 'F' ? 0 : -1;
+        default: return -1;
+        }
+}
+
+static bool option_list_contains(const char *list, const char *word) {
+        size_t n = strlen(word);
+
+        for (const char *p = list; p && *p;) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t) (comma - p) : strlen(p);
+
+                if (len == n && strncmp(p, word, n) == 0)
+                        return true;
+                p = comma ? comma + 1 : NULL;
+        }
+        return false;
+}
+
+int dma_defaults_parse(const char *cmdline, DmaDefaults *ret) {
+        DmaDefaults d = { .iommu_strict = -1, .iommu_passthrough = -1 };
+        const char *p = cmdline;
+
+        while (p && *p) {
+                char word[512];
+                size_t len;
+                const char *v;
+
+                while (isspace((unsigned char) *p))
+                        p++;
+                len = strcspn(p, " \t\n");
+                if (len == 0)
+                        break;
+                if (len >= sizeof(word)) { /* no DMA option is that long */
+                        p += len;
+                        continue;
+                }
+                memcpy(word, p, len);
+                word[len] = '\0';
+                p += len;
+
+                v = strchr(word, '=');
+                v = v ? v + 1 : NULL;
+                /* The kernel treats '-' and '_' alike in parameter names. */
+                if (strncmp(word, "iommu.strict=", 13) == 0)
+                        d.iommu_strict = parse_kernel_bool(v);
+                else if (strncmp(word, "iommu.passthrough=", 18) == 0)
+                        d.iommu_passthrough = parse_kernel_bool(v);
+                else if (strncmp(word, "iommu=", 6) == 0)
+                        d.iommu_pt = option_list_contains(v, "pt") ? true
+                                   : option_list_contains(v, "nopt") ? false : d.iommu_pt;
+                else if (strncmp(word, "intel_iommu=", 12) == 0 || strncmp(word, "intel-iommu=", 12) == 0) {
+                        free(d.intel_iommu);
+                        d.intel_iommu = strdup(v);
+                        if (!d.intel_iommu)
+                                goto oom;
+                        d.intel_superpages_off = option_list_contains(v, "sp_off");
+                        d.intel_scalable_mode = option_list_contains(v, "sm_on");
+                } else if (strncmp(word, "amd_iommu=", 10) == 0) {
+                        free(d.amd_iommu);
+                        d.amd_iommu = strdup(v);
+                        if (!d.amd_iommu)
+                                goto oom;
+                }
+        }
+        *ret = d;
+        return 0;
+oom:
+        dma_defaults_done(&d);
+        return -ENOMEM;
+}
+
+void dma_defaults_done(DmaDefaults *d) {
+        free(d->intel_iommu);
+        free(d->amd_iommu);
+        d->intel_iommu = d->amd_iommu = NULL;
+}
+
+int reserved_region_parse(const char *line, ReservedRegion *ret) {
+        unsigned long long start, end;
+        char type[32];
+
+        if (sscanf(line, "%llx %llx %31s", &start, &end, type) != 3 || end < start)
+                return -EINVAL;
+        ret->start = start;
+        ret->end = end;
+        ret->type = strdup(type);
+        return ret->type ? 0 : -ENOMEM;
+}
+
+/* ---- kernel ----------------------------------------------------------- */
+
+static int scan_kernel(Scan *s) {
+        KernelInfo *k = &s->t->kernel;
+        _cleanup_strv_free_ char **debug_entries = NULL;
+        char buf[256];
+        char *cmdline = NULL;
+        int r;
+
+        r = sysfs_read_attr(s->proc_fd, "sys/kernel/osrelease", buf, sizeof(buf));
+        if (r >= 0) {
+                if (!(k->release = strdup(buf)))
+                        return -ENOMEM;
+        } else if (problem_attr(s, "kernel", "proc/sys/kernel/osrelease", r) < 0)
+                return -ENOMEM;
+
+        r = sysfs_read_file(s->proc_fd, "cmdline", 64 * 1024, &cmdline);
+        if (r >= 0) {
+                k->cmdline = cmdline;
+                while (r > 0 && isspace((unsigned char) cmdline[r - 1]))
+                        cmdline[--r] = '\0';
+        } else if (problem_attr(s, "kernel", "proc/cmdline", r) < 0)
+                return -ENOMEM;
+        r = dma_defaults_parse(k->cmdline, &k->dma);
+        if (r < 0)
+                return r;
+
+        /* tracefs is mounted at kernel/tracing since 4.1, and shows up
+         * inside debugfs at kernel/debug/tracing too. */
+        if (sysfs_exists(s->sys_fd, "kernel/tracing/events"))
+                k->tracefs = strdup("kernel/tracing");
+        else if (sysfs_exists(s->sys_fd, "kernel/debug/tracing/events"))
+                k->tracefs = strdup("kernel/debug/tracing");
+        if (k->tracefs) {
+                char path[128];
+
+                snprintf(path, sizeof(path), "%s/events/iommu/unmap/id", k->tracefs);
+                k->tracepoint_iommu = sysfs_read_attr(s->sys_fd, path, buf, sizeof(buf)) > 0;
+                snprintf(path, sizeof(path), "%s/events/intel_iommu/qi_submit/id", k->tracefs);
+                k->tracepoint_qi_submit = sysfs_read_attr(s->sys_fd, path, buf, sizeof(buf)) > 0;
+        }
+        /* An unmounted debugfs is an empty directory. */
+        r = sysfs_list_dir(s->sys_fd, "kernel/debug", &debug_entries);
+        k->debugfs = r > 0;
+        k->intel_debugfs = k->debugfs && sysfs_exists(s->sys_fd, "kernel/debug/iommu/intel");
+        return 0;
+}
+
+/* ---- units ------------------------------------------------------------ */
+
+static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
+        char path[512], subject[300];
+        int r;
+
+        snprintf(subject, sizeof(subject), "unit %s", name);
+        if (!(u->name = strdup(name)))
+                return -ENOMEM;
+
+        snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu", name);
+        if (sysfs_exists(s->sys_fd, path)) {
+                uint64_t cap = 0, ecap = 0;
+                int r2;
+
+                u->vendor = IOMMU_VENDOR_INTEL_VTD;
+                snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu/cap", name);
+                r = sysfs_read_hex(s->sys_fd, path, &cap);
+                if (r < 0 && problem_attr(s, subject, "intel-iommu/cap", r) < 0)
+                        return -ENOMEM;
+                snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu/ecap", name);
+                r2 = sysfs_read_hex(s->sys_fd, path, &ecap);
+                if (r2 < 0 && problem_attr(s, subject, "intel-iommu/ecap", r2) < 0)
+                        return -ENOMEM;
+                if (r >= 0 && r2 >= 0) {
+                        u->has_vtd_caps = true;
+                        vtd_caps_decode(cap, ecap, &u->vtd);
+                        const DmaDefaults *dma = &s->t->kernel.dma;
+
+                        u->pgsize_bitmap = vtd_pgsize_bitmap(&u->vtd, dma->intel_superpages_off,
+                                                             dma->intel_scalable_mode);
+                        u->pgsize_source = dma->intel_superpages_off ? "4K only: intel_iommu=sp_off"
+                                : vtd_uses_first_level(&u->vtd, dma->intel_scalable_mode)
+                                        ? "cap FL1GP (scalable mode, first-level tables)"
+                                        : "cap SLLPS (second-level tables)";
+                }
+        } else {
+                snprintf(path, sizeof(path), "class/iommu/%s/amd-iommu", name);
+                if (sysfs_exists(s->sys_fd, path)) {
+                        u->vendor = IOMMU_VENDOR_AMD_VI;
+                        /* AMD_IOMMU_PGSIZES of the v1 page table, the
+                         * default (amd/amd_iommu_types.h): every power of
+                         * two from 4K except 512G. */
+                        u->pgsize_bitmap = ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38);
+                        u->pgsize_source = "AMD v1 page table (AMD_IOMMU_PGSIZES)";
+                } else if (strncmp(name, "smmu3.", 6) == 0)
+                        /* arm-smmu-v3 registers "smmu3.%pa"; its page sizes
+                         * come from IDR5, which sysfs does not show. */
+                        u->vendor = IOMMU_VENDOR_ARM_SMMUV3;
+                else
+                        u->vendor = IOMMU_VENDOR_OTHER;
+        }
+        if (!u->pgsize_source)
+                u->pgsize_source = "unknown: not shown by the kernel";
+
+        snprintf(path, sizeof(path), "class/iommu/%s/devices", name);
+        r = sysfs_list_dir(s->sys_fd, path, &u->devices);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && problem_attr(s, subject, "devices/", r) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int scan_units(Scan *s) {
+        _cleanup_strv_free_ char **names = NULL;
+        Topology *t = s->t;
+        int r;
+
+        r = sysfs_list_dir(s->sys_fd, "class/iommu", &names);
+        if (r == -ENOENT)
+                return 0; /* no IOMMU driver registered any unit */
+        if (r < 0)
+                return r == -ENOMEM ? r : problem_attr(s, "kernel", "class/iommu", r);
+        for (char **n = names; *n; n++) {
+                if (greedy_realloc((void **) &t->units, &s->units_alloc, t->n_units + 1, sizeof(*t->units)) < 0)
+                        return -ENOMEM;
+                r = scan_unit(s, *n, &t->units[t->n_units]);
+                t->n_units++; /* counted even half-filled, so it gets freed */
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- groups ----------------------------------------------------------- */
+
+static int scan_reserved_regions(Scan *s, const char *subject, const char *path, IommuGroup *g) {
+        _cleanup_free_ char *text = NULL;
+        size_t alloc = 0;
+        int r;
+
+        r = sysfs_read_file(s->sys_fd, path, 64 * 1024, &text);
+        if (r < 0)
+                return problem_attr(s, subject, "reserved_regions", r);
+        for (char *line = text, *next; line && *line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                if (!*line)
+                        continue;
+                if (greedy_realloc((void **) &g->regions, &alloc, g->n_regions + 1, sizeof(*g->regions)) < 0)
+                        return -ENOMEM;
+                r = reserved_region_parse(line, &g->regions[g->n_regions]);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        if (problem_add(s, subject, "reserved_regions: cannot parse \"%s\"", line) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                g->n_regions++;
+        }
+        return 0;
+}
+
+static int scan_group(Scan *s, unsigned id, IommuGroup *g) {
+        char path[256], subject[64], type[64];
+        int r;
+
+        g->id = id;
+        snprintf(subject, sizeof(subject), "group %u", id);
+
+        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/type", id);
+        r = sysfs_read_attr(s->sys_fd, path, type, sizeof(type));
+        if (r >= 0) {
+                if (!(g->type_raw = strdup(type)))
+                        return -ENOMEM;
+                g->type = group_type_from_string(type);
+                if (g->type == GROUP_TYPE_UNKNOWN &&
+                    problem_add(s, subject, "unknown type \"%s\", kept as read", type) < 0)
+                        return -ENOMEM;
+        } else if (problem_attr(s, subject, "type", r) < 0)
+                return -ENOMEM;
+
+        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices", id);
+        r = sysfs_list_dir(s->sys_fd, path, &g->devices);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && problem_attr(s, subject, "devices/", r) < 0)
+                return -ENOMEM;
+
+        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/reserved_regions", id);
+        return scan_reserved_regions(s, subject, path, g);
+}
+
+static int cmp_group(const void *a, const void *b) {
+        unsigned x = ((const IommuGroup *) a)->id, y = ((const IommuGroup *) b)->id;
+
+        return x < y ? -1 : x > y;
+}
+
+static int scan_groups(Scan *s) {
+        _cleanup_strv_free_ char **names = NULL;
+        Topology *t = s->t;
+        int r;
+
+        r = sysfs_list_dir(s->sys_fd, "kernel/iommu_groups", &names);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r == -ENOMEM ? r : problem_attr(s, "kernel", "kernel/iommu_groups", r);
+        for (char **n = names; *n; n++) {
+                uint64_t id;
+
+                if (safe_atou64(*n, &id) < 0 || id > UINT32_MAX || !isdigit((unsigned char) **n)) {
+                        if (problem_add(s, "kernel", "kernel/iommu_groups/%s is not a group id", *n) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (greedy_realloc((void **) &t->groups, &s->groups_alloc, t->n_groups + 1, sizeof(*t->groups)) < 0)
+                        return -ENOMEM;
+                r = scan_group(s, (unsigned) id, &t->groups[t->n_groups]);
+                t->n_groups++;
+                if (r < 0)
+                        return r;
+        }
+        qsort(t->groups, t->n_groups, sizeof(*t->groups), cmp_group);
+        return 0;
+}
+
+/* ---- devices ---------------------------------------------------------- */
+
+static bool is_pci_address(const char *s) {
+        unsigned dom, bus, dev, fn;
+        char tail;
+
+        return strlen(s) == 12 && sscanf(s, "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &tail) == 4;
+}
+
+static bool is_nvme_namespace(const char *s) {
+        /* nvme<ctrl>n<ns>, or nvme<subsys>c<ctrl>n<ns> for multipath */
+        if (strncmp(s, "nvme", 4) != 0 || !isdigit((unsigned char) s[4]))
+                return false;
+        s += 4;
+        while (isdigit((unsigned char) *s))
+                s++;
+        if (*s == 'c') {
+                s++;
+                while (isdigit((unsigned char) *s))
+                        s++;
+        }
+        if (*s++ != 'n' || !isdigit((unsigned char) *s))
+                return false;
+        while (isdigit((unsigned char) *s))
+                s++;
+        return *s == '\0';
+}
+
+/* Directories below a controller that can lead to its disks. */
+static bool may_hold_disks(const char *e) {
+        static const char *const prefixes[] = { "nvme", "virtio", "host", "target", "ata", "port", "end_device" };
+
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return strchr(e, ':') && !is_pci_address(e); /* a SCSI LUN h:c:t:l */
+}
+
+/* A directory's entries with their types, as sysfs_list_dir_typed() gives. */
+typedef struct DirList {
+        char **names;
+        unsigned char *types;
+} DirList;
+
+static void dir_list_done(DirList *l) {
+        strv_free(l->names);
+        free(l->types);
+}
+
+static bool dir_list_has(const DirList *l, const char *name, unsigned char type) {
+        for (size_t i = 0; l->names && l->names[i]; i++)
+                if (streq(l->names[i], name))
+                        return type == DT_UNKNOWN || l->types[i] == type || l->types[i] == DT_UNKNOWN;
+        return false;
+}
+
+static int strv_extend_unique(char ***l, const char *s) {
+        return strv_contains(*l, s) ? 0 : strv_extend(l, s);
+}
+
+/* Block devices sit at different depths below their controller: nvme
+ * namespaces under nvme/nvmeX/, virtio-blk under virtioN/block/, SCSI and
+ * ATA disks under host/target/lun/block/. Walk a bounded depth through the
+ * directories that can hold disks, starting from the listing of dir; links
+ * are never followed (sysfs links point elsewhere in the tree) and child
+ * PCI devices are not entered. Net interfaces are found the same way (net/
+ * in the device, or under virtioN/net/). */
+static int find_disks_and_ifaces(int dfd, const char *dir, const DirList *list, unsigned depth, Device *d) {
+        for (size_t i = 0; list->names[i]; i++) {
+                const char *e = list->names[i];
+                _cleanup_(dir_list_done) DirList sub = {};
+                char path[1024];
+                int r;
+
+                if (list->types[i] != DT_DIR && list->types[i] != DT_UNKNOWN)
+                        continue;
+                if (depth > 0 && is_nvme_namespace(e)) {
+                        if (strv_extend_unique(&d->block_devs, e) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                if (!streq(e, "block") && !streq(e, "net") && !may_hold_disks(e))
+                        continue;
+                if (depth >= 5)
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", dir, e);
+                r = sysfs_list_dir_typed(dfd, path, &sub.names, &sub.types);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        continue;
+                if (streq(e, "block") || streq(e, "net")) {
+                        for (char **n = sub.names; *n; n++)
+                                if (strv_extend_unique(streq(e, "net") ? &d->net_ifaces : &d->block_devs, *n) < 0)
+                                        return -ENOMEM;
+                        continue;
+                }
+                r = find_disks_and_ifaces(dfd, path, &sub, depth + 1, d);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int scan_msi_irqs(Scan *s, int dfd, const char *subject, Device *d) {
+        _cleanup_strv_free_ char **entries = NULL;
+        size_t n = 0;
+        int r;
+
+        r = sysfs_list_dir(dfd, "msi_irqs", &entries);
+        if (r == -ENOMEM)
+                return r;
+        if (r <= 0)
+                return 0; /* no MSI vectors allocated: driver unbound or INTx */
+        d->msi_irqs = calloc((size_t) r, sizeof(unsigned));
+        if (!d->msi_irqs)
+                return -ENOMEM;
+        for (char **e = entries; *e; e++) {
+                uint64_t irq;
+
+                if (safe_atou64(*e, &irq) < 0 || irq > UINT32_MAX) {
+                        if (problem_add(s, subject, "msi_irqs/%s is not an IRQ number", *e) < 0)
+                                return -ENOMEM;
+                        continue;
+                }
+                d->msi_irqs[n++] = (unsigned) irq;
+        }
+        d->n_msi_irqs = n;
+        return 0;
+}
+
+static Tristate read_tristate(int dfd, const char *attr, const char *yes, const char *no) {
+        char buf[64];
+
+        if (sysfs_read_attr(dfd, attr, buf, sizeof(buf)) < 0)
+                return TRISTATE_ABSENT;
+        if (streq(buf, yes))
+                return TRISTATE_YES;
+        if (streq(buf, no))
+                return TRISTATE_NO;
+        return TRISTATE_ABSENT; /* removable: "unknown" */
+}
+
+static int scan_pci_attrs(Scan *s, int dfd, const DirList *list, const char *subject, Device *d) {
+        uint64_t v;
+        int r;
+
+        r = sysfs_read_hex(dfd, "vendor", &v);
+        if (r >= 0 && v <= 0xffff)
+                d->vendor_id = (uint16_t) v;
+        else if (problem_attr(s, subject, "vendor", r < 0 ? r : -ERANGE) < 0)
+                return -ENOMEM;
+        r = sysfs_read_hex(dfd, "device", &v);
+        if (r >= 0 && v <= 0xffff)
+                d->device_id = (uint16_t) v;
+        else if (problem_attr(s, subject, "device", r < 0 ? r : -ERANGE) < 0)
+                return -ENOMEM;
+        r = sysfs_read_hex(dfd, "class", &v);
+        if (r >= 0 && v <= 0xffffff) {
+                d->class_code = (uint32_t) v;
+                d->class_word = pci_class_to_word(d->class_code);
+        } else if (problem_attr(s, subject, "class", r < 0 ? r : -ERANGE) < 0)
+                return -ENOMEM;
+
+        /* "untrusted" is not a sysfs attribute on every kernel; "removable"
+         * exists since 5.12 and reads removable, fixed or unknown. */
+        if (dir_list_has(list, "untrusted", DT_REG))
+                d->untrusted = read_tristate(dfd, "untrusted", "1", "0");
+        if (dir_list_has(list, "removable", DT_REG))
+                d->removable = read_tristate(dfd, "removable", "removable", "fixed");
+        return 0;
+}
+
+/* Scans the device that link_path (relative to the sysfs root) leads to.
+ * Its one directory listing tells which optional attributes to read, so a
+ * scan opens no file that is not there. */
+static int scan_device(Scan *s, const char *link_path, const char *name, Device *d) {
+        _cleanup_(dir_list_done) DirList list = {};
+        _cleanup_close_ int dfd = -EBADF;
+        char subject[300], buf[256];
+        int r, node;
+
+        d->group = -1;
+        d->numa_node = -1;
+        d->untrusted = d->removable = TRISTATE_ABSENT;
+        d->is_pci = is_pci_address(name);
+        d->class_word = d->is_pci ? "unknown" : "platform";
+        if (!(d->name = strdup(name)))
+                return -ENOMEM;
+        snprintf(subject, sizeof(subject), "device %s", name);
+
+        dfd = openat(s->sys_fd, link_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return problem_add(s, subject, "%s: %s", errno == ENOENT ? "dangling link" : "cannot open",
+                                   link_path);
+        r = sysfs_list_open_dir(dfd, &list.names, &list.types);
+        if (r < 0)
+                return r == -ENOMEM ? r : problem_attr(s, subject, "its directory", r);
+
+        if (d->is_pci && scan_pci_attrs(s, dfd, &list, subject, d) < 0)
+                return -ENOMEM;
+
+        if (dir_list_has(&list, "driver", DT_LNK)) {
+                r = sysfs_read_link_name(dfd, "driver", buf, sizeof(buf));
+                if (r >= 0) {
+                        if (!(d->driver = strdup(buf)))
+                                return -ENOMEM;
+                } else if (problem_attr(s, subject, "driver", r) < 0)
+                        return -ENOMEM;
+        }
+
+        if (dir_list_has(&list, "numa_node", DT_REG)) {
+                r = sysfs_read_int(dfd, "numa_node", &node);
+                if (r >= 0)
+                        d->numa_node = node;
+                else if (problem_attr(s, subject, "numa_node", r) < 0)
+                        return -ENOMEM;
+        }
+
+        if (find_disks_and_ifaces(dfd, ".", &list, 0, d) < 0)
+                return -ENOMEM;
+        strv_sort(d->net_ifaces);
+        strv_sort(d->block_devs);
+        if (dir_list_has(&list, "msi_irqs", DT_DIR))
+                return scan_msi_irqs(s, dfd, subject, d);
+        return 0;
+}
+
+static int cmp_device(const void *a, const void *b) {
+        return strcmp(((const Device *) a)->name, ((const Device *) b)->name);
+}
+
+/* A device to scan and the link through which it was found. */
+typedef struct DeviceRef {
+        const char *name;
+        char *link;
+        size_t order;
+} DeviceRef;
+
+static int cmp_device_ref(const void *a, const void *b) {
+        const DeviceRef *x = a, *y = b;
+        int c = strcmp(x->name, y->name);
+
+        return c ? c : x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int device_ref_add(DeviceRef **refs, size_t *n, size_t *alloc, const char *name, char *link) {
+        if (!link || greedy_realloc((void **) refs, alloc, *n + 1, sizeof(**refs)) < 0) {
+                free(link);
+                return -ENOMEM;
+        }
+        (*refs)[*n] = (DeviceRef) { .name = name, .link = link, .order = *n };
+        (*n)++;
+        return 0;
+}
+
+static int scan_devices(Scan *s) {
+        Topology *t = s->t;
+        DeviceRef *refs = NULL;
+        size_t n_refs = 0, refs_alloc = 0;
+        int r = 0;
+
+        /* Devices are found through the groups they belong to, and through
+         * the units for those without a group (a unit lists every device it
+         * translates for). Sorting the references by name (first found
+         * first) lets each device be scanned once, in name order. */
+        for (size_t i = 0; r >= 0 && i < t->n_groups; i++)
+                for (char **n = t->groups[i].devices; r >= 0 && n && *n; n++) {
+                        char *link = NULL;
+
+                        if (asprintf(&link, "kernel/iommu_groups/%u/devices/%s", t->groups[i].id, *n) < 0)
+                                link = NULL;
+                        r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+                }
+        for (size_t i = 0; r >= 0 && i < t->n_units; i++)
+                for (char **n = t->units[i].devices; r >= 0 && n && *n; n++) {
+                        char *link = NULL;
+
+                        if (asprintf(&link, "class/iommu/%s/devices/%s", t->units[i].name, *n) < 0)
+                                link = NULL;
+                        r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+                }
+        if (r >= 0 && n_refs > 0) {
+                qsort(refs, n_refs, sizeof(*refs), cmp_device_ref);
+                t->devices = calloc(n_refs, sizeof(*t->devices));
+                if (!t->devices)
+                        r = -ENOMEM;
+        }
+        for (size_t i = 0; r >= 0 && i < n_refs; i++) {
+                if (i > 0 && streq(refs[i].name, refs[i - 1].name))
+                        continue;
+                r = scan_device(s, refs[i].link, refs[i].name, &t->devices[t->n_devices]);
+                t->n_devices++;
+        }
+        for (size_t i = 0; i < n_refs; i++)
+                free(refs[i].link);
+        free(refs);
+        if (r < 0)
+                return r;
+
+        /* A device's group and unit are the ones that list it (the same
+         * as its iommu_group and iommu links, which the kernel creates
+         * together with those listings). */
+        for (size_t i = 0; i < t->n_groups; i++)
+                for (char **n = t->groups[i].devices; n && *n; n++) {
+                        Device *d = (Device *) topology_find_device(t, *n);
+
+                        if (d && d->group >= 0) {
+                                char subject[300];
+
+                                snprintf(subject, sizeof(subject), "device %s", d->name);
+                                if (problem_add(s, subject, "listed in groups %d and %u", d->group,
+                                                t->groups[i].id) < 0)
+                                        return -ENOMEM;
+                        } else if (d)
+                                d->group = (int) t->groups[i].id;
+                }
+        for (size_t i = 0; i < t->n_units; i++)
+                for (char **n = t->units[i].devices; n && *n; n++) {
+                        Device *d = (Device *) topology_find_device(t, *n);
+
+                        if (d && !d->unit && !(d->unit = strdup(t->units[i].name)))
+                                return -ENOMEM;
+                }
+        return 0;
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret) {
+        Scan s = { .sys_fd = -EBADF, .proc_fd = -EBADF };
+        int r;
+
+        s.sys_fd = sysfs_open_root(sysfs_root);
+        if (s.sys_fd < 0)
+                return s.sys_fd;
+        s.proc_fd = sysfs_open_root(proc_root);
+        if (s.proc_fd < 0) {
+                r = s.proc_fd;
+                goto out;
+        }
+        s.t = calloc(1, sizeof(Topology));
+        if (!s.t) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* Kernel first: the command line decides the VT-d page sizes. */
+        r = scan_kernel(&s);
+        if (r >= 0)
+                r = scan_units(&s);
+        if (r >= 0)
+                r = scan_groups(&s);
+        if (r >= 0)
+                r = scan_devices(&s);
+        if (r >= 0) {
+                *ret = TAKE_PTR(s.t);
+                r = 0;
+        }
+out:
+        topology_free(s.t);
+        closep(&s.sys_fd);
+        closep(&s.proc_fd);
+        return r;
+}
+
+Topology *topology_free(Topology *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_units; i++) {
+                free(t->units[i].name);
+                strv_free(t->units[i].devices);
+        }
+        free(t->units);
+        for (size_t i = 0; i < t->n_groups; i++) {
+                IommuGroup *g = &t->groups[i];
+
+                free(g->type_raw);
+                strv_free(g->devices);
+                for (size_t j = 0; j < g->n_regions; j++)
+                        free(g->regions[j].type);
+                free(g->regions);
+        }
+        free(t->groups);
+        for (size_t i = 0; i < t->n_devices; i++) {
+                Device *d = &t->devices[i];
+
+                free(d->name);
+                free(d->driver);
+                free(d->unit);
+                strv_free(d->net_ifaces);
+                strv_free(d->block_devs);
+                free(d->msi_irqs);
+        }
+        free(t->devices);
+        free(t->kernel.release);
+        free(t->kernel.cmdline);
+        free(t->kernel.tracefs);
+        dma_defaults_done(&t->kernel.dma);
+        for (size_t i = 0; i < t->n_problems; i++) {
+                free(t->problems[i].subject);
+                free(t->problems[i].message);
+        }
+        free(t->problems);
+        free(t);
+        return NULL;
+}
+
+const IommuGroup *topology_find_group(const Topology *t, unsigned id) {
+        IommuGroup key = { .id = id };
+
+        return t->n_groups ? bsearch(&key, t->groups, t->n_groups, sizeof(*t->groups), cmp_group) : NULL;
+}
+
+const Device *topology_find_device(const Topology *t, const char *name) {
+        Device key = { .name = (char *) name };
+
+        return t->n_devices ? bsearch(&key, t->devices, t->n_devices, sizeof(*t->devices), cmp_device) : NULL;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The machine's IOMMU topology as the kernel shows it: IOMMU units, groups,
+ * the devices in them, and the kernel's DMA defaults.
+ *
+ * topology_scan() reads everything from a sysfs root and a proc root (the
+ * real /sys and /proc, or fixture trees in tests). A scan never fails on a
+ * bad device: a missing or truncated file, a dangling link or an unknown
+ * value is recorded as a problem naming the device and the file, and the
+ * scan goes on. Only -ENOMEM and an unreadable root fail the whole scan.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SZ_4K (UINT64_C(1) << 12)
+#define SZ_2M (UINT64_C(1) << 21)
+#define SZ_1G (UINT64_C(1) << 30)
+
+typedef enum IommuVendor {
+        IOMMU_VENDOR_OTHER,
+        IOMMU_VENDOR_INTEL_VTD,
+        IOMMU_VENDOR_AMD_VI,
+        IOMMU_VENDOR_ARM_SMMUV3,
+        _IOMMU_VENDOR_MAX,
+} IommuVendor;
+
+/* The strings /sys/kernel/iommu_groups/N/type reads back (iommu.c,
+ * iommu_group_show_type()). */
+typedef enum GroupType {
+        GROUP_TYPE_UNKNOWN, /* a string this daemon does not know; kept verbatim */
+        GROUP_TYPE_BLOCKED,
+        GROUP_TYPE_IDENTITY,
+        GROUP_TYPE_UNMANAGED,
+        GROUP_TYPE_DMA,
+        GROUP_TYPE_DMA_FQ,
+        _GROUP_TYPE_MAX,
+} GroupType;
+
+/* A yes/no attribute the kernel may not have at all. */
+typedef enum Tristate {
+        TRISTATE_ABSENT = -1,
+        TRISTATE_NO = 0,
+        TRISTATE_YES = 1,
+} Tristate;
+
+/* Decoded VT-d capability registers (intel-iommu/cap and ecap; field
+ * layout from the VT-d spec as the kernel's intel/iommu.h reads it). */
+typedef struct VtdCaps {
+        uint64_t cap, ecap;
+        bool caching_mode;           /* cap bit 7: every map needs a flush too */
+        bool page_selective_inv;     /* cap bit 39 (PSI) */
+        unsigned max_addr_mask;      /* cap bits 48..53 (MAMV): largest PSI is 2^MAMV pages */
+        unsigned superpage_val;      /* cap bits 34..37 (SLLPS): bit 0 2M, bit 1 1G */
+        unsigned domains_supported;  /* from cap bits 0..2 (ND) */
+        bool first_level_1g;         /* cap bit 56 (FL1GP) */
+        bool queued_invalidation;    /* ecap bit 1 (QI) */
+        bool device_tlb;             /* ecap bit 2 (DT, ATS) */
+        bool pass_through;           /* ecap bit 6 (PT) */
+        bool scalable_mode;          /* ecap bit 43 (SMTS) */
+        bool first_level;            /* ecap bit 47 (FLTS) */
+} VtdCaps;
+
+typedef struct IommuUnit {
+        char *name;                  /* dmar0, ivhd0, smmu3.0x0000000009050000 */
+        IommuVendor vendor;
+        bool has_vtd_caps;
+        VtdCaps vtd;
+        /* Page sizes a DMA domain on this unit can use (bit n = 2^n bytes),
+         * 0 when the kernel does not show enough to know. */
+        uint64_t pgsize_bitmap;
+        const char *pgsize_source;   /* how pgsize_bitmap was found, in words */
+        char **devices;              /* names under <unit>/devices, sorted */
+} IommuUnit;
+
+typedef struct ReservedRegion {
+        uint64_t start, end;
+        char *type;                  /* direct, direct-relaxable, reserved, msi, sw-msi */
+} ReservedRegion;
+
+typedef struct IommuGroup {
+        unsigned id;
+        GroupType type;
+        char *type_raw;              /* as read; NULL when unreadable */
+        char **devices;              /* member device names, sorted */
+        ReservedRegion *regions;
+        size_t n_regions;
+} IommuGroup;
+
+typedef struct Device {
+        char *name;                  /* PCI address 0000:00:03.0, or a platform device name */
+        bool is_pci;
+        uint16_t vendor_id, device_id;
+        uint32_t class_code;         /* 24-bit PCI class; 0 when unknown */
+        const char *class_word;      /* nvme, ethernet, gpu, ... (static string) */
+        char *driver;                /* bound driver, NULL when none */
+        int group;                   /* IOMMU group id, -1 when none */
+        char *unit;                  /* IOMMU unit name, NULL when none */
+        Tristate untrusted;
+        Tristate removable;          /* the kernel's removable attribute: "removable" -> yes */
+        int numa_node;               /* -1 when none or unknown */
+        char **net_ifaces;
+        char **block_devs;
+        unsigned *msi_irqs;
+        size_t n_msi_irqs;
+} Device;
+
+/* What the kernel command line says about DMA translation defaults. */
+typedef struct DmaDefaults {
+        int iommu_strict;            /* iommu.strict=0|1, -1 when not given */
+        int iommu_passthrough;       /* iommu.passthrough=0|1, -1 when not given */
+        bool iommu_pt;               /* iommu=pt */
+        char *intel_iommu;           /* intel_iommu= value, NULL when not given */
+        char *amd_iommu;             /* amd_iommu= value, NULL when not given */
+        bool intel_superpages_off;   /* intel_iommu=sp_off */
+        bool intel_scalable_mode;    /* intel_iommu=sm_on (off is Debian's default) */
+} DmaDefaults;
+
+typedef struct KernelInfo {
+        char *release;               /* /proc/sys/kernel/osrelease */
+        char *cmdline;
+        DmaDefaults dma;
+        char *tracefs;               /* path relative to the sysfs root, NULL if absent */
+        bool debugfs;                /* sysfs root holds a mounted debugfs */
+        bool intel_debugfs;          /* debugfs has iommu/intel */
+        bool tracepoint_iommu;       /* events/iommu/unmap/id readable */
+        bool tracepoint_qi_submit;   /* events/intel_iommu/qi_submit/id readable */
+} KernelInfo;
+
+/* One thing the scan could not read or did not understand. */
+typedef struct TopologyProblem {
+        char *subject;               /* "device 0000:00:03.0", "group 7", "unit dmar0", "kernel" */
+        char *message;
+} TopologyProblem;
+
+typedef struct Topology {
+        IommuUnit *units;
+        size_t n_units;
+        IommuGroup *groups;          /* sorted by id */
+        size_t n_groups;
+        Device *devices;             /* every device in some group or unit, sorted by name */
+        size_t n_devices;
+        KernelInfo kernel;
+        TopologyProblem *problems;
+        size_t n_problems;
+} Topology;
+
+/* Scans the topology. sysfs_root and proc_root are directories ("/sys",
+ * "/proc" on a real machine). Returns 0 and a topology that the caller
+ * frees with topology_free(), or -errno when a root cannot be opened or
+ * memory runs out. */
+int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret);
+Topology *topology_free(Topology *t);
+static inline void topology_freep(Topology **t) {
+        topology_free(*t);
+}
+
+const IommuGroup *topology_find_group(const Topology *t, unsigned id);
+const Device *topology_find_device(const Topology *t, const char *name);
+
+const char *group_type_to_string(GroupType t);   /* the kernel's spelling */
+GroupType group_type_from_string(const char *s); /* GROUP_TYPE_UNKNOWN if not known */
+const char *iommu_vendor_to_string(IommuVendor v);
+
+/* Pure decoders, exposed for tests and fuzzing. */
+void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);
+/* The page sizes a DMA domain on a VT-d unit uses (intel/iommu.c,
+ * iommu_superpage_capability() and domain_super_pgsize_bitmap()). DMA
+ * domains use first-level tables only in scalable mode on a unit that has
+ * them (first_level_by_default()). */
+uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on);
+/* Maps a 24-bit PCI class code to a word: nvme, ethernet, gpu, ... */
+const char *pci_class_to_word(uint32_t class_code);
+/* Parses the DMA-related options of a kernel command line. Returns 0 or
+ * -ENOMEM. */
+int dma_defaults_parse(const char *cmdline, DmaDefaults *ret);
+void dma_defaults_done(DmaDefaults *d);
+/* Parses one line of reserved_regions: "0x00000000fee00000 0x00000000feefffff msi". */
+int reserved_region_parse(const char *line, ReservedRegion *ret);

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <ctype.h>
+#include <limits.h>
+#include <time.h>
+
+#include "util.h"
+
+int strscpy_checked(char *dst, size_t size, const char *src) {
+        size_t n = strlen(src);
+
+        if (n >= size)
+                return -ENAMETOOLONG;
+        memcpy(dst, src, n + 1);
+        return 0;
+}
+
+size_t strv_length(char *const *l) {
+        size_t n = 0;
+
+        for (; l && l[n]; n++)
+                ;
+        return n;
+}
+
+int strv_consume(char ***l, char *s) {
+        size_t n = strv_length(*l);
+        char **t;
+
+        if (!s)
+                return -ENOMEM;
+        t = realloc(*l, (n + 2) * sizeof(char *));
+        if (!t) {
+                free(s);
+                return -ENOMEM;
+        }
+        t[n] = s;
+        t[n + 1] = NULL;
+        *l = t;
+        return 0;
+}
+
+int strv_extend(char ***l, const char *s) {
+        return strv_consume(l, strdup(s));
+}
+
+bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (streq(*l, s))
+                        return true;
+        return false;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void strv_sort(char **l) {
+        if (!l)
+                return;
+        qsort(l, strv_length(l), sizeof(char *), cmp_str);
+}
+
+char **strv_free(char **l) {
+        for (char **i = l; i && *i; i++)
+                free(*i);
+        free(l);
+        return NULL;
+}
+
+int greedy_realloc(void **array, size_t *allocated, size_t need, size_t elem) {
+        size_t n;
+        void *p;
+
+        if (need <= *allocated)
+                return 0;
+        n = need < 8 ? 8 : need * 2;
+        if (n > SIZE_MAX / elem)
+                return -ENOMEM;
+        p = realloc(*array, n * elem);
+        if (!p)
+                return -ENOMEM;
+        memset((char *) p + *allocated * elem, 0, (n - *allocated) * elem);
+        *array = p;
+        *allocated = n;
+        return 0;
+}
+
+static int parse_u64_base(const char *s, int base, uint64_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (!s)
+                return -EINVAL;
+        while (*s == ' ' || *s == '\t')
+                s++;
+        if (!isxdigit((unsigned char) *s)) /* no sign, no empty string */
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, base);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (end == s)
+                return -EINVAL;
+        while (*end && isspace((unsigned char) *end))
+                end++;
+        if (*end)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int safe_atou64(const char *s, uint64_t *ret) {
+        return parse_u64_base(s, 0, ret);
+}
+
+int safe_atoux64(const char *s, uint64_t *ret) {
+        return parse_u64_base(s, 16, ret);
+}
+
+int safe_atoi(const char *s, int *ret) {
+        bool neg = false;
+        uint64_t v;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        while (*s == ' ' || *s == '\t')
+                s++;
+        if (*s == '-') {
+                neg = true;
+                s++;
+        }
+        r = parse_u64_base(s, 10, &v);
+        if (r < 0)
+                return r;
+        if (v > (uint64_t) INT_MAX + neg)
+                return -ERANGE;
+        *ret = neg ? (int) -(int64_t) v : (int) v;
+        return 0;
+}
+
+static uint64_t now_ns(clockid_t clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t now_monotonic_ns(void) {
+        return now_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t now_realtime_ns(void) {
+        return now_ns(CLOCK_REALTIME);
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdarg.h>
+
+#include "tap.h"
+
+static unsigned tap_count, tap_failed;
+
+void tap_check(bool ok, const char *file, int line, const char *fmt, ...) {
+        va_list ap;
+
+        tap_count++;
+        if (!ok)
+                tap_failed++;
+        printf("%s %u - ", ok ? "ok" : "not ok", tap_count);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        printf(" (%s:%d)\n", file, line);
+}
+
+void tap_diag(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("# ", stdout);
+        va_start(ap, fmt);
+        vprintf(fmt, ap);
+        va_end(ap);
+        fputc('\n', stdout);
+}
+
+int tap_done(void) {
+        printf("1..%u\n", tap_count);
+        if (tap_count == 0) {
+                printf("# no checks ran\n");
+                return 1;
+        }
+        return tap_failed ? 1 : 0;
+}

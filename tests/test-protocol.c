@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "protocol.h"
+#include "tap.h"
+#include "util.h"
+
+static int parse(const char *line, ProtocolRequest *req, char *err, size_t size) {
+        return protocol_parse_request(line, strlen(line), req, err, size);
+}
+
+static void expect_error(const char *line, const char *needle) {
+        ProtocolRequest req;
+        char err[256] = "";
+        int r = parse(line, &req, err, sizeof(err));
+
+        CHECK(r == -EINVAL && strstr(err, needle), "%s -> error containing \"%s\" (got %d \"%s\")", line, needle, r,
+              err);
+}
+
+static void test_valid(void) {
+        ProtocolRequest req;
+        char err[256];
+
+        CHECK_INT(parse("{\"v\":1,\"cmd\":\"status\"}", &req, err, sizeof(err)), 0, "status parses");
+        CHECK_INT(req.cmd, CMD_STATUS, "status command");
+        CHECK_STR(req.target, "", "no target");
+
+        CHECK_INT(parse("{\"v\":1,\"cmd\":\"show\",\"target\":\"17\"}", &req, err, sizeof(err)), 0, "show group");
+        CHECK_STR(req.target, "17", "group target");
+
+        CHECK_INT(parse("{\"v\":1,\"cmd\":\"set\",\"target\":\"0000:00:04.0\",\"type\":\"lazy\",\"for_s\":600}", &req,
+                        err, sizeof(err)),
+                  0, "set with duration");
+        CHECK_INT(req.cmd, CMD_SET, "set command");
+        CHECK_INT(req.set_type, SET_LAZY, "set lazy");
+        CHECK_INT(req.for_s, 600, "for 600 s");
+        CHECK(protocol_command_info(CMD_SET)->privileged, "set is privileged");
+        CHECK(!protocol_command_info(CMD_STATUS)->privileged, "status is not");
+}
+
+static void test_invalid(void) {
+        char big[PROTOCOL_MAX_REQUEST + 64];
+
+        expect_error("{\"v\":1,\"cmd\":", "malformed JSON");
+        expect_error("not json", "malformed JSON");
+        expect_error("{\"v\":1,\"cmd\":\"status\"} trailing", "malformed JSON");
+        expect_error("[1,2]", "must be a JSON object");
+        expect_error("{\"cmd\":\"status\"}", "missing protocol version");
+        expect_error("{\"v\":2,\"cmd\":\"status\"}", "unsupported protocol version 2");
+        expect_error("{\"v\":\"1\",\"cmd\":\"status\"}", "missing protocol version");
+        expect_error("{\"v\":1}", "missing command");
+        expect_error("{\"v\":1,\"cmd\":\"frobnicate\"}", "unknown command \"frobnicate\"");
+        expect_error("{\"v\":1,\"cmd\":\"show\"}", "show needs a target");
+        expect_error("{\"v\":1,\"cmd\":\"status\",\"target\":\"1\"}", "status takes no target");
+        expect_error("{\"v\":1,\"cmd\":\"show\",\"target\":\"../etc\"}", "target must be a group number");
+        expect_error("{\"v\":1,\"cmd\":\"show\",\"target\":\"0000:00:40.0\"}", "target must be");
+        expect_error("{\"v\":1,\"cmd\":\"set\",\"target\":\"3\"}", "set needs \"type\"");
+        expect_error("{\"v\":1,\"cmd\":\"set\",\"target\":\"3\",\"type\":\"identity\"}", "set needs \"type\"");
+        expect_error("{\"v\":1,\"cmd\":\"set\",\"target\":\"3\",\"type\":\"lazy\",\"for_s\":-5}", "positive");
+
+        memset(big, ' ', sizeof(big));
+        big[sizeof(big) - 1] = '\0';
+        expect_error(big, "request too long");
+}
+
+static void test_roundtrip(void) {
+        ProtocolRequest req = { .cmd = CMD_SET, .set_type = SET_STRICT, .for_s = 30 }, back;
+        json_object *o, *reply, *data;
+        char err[256], *line;
+        size_t len;
+
+        snprintf(req.target, sizeof(req.target), "0000:3b:00.0");
+        o = protocol_request_new(&req);
+        line = protocol_to_line(o, &len);
+        CHECK(line && line[len - 1] == '\n' && !memchr(line, '\n', len - 1), "one line, newline-terminated");
+        CHECK_INT(protocol_parse_request(line, len - 1, &back, err, sizeof(err)), 0, "request round trip");
+        CHECK(back.cmd == CMD_SET && back.set_type == SET_STRICT && back.for_s == 30 &&
+              streq(back.target, "0000:3b:00.0"),
+              "round trip keeps every field");
+        free(line);
+        json_object_put(o);
+
+        o = protocol_reply_ok(CMD_STATUS, json_object_new_string("a\nb"));
+        line = protocol_to_line(o, &len);
+        CHECK(line && !memchr(line, '\n', len - 1), "a newline in data is escaped");
+        CHECK_INT(protocol_parse_reply(line, &reply, &data, err, sizeof(err)), 0, "ok reply parses");
+        CHECK_STR(json_object_get_string(data), "a\nb", "data survives");
+        json_object_put(reply);
+        free(line);
+        json_object_put(o);
+
+        o = protocol_reply_error("no group %d", 99);
+        line = protocol_to_line(o, &len);
+        CHECK_INT(protocol_parse_reply(line, &reply, &data, err, sizeof(err)), -EPROTO, "error reply");
+        CHECK_STR(err, "no group 99", "error text");
+        json_object_put(reply);
+        free(line);
+        json_object_put(o);
+
+        CHECK_INT(protocol_parse_reply("garbage", &reply, &data, err, sizeof(err)), -EBADMSG, "not a reply");
+}
+
+int main(void) {
+        test_valid();
+        test_invalid();
+        test_roundtrip();
+        return tap_done();
+}

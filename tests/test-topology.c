@@ -1,0 +1,456 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The topology reader against fixture trees: the generated 300-group server
+ * (tests/fixtures/gen-server-fixture), the trees captured from the QEMU test
+ * bed (tests/fixtures/qemu-*), and small broken trees built here.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "tap.h"
+#include "topology-output.h"
+#include "topology.h"
+#include "util.h"
+
+static const char *fixtures_dir(void) {
+        const char *d = getenv("FIXTURES");
+
+        return d ? d : "tests/fixtures";
+}
+
+static Topology *scan(const char *root) {
+        char sys[1024], proc[1024];
+        Topology *t = NULL;
+        int r;
+
+        snprintf(sys, sizeof(sys), "%s/sys", root);
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        r = topology_scan(sys, proc, &t);
+        CHECK(r == 0 && t, "scan %s: %s", root, r < 0 ? strerror(-r) : "ok");
+        return t;
+}
+
+static bool has_problem(const Topology *t, const char *subject, const char *needle) {
+        for (size_t i = 0; i < t->n_problems; i++)
+                if (streq(t->problems[i].subject, subject) && strstr(t->problems[i].message, needle))
+                        return true;
+        return false;
+}
+
+static void dump_problems(const Topology *t) {
+        for (size_t i = 0; i < t->n_problems; i++)
+                tap_diag("problem: %s: %s", t->problems[i].subject, t->problems[i].message);
+}
+
+/* ---- pure decoders ---------------------------------------------------- */
+
+static void test_vtd_caps(void) {
+        VtdCaps c;
+
+        /* A unit with caching mode (cap bit 7), as emulated IOMMUs have. */
+        vtd_caps_decode((UINT64_C(1) << 39) | (UINT64_C(1) << 7) | 6, 0xf00f5eULL, &c);
+        CHECK(c.caching_mode, "cap bit 7 is caching mode");
+        CHECK(c.page_selective_inv, "cap bit 39 is PSI");
+        CHECK_INT(c.superpage_val, 0, "SLLPS 0");
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K, "no superpages: 4K only");
+
+        /* A server: SLLPS = 3 (2M, 1G), MAMV 18, ND 2 -> 256 domains. */
+        vtd_caps_decode(0xd2008c40660462ULL, 0xf258f17fe31ff9eULL, &c);
+        CHECK(!c.caching_mode, "server has no caching mode");
+        CHECK_INT(c.superpage_val, 3, "server SLLPS");
+        CHECK_INT(c.max_addr_mask, 18, "server MAMV");
+        CHECK_INT(c.domains_supported, 256, "ND 2 -> 2^(4+2*2) domains");
+        CHECK(c.queued_invalidation && c.device_tlb, "ecap QI and DT");
+        CHECK(c.scalable_mode && c.first_level, "ecap SMTS and FLTS");
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K | SZ_2M | SZ_1G, "second level: fls(3) = 2 -> 4K 2M 1G");
+        CHECK_U64(vtd_pgsize_bitmap(&c, true, false), SZ_4K, "sp_off -> 4K");
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, true), SZ_4K | SZ_2M, "scalable mode, first level without FL1GP -> 4K 2M");
+        /* SLLPS = 1: 2M only. */
+        vtd_caps_decode(UINT64_C(1) << 34, 0, &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K | SZ_2M, "SLLPS 1 -> 4K 2M");
+}
+
+static void test_class_words(void) {
+        CHECK_STR(pci_class_to_word(0x010802), "nvme", "NVMe class");
+        CHECK_STR(pci_class_to_word(0x020000), "ethernet", "Ethernet class");
+        CHECK_STR(pci_class_to_word(0x030000), "gpu", "VGA class");
+        CHECK_STR(pci_class_to_word(0x030200), "gpu", "3D controller class");
+        CHECK_STR(pci_class_to_word(0x010000), "storage", "SCSI class");
+        CHECK_STR(pci_class_to_word(0x010601), "sata", "AHCI class");
+        CHECK_STR(pci_class_to_word(0x0c0330), "usb", "xHCI class");
+        CHECK_STR(pci_class_to_word(0x060400), "pci-bridge", "PCI bridge class");
+        CHECK_STR(pci_class_to_word(0x120000), "accelerator", "processing accelerator");
+        CHECK_STR(pci_class_to_word(0xff0000), "other", "unassigned class");
+}
+
+static void test_cmdline(void) {
+        DmaDefaults d;
+
+        CHECK_INT(dma_defaults_parse("BOOT_IMAGE=/vmlinuz ro quiet", &d), 0, "parse plain cmdline");
+        CHECK(d.iommu_strict == -1 && d.iommu_passthrough == -1 && !d.iommu_pt && !d.intel_iommu, "no DMA options");
+        dma_defaults_done(&d);
+
+        CHECK_INT(dma_defaults_parse("ro iommu.strict=1 iommu.passthrough=0 iommu=pt intel_iommu=on,sp_off,sm_on "
+                                     "amd_iommu=off",
+                                     &d),
+                  0, "parse DMA options");
+        CHECK_INT(d.iommu_strict, 1, "iommu.strict=1");
+        CHECK_INT(d.iommu_passthrough, 0, "iommu.passthrough=0");
+        CHECK(d.iommu_pt, "iommu=pt");
+        CHECK_STR(d.intel_iommu, "on,sp_off,sm_on", "intel_iommu value kept");
+        CHECK(d.intel_superpages_off && d.intel_scalable_mode, "sp_off and sm_on seen");
+        CHECK_STR(d.amd_iommu, "off", "amd_iommu value kept");
+        dma_defaults_done(&d);
+
+        CHECK_INT(dma_defaults_parse("iommu.strict=n iommu.strict=y iommu.passthrough=bogus", &d), 0, "parse");
+        CHECK_INT(d.iommu_strict, 1, "last iommu.strict wins, y is true");
+        CHECK_INT(d.iommu_passthrough, -1, "an unparsable bool is treated as absent");
+        dma_defaults_done(&d);
+
+        CHECK_INT(dma_defaults_parse(NULL, &d), 0, "NULL cmdline");
+        dma_defaults_done(&d);
+}
+
+static void test_reserved_region(void) {
+        ReservedRegion r;
+
+        CHECK_INT(reserved_region_parse("0x00000000fee00000 0x00000000feefffff msi", &r), 0, "parse msi region");
+        CHECK_U64(r.start, 0xfee00000, "region start");
+        CHECK_U64(r.end, 0xfeefffff, "region end");
+        CHECK_STR(r.type, "msi", "region type");
+        free(r.type);
+        CHECK_INT(reserved_region_parse("0x2000 0x1000 direct", &r), -EINVAL, "end before start");
+        CHECK_INT(reserved_region_parse("garbage", &r), -EINVAL, "garbage");
+}
+
+/* ---- the generated server --------------------------------------------- */
+
+static void test_server(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        const char *root = getenv("SERVER_FIXTURE");
+        const IommuGroup *g;
+        const Device *d;
+
+        if (!root) {
+                CHECK(false, "SERVER_FIXTURE is set by meson");
+                return;
+        }
+        t = scan(root);
+        if (!t)
+                return;
+        dump_problems(t);
+        CHECK_INT(t->n_problems, 0, "server fixture scans without problems");
+        CHECK_INT(t->n_units, 4, "four VT-d units");
+        CHECK_INT(t->n_groups, 300, "300 groups");
+        CHECK(topology_no_iommu_message(t) == NULL, "the server has an IOMMU");
+        CHECK_STR(t->kernel.release, "6.1.0-28-amd64", "kernel release");
+        CHECK_INT(t->kernel.dma.iommu_strict, 0, "iommu.strict=0 on the command line");
+        CHECK_STR(t->kernel.dma.intel_iommu, "on", "intel_iommu=on");
+        CHECK_STR(t->kernel.tracefs, "kernel/tracing", "tracefs found");
+        CHECK(t->kernel.tracepoint_iommu && t->kernel.tracepoint_qi_submit, "tracepoints found");
+        CHECK(!t->kernel.debugfs, "empty debug directory: debugfs not mounted");
+
+        CHECK_STR(t->units[1].name, "dmar1", "units sorted by name");
+        CHECK_INT(t->units[1].vendor, IOMMU_VENDOR_INTEL_VTD, "dmar1 is VT-d");
+        CHECK(t->units[1].has_vtd_caps && !t->units[1].vtd.caching_mode, "dmar1 caps, no caching mode");
+        CHECK_U64(t->units[1].pgsize_bitmap, SZ_4K | SZ_2M | SZ_1G, "dmar1 page sizes");
+
+        /* Groups are sorted numerically, not as strings (10 after 9). */
+        for (size_t i = 0; i < t->n_groups; i++)
+                if (t->groups[i].id != i) {
+                        CHECK(false, "group %zu has id %u", i, t->groups[i].id);
+                        break;
+                }
+
+        g = topology_find_group(t, 0);
+        CHECK(g && g->type == GROUP_TYPE_IDENTITY, "group 0 is identity");
+        CHECK(g && g->n_regions == 2 && streq(g->regions[0].type, "direct"), "group 0 has its RMRR");
+
+        d = topology_find_device(t, "0000:18:00.0");
+        CHECK(d != NULL, "first NVMe found");
+        if (d) {
+                CHECK(d->is_pci, "NVMe is PCI");
+                CHECK_INT(d->vendor_id, 0x144d, "NVMe vendor");
+                CHECK_INT(d->device_id, 0xa80a, "NVMe device");
+                CHECK_INT(d->class_code, 0x010802, "NVMe class code");
+                CHECK_STR(d->class_word, "nvme", "NVMe class word");
+                CHECK_STR(d->driver, "nvme", "NVMe driver");
+                CHECK_STR(d->unit, "dmar1", "NVMe unit");
+                CHECK_INT(d->numa_node, 0, "NVMe NUMA node");
+                CHECK_INT(d->n_msi_irqs, 9, "NVMe MSI vectors");
+                CHECK(d->block_devs && streq(d->block_devs[0], "nvme0n1") && !d->block_devs[1], "NVMe namespace");
+                CHECK_INT(d->untrusted, TRISTATE_ABSENT, "no untrusted attribute");
+                g = topology_find_group(t, (unsigned) d->group);
+                CHECK(g && g->type == GROUP_TYPE_DMA_FQ && strv_length(g->devices) == 1, "NVMe alone in a lazy group");
+        }
+
+        d = topology_find_device(t, "0000:98:00.0");
+        CHECK(d && d->driver == NULL && d->n_msi_irqs == 0, "unbound NVMe has no driver and no vectors");
+
+        d = topology_find_device(t, "0000:99:00.0");
+        CHECK(d && streq(d->class_word, "ethernet") && streq(d->driver, "i40e"), "X710 port 0");
+        CHECK(d && d->net_ifaces && streq(d->net_ifaces[0], "ens1f0"), "X710 port 0 interface");
+        if (d) {
+                g = topology_find_group(t, (unsigned) d->group);
+                CHECK(g && strv_length(g->devices) == 2 && streq(g->devices[1], "0000:99:00.1"),
+                      "both X710 functions in one group");
+        }
+
+        d = topology_find_device(t, "0000:83:00.1");
+        CHECK(d && streq(d->class_word, "audio"), "GPU audio function");
+        g = d ? topology_find_group(t, (unsigned) d->group) : NULL;
+        CHECK(g && strv_length(g->devices) == 2 && strv_contains(g->devices, "0000:83:00.0"), "GPU and audio share a group");
+
+        d = topology_find_device(t, "0000:07:00.0");
+        CHECK(d && d->untrusted == TRISTATE_YES && d->removable == TRISTATE_YES, "Thunderbolt NIC untrusted, removable");
+        CHECK(d && streq(d->driver, "igc") && d->net_ifaces && streq(d->net_ifaces[0], "enp7s0"), "Thunderbolt NIC");
+        g = d ? topology_find_group(t, (unsigned) d->group) : NULL;
+        CHECK(g && g->type == GROUP_TYPE_DMA, "Thunderbolt NIC group is strict");
+        d = topology_find_device(t, "0000:00:07.0");
+        CHECK(d && d->untrusted == TRISTATE_NO && d->removable == TRISTATE_NO, "root port trusted, fixed");
+}
+
+/* ---- broken trees ------------------------------------------------------- */
+
+static char tmp_root[256];
+
+static void put(const char *rel, const char *content) {
+        char path[1024];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+        for (char *p = path + strlen(tmp_root) + 1; (p = strchr(p, '/')); p++) {
+                *p = '\0';
+                mkdir(path, 0755);
+                *p = '/';
+        }
+        if (!content) {
+                mkdir(path, 0755);
+                return;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+                if (write(fd, content, strlen(content)) < 0)
+                        tap_diag("write %s failed", path);
+                close(fd);
+        }
+}
+
+static void put_link(const char *rel, const char *target) {
+        char path[1024];
+
+        put(rel, NULL);
+        snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+        rmdir(path);
+        unlink(path);
+        if (symlink(target, path) < 0)
+                tap_diag("symlink %s failed", path);
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(p);
+}
+
+static void new_tree(void) {
+        if (tmp_root[0])
+                nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        snprintf(tmp_root, sizeof(tmp_root), "/tmp/test-topology-XXXXXX");
+        if (!mkdtemp(tmp_root))
+                tap_diag("mkdtemp failed");
+        put("sys/kernel", NULL);
+        put("proc/sys/kernel/osrelease", "6.1.0-test\n");
+        put("proc/cmdline", "ro\n");
+}
+
+/* One healthy device 0000:00:03.0 in group 1 behind dmar0. */
+static void put_device(const char *bdf, unsigned group, const char *type) {
+        char rel[512], target[512];
+
+        snprintf(rel, sizeof(rel), "sys/kernel/iommu_groups/%u/type", group);
+        if (type)
+                put(rel, type);
+        snprintf(rel, sizeof(rel), "sys/kernel/iommu_groups/%u/reserved_regions", group);
+        put(rel, "0x00000000fee00000 0x00000000feefffff msi\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/vendor", bdf);
+        put(rel, "0x1b36\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/device", bdf);
+        put(rel, "0x0010\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/class", bdf);
+        put(rel, "0x010802\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/numa_node", bdf);
+        put(rel, "-1\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/iommu_group", bdf);
+        snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%u", group);
+        put_link(rel, target);
+        snprintf(rel, sizeof(rel), "sys/kernel/iommu_groups/%u/devices/%s", group, bdf);
+        snprintf(target, sizeof(target), "../../../../devices/pci0000:00/%s", bdf);
+        put_link(rel, target);
+}
+
+static void test_no_iommu(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        json_object *o;
+
+        new_tree();
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        CHECK(t->n_units == 0 && t->n_groups == 0 && t->n_devices == 0, "no IOMMU: empty topology");
+        CHECK_INT(t->n_problems, 0, "no IOMMU is not a problem");
+        CHECK(topology_no_iommu_message(t) && strstr(topology_no_iommu_message(t), "No IOMMU"),
+              "no IOMMU gets a clear message");
+        o = topology_to_json(t);
+        CHECK(o && !json_object_get_boolean(json_object_object_get(o, "iommu")), "JSON says iommu: false");
+        CHECK(o && json_object_object_get(o, "message"), "JSON carries the message");
+        json_object_put(o);
+}
+
+static void test_missing_roots(void) {
+        Topology *t = NULL;
+
+        CHECK_INT(topology_scan("/nonexistent/sys", "/proc", &t), -ENOENT, "missing sysfs root is an error");
+        CHECK(t == NULL, "no topology on error");
+}
+
+static void test_broken_device_files(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        const Device *d;
+        char path[512];
+
+        new_tree();
+        put_device("0000:00:03.0", 1, "DMA\n");
+        put_device("0000:00:04.0", 2, "DMA-FQ\n");
+        put_device("0000:00:05.0", 3, "DMA\n");
+        /* 03.0: class truncated to nothing; vendor missing */
+        put("sys/devices/pci0000:00/0000:00:03.0/class", "");
+        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:03.0/vendor", tmp_root);
+        unlink(path);
+        /* 04.0: driver link dangling is fine (its name is all we read), a
+         * garbage numa_node is not */
+        put_link("sys/devices/pci0000:00/0000:00:04.0/driver", "../../../bus/pci/drivers/gone");
+        put("sys/devices/pci0000:00/0000:00:04.0/numa_node", "banana\n");
+        /* 05.0: the group's device link dangles */
+        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:05.0/vendor", tmp_root);
+        unlink(path);
+        put_link("sys/kernel/iommu_groups/3/devices/0000:00:05.0", "../../../../devices/pci0000:00/0000:00:99.0");
+
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        dump_problems(t);
+        CHECK_INT(t->n_devices, 3, "every listed device is reported");
+        CHECK(has_problem(t, "device 0000:00:03.0", "class is empty"), "truncated class reported");
+        CHECK(has_problem(t, "device 0000:00:03.0", "cannot read vendor"), "missing vendor reported");
+        d = topology_find_device(t, "0000:00:03.0");
+        CHECK(d && d->device_id == 0x0010 && d->group == 1, "the rest of 03.0 is still read");
+        CHECK(d && streq(d->class_word, "unknown"), "unknown class word when class is unreadable");
+
+        d = topology_find_device(t, "0000:00:04.0");
+        CHECK(d && streq_ptr(d->driver, "gone"), "driver name from a dangling driver link");
+        CHECK(has_problem(t, "device 0000:00:04.0", "numa_node holds an unexpected value"), "bad numa_node");
+        CHECK(d && d->numa_node == -1, "bad numa_node reads as none");
+
+        CHECK(has_problem(t, "device 0000:00:05.0", "dangling link"), "dangling group member link reported");
+        d = topology_find_device(t, "0000:00:05.0");
+        CHECK(d && d->group == 3, "a dangling device still belongs to its group");
+}
+
+static void test_broken_groups(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        const IommuGroup *g;
+        json_object *o;
+
+        new_tree();
+        put_device("0000:00:03.0", 1, "DMA-FQ2\n"); /* a type from a future kernel */
+        put_device("0000:00:04.0", 2, NULL);        /* no type file at all */
+        put("sys/kernel/iommu_groups/2/reserved_regions", "0x1000 0x0fff direct\nnonsense\n");
+        put_device("0000:00:05.0", 10, "blocked\n");
+        put("sys/kernel/iommu_groups/notanumber", NULL);
+        put_link("sys/class/iommu/dmar0", "../../devices/virtual/iommu/dmar0");
+        put("sys/devices/virtual/iommu/dmar0/intel-iommu/cap", "zzz\n");
+        put("sys/devices/virtual/iommu/dmar0/intel-iommu/ecap", "f00f5e\n");
+        put("sys/devices/virtual/iommu/dmar0/devices", NULL);
+
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        dump_problems(t);
+        CHECK_INT(t->n_groups, 3, "three numeric groups");
+        CHECK(t->groups[2].id == 10, "group 10 sorts after group 2");
+        g = topology_find_group(t, 1);
+        CHECK(g && g->type == GROUP_TYPE_UNKNOWN && streq_ptr(g->type_raw, "DMA-FQ2"), "unknown type kept verbatim");
+        CHECK(has_problem(t, "group 1", "unknown type \"DMA-FQ2\""), "unknown type flagged");
+        g = topology_find_group(t, 2);
+        CHECK(g && g->type_raw == NULL && g->n_regions == 0, "group without type");
+        CHECK(has_problem(t, "group 2", "cannot read type"), "missing type reported");
+        CHECK(has_problem(t, "group 2", "cannot parse \"0x1000 0x0fff direct\""), "bad region reported");
+        CHECK(has_problem(t, "group 2", "cannot parse \"nonsense\""), "garbage region reported");
+        g = topology_find_group(t, 10);
+        CHECK(g && g->type == GROUP_TYPE_BLOCKED, "blocked type known");
+        CHECK(has_problem(t, "kernel", "notanumber is not a group id"), "non-numeric group directory reported");
+        CHECK(t->n_units == 1 && !t->units[0].has_vtd_caps, "unit with unreadable cap has no decoded caps");
+        CHECK(has_problem(t, "unit dmar0", "intel-iommu/cap holds an unexpected value"), "bad cap reported");
+        o = topology_to_json(t);
+        CHECK(o != NULL, "JSON of a broken tree");
+        json_object_put(o);
+}
+
+/* ---- trees captured from the QEMU test bed ---------------------------- */
+
+static void test_captured(const char *name, IommuVendor vendor, bool caching_mode) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        char root[1024];
+        size_t n_nvme = 0, n_eth = 0;
+        struct stat st;
+
+        snprintf(root, sizeof(root), "%s/%s", fixtures_dir(), name);
+        if (stat(root, &st) < 0) {
+                CHECK(false, "captured fixture %s exists", root);
+                return;
+        }
+        t = scan(root);
+        if (!t)
+                return;
+        dump_problems(t);
+        CHECK_INT(t->n_problems, 0, "captured tree has no problems");
+        CHECK(t->n_units >= 1 && t->units[0].vendor == vendor, "%s: unit vendor %s", name,
+              iommu_vendor_to_string(vendor));
+        if (vendor == IOMMU_VENDOR_INTEL_VTD)
+                CHECK(t->units[0].has_vtd_caps && t->units[0].vtd.caching_mode == caching_mode,
+                      "%s: caching mode %d", name, caching_mode);
+        for (size_t i = 0; i < t->n_devices; i++) {
+                const Device *d = &t->devices[i];
+
+                if (streq(d->class_word, "nvme") && streq_ptr(d->driver, "nvme") && d->block_devs)
+                        n_nvme++;
+                if (streq(d->class_word, "ethernet") && streq_ptr(d->driver, "e1000e") && d->net_ifaces)
+                        n_eth++;
+                CHECK(d->group >= 0, "%s: %s has a group", name, d->name);
+        }
+        CHECK_INT(n_nvme, 1, "one bound nvme with a namespace");
+        CHECK_INT(n_eth, 2, "two bound e1000e with interfaces");
+}
+
+int main(void) {
+        test_vtd_caps();
+        test_class_words();
+        test_cmdline();
+        test_reserved_region();
+        test_server();
+        test_no_iommu();
+        test_missing_roots();
+        test_broken_device_files();
+        test_broken_groups();
+        if (getenv("CAPTURED_FIXTURES")) {
+                test_captured("qemu-vtd", IOMMU_VENDOR_INTEL_VTD, false);
+                test_captured("qemu-vtd-cm", IOMMU_VENDOR_INTEL_VTD, true);
+                test_captured("qemu-amd", IOMMU_VENDOR_AMD_VI, false);
+                test_captured("qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, false);
+        }
+        if (tmp_root[0])
+                nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        return tap_done();
+}
