@@ -246,6 +246,11 @@ static void print_explain(const Options *o, json_object *d) {
 
         printf("%sGroup %s%s (%s), policy %s\n", bold(o), jstr(d, "group"), reset(o), jstr(d, "type"),
                jstr(d, "policy"));
+        if (json_object_object_get(d, "decision")) {
+                /* The decision names every rule, guard and origin already. */
+                printf("\n%s", jstr(d, "decision"));
+                return;
+        }
         for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
                 json_object *dev = json_object_array_get_idx(rules, i), *keys = json_object_object_get(dev, "config");
                 Table *t = table_new("KEY", "VALUE", "FROM", NULL);

@@ -59,8 +59,16 @@ static const char *group_policy_word(const Manager *m, const IommuGroup *g) {
         return word ? word : "-";
 }
 
+static const PolicyDecision *find_decision(const Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_decisions; i++)
+                if (m->decisions[i].group == group)
+                        return &m->decisions[i];
+        return NULL;
+}
+
 static json_object *group_summary(const Manager *m, const IommuGroup *g) {
         json_object *o = json_object_new_object(), *devs = json_object_new_array();
+        const PolicyDecision *dec = find_decision(m, g->id);
 
         json_object_object_add(o, "group", json_object_new_int64(g->id));
         json_object_object_add(o, "type", json_str_or_null(g->type_raw));
@@ -72,6 +80,11 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
         }
         json_object_object_add(o, "devices", devs);
         json_object_object_add(o, "policy", json_object_new_string(group_policy_word(m, g)));
+        if (dec) {
+                json_object_object_add(o, "desired", json_object_new_string(group_type_to_string(dec->desired)));
+                json_object_object_add(o, "action", json_object_new_string(policy_action_to_string(dec->action)));
+                json_object_object_add(o, "reason", json_object_new_string(dec->reason));
+        }
         return o;
 }
 
@@ -210,6 +223,19 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
                         json_object_array_add(devs, explain_device(m, d));
         }
         json_object_object_add(o, "rules", devs);
+        {
+                const PolicyDecision *dec = find_decision(m, g->id);
+                _cleanup_free_ char *text = NULL;
+                size_t size = 0;
+                FILE *f;
+
+                if (dec && (f = open_memstream(&text, &size))) {
+                        int r = policy_decision_explain(dec, f);
+
+                        if (fclose(f) == 0 && r >= 0)
+                                json_object_object_add(o, "decision", json_object_new_string(text));
+                }
+        }
         return o;
 }
 

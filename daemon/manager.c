@@ -38,6 +38,8 @@ static gid_t admin_gid(const Config *c) {
         return grp->gr_gid;
 }
 
+static int manager_decide(Manager *m);
+
 static int manager_scan_topology(Manager *m) {
         Topology *t = NULL;
         int r;
@@ -56,9 +58,47 @@ static int manager_scan_topology(Manager *m) {
                 for (size_t i = 0; i < t->n_problems; i++)
                         log_warning("%s: %s", t->problems[i].subject, t->problems[i].message);
         }
+        /* Decisions point into the topology they were made on. */
+        m->decisions = policy_decisions_free(m->decisions, m->n_decisions);
+        m->n_decisions = 0;
         topology_free(m->topology);
         m->topology = t;
         m->last_topology_scan_ns = now_monotonic_ns();
+        return manager_decide(m);
+}
+
+/* What the daemon cannot know yet about a device is said in words, as the
+ * policy requires: no device is presumed free to unbind. */
+#define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: this version does not read device usage"
+
+static int manager_decide(Manager *m) {
+        PolicyInput in = {
+                .topology = m->topology,
+                .config = m->config,
+                .rates = NULL, /* no sampler runs in this version: every rate is unknown */
+                .now_ns = now_monotonic_ns(),
+        };
+        PolicyDeviceFacts *facts;
+        PolicyDecision *d = NULL;
+        size_t n = 0;
+        int r;
+
+        facts = calloc(m->topology->n_devices ? m->topology->n_devices : 1, sizeof(*facts));
+        if (!facts)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->topology->n_devices; i++)
+                facts[i].in_use = DEVICE_USAGE_UNKNOWN;
+        in.devices = facts;
+        r = policy_decide(&in, &m->policy_state, &d, &n);
+        if (r < 0) {
+                free(facts);
+                return log_error_errno(r, "The policy failed to decide: %m");
+        }
+        policy_decisions_free(m->decisions, m->n_decisions);
+        free(m->device_facts);
+        m->decisions = d;
+        m->n_decisions = n;
+        m->device_facts = facts;
         return 0;
 }
 
@@ -87,6 +127,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         m->last_tick_ns = now;
         if (now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS)
                 (void) manager_scan_topology(m);
+        (void) manager_decide(m);
 
         update = manager_watch_update(m);
         if (update) {
@@ -123,6 +164,8 @@ int manager_reload(Manager *m, char ***ret_errors) {
                         *ret_errors = TAKE_PTR(errors);
                 return r;
         }
+        m->decisions = policy_decisions_free(m->decisions, m->n_decisions);
+        m->n_decisions = 0;
         config_free(m->config);
         m->config = c;
         control_server_set_admin_gid(m->control, admin_gid(c));
@@ -159,6 +202,9 @@ Manager *manager_free(Manager *m) {
         control_server_free(m->control);
         sd_event_source_disable_unref(m->tick_source);
         sd_event_unref(m->event);
+        policy_decisions_free(m->decisions, m->n_decisions);
+        free(m->device_facts);
+        policy_state_done(&m->policy_state);
         topology_free(m->topology);
         config_free(m->config);
         free(m->last_reload_error);

@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "policy.h"
 #include "topology.h"
 
 typedef struct ManagerOptions {
@@ -35,6 +36,11 @@ typedef struct Manager {
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */
         uint64_t ticks;
         uint64_t last_topology_scan_ns;
+        /* The policy's view, recomputed each tick. */
+        PolicyState policy_state;
+        PolicyDeviceFacts *device_facts; /* parallel to topology->devices */
+        PolicyDecision *decisions;       /* parallel to topology->groups */
+        size_t n_decisions;
         uint64_t reloads, reload_failures;
         char *last_reload_error;  /* the first error of the last failed reload */
 } Manager;
