@@ -279,7 +279,10 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         }
         *c = (ControlClient) { .server = s, .fd = cfd, .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
         r = sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, client_io, c);
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->source, CONTROL_CLIENT_PRIORITY);
         if (r < 0) {
+                c->source = sd_event_source_disable_unref(c->source);
                 close(cfd);
                 free(c);
                 return 0;
@@ -287,6 +290,31 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         c->next = s->clients;
         s->clients = c;
         s->n_clients++;
+        return 0;
+}
+
+/* Removes a socket an earlier run left behind. Anything else at path is
+ * left alone (bind then fails with EADDRINUSE), and so is a socket some
+ * process still listens on: taking it over would cut that daemon off from
+ * its clients. */
+static int remove_stale_socket(const char *path, const struct sockaddr_un *sa) {
+        _cleanup_close_ int probe = -EBADF;
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return 0;
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (probe < 0)
+                return -errno;
+        /* Non-blocking: EAGAIN means a full backlog, so someone listens. */
+        if (connect(probe, (const struct sockaddr *) sa, sizeof(*sa)) == 0 || errno == EAGAIN)
+                return -EADDRINUSE;
+        if (errno != ECONNREFUSED)
+                return 0;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
         return 0;
 }
 
@@ -302,7 +330,9 @@ static int bind_socket(const char *path, gid_t admin_gid) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return -errno;
-        (void) unlink(path); /* a stale socket from an earlier run */
+        r = remove_stale_socket(path, &sa);
+        if (r < 0)
+                return r;
         old_umask = umask(0117);
         r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
         umask(old_umask);

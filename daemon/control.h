@@ -24,6 +24,10 @@
 
 #define CONTROL_MAX_CLIENTS 256
 #define CONTROL_MAX_OUTPUT (4u << 20)
+/* Clients are served at a lower priority than the Manager's sources (the
+ * tick, signals), so however many clients have requests pending, the tick
+ * waits for at most the one client being served. */
+#define CONTROL_CLIENT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
 
 typedef struct ControlServer ControlServer;
 typedef struct ControlClient ControlClient;

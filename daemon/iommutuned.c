@@ -22,6 +22,7 @@ typedef struct Args {
         const char *sysfs_root;
         const char *proc_root;
         const char *socket_path;
+        const char *state_dir;
 } Args;
 
 #define DEFAULT_CONFIG SYSCONFDIR "/iommutuned/iommutuned.conf"
@@ -36,6 +37,7 @@ static void help(void) {
                "  --config FILE       Read FILE and FILE's directory/conf.d/*.conf\n"
                "                      (default " DEFAULT_CONFIG ")\n"
                "  --socket PATH       Listen on PATH instead of the configured socket\n"
+               "  --state-dir DIR     Keep state in DIR instead of the configured state_dir\n"
                "  --sysfs-root DIR    Read sysfs from DIR instead of /sys\n"
                "  --proc-root DIR     Read procfs from DIR instead of /proc\n"
                "  -h --help           Show this help\n"
@@ -44,12 +46,13 @@ static void help(void) {
 
 /* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
 static int parse_args(int argc, char *argv[], Args *args) {
-        enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET };
+        enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET, ARG_STATE };
         static const struct option options[] = {
                 { "dump-topology", no_argument, NULL, ARG_DUMP },
                 { "check-config", no_argument, NULL, ARG_CHECK },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "socket", required_argument, NULL, ARG_SOCKET },
+                { "state-dir", required_argument, NULL, ARG_STATE },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS },
                 { "proc-root", required_argument, NULL, ARG_PROC },
@@ -65,6 +68,7 @@ static int parse_args(int argc, char *argv[], Args *args) {
                 case ARG_CHECK: args->check_config = true; break;
                 case ARG_CONFIG: args->config_path = optarg; break;
                 case ARG_SOCKET: args->socket_path = optarg; break;
+                case ARG_STATE: args->state_dir = optarg; break;
                 case ARG_JSON: args->json = true; break;
                 case ARG_SYSFS: args->sysfs_root = optarg; break;
                 case ARG_PROC: args->proc_root = optarg; break;
@@ -128,6 +132,7 @@ static int run_daemon(const Args *args, const char *config_path, const char *dro
                 .sysfs_root = args->sysfs_root,
                 .proc_root = args->proc_root,
                 .socket_path = args->socket_path,
+                .state_dir = args->state_dir,
         };
         int r;
 

@@ -122,6 +122,13 @@ static json_object *handle_status(Manager *m) {
         json_object_object_add(src, "intel_iommu_debugfs", json_object_new_boolean(k->intel_debugfs));
         json_object_object_add(src, "tracepoint_iommu", json_object_new_boolean(k->tracepoint_iommu));
         json_object_object_add(src, "tracepoint_qi_submit", json_object_new_boolean(k->tracepoint_qi_submit));
+        if (m->flush) {
+                json_object_object_add(src, "map_unmap_counters", json_object_new_string(flush_sampler_status_counters(m->flush)));
+                json_object_object_add(src, "unmap_records", json_object_new_string(flush_sampler_status_unmap_records(m->flush)));
+                json_object_object_add(src, "invalidation_records", json_object_new_string(flush_sampler_status_qi(m->flush)));
+        }
+        if (m->workload)
+                json_object_object_add(src, "workload", json_object_new_string(workload_status(m->workload)));
         json_object_object_add(o, "sources", src);
         for (char *const *f = config_files(m->config); f && *f; f++)
                 json_object_array_add(cfg, json_object_new_string(*f));
@@ -239,6 +246,107 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
         return o;
 }
 
+static json_object *counters_to_json(const StateCounters *c) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "maps", json_object_new_int64((int64_t) c->maps));
+        json_object_object_add(o, "unmaps", json_object_new_int64((int64_t) c->unmaps));
+        json_object_object_add(o, "invalidations", json_object_new_int64((int64_t) c->iotlb_invalidations));
+        json_object_object_add(o, "invalidations_page_selective",
+                               json_object_new_int64((int64_t) c->iotlb_page_selective));
+        json_object_object_add(o, "device_tlb_invalidations", json_object_new_int64((int64_t) c->devtlb_invalidations));
+        json_object_object_add(o, "strict_would_cost", json_object_new_int64((int64_t) c->strict_model_invalidations));
+        json_object_object_add(o, "unpatched_lazy_would_cost",
+                               json_object_new_int64((int64_t) c->unpatched_model_invalidations));
+        json_object_object_add(o, "avoided_vs_strict", json_object_new_int64((int64_t) c->avoided_vs_strict));
+        json_object_object_add(o, "avoided_by_patch", json_object_new_int64((int64_t) c->avoided_by_patch));
+        json_object_object_add(o, "time_saved_ns", json_object_new_int64((int64_t) c->time_saved_ns));
+        return o;
+}
+
+/* How each figure was obtained, in words, for this machine. */
+static json_object *savings_sources(const Manager *m) {
+        json_object *o = json_object_new_object();
+        uint64_t cost = config_policy(m->config)->flush_cost_ns.u;
+        char buf[256];
+
+        const char *counters = m->flush ? flush_sampler_status_counters(m->flush) : "not started";
+        const char *qi = m->flush ? flush_sampler_status_qi(m->flush) : "not started";
+        bool counting = m->flush && strncmp(counters, "counting", 8) == 0;
+        bool recording_qi = m->flush && strncmp(qi, "recording", 9) == 0;
+        bool vtd = false;
+
+        for (size_t i = 0; i < m->topology->n_units; i++)
+                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
+        if (counting)
+                json_object_object_add(o, "unmaps", json_object_new_string(
+                        "measured: perf counters on iommu:map/unmap; given to a group only when it was the only "
+                        "group doing I/O in a tick, else unattributed at the unit"));
+        else {
+                snprintf(buf, sizeof(buf), "not measured: %s", counters);
+                json_object_object_add(o, "unmaps", json_object_new_string(buf));
+        }
+        if (recording_qi && vtd)
+                json_object_object_add(o, "invalidations", json_object_new_string(
+                        "measured: intel_iommu:qi_submit records, attributed by domain id where the domain is "
+                        "known, else unattributed at the unit"));
+        else {
+                snprintf(buf, sizeof(buf), "not measured: %s",
+                         !vtd ? "no VT-d unit; AMD-Vi and SMMUv3 have no invalidation tracepoint" : qi);
+                json_object_object_add(o, "invalidations", json_object_new_string(buf));
+        }
+        json_object_object_add(o, "avoided_vs_strict", json_object_new_string(
+                "estimated: what strict mode would cost by the kernel's gather rules (gather model over the "
+                "recorded unmaps) minus the measured invalidations"));
+        json_object_object_add(o, "avoided_by_patch", json_object_new_string(
+                "estimated: what the unpatched lazy driver would cost (gather model) minus the measured "
+                "page-selective invalidations, for unmaps known to be in lazy domains"));
+        if (cost)
+                snprintf(buf, sizeof(buf), "estimated: avoided_vs_strict x flush_cost_ns = %llu ns (configured)",
+                         (unsigned long long) cost);
+        else
+                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (flush_cost_ns = 0 and "
+                         "no debugfs measurement)");
+        json_object_object_add(o, "time_saved_ns", json_object_new_string(buf));
+        return o;
+}
+
+static json_object *handle_savings(Manager *m) {
+        json_object *o = json_object_new_object(), *groups = json_object_new_array(), *units = json_object_new_array();
+
+        for (size_t i = 0; i < m->topology->n_groups; i++) {
+                const IommuGroup *g = &m->topology->groups[i];
+                const StateGroup *sg = NULL;
+                json_object *go;
+
+                for (size_t j = 0; g->devices && g->devices[0] && j < m->state.n_groups; j++)
+                        if (streq(m->state.groups[j].key, g->devices[0]))
+                                sg = &m->state.groups[j];
+                if (!sg)
+                        continue;
+                go = counters_to_json(&sg->counters);
+                json_object_object_add(go, "group", json_object_new_int64(g->id));
+                json_object_object_add(go, "type", json_str_or_null(g->type_raw));
+                json_object_object_add(go, "source", json_object_new_string(
+                        "measured counts, estimated savings: see sources"));
+                json_object_array_add(groups, go);
+        }
+        for (size_t i = 0; i < m->state.n_units; i++) {
+                json_object *uo = json_object_new_object();
+
+                json_object_object_add(uo, "unit", json_object_new_string(m->state.units[i].name));
+                json_object_object_add(uo, "counters", counters_to_json(&m->state.units[i].counters));
+                json_object_object_add(uo, "unattributed", counters_to_json(&m->state.units[i].unattributed));
+                json_object_array_add(units, uo);
+        }
+        json_object_object_add(o, "groups", groups);
+        json_object_object_add(o, "units", units);
+        json_object_object_add(o, "total", counters_to_json(&m->state.total));
+        json_object_object_add(o, "sources", savings_sources(m));
+        json_object_object_add(o, "last_tick_attribution", json_object_new_string(m->attribution));
+        return o;
+}
+
 static json_object *handle_reload(Manager *m, json_object **ret_error) {
         _cleanup_strv_free_ char **errors = NULL;
         json_object *o;
@@ -324,7 +432,7 @@ json_object *manager_handle_request(void *userdata, ControlClient *client, const
         case CMD_WATCH:
                 control_client_subscribe(client);
                 return manager_watch_update(m);
-        case CMD_SAVINGS:
+        case CMD_SAVINGS: data = handle_savings(m); break;
         case CMD_SET:
         case CMD_CLEAR:
                 return protocol_reply_error("%s is not available in iommutuned %s: it needs the flush accounting "

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
 
@@ -38,7 +40,7 @@ static gid_t admin_gid(const Config *c) {
         return grp->gr_gid;
 }
 
-static int manager_decide(Manager *m);
+static int manager_decide(Manager *m, const PolicyGroupRate *rates);
 
 static int manager_scan_topology(Manager *m) {
         Topology *t = NULL;
@@ -64,18 +66,21 @@ static int manager_scan_topology(Manager *m) {
         topology_free(m->topology);
         m->topology = t;
         m->last_topology_scan_ns = now_monotonic_ns();
-        return manager_decide(m);
+        return manager_decide(m, NULL);
 }
+
+/* The state file is written this often, and at exit. */
+#define STATE_SAVE_NS (10ULL * 1000000000ULL)
 
 /* What the daemon cannot know yet about a device is said in words, as the
  * policy requires: no device is presumed free to unbind. */
 #define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: this version does not read device usage"
 
-static int manager_decide(Manager *m) {
+static int manager_decide(Manager *m, const PolicyGroupRate *rates) {
         PolicyInput in = {
                 .topology = m->topology,
                 .config = m->config,
-                .rates = NULL, /* no sampler runs in this version: every rate is unknown */
+                .rates = rates, /* NULL: unknown */
                 .now_ns = now_monotonic_ns(),
         };
         PolicyDeviceFacts *facts;
@@ -116,10 +121,93 @@ static void manager_notify_status(Manager *m) {
                           m->topology ? m->topology->n_groups : 0, strict, lazy, (unsigned long long) m->ticks);
 }
 
+static void manager_save_state(Manager *m) {
+        int r;
+
+        if (m->state_dir_fd < 0)
+                return;
+        r = state_save(m->state_dir_fd, &m->state);
+        if (r < 0)
+                log_error_errno(r, "Failed to write the state file: %m");
+        m->last_state_save_ns = now_monotonic_ns();
+}
+
+/* Adds one tick's counters to the cumulative state. Groups are keyed by
+ * their first device, which survives renumbering across boots. */
+static void manager_add_counters(Manager *m, const AccountingTick *a) {
+        const Topology *t = m->topology;
+
+        for (size_t i = 0; i < t->n_groups; i++) {
+                StateGroup *g;
+
+                if (!t->groups[i].devices || !t->groups[i].devices[0])
+                        continue;
+                g = state_group(&m->state, t->groups[i].devices[0], t->groups[i].id);
+                if (g)
+                        state_counters_add(&g->counters, &a->groups[i]);
+        }
+        for (size_t i = 0; i < t->n_units; i++) {
+                StateUnit *u = state_unit(&m->state, t->units[i].name);
+
+                if (u) {
+                        state_counters_add(&u->counters, &a->units[i]);
+                        state_counters_add(&u->unattributed, &a->unattributed[i]);
+                }
+        }
+        state_counters_add(&m->state.total, &a->total);
+}
+
+/* The cost of one IOTLB invalidation for "time saved": the configured
+ * flush_cost_ns; 0 (unknown) when it is 0. */
+static uint64_t manager_flush_cost_ns(const Manager *m) {
+        return config_policy(m->config)->flush_cost_ns.u;
+}
+
+/* Samples, accounts and decides: one monitoring step. */
+static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
+        const DeviceWorkload *work = NULL;
+        const bool *active = NULL;
+        AccountingTick a = { .unmaps_group = -1 };
+        FlushTick ft = {};
+        int r;
+
+        if (!m->flush || !m->workload) {
+                (void) manager_decide(m, NULL);
+                return;
+        }
+        r = flush_sampler_collect(m->flush, &ft);
+        if (r >= 0)
+                r = workload_sample(m->workload, m->topology, now, &work, &active);
+        if (r >= 0) {
+                AccountingInput in = {
+                        .topology = m->topology,
+                        .tick = &ft,
+                        .map = flush_sampler_domain_map(m->flush),
+                        .group_active = active,
+                        .interval_s = interval_s,
+                        .cost_ns = manager_flush_cost_ns(m),
+                };
+
+                r = accounting_compute(&in, &a);
+        }
+        if (r < 0) {
+                log_error_errno(r, "Monitoring failed this tick: %m");
+                (void) manager_decide(m, NULL);
+                return;
+        }
+        if (ft.unmap_records_lost || ft.qi_records_lost)
+                m->ticks_with_lost_records++;
+        manager_add_counters(m, &a);
+        snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        (void) manager_decide(m, a.rates);
+        accounting_tick_done(&a);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t interval_us = config_daemon(m->config)->interval_ms.u * 1000ULL;
         uint64_t now = now_monotonic_ns();
+        uint64_t since = m->last_tick_ns ? m->last_tick_ns : m->started_ns;
         json_object *update;
         int r;
 
@@ -127,7 +215,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         m->last_tick_ns = now;
         if (now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS)
                 (void) manager_scan_topology(m);
-        (void) manager_decide(m);
+        manager_monitor(m, now, (double) (now - since) / 1e9);
+        if (now - m->last_state_save_ns >= STATE_SAVE_NS)
+                manager_save_state(m);
 
         update = manager_watch_update(m);
         if (update) {
@@ -184,6 +274,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->opts = *opts;
+        m->sysfs_fd = m->proc_fd = m->state_dir_fd = -EBADF;
         r = load_config(opts, &m->config, &errors);
         if (r < 0) {
                 log_config_errors(errors);
@@ -199,8 +290,18 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        /* The counters of the last seconds are not lost at a clean stop. */
+        if (m->started_ns)
+                manager_save_state(m);
         control_server_free(m->control);
         sd_event_source_disable_unref(m->tick_source);
+        flush_sampler_free(m->flush);
+        workload_sampler_free(m->workload);
+        state_done(&m->state);
+        free(m->state_warning);
+        closep(&m->sysfs_fd);
+        closep(&m->proc_fd);
+        closep(&m->state_dir_fd);
         sd_event_unref(m->event);
         policy_decisions_free(m->decisions, m->n_decisions);
         free(m->device_facts);
@@ -231,7 +332,7 @@ static int open_control_socket(Manager *m) {
 
                 if (slash && slash != dir) {
                         *slash = '\0';
-                        (void) mkdir(dir, 0755);
+                        (void) mkdir_parents(dir, 0755);
                 }
         }
         r = control_server_new(m->event, path, listen_fd, admin_gid(m->config), manager_handle_request, m,
@@ -242,11 +343,72 @@ static int open_control_socket(Manager *m) {
         return 0;
 }
 
+static int open_state(Manager *m) {
+        const char *dir = m->opts.state_dir ? m->opts.state_dir : config_daemon(m->config)->state_dir.s;
+        int r;
+
+        /* systemd's StateDirectory creates it; by hand, we do. */
+        r = mkdir_parents(dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the state directory %s: %m", dir);
+        m->state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (m->state_dir_fd < 0)
+                return log_error_errno(errno, "Failed to open the state directory %s: %m", dir);
+        r = state_load(m->state_dir_fd, &m->state, &m->state_warning);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the state from %s: %m", dir);
+        if (m->state_warning)
+                log_warning("%s", m->state_warning);
+        return 0;
+}
+
+/* The page sizes every unit shares (0: none known), for the unmap filter. */
+static uint64_t common_pgsize_bitmap(const Topology *t) {
+        uint64_t common = 0;
+
+        for (size_t i = 0; i < t->n_units; i++)
+                if (t->units[i].pgsize_bitmap)
+                        common = common ? common & t->units[i].pgsize_bitmap : t->units[i].pgsize_bitmap;
+        return common;
+}
+
+static int open_samplers(Manager *m) {
+        int r;
+
+        m->sysfs_fd = sysfs_open_root(m->opts.sysfs_root);
+        if (m->sysfs_fd < 0)
+                return log_error_errno(m->sysfs_fd, "Failed to open %s: %m", m->opts.sysfs_root);
+        m->proc_fd = sysfs_open_root(m->opts.proc_root);
+        if (m->proc_fd < 0)
+                return log_error_errno(m->proc_fd, "Failed to open %s: %m", m->opts.proc_root);
+        if (streq(m->opts.sysfs_root, "/sys"))
+                r = flush_sampler_new(m->sysfs_fd, common_pgsize_bitmap(m->topology), &m->flush);
+        else
+                r = flush_sampler_new_disabled("perf counts the running kernel, and --sysfs-root reads another tree",
+                                               &m->flush);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the flush sampler: %m");
+        r = workload_sampler_new(m->sysfs_fd, m->proc_fd, &m->workload);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the workload sampler: %m");
+        log_info("Map/unmap counters: %s", flush_sampler_status_counters(m->flush));
+        log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
+        log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
+        log_info("Workload: %s", workload_status(m->workload));
+        return 0;
+}
+
 int manager_start(Manager *m) {
         int r;
 
         m->started_ns = now_monotonic_ns();
         r = manager_scan_topology(m);
+        if (r < 0)
+                return r;
+        r = open_state(m);
+        if (r < 0)
+                return r;
+        r = open_samplers(m);
         if (r < 0)
                 return r;
         r = open_control_socket(m);

@@ -11,10 +11,14 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "accounting.h"
 #include "conf.h"
 #include "control.h"
+#include "flush-sampler.h"
 #include "policy.h"
+#include "state-file.h"
 #include "topology.h"
+#include "workload.h"
 
 typedef struct ManagerOptions {
         const char *config_path;  /* main config file */
@@ -23,6 +27,7 @@ typedef struct ManagerOptions {
         const char *sysfs_root;
         const char *proc_root;
         const char *socket_path;  /* overrides [daemon] socket when set */
+        const char *state_dir;    /* overrides [daemon] state_dir when set */
 } ManagerOptions;
 
 typedef struct Manager {
@@ -31,6 +36,14 @@ typedef struct Manager {
         sd_event_source *tick_source;
         Config *config;
         Topology *topology;
+        int sysfs_fd, proc_fd, state_dir_fd;
+        FlushSampler *flush;
+        WorkloadSampler *workload;
+        DaemonState state;         /* cumulative counters, overrides, history */
+        char *state_warning;       /* what loading the state file said, if anything */
+        uint64_t last_state_save_ns;
+        char attribution[256];     /* how the last tick's unmaps were attributed */
+        uint64_t ticks_with_lost_records;
         ControlServer *control;
         uint64_t started_ns;      /* CLOCK_MONOTONIC */
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <ctype.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "util.h"
@@ -136,6 +137,26 @@ int safe_atoi(const char *s, int *ret) {
         if (v > (uint64_t) INT_MAX + neg)
                 return -ERANGE;
         *ret = neg ? (int) -(int64_t) v : (int) v;
+        return 0;
+}
+
+int mkdir_parents(const char *path, mode_t mode) {
+        char buf[4096];
+        size_t n = strlen(path);
+
+        if (n == 0 || n >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, path, n + 1);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
 }
 

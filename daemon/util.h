@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -92,6 +93,10 @@ int safe_atou64(const char *s, uint64_t *ret);
 int safe_atoi(const char *s, int *ret);
 /* Hex with or without 0x, as sysfs prints cap registers and ids. */
 int safe_atoux64(const char *s, uint64_t *ret);
+
+/* Like mkdir -p: creates path and its missing parents with mode. 0 or -errno
+ * (an existing directory is fine). */
+int mkdir_parents(const char *path, mode_t mode);
 
 /* Monotonic and realtime clocks in nanoseconds. */
 uint64_t now_monotonic_ns(void);

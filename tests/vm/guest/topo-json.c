@@ -29,7 +29,7 @@ static int fail(const char *what)
 }
 
 /* A group id, class or flag printed the way sysfs shows it; "-" if absent. */
-static void print_value(json_object *o, const char *int_fmt)
+static void print_value(json_object *o)
 {
 	if (!o) {
 		fputs("-", stdout);
@@ -39,7 +39,7 @@ static void print_value(json_object *o, const char *int_fmt)
 		if (v < 0)
 			fputs("-", stdout);
 		else
-			printf(int_fmt, v);
+			printf("%lld", v);
 	} else if (json_object_is_type(o, json_type_boolean)) {
 		fputs(json_object_get_boolean(o) ? "1" : "0", stdout);
 	} else if (json_object_is_type(o, json_type_null)) {
@@ -122,7 +122,7 @@ int main(void)
 			       json_object_get_string(json_object_array_get_idx(devs, j)));
 		if (vtd) {
 			printf("unit %s caching_mode ", json_object_get_string(name));
-			print_value(member(vtd, "caching_mode"), "%lld");
+			print_value(member(vtd, "caching_mode"));
 			putchar('\n');
 		}
 	}
@@ -140,13 +140,13 @@ int main(void)
 		if (!id || !type || !devs || !json_object_is_type(devs, json_type_array))
 			return fail("a group lacks 'group', 'type' or a 'devices' array");
 		fputs("group ", stdout);
-		print_value(id, "%lld");
+		print_value(id);
 		fputs(" type ", stdout);
-		print_value(type, "%lld");
+		print_value(type);
 		putchar('\n');
 		for (size_t j = 0; j < json_object_array_length(devs); j++) {
 			fputs("group ", stdout);
-			print_value(id, "%lld");
+			print_value(id);
 			printf(" device %s\n",
 			       json_object_get_string(json_object_array_get_idx(devs, j)));
 		}
@@ -158,15 +158,15 @@ int main(void)
 		if (!bdf)
 			return fail("a device lacks 'bdf'");
 		printf("device %s driver ", json_object_get_string(bdf));
-		print_value(member(d, "driver"), "%lld");
+		print_value(member(d, "driver"));
 		fputs(" group ", stdout);
-		print_value(member(d, "group"), "%lld");
+		print_value(member(d, "group"));
 		fputs(" unit ", stdout);
-		print_value(member(d, "unit"), "%lld");
+		print_value(member(d, "unit"));
 		fputs(" class ", stdout);
 		print_class(member(d, "class_code"));
 		fputs(" untrusted ", stdout);
-		print_value(member(d, "untrusted"), "%lld");
+		print_value(member(d, "untrusted"));
 		putchar('\n');
 	}
 	release = member(member(root, "kernel"), "release");

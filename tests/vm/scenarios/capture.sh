@@ -69,15 +69,18 @@ for l in /sys/bus/pci/devices/*; do
 done
 
 # Block and net devices: names plus a few attributes, under their device.
+# on_pci PATH: PATH lies below a PCI host bridge (pci0000:00 sits under
+# /sys/devices on x86, under /sys/devices/platform/*.pcie on arm64 virt).
+on_pci() { case $1 in */pci[0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]/*) return 0 ;; esac; return 1; }
 for b in /sys/block/*; do
 	copy_link "$b"
 	r=$(real "$b")
-	case $r in /sys/devices/pci*) ;; *) continue ;; esac
+	on_pci "$r" || continue
 	for f in dev size stat; do copy_file "$r/$f"; done
 done
 for n in /sys/class/net/*; do
 	r=$(real "$n")
-	case $r in /sys/devices/pci*) ;; *) continue ;; esac
+	on_pci "$r" || continue
 	copy_link "$n"
 	for f in ifindex address; do copy_file "$r/$f"; done
 done
@@ -117,6 +120,12 @@ check "captured $n_groups group(s) with a type" [ "$(ls "$CAP"/sys/kernel/iommu_
 B=$(nvme_bdf)
 check "nvme's iommu_group link kept verbatim" \
 	[ "$(readlink "$CAP/sys/bus/pci/devices/$B/iommu_group")" = "$(readlink "/sys/bus/pci/devices/$B/iommu_group")" ]
+for b in /sys/block/nvme0n1 /sys/block/vda; do
+	check "$(basename "$b") captured under its PCI device" [ -f "$CAP$(real "$b")/dev" ]
+done
+for n in /sys/class/net/eth*; do
+	check "$(basename "$n") captured under its PCI device" [ -f "$CAP$(real "$n")/ifindex" ]
+done
 (cd "$CAP" && find . | sort) > /tmp/capture.list
 say "capture: $(wc -l < /tmp/capture.list) entries"
 tar -C "$CAP" -czf /tmp/capture.tgz sys proc

@@ -173,7 +173,24 @@ check "DMA-FQ -> DMA with nvme bound is refused with EBUSY" is_ebusy "$rc" "$out
 rebind_with_type auto
 check "unbind/auto/rebind returns to the default $DEFAULT (read $(group_type "$G"))" [ "$(group_type "$G")" = "$DEFAULT" ]
 
-# --- 10. network: TCP between the two e1000e NICs in two namespaces -----------
+# --- 10. virtio-blk writes go through the IOMMU too ---------------------------
+trace_start $EVENTS
+dma-load -d /dev/vda -w -b 64K -n 200 > /tmp/vda.load || fail "dma-load writes to /dev/vda failed"
+# shellcheck disable=SC2086
+trace_stop /tmp/vda.kv $TC_ARGS
+echo "measured vda-write64k: $(sed 's/^dma-load: //' /tmp/vda.load) $(tr '\n' ' ' < /tmp/vda.kv)"
+check "virtio-blk: >= 200 unmaps for 200 O_DIRECT writes" [ "$(kv /tmp/vda.kv unmap)" -ge 200 ]
+
+# --- 11. Intel IOMMU debugfs where the kernel has it ----------------------------
+if [ "$VM_PLATFORM" = vtd-debugfs ] || [ "$VM_PLATFORM" = vtd-unpatched ]; then
+	for f in dmar_perf_latency dmar_translation_struct invalidation_queue iommu_regset; do
+		check "debugfs has iommu/intel/$f" [ -e "/sys/kernel/debug/iommu/intel/$f" ]
+	done
+else
+	check "no Intel IOMMU debugfs on this kernel" [ ! -e /sys/kernel/debug/iommu/intel ]
+fi
+
+# --- 12. network: TCP between the two e1000e NICs in two namespaces -----------
 NICS=
 for n in /sys/class/net/eth*; do
 	[ "$(basename "$(readlink "$n/device/driver")")" = e1000e ] && NICS="$NICS $(basename "$n")"

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Flush accounting: turns one tick of samples into counter deltas per
+ * group, per IOMMU unit and for the machine, and into the unmap rates the
+ * policy decides on. Pure: plain structs in, plain structs out.
+ *
+ * Attribution, and nothing invented:
+ *  - IOTLB invalidations carry the unit and the domain id (qi_submit on
+ *    VT-d); the domain map ties a domain id to a device and so to a group.
+ *    An invalidation whose domain is not known stays unattributed at its
+ *    unit.
+ *  - The iommu:map/unmap tracepoints name no device. A tick's unmaps are
+ *    given to a group only when it is the only group whose devices did I/O
+ *    (block, network or interrupts) in that tick; otherwise they stay
+ *    unattributed. The machine's unmaps go to its unit when it has one.
+ *  - "Strict would have cost" comes from the gather model: one sync per
+ *    unmap below the recording filter, k + 1 for each recorded unmap, and
+ *    with caching mode one per map too. Avoided = that minus the actual
+ *    IOTLB invalidations, counted where both sides are known.
+ *  - "Avoided by the patched driver" = what the unpatched lazy driver would
+ *    have cost (k + (k > 0) per recorded unmap) minus the page-selective
+ *    invalidations actually seen, for unmaps known to be in lazy domains.
+ *  - Rates for the policy are given only where known: the only group with
+ *    I/O has the machine's unmaps, the others none; when the machine
+ *    unmapped nothing every group's rate is zero; otherwise unknown.
+ *  - Time saved = avoided x the cost of one invalidation, when a cost is
+ *    known (measured on debugfs, or configured); otherwise none is claimed.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "domain-map.h"
+#include "flush-sampler.h"
+#include "policy.h"
+#include "state-file.h"
+#include "topology.h"
+
+typedef struct AccountingInput {
+        const Topology *topology;
+        const FlushTick *tick;
+        const DomainMap *map;         /* NULL: no domain is known */
+        const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
+        double interval_s;            /* length of the tick */
+        uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
+} AccountingInput;
+
+typedef struct AccountingTick {
+        StateCounters *groups;        /* parallel to topology->groups */
+        StateCounters *units;         /* parallel to topology->units: everything on the unit */
+        StateCounters *unattributed;  /* parallel to topology->units */
+        StateCounters total;          /* the machine */
+        PolicyGroupRate *rates;       /* parallel to topology->groups */
+        int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
+        char attribution[256];        /* how this tick's unmaps were attributed, in words */
+} AccountingTick;
+
+/* Computes one tick. Returns 0, -EINVAL for a missing input, or -ENOMEM;
+ * release *ret with accounting_tick_done(). */
+int accounting_compute(const AccountingInput *in, AccountingTick *ret);
+void accounting_tick_done(AccountingTick *t);
+
+/* The group that owns a domain id on a unit, -1 when unknown: the device
+ * the map gives, and the topology's group of that device. */
+int accounting_group_of_domain(const Topology *t, const DomainMap *map, const char *unit, uint16_t did);

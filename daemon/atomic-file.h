@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Replacing a file so that a crash or power loss at any moment leaves
+ * either the old contents or the new ones, never a mix: write a temp file
+ * in the same directory, fsync it, rename it over the file, fsync the
+ * directory.
+ */
+
+#include <stddef.h>
+
+/* Test hook: called before each step with its name ("open", "write",
+ * "fsync", "rename", "fsync-dir"); a negative return fails that step with
+ * that errno, as if the system call had. */
+typedef int (*AtomicWriteHook)(const char *step);
+
+/* Writes data (len bytes) to dir_fd/name. dir_fd must be opened for
+ * reading (O_RDONLY|O_DIRECTORY, not O_PATH): fsync needs it. name is a
+ * plain file name (no slash). The temp file is "<name>.tmp-<pid>", mode
+ * 0600; a leftover of that name is stale (no other live process has our
+ * pid) and is replaced. Short writes and EINTR are retried.
+ *
+ * Returns 0, or -errno of the step that failed: -EINVAL for a bad name.
+ * A failure up to and including the rename leaves dir_fd/name untouched
+ * and no temp file behind. A failure of the directory fsync comes after
+ * the rename: the new file is in place, but may not survive a power loss;
+ * the caller should write again later. hook may be NULL. */
+int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook);
+
+/* Writes "<name>.tmp-<pid>" for the current process into buf; -ENAMETOOLONG
+ * when it does not fit. The prefix "<name>.tmp-" tells stale temp files. */
+int atomic_temp_name(const char *name, char *buf, size_t size);

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+
+#include "flush-sampler.h"
+#include "perf-tracepoint.h"
+#include "qi-decode.h"
+#include "util.h"
+
+struct FlushSampler {
+        uint64_t pgsize_bitmap;
+        PerfCounter *maps, *unmaps;
+        uint64_t maps_last, unmaps_last;
+        char counters_status[256];
+
+        PerfSampler *unmap_records;
+        const TraceField *f_iova, *f_size;
+        uint64_t filter_min_size;
+        char unmap_status[256];
+
+        PerfSampler *qi_records;
+        const TraceField *f_qw[4], *f_iommu;
+        char qi_status[256];
+        DomainMap map;
+
+        /* This tick's counts, reused between ticks. */
+        FlushDomainCount *domains;
+        size_t n_domains, domains_alloc;
+        FlushUnitCount *units;
+        size_t n_units, units_alloc;
+        GatherCounts gather;
+        bool oom;
+};
+
+static void set_status(char *buf, size_t size, const char *what, int r, char *reason) {
+        if (r >= 0)
+                snprintf(buf, size, "%s", what);
+        else
+                snprintf(buf, size, "not available: %s", reason ? reason : strerror(-r));
+        free(reason);
+}
+
+static void open_counters(FlushSampler *s, int sysfs_fd) {
+        char *why = NULL;
+        int r;
+
+        r = tracepoint_counter_open(sysfs_fd, NULL, "iommu", "map", NULL, &s->maps, &why);
+        if (r >= 0) {
+                free(why);
+                why = NULL;
+                r = tracepoint_counter_open(sysfs_fd, NULL, "iommu", "unmap", NULL, &s->unmaps, &why);
+        }
+        if (r >= 0 && ((r = perf_counter_enable(s->maps)) < 0 || (r = perf_counter_enable(s->unmaps)) < 0))
+                why = strdup("cannot enable the perf counters");
+        if (r < 0) {
+                s->maps = perf_counter_free(s->maps);
+                s->unmaps = perf_counter_free(s->unmaps);
+        }
+        if (r >= 0) {
+                char what[128];
+
+                snprintf(what, sizeof(what), "counting iommu:map and iommu:unmap on %zu CPUs",
+                         perf_counter_n_cpus(s->maps));
+                set_status(s->counters_status, sizeof(s->counters_status), what, 0, why);
+        } else
+                set_status(s->counters_status, sizeof(s->counters_status), NULL, r, why);
+}
+
+static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
+        PerfSamplerOptions opts = { .ring_pages = 64 };
+        char filter[64], what[160], *why = NULL;
+        int r;
+
+        /* With one page size no unmap changes the count: nothing to record. */
+        s->filter_min_size = s->pgsize_bitmap ? gather_model_filter_min_size(s->pgsize_bitmap) : SZ_2M;
+        if (s->filter_min_size == UINT64_MAX) {
+                snprintf(s->unmap_status, sizeof(s->unmap_status),
+                         "not needed: with one page size no unmap has mixed page sizes");
+                return;
+        }
+        snprintf(filter, sizeof(filter), "size >= 0x%llx", (unsigned long long) s->filter_min_size);
+        opts.filter = filter;
+        r = tracepoint_sampler_open(sysfs_fd, NULL, "iommu", "unmap", &opts, &s->unmap_records, &why);
+        if (r >= 0) {
+                const TraceFormat *f = perf_sampler_format(s->unmap_records);
+
+                s->f_iova = trace_format_field(f, "iova");
+                s->f_size = trace_format_field(f, "size");
+                if (!s->f_iova || !s->f_size) {
+                        r = -EPROTO;
+                        why = strdup("iommu:unmap has no iova or size field");
+                } else
+                        r = perf_sampler_enable(s->unmap_records);
+        }
+        if (r < 0)
+                s->unmap_records = perf_sampler_free(s->unmap_records);
+        snprintf(what, sizeof(what), "recording iommu:unmap with %s for the gather model", filter);
+        set_status(s->unmap_status, sizeof(s->unmap_status), what, r, why);
+}
+
+static void open_qi_records(FlushSampler *s, int sysfs_fd) {
+        PerfSamplerOptions opts = { .ring_pages = 128 };
+        char *why = NULL;
+        int r;
+
+        r = tracepoint_sampler_open(sysfs_fd, NULL, "intel_iommu", "qi_submit", &opts, &s->qi_records, &why);
+        if (r >= 0) {
+                const TraceFormat *f = perf_sampler_format(s->qi_records);
+                static const char *const names[4] = { "qw0", "qw1", "qw2", "qw3" };
+
+                for (size_t i = 0; i < 4; i++)
+                        if (!(s->f_qw[i] = trace_format_field(f, names[i])))
+                                r = -EPROTO;
+                if (!(s->f_iommu = trace_format_field(f, "iommu")))
+                        r = -EPROTO;
+                if (r < 0)
+                        why = strdup("intel_iommu:qi_submit lacks a qw0..qw3 or iommu field");
+                else
+                        r = perf_sampler_enable(s->qi_records);
+        }
+        if (r < 0)
+                s->qi_records = perf_sampler_free(s->qi_records);
+        set_status(s->qi_status, sizeof(s->qi_status), "recording intel_iommu:qi_submit (VT-d invalidations)", r,
+                   why);
+}
+
+int flush_sampler_new(int sysfs_fd, uint64_t pgsize_bitmap, FlushSampler **ret) {
+        FlushSampler *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return -ENOMEM;
+        s->pgsize_bitmap = pgsize_bitmap;
+        open_counters(s, sysfs_fd);
+        open_unmap_records(s, sysfs_fd);
+        open_qi_records(s, sysfs_fd);
+        /* The counters start from zero: the first collect is a delta. */
+        if (s->maps) {
+                (void) perf_counter_read(s->maps, &s->maps_last);
+                (void) perf_counter_read(s->unmaps, &s->unmaps_last);
+        }
+        /* Domain ids from debugfs when the kernel has it; the attach and
+         * detach invalidations fill in the rest. */
+        (void) domain_map_read_debugfs(&s->map, sysfs_fd, NULL);
+        *ret = s;
+        return 0;
+}
+
+int flush_sampler_new_disabled(const char *why, FlushSampler **ret) {
+        FlushSampler *s = calloc(1, sizeof(*s));
+
+        if (!s)
+                return -ENOMEM;
+        snprintf(s->counters_status, sizeof(s->counters_status), "not opened: %s", why);
+        snprintf(s->unmap_status, sizeof(s->unmap_status), "not opened: %s", why);
+        snprintf(s->qi_status, sizeof(s->qi_status), "not opened: %s", why);
+        *ret = s;
+        return 0;
+}
+
+FlushSampler *flush_sampler_free(FlushSampler *s) {
+        if (!s)
+                return NULL;
+        perf_counter_free(s->maps);
+        perf_counter_free(s->unmaps);
+        perf_sampler_free(s->unmap_records);
+        perf_sampler_free(s->qi_records);
+        domain_map_done(&s->map);
+        free(s->domains);
+        free(s->units);
+        free(s);
+        return NULL;
+}
+
+static int on_unmap(const PerfSample *p, void *userdata) {
+        FlushSampler *s = userdata;
+        uint64_t iova, size;
+
+        if (trace_field_u64(s->f_iova, p->raw, p->raw_size, &iova) < 0 ||
+            trace_field_u64(s->f_size, p->raw, p->raw_size, &size) < 0) {
+                s->gather.invalid++;
+                return 0;
+        }
+        gather_model_account(&s->gather, s->pgsize_bitmap ? s->pgsize_bitmap : SZ_4K | SZ_2M | SZ_1G, iova, size);
+        return 0;
+}
+
+static FlushDomainCount *domain_count(FlushSampler *s, const char *unit, uint16_t did) {
+        for (size_t i = 0; i < s->n_domains; i++)
+                if (s->domains[i].did == did && streq(s->domains[i].unit, unit))
+                        return &s->domains[i];
+        if (greedy_realloc((void **) &s->domains, &s->domains_alloc, s->n_domains + 1, sizeof(*s->domains)) < 0)
+                return NULL;
+        s->domains[s->n_domains] = (FlushDomainCount) { .did = did };
+        snprintf(s->domains[s->n_domains].unit, FLUSH_SAMPLER_UNIT_MAX, "%s", unit);
+        return &s->domains[s->n_domains++];
+}
+
+static FlushUnitCount *unit_count(FlushSampler *s, const char *unit) {
+        for (size_t i = 0; i < s->n_units; i++)
+                if (streq(s->units[i].unit, unit))
+                        return &s->units[i];
+        if (greedy_realloc((void **) &s->units, &s->units_alloc, s->n_units + 1, sizeof(*s->units)) < 0)
+                return NULL;
+        s->units[s->n_units] = (FlushUnitCount) {};
+        snprintf(s->units[s->n_units].unit, FLUSH_SAMPLER_UNIT_MAX, "%s", unit);
+        return &s->units[s->n_units++];
+}
+
+static int on_qi(const PerfSample *p, void *userdata) {
+        FlushSampler *s = userdata;
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        uint64_t qw[4];
+        QiDesc d;
+
+        for (size_t i = 0; i < 4; i++)
+                if (trace_field_u64(s->f_qw[i], p->raw, p->raw_size, &qw[i]) < 0)
+                        return 0;
+        if (trace_field_string(s->f_iommu, p->raw, p->raw_size, unit, sizeof(unit)) < 0)
+                return 0;
+        qi_decode(qw[0], qw[1], qw[2], qw[3], &d);
+        if (domain_map_observe_qi(&s->map, unit, p->cpu, &d) == -ENOMEM)
+                s->oom = true;
+        if (qi_desc_is_iotlb(&d) || qi_desc_is_dev_tlb(&d)) {
+                if (d.has_did) {
+                        FlushDomainCount *c = domain_count(s, unit, d.did);
+
+                        if (!c) {
+                                s->oom = true;
+                                return -ENOMEM;
+                        }
+                        if (qi_desc_is_dev_tlb(&d))
+                                c->devtlb++;
+                        else {
+                                c->iotlb++;
+                                c->iotlb_page += qi_desc_is_page_selective(&d);
+                                c->iotlb_domain += qi_desc_is_domain_wide(&d);
+                        }
+                } else if (qi_desc_is_iotlb(&d)) {
+                        FlushUnitCount *u = unit_count(s, unit);
+
+                        if (!u) {
+                                s->oom = true;
+                                return -ENOMEM;
+                        }
+                        u->iotlb_global++;
+                }
+        }
+        return 0;
+}
+
+int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
+        *ret = (FlushTick) { .filter_min_size = s->filter_min_size };
+        s->n_domains = s->n_units = 0;
+        s->gather = (GatherCounts) {};
+        s->oom = false;
+
+        if (s->maps) {
+                uint64_t maps, unmaps;
+
+                if (perf_counter_read(s->maps, &maps) >= 0 && perf_counter_read(s->unmaps, &unmaps) >= 0) {
+                        ret->counters_ok = true;
+                        ret->maps = maps - s->maps_last;
+                        ret->unmaps = unmaps - s->unmaps_last;
+                        s->maps_last = maps;
+                        s->unmaps_last = unmaps;
+                }
+        }
+        if (s->unmap_records) {
+                PerfRingStats st = {};
+
+                if (perf_sampler_drain(s->unmap_records, on_unmap, s, &st) >= 0) {
+                        ret->gather_ok = true;
+                        ret->gather = s->gather;
+                        ret->unmap_records_lost = st.lost;
+                }
+        }
+        if (s->qi_records) {
+                PerfRingStats st = {};
+
+                if (perf_sampler_drain(s->qi_records, on_qi, s, &st) >= 0 || !s->oom) {
+                        ret->qi_ok = true;
+                        ret->domains = s->domains;
+                        ret->n_domains = s->n_domains;
+                        ret->units = s->units;
+                        ret->n_units = s->n_units;
+                        ret->qi_records_lost = st.lost;
+                }
+        }
+        return s->oom ? -ENOMEM : 0;
+}
+
+const char *flush_sampler_status_counters(const FlushSampler *s) {
+        return s->counters_status;
+}
+
+const char *flush_sampler_status_unmap_records(const FlushSampler *s) {
+        return s->unmap_status;
+}
+
+const char *flush_sampler_status_qi(const FlushSampler *s) {
+        return s->qi_status;
+}
+
+DomainMap *flush_sampler_domain_map(FlushSampler *s) {
+        return &s->map;
+}

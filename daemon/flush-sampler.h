@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The IOMMU flush sampler: the daemon's view of the kernel's iommu and
+ * intel_iommu tracepoints through perf, read once per tick.
+ *
+ *  - counters (one fd per CPU) on iommu:map and iommu:unmap;
+ *  - a ring buffer of iommu:unmap records with the kernel-side filter
+ *    "size >= F", F the smallest unmap that can change the flush count
+ *    (gather_model_filter_min_size()): unmaps below it cost one sync in
+ *    strict mode and none in lazy mode, so they need no record;
+ *  - a ring buffer of intel_iommu:qi_submit records, decoded and counted
+ *    per (unit, domain id), feeding the domain map too.
+ *
+ * Each part degrades on its own: what the kernel lacks is reported in
+ * words (flush_sampler_status()) and the rest goes on.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "domain-map.h"
+#include "gather-model.h"
+
+#define FLUSH_SAMPLER_UNIT_MAX 16
+
+/* Invalidations of one (unit, domain id) within a tick. */
+typedef struct FlushDomainCount {
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        uint16_t did;
+        uint64_t iotlb;          /* iotlb_inv + p_iotlb_inv */
+        uint64_t iotlb_page;     /* of those, page-selective */
+        uint64_t iotlb_domain;   /* of those, domain-selective */
+        uint64_t devtlb;         /* dev_tlb_inv + p_dev_tlb_inv */
+} FlushDomainCount;
+
+/* Invalidations with no domain id (global IOTLB flushes), per unit. */
+typedef struct FlushUnitCount {
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        uint64_t iotlb_global;
+} FlushUnitCount;
+
+typedef struct FlushTick {
+        bool counters_ok;        /* maps/unmaps measured this tick */
+        uint64_t maps, unmaps;
+        bool gather_ok;          /* the unmap records were read */
+        uint64_t filter_min_size;
+        GatherCounts gather;     /* over the recorded (filtered) unmaps only */
+        uint64_t unmap_records_lost;
+        bool qi_ok;              /* qi_submit records were read */
+        FlushDomainCount *domains;
+        size_t n_domains;
+        FlushUnitCount *units;
+        size_t n_units;
+        uint64_t qi_records_lost;
+} FlushTick;
+
+typedef struct FlushSampler FlushSampler;
+
+/* Opens what the kernel offers under sysfs_fd (tracefs found there).
+ * pgsize_bitmap is the smallest common page-size bitmap of the units (0:
+ * unknown, then every unmap of 2 MiB or more is recorded). Never fails for
+ * a missing kernel feature: only -ENOMEM. */
+int flush_sampler_new(int sysfs_fd, uint64_t pgsize_bitmap, FlushSampler **ret);
+/* A sampler that opens nothing and says why in its status (perf counts the
+ * running kernel: a daemon reading a fixture tree must not mix the two). */
+int flush_sampler_new_disabled(const char *why, FlushSampler **ret);
+FlushSampler *flush_sampler_free(FlushSampler *s);
+static inline void flush_sampler_freep(FlushSampler **s) {
+        flush_sampler_free(*s);
+}
+
+/* Reads everything since the last call into *ret (counters as deltas).
+ * The tick's arrays belong to the sampler until the next collect.
+ * Returns 0 or -ENOMEM. */
+int flush_sampler_collect(FlushSampler *s, FlushTick *ret);
+
+/* What each part is doing, in words: "counting iommu:map/unmap on 2 CPUs",
+ * "iommu:unmap records: no tracefs". */
+const char *flush_sampler_status_counters(const FlushSampler *s);
+const char *flush_sampler_status_unmap_records(const FlushSampler *s);
+const char *flush_sampler_status_qi(const FlushSampler *s);
+
+/* The domain ids learnt from attach/detach invalidations and debugfs. */
+DomainMap *flush_sampler_domain_map(FlushSampler *s);

@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "group-ops.h"
+#include "group-switch.h"
+#include "intent-log.h"
+#include "log.h"
+#include "sysfs.h"
+#include "util.h"
+
+static const char *const outcome_names[_SWITCH_OUTCOME_MAX] = {
+        [SWITCH_OUTCOME_PLANNED] = "planned",
+        [SWITCH_OUTCOME_UNCHANGED] = "unchanged",
+        [SWITCH_OUTCOME_REFUSED] = "refused",
+        [SWITCH_OUTCOME_DONE] = "done",
+        [SWITCH_OUTCOME_OTHER_TYPE] = "other-type",
+        [SWITCH_OUTCOME_FAILED] = "failed",
+        [SWITCH_OUTCOME_NEEDS_ATTENTION] = "needs-attention",
+};
+
+const char *switch_outcome_to_string(SwitchOutcome o) {
+        return o >= 0 && o < _SWITCH_OUTCOME_MAX ? outcome_names[o] : NULL;
+}
+
+void switch_result_done(SwitchResult *r) {
+        free(r->message);
+        strv_free(r->steps);
+        r->message = NULL;
+        r->steps = NULL;
+}
+
+static int set_message(SwitchResult *r, const char *fmt, ...) _printf_(2, 3);
+static int set_message(SwitchResult *r, const char *fmt, ...) {
+        va_list ap;
+        char *m;
+        int q;
+
+        va_start(ap, fmt);
+        q = vasprintf(&m, fmt, ap);
+        va_end(ap);
+        if (q < 0)
+                return -ENOMEM;
+        free(r->message);
+        r->message = m;
+        return 0;
+}
+
+static bool switchable_type(GroupType t) {
+        return t == GROUP_TYPE_DMA || t == GROUP_TYPE_DMA_FQ || t == GROUP_TYPE_IDENTITY;
+}
+
+static const char *type_name(GroupType t) {
+        return strna(group_type_to_string(t));
+}
+
+static void read_final(SwitchContext *ctx, SwitchResult *r) {
+        if (group_read_type(ctx->sysfs_fd, r->group, &r->final_type, r->final_raw, sizeof(r->final_raw)) < 0) {
+                r->final_type = GROUP_TYPE_UNKNOWN;
+                snprintf(r->final_raw, sizeof(r->final_raw), "unreadable");
+        }
+}
+
+/* Every device that had a driver when the switch began has one now. */
+static bool all_bound_again(SwitchContext *ctx, const GroupState *s) {
+        for (size_t i = 0; i < s->n_devices; i++) {
+                _cleanup_free_ char *now = NULL;
+
+                if (!s->devices[i].driver || !s->devices[i].is_pci)
+                        continue;
+                if (device_gone(ctx->sysfs_fd, s->devices[i].name))
+                        continue; /* hot-removed: nothing left to bind */
+                if (device_read_driver(ctx->sysfs_fd, s->devices[i].name, &now) < 0 || !now)
+                        return false;
+        }
+        return true;
+}
+
+/* ---- planning ----------------------------------------------------------- */
+
+static const GuardDevice *find_facts(const SwitchOptions *opts, const char *name) {
+        for (size_t i = 0; opts && opts->devices && i < opts->n_devices; i++)
+                if (opts->devices[i].name && streq(opts->devices[i].name, name))
+                        return opts->devices + i;
+        return NULL;
+}
+
+/* False when the version is unknown: the kernel's answer then decides. */
+static bool kernel_older_than(const SwitchContext *ctx, unsigned major, unsigned minor) {
+        return ctx->kernel_major > 0 &&
+               (ctx->kernel_major < major || (ctx->kernel_major == major && ctx->kernel_minor < minor));
+}
+
+static int refuse(SwitchResult *r, const char *fmt, ...) _printf_(2, 3);
+static int refuse(SwitchResult *r, const char *fmt, ...) {
+        va_list ap;
+        char *m;
+        int q;
+
+        va_start(ap, fmt);
+        q = vasprintf(&m, fmt, ap);
+        va_end(ap);
+        if (q < 0)
+                return -ENOMEM;
+        free(r->message);
+        r->message = m;
+        r->outcome = SWITCH_OUTCOME_REFUSED;
+        r->error = -ECANCELED;
+        return -ECANCELED;
+}
+
+static int check_driver_files(SwitchContext *ctx, const char *driver) {
+        char path[160];
+
+        snprintf(path, sizeof(path), "bus/pci/drivers/%s/unbind", driver);
+        if (!sysfs_exists(ctx->sysfs_fd, path))
+                return -ENOENT;
+        snprintf(path, sizeof(path), "bus/pci/drivers/%s/bind", driver);
+        if (!sysfs_exists(ctx->sysfs_fd, path))
+                return -ENOENT;
+        return 0;
+}
+
+static int plan_steps(SwitchContext *ctx, const GroupState *s, GroupType to, SwitchResult *r) {
+        const char *from = type_name(s->type), *new = type_name(to);
+        int q = 0;
+
+        if (!r->needs_rebind) {
+                q |= steps_add(&r->steps, "write %s to kernel/iommu_groups/%u/type, drivers stay bound (the "
+                               "kernel brings up a flush queue on the live domain)", new, s->group);
+                q |= steps_add(&r->steps, "read the type back: %s expected; the kernel may keep %s", new, from);
+                return q ? -ENOMEM : 0;
+        }
+        q |= steps_add(&r->steps, "record the intent (group %u, %s to %s, each device's driver) in "
+                       "intent-group-%u.json in the state directory", s->group, from, new, s->group);
+        for (size_t i = 0; i < s->n_devices; i++)
+                if (s->devices[i].driver)
+                        q |= steps_add(&r->steps, "unbind %s from %s (bus/pci/drivers/%s/unbind)",
+                                       s->devices[i].name, s->devices[i].driver, s->devices[i].driver);
+                else
+                        q |= steps_add(&r->steps, "%s has no driver: leave it alone", s->devices[i].name);
+        q |= steps_add(&r->steps, "write %s to kernel/iommu_groups/%u/type", new, s->group);
+        for (size_t i = 0; i < s->n_devices; i++)
+                if (s->devices[i].driver)
+                        q |= steps_add(&r->steps, "bind %s to %s again (bus/pci/drivers/%s/bind, else "
+                                       "bus/pci/drivers_probe)", s->devices[i].name, s->devices[i].driver,
+                                       s->devices[i].driver);
+        q |= steps_add(&r->steps, "read the type back and check that every device is bound again");
+        q |= steps_add(&r->steps, "remove the intent record");
+        q |= steps_add(&r->steps, "if the type write or a bind fails: unbind what was bound again, write %s "
+                       "back, bind every device; if that fails too, mark the group as needing attention",
+                       from);
+        return q ? -ENOMEM : 0;
+}
+
+/* Reads the group and decides. Fills r; on success (0) the switch may go
+ * ahead with state *s. */
+static int plan(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOptions *opts, GroupState *s,
+                SwitchResult *r) {
+        _cleanup_free_ GuardDevice *facts = NULL;
+        _cleanup_free_ char *attention = NULL;
+        const char *from_raw;
+        int q;
+
+        *r = (SwitchResult) { .group = group, .to = to, .from = GROUP_TYPE_UNKNOWN,
+                              .final_type = GROUP_TYPE_UNKNOWN, .guards_passed = false };
+        if (!switchable_type(to)) {
+                r->outcome = SWITCH_OUTCOME_REFUSED;
+                r->error = -EINVAL;
+                return set_message(r, "group %u: %s is not a type this daemon switches to", group,
+                                   type_name(to)) ?: -EINVAL;
+        }
+
+        q = group_state_read(ctx->sysfs_fd, group, s);
+        if (q == -ENOMEM)
+                return q;
+        if (q < 0)
+                return refuse(r, "group %u cannot be read: %s", group, strerror(-q));
+        r->from = s->type;
+        r->final_type = s->type;
+        snprintf(r->final_raw, sizeof(r->final_raw), "%s", s->type_raw);
+        from_raw = s->type_raw;
+
+        if (s->type == to) {
+                r->outcome = SWITCH_OUTCOME_UNCHANGED;
+                r->guards_passed = true;
+                r->all_bound = true;
+                return set_message(r, "group %u is %s already", group, from_raw);
+        }
+        if (!switchable_type(s->type))
+                return refuse(r, "group %u is %s: this daemon only switches DMA, DMA-FQ and identity groups "
+                              "(blocked or unmanaged means another owner, such as VFIO, holds it)",
+                              group, from_raw);
+        if (s->n_devices == 0)
+                return refuse(r, "group %u has no devices", group);
+
+        r->needs_rebind = group_switch_needs_rebind(s->type, to);
+
+        /* Guard facts: the caller's, with what sysfs says now. */
+        facts = calloc(s->n_devices, sizeof(GuardDevice));
+        if (!facts)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_devices; i++) {
+                const GuardDevice *f = find_facts(opts, s->devices[i].name);
+                char path[160], buf[16];
+
+                if (!f)
+                        return refuse(r, "group %u: no guard facts for %s (did it join the group after the "
+                                      "facts were gathered?)", group, s->devices[i].name);
+                facts[i] = *f;
+                facts[i].name = s->devices[i].name;
+                facts[i].bound = s->devices[i].driver != NULL;
+                snprintf(path, sizeof(path), "bus/pci/devices/%s/untrusted", s->devices[i].name);
+                if (s->devices[i].is_pci && sysfs_read_attr(ctx->sysfs_fd, path, buf, sizeof(buf)) > 0 &&
+                    streq(buf, "1"))
+                        facts[i].untrusted = TRISTATE_YES;
+        }
+        r->guards_passed = guards_check(s->type, to, facts, s->n_devices, opts ? opts->kernel : NULL,
+                                        r->verdicts);
+
+        q = plan_steps(ctx, s, to, r);
+        if (q < 0)
+                return q;
+
+        if (!r->guards_passed) {
+                char text[2048] = "";
+                size_t len = 0;
+
+                for (GuardId id = 0; id < _GUARD_MAX; id++)
+                        if (r->verdicts[id].applies && !r->verdicts[id].passed && len < sizeof(text))
+                                len += snprintf(text + len, sizeof(text) - len, "%s%s: %s", len ? "; " : "",
+                                                guard_id_to_string(id), r->verdicts[id].reason);
+                return refuse(r, "group %u: switch from %s to %s refused by the guards: %s", group, from_raw,
+                              type_name(to), text);
+        }
+
+        q = intent_log_attention(ctx, group, &attention);
+        if (q < 0)
+                return q;
+        if (q > 0)
+                return refuse(r, "group %u needs attention and is left alone until the mark is cleared: %s",
+                              group, strna(attention));
+        if (intent_log_exists(ctx, group) > 0)
+                return refuse(r, "group %u has the intent record of an interrupted switch; it is recovered at "
+                              "start before the group is switched again", group);
+
+        if (kernel_older_than(ctx, 5, 11))
+                return refuse(r, "group %u: kernel %u.%u cannot change a group's type (the type file is "
+                              "read-only before 5.11)", group, ctx->kernel_major, ctx->kernel_minor);
+        if (to == GROUP_TYPE_DMA_FQ && kernel_older_than(ctx, 5, 15))
+                return refuse(r, "group %u: kernel %u.%u has no DMA-FQ (lazy) type; it came with 5.15", group,
+                              ctx->kernel_major, ctx->kernel_minor);
+        if (s->n_devices > 1 && kernel_older_than(ctx, 6, 4))
+                return refuse(r, "group %u has %zu devices and kernel %u.%u refuses to change the type of a "
+                              "group with more than one device (EINVAL before about 6.4)",
+                              group, s->n_devices, ctx->kernel_major, ctx->kernel_minor);
+
+        if (r->needs_rebind) {
+                if (ctx->state_fd < 0)
+                        return refuse(r, "group %u: no state directory to keep the intent record in; a switch "
+                                      "that unbinds drivers needs one", group);
+                for (size_t i = 0; i < s->n_devices; i++) {
+                        const GroupDevice *d = s->devices + i;
+
+                        if (!d->driver)
+                                continue;
+                        if (!d->is_pci)
+                                return refuse(r, "group %u: %s is bound to %s and is not a PCI device; only PCI "
+                                              "devices are unbound and bound again", group, d->name, d->driver);
+                        if (check_driver_files(ctx, d->driver) < 0)
+                                return refuse(r, "group %u: driver %s of %s has no bind/unbind files", group,
+                                              d->driver, d->name);
+                }
+        }
+
+        r->outcome = SWITCH_OUTCOME_PLANNED;
+        r->all_bound = true;
+        return set_message(r, "group %u: switch from %s to %s %s; every guard passed", group, from_raw,
+                           type_name(to),
+                           r->needs_rebind ? "needs its drivers unbound and bound again" : "is made live");
+}
+
+int group_switch_plan(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOptions *opts,
+                      SwitchResult *ret) {
+        _cleanup_(group_state_done) GroupState s = {};
+
+        return plan(ctx, group, to, opts, &s, ret);
+}
+
+/* ---- carrying it out ---------------------------------------------------- */
+
+static void finish_outcome(SwitchResult *r) {
+        if (r->final_type == r->to && r->all_bound)
+                r->outcome = SWITCH_OUTCOME_DONE;
+        else
+                r->outcome = SWITCH_OUTCOME_OTHER_TYPE;
+}
+
+static int switch_live(SwitchContext *ctx, const GroupState *s, SwitchResult *r) {
+        const char *why;
+        int q;
+
+        q = group_write_type(ctx, s->group, r->to, s->n_devices, &r->steps);
+        read_final(ctx, r);
+        r->all_bound = all_bound_again(ctx, s);
+        steps_add(&r->steps, "group %u reads %s", s->group, r->final_raw);
+
+        if (q < 0) {
+                r->error = q;
+                why = group_type_error_explain(q, s->n_devices);
+                if (r->final_type == r->to) {
+                        r->outcome = SWITCH_OUTCOME_DONE;
+                        return set_message(r, "group %u: writing %s failed (%s), yet the group reads %s; drivers "
+                                           "stayed bound", s->group, type_name(r->to), why ? why : strerror(-q),
+                                           r->final_raw);
+                }
+                r->outcome = SWITCH_OUTCOME_FAILED;
+                return set_message(r, "group %u: switch from %s to %s failed: %s; nothing was unbound and the group "
+                                   "reads %s", s->group, type_name(r->from), type_name(r->to),
+                                   why ? why : strerror(-q), r->final_raw);
+        }
+        finish_outcome(r);
+        if (r->outcome == SWITCH_OUTCOME_DONE)
+                return set_message(r, "group %u: switched from %s to %s live; drivers stayed bound", s->group,
+                                   type_name(r->from), r->final_raw);
+        return set_message(r, "group %u: the kernel accepted %s but the group reads %s: the flush queue could "
+                           "not be set up, or the IOMMU does not defer flushes for this device; drivers "
+                           "stayed bound", s->group, type_name(r->to), r->final_raw);
+}
+
+static int intent_step(SwitchContext *ctx, IntentRecord *rec, IntentStep step) {
+        int q;
+
+        rec->step = step;
+        q = intent_log_write(ctx, rec);
+        if (q == -ENOMEM)
+                return q;
+        /* Recovery goes by what sysfs shows, not by the step: the record
+         * written first is enough. Go on. */
+        if (q < 0)
+                log_warning_errno(q, "Failed to update the intent record of group %u to \"%s\": %m", rec->group,
+                                  intent_step_to_string(step));
+        return 0;
+}
+
+/* Puts the old type back and binds every device: at most one attempt at
+ * each action. Returns 0 when the group ended at the old type with every
+ * device bound, else the first error, with *problems listing each failure
+ * in words. */
+static int roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec, SwitchResult *r,
+                     char ***problems) {
+        bool any_bound = false;
+        GroupType now;
+        int q, first = 0;
+
+        q = intent_step(ctx, rec, INTENT_STEP_ROLLING_BACK);
+        if (q < 0)
+                return q;
+        steps_add(&r->steps, "rolling back to %s", type_name(r->from));
+
+        /* When the type changed, devices bound again under the new type
+         * must be unbound for the old type to be written. When it did not,
+         * nothing is unbound: binding what is unbound is all there is. */
+        if (group_read_type(ctx->sysfs_fd, s->group, &now, NULL, 0) < 0 || now != r->from) {
+                for (size_t i = 0; i < s->n_devices; i++) {
+                        const GroupDevice *d = s->devices + i;
+                        _cleanup_free_ char *drv = NULL;
+
+                        if (!d->is_pci) {
+                                any_bound = any_bound || d->driver;
+                                continue;
+                        }
+                        if (device_read_driver(ctx->sysfs_fd, d->name, &drv) < 0 || !drv)
+                                continue;
+                        if (!d->driver) {
+                                any_bound = true; /* a driver appeared on a device we left alone */
+                                continue;
+                        }
+                        q = device_unbind(ctx, d->name, drv, &r->steps);
+                        if (q < 0) {
+                                any_bound = true;
+                                first = first ?: q;
+                                log_error_errno(q, "Group %u: could not unbind %s from %s during rollback: %m",
+                                                s->group, d->name, drv);
+                                steps_add(problems, "could not unbind %s from %s: %s", d->name, drv, strerror(-q));
+                        }
+                }
+                if (any_bound) {
+                        first = first ?: -EBUSY;
+                        steps_add(problems, "the old type %s cannot be written while a device is bound",
+                                  type_name(r->from));
+                } else {
+                        q = group_write_type(ctx, s->group, r->from, s->n_devices, &r->steps);
+                        if (q < 0) {
+                                const char *why = group_type_error_explain(q, s->n_devices);
+
+                                first = first ?: q;
+                                log_error_errno(q, "Group %u: could not write the old type %s back: %m", s->group,
+                                                type_name(r->from));
+                                steps_add(problems, "could not write %s back: %s", type_name(r->from),
+                                          why ? why : strerror(-q));
+                        }
+                }
+        }
+
+        /* Whatever happened to the type, every device gets its driver back. */
+        for (size_t i = 0; i < s->n_devices; i++) {
+                const GroupDevice *d = s->devices + i;
+
+                if (!d->driver)
+                        continue;
+                if (device_gone(ctx->sysfs_fd, d->name)) {
+                        steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
+                        continue;
+                }
+                q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
+                if (q < 0) {
+                        const char *why = bind_error_explain(q);
+
+                        first = first ?: q;
+                        log_error_errno(q, "Group %u: could not bind %s to %s again: %m", s->group, d->name,
+                                        d->driver);
+                        steps_add(problems, "could not bind %s to %s: %s", d->name, d->driver,
+                                     why ? why : strerror(-q));
+                }
+        }
+
+        read_final(ctx, r);
+        r->all_bound = all_bound_again(ctx, s);
+        if (!first && (r->final_type != r->from || !r->all_bound)) {
+                first = -EIO;
+                steps_add(problems, "after the rollback the group reads %s%s", r->final_raw,
+                             r->all_bound ? "" : " and a device is without its driver");
+        }
+        return first;
+}
+
+static char *join_problems(char **l) {
+        size_t len = 1;
+        char *s;
+
+        for (char **p = l; p && *p; p++)
+                len += strlen(*p) + 2;
+        s = malloc(len);
+        if (!s)
+                return NULL;
+        s[0] = '\0';
+        for (char **p = l; p && *p; p++) {
+                if (p != l)
+                        strcat(s, "; ");
+                strcat(s, *p);
+        }
+        return s;
+}
+
+/* After a failure at `what` with error `cause`: roll back and set the
+ * outcome. */
+static int fail_and_roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec, SwitchResult *r,
+                              int cause, const char *what) {
+        _cleanup_strv_free_ char **problems = NULL;
+        _cleanup_free_ char *text = NULL;
+        int q;
+
+        r->error = r->error ?: cause;
+        q = roll_back(ctx, s, rec, r, &problems);
+        if (q == -ENOMEM)
+                return q;
+        if (q == 0) {
+                r->outcome = SWITCH_OUTCOME_FAILED;
+                q = intent_log_remove(ctx, s->group);
+                if (q < 0)
+                        log_warning_errno(q, "Failed to remove the intent record of group %u: %m", s->group);
+                return set_message(r, "group %u: switch from %s to %s failed: %s; rolled back: the group reads "
+                                   "%s and every device is bound", s->group, type_name(r->from),
+                                   type_name(r->to), what, r->final_raw);
+        }
+
+        r->outcome = SWITCH_OUTCOME_NEEDS_ATTENTION;
+        r->needs_attention = true;
+        text = join_problems(problems);
+        if (!text)
+                return -ENOMEM;
+        q = set_message(r, "group %u: switch from %s to %s failed: %s; the rollback failed too: %s. The group "
+                        "reads %s. It needs attention and is left alone until the mark is cleared.",
+                        s->group, type_name(r->from), type_name(r->to), what, text, r->final_raw);
+        if (q < 0)
+                return q;
+        log_error("%s", r->message);
+        q = intent_log_mark_attention(ctx, rec, r->message);
+        if (q < 0)
+                log_error_errno(q, "Failed to record that group %u needs attention: %m", s->group);
+        return 0;
+}
+
+static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *r) {
+        _cleanup_(intent_record_done) IntentRecord rec = {};
+        _cleanup_free_ char *what = NULL;
+        int q;
+
+        rec = (IntentRecord) { .group = s->group, .old_type = r->from, .new_type = r->to,
+                               .step = INTENT_STEP_UNBINDING };
+        snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", ctx->boot_id);
+        rec.devices = calloc(s->n_devices, sizeof(IntentDevice));
+        if (!rec.devices)
+                return -ENOMEM;
+        for (size_t i = 0; i < s->n_devices; i++) {
+                IntentDevice *d = rec.devices + rec.n_devices;
+
+                if (!(d->bdf = strdup(s->devices[i].name)))
+                        return -ENOMEM;
+                rec.n_devices++;
+                if (s->devices[i].driver && !(d->driver = strdup(s->devices[i].driver)))
+                        return -ENOMEM;
+        }
+
+        q = intent_log_write(ctx, &rec);
+        if (q < 0) {
+                r->error = q;
+                r->outcome = SWITCH_OUTCOME_FAILED;
+                log_error_errno(q, "Group %u: could not write the intent record: %m", s->group);
+                return set_message(r, "group %u: switch from %s to %s not started: the intent record could not "
+                                   "be written (%s); nothing was unbound", s->group, type_name(r->from),
+                                   type_name(r->to), strerror(-q)) ?: q;
+        }
+        steps_add(&r->steps, "recorded the intent in intent-group-%u.json", s->group);
+
+        for (size_t i = 0; i < s->n_devices; i++) {
+                const GroupDevice *d = s->devices + i;
+
+                if (!d->driver)
+                        continue;
+                q = device_unbind(ctx, d->name, d->driver, &r->steps);
+                if (q < 0) {
+                        const char *why = bind_error_explain(q);
+
+                        log_error_errno(q, "Group %u: could not unbind %s from %s: %m", s->group, d->name,
+                                        d->driver);
+                        if (asprintf(&what, "unbinding %s from %s failed: %s", d->name, d->driver,
+                                     why ? why : strerror(-q)) < 0)
+                                return -ENOMEM;
+                        q = fail_and_roll_back(ctx, s, &rec, r, q, what);
+                        return q < 0 ? q : r->error;
+                }
+        }
+
+        q = group_write_type(ctx, s->group, r->to, s->n_devices, &r->steps);
+        if (q < 0) {
+                const char *why = group_type_error_explain(q, s->n_devices);
+
+                log_warning_errno(q, "Group %u: writing %s failed: %m", s->group, type_name(r->to));
+                if (asprintf(&what, "%s", why ? why : strerror(-q)) < 0)
+                        return -ENOMEM;
+                q = fail_and_roll_back(ctx, s, &rec, r, q, what);
+                return q < 0 ? q : r->error;
+        }
+        {
+                GroupType t;
+                char raw[32];
+
+                if (group_read_type(ctx->sysfs_fd, s->group, &t, raw, sizeof(raw)) == 0)
+                        steps_add(&r->steps, "group %u reads %s with the drivers unbound", s->group, raw);
+        }
+        q = intent_step(ctx, &rec, INTENT_STEP_REBINDING);
+        if (q < 0)
+                return q;
+
+        {
+                _cleanup_strv_free_ char **failed = NULL;
+
+                for (size_t i = 0; i < s->n_devices; i++) {
+                        const GroupDevice *d = s->devices + i;
+
+                        if (!d->driver)
+                                continue;
+                        if (device_gone(ctx->sysfs_fd, d->name)) {
+                                steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
+                                continue;
+                        }
+                        q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
+                        if (q == -ENOMEM)
+                                return q;
+                        if (q < 0) {
+                                const char *why = bind_error_explain(q);
+
+                                r->error = r->error ?: q;
+                                log_warning_errno(q, "Group %u: could not bind %s to %s under %s: %m", s->group,
+                                                  d->name, d->driver, type_name(r->to));
+                                steps_add(&failed, "binding %s to %s under %s failed: %s", d->name, d->driver,
+                                             type_name(r->to), why ? why : strerror(-q));
+                        }
+                }
+                if (failed) {
+                        what = join_problems(failed);
+                        if (!what)
+                                return -ENOMEM;
+                        q = fail_and_roll_back(ctx, s, &rec, r, r->error, what);
+                        return q < 0 ? q : r->error;
+                }
+        }
+
+        read_final(ctx, r);
+        r->all_bound = all_bound_again(ctx, s);
+        steps_add(&r->steps, "group %u reads %s; %s", s->group, r->final_raw,
+                  r->all_bound ? "every device is bound again" : "a device is without its driver");
+        q = intent_log_remove(ctx, s->group);
+        if (q < 0)
+                /* Harmless: the next start finds every device bound and
+                 * removes it. */
+                log_warning_errno(q, "Failed to remove the intent record of group %u: %m", s->group);
+        else
+                steps_add(&r->steps, "removed the intent record");
+
+        finish_outcome(r);
+        if (r->outcome == SWITCH_OUTCOME_DONE)
+                return set_message(r, "group %u: switched from %s to %s; the drivers were unbound and bound "
+                                   "again and every device is bound", s->group, type_name(r->from),
+                                   r->final_raw);
+        if (!r->all_bound)
+                return set_message(r, "group %u: the group reads %s but a device is without its driver",
+                                   s->group, r->final_raw);
+        return set_message(r, "group %u: the kernel accepted %s but the group reads %s (a flush queue that could "
+                           "not be set up leaves DMA); every device is bound", s->group, type_name(r->to),
+                           r->final_raw);
+}
+
+int group_switch(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOptions *opts,
+                 SwitchResult *ret) {
+        _cleanup_(group_state_done) GroupState s = {};
+        int q;
+
+        q = plan(ctx, group, to, opts, &s, ret);
+        if (q < 0 || ret->outcome != SWITCH_OUTCOME_PLANNED) {
+                if (q < 0 && ret->message)
+                        log_debug("%s", ret->message);
+                return q;
+        }
+        strv_free(ret->steps);
+        ret->steps = NULL;
+
+        log_info("Group %u: switching from %s to %s%s.", group, type_name(ret->from), type_name(to),
+                 ret->needs_rebind ? " (unbinding its drivers)" : "");
+        q = ret->needs_rebind ? switch_rebind(ctx, &s, ret) : switch_live(ctx, &s, ret);
+        if (q == -ENOMEM)
+                return q;
+
+        switch (ret->outcome) {
+        case SWITCH_OUTCOME_DONE:
+                log_info("%s", ret->message);
+                return 0;
+        case SWITCH_OUTCOME_OTHER_TYPE:
+                log_warning("%s", ret->message);
+                return -EOPNOTSUPP;
+        case SWITCH_OUTCOME_FAILED:
+                log_warning("%s", ret->message);
+                return ret->error ?: -EIO;
+        case SWITCH_OUTCOME_NEEDS_ATTENTION:
+                return ret->error ?: -EIO;
+        default:
+                return q;
+        }
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+
+#include "kernel-write.h"
+#include "log.h"
+#include "sysfs.h"
+#include "util.h"
+
+#ifndef SYSFS_MAGIC
+#define SYSFS_MAGIC 0x62656572
+#endif
+
+void switch_context_init(SwitchContext *ctx, int sysfs_fd, int state_fd) {
+        *ctx = (SwitchContext) {
+                .sysfs_fd = sysfs_fd,
+                .state_fd = state_fd,
+        };
+}
+
+int kernel_release_parse(const char *release, unsigned *ret_major, unsigned *ret_minor) {
+        unsigned major, minor;
+        int n = 0;
+
+        if (!release || sscanf(release, "%u.%u%n", &major, &minor, &n) != 2 || n == 0)
+                return -EINVAL;
+        *ret_major = major;
+        *ret_minor = minor;
+        return 0;
+}
+
+int switch_context_read_kernel(SwitchContext *ctx, int proc_fd) {
+        char buf[128];
+        int r;
+
+        if (proc_fd < 0)
+                return -EBADF;
+        r = sysfs_read_attr(proc_fd, "sys/kernel/random/boot_id", buf, sizeof(buf));
+        if (r > 0 && strscpy_checked(ctx->boot_id, sizeof(ctx->boot_id), buf) < 0)
+                ctx->boot_id[0] = '\0';
+        r = sysfs_read_attr(proc_fd, "sys/kernel/osrelease", buf, sizeof(buf));
+        if (r > 0 && kernel_release_parse(buf, &ctx->kernel_major, &ctx->kernel_minor) < 0)
+                ctx->kernel_major = ctx->kernel_minor = 0;
+        return 0;
+}
+
+static const struct {
+        const char *name;
+        int error;
+} errno_names[] = {
+        { "EPERM", EPERM },   { "ENOENT", ENOENT }, { "EIO", EIO },       { "ENXIO", ENXIO },
+        { "E2BIG", E2BIG },   { "ENOMEM", ENOMEM }, { "EACCES", EACCES }, { "EBUSY", EBUSY },
+        { "EEXIST", EEXIST }, { "ENODEV", ENODEV }, { "EINVAL", EINVAL }, { "ENOSPC", ENOSPC },
+        { "EROFS", EROFS },   { "EAGAIN", EAGAIN }, { "EINTR", EINTR },   { "ENOTSUP", ENOTSUP },
+        { "EFAULT", EFAULT }, { "ETIMEDOUT", ETIMEDOUT },
+};
+
+int errno_from_name(const char *s) {
+        int e;
+
+        if (isempty(s))
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(errno_names); i++)
+                if (streq(errno_names[i].name, s))
+                        return errno_names[i].error;
+        if (safe_atoi(s, &e) < 0 || e <= 0 || e > 4095)
+                return -EINVAL;
+        return e;
+}
+
+const char *errno_to_name(int error) {
+        if (error < 0)
+                error = -error;
+        for (size_t i = 0; i < ELEMENTSOF(errno_names); i++)
+                if (errno_names[i].error == error)
+                        return errno_names[i].name;
+        return NULL;
+}
+
+int switch_context_test_hooks_from_env(SwitchContext *ctx) {
+        const char *crash = getenv("IOMMUTUNED_TEST_CRASH_AT_STEP");
+        const char *fail = getenv("IOMMUTUNED_TEST_FAIL_AT_STEP");
+        uint64_t crash_step = 0, fail_step = 0;
+        int fail_errno = 0;
+
+        if (!crash && !fail)
+                return 0;
+        if (crash && (safe_atou64(crash, &crash_step) < 0 || crash_step == 0 || crash_step > 1000000))
+                return -EINVAL;
+        if (fail) {
+                const char *colon = strchr(fail, ':');
+                char num[32];
+
+                if (!colon || (size_t) (colon - fail) >= sizeof(num))
+                        return -EINVAL;
+                memcpy(num, fail, colon - fail);
+                num[colon - fail] = '\0';
+                if (safe_atou64(num, &fail_step) < 0 || fail_step == 0 || fail_step > 1000000)
+                        return -EINVAL;
+                fail_errno = errno_from_name(colon + 1);
+                if (fail_errno < 0)
+                        return -EINVAL;
+        }
+        ctx->crash_at_step = (unsigned) crash_step;
+        ctx->fail_at_step = (unsigned) fail_step;
+        ctx->fail_errno = fail_errno;
+        return 1;
+}
+
+const char *kernel_write_kind_to_string(KernelWriteKind kind) {
+        static const char *const names[_KERNEL_WRITE_KIND_MAX] = {
+                [KERNEL_WRITE_ATTR] = "write",
+                [KERNEL_WRITE_STATE_REPLACE] = "replace",
+                [KERNEL_WRITE_STATE_REMOVE] = "remove",
+                [KERNEL_WRITE_STATE_RENAME] = "rename",
+        };
+
+        return kind >= 0 && kind < _KERNEL_WRITE_KIND_MAX ? names[kind] : "?";
+}
+
+/* A relative path without "." or ".." components. */
+static bool attr_path_ok(const char *path) {
+        const char *p = path;
+
+        if (isempty(path) || path[0] == '/')
+                return false;
+        while (*p) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                p += n;
+                if (*p == '/' && *++p == '\0')
+                        return false; /* a trailing slash */
+        }
+        return true;
+}
+
+/* A plain file name in the state directory: no slash, not hidden (the
+ * temp files are). */
+static bool state_name_ok(const char *name) {
+        return !isempty(name) && name[0] != '.' && !strchr(name, '/') && strlen(name) < 200;
+}
+
+/* A temp file left by a replace that was stopped half-way: ".NAME.tmp". */
+static bool state_temp_name_ok(const char *name) {
+        size_t n = name ? strlen(name) : 0;
+
+        return n > 5 && name[0] == '.' && state_name_ok(name + 1) && streq(name + n - 4, ".tmp");
+}
+
+static int write_all(int fd, const char *value, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, value, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        return -EIO;
+                value += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+static int do_write_attr(int dirfd, const char *path, const char *value) {
+        _cleanup_close_ int fd = -EBADF;
+        struct statfs sfs;
+        struct stat st;
+        size_t len = strlen(value);
+        ssize_t n;
+
+        fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || fstatfs(fd, &sfs) < 0)
+                return -errno;
+        /* kernfs refuses a write to an attribute without write bits even
+         * for root; a fixture file owned by root would not. */
+        if (!(st.st_mode & 0222))
+                return -EACCES;
+        if ((unsigned long) sfs.f_type != SYSFS_MAGIC && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+                return -errno;
+        /* A sysfs store takes the whole buffer in one write or fails. */
+        do
+                n = write(fd, value, len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n != len)
+                return -EIO;
+        return 0;
+}
+
+static int fsync_dir(int dirfd) {
+        return fsync(dirfd) < 0 ? -errno : 0;
+}
+
+static int do_state_replace(int dirfd, const char *name, const char *value) {
+        char tmp[256];
+        int fd, r;
+
+        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+        (void) unlinkat(dirfd, tmp, 0);
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        r = write_all(fd, value, strlen(value));
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (close(fd) < 0 && r == 0)
+                r = -errno;
+        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dirfd, tmp, 0);
+                return r;
+        }
+        return fsync_dir(dirfd);
+}
+
+static int do_state_remove(int dirfd, const char *name) {
+        if (unlinkat(dirfd, name, 0) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        return fsync_dir(dirfd);
+}
+
+static int do_state_rename(int dirfd, const char *from, const char *to) {
+        if (renameat(dirfd, from, dirfd, to) < 0)
+                return -errno;
+        return fsync_dir(dirfd);
+}
+
+int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value) {
+        unsigned step;
+        int r;
+
+        if (!ctx || !path)
+                return -EINVAL;
+        switch (kind) {
+        case KERNEL_WRITE_ATTR:
+                if (!attr_path_ok(path) || !value || ctx->sysfs_fd < 0)
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_REPLACE:
+                if (!state_name_ok(path) || !value)
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_REMOVE:
+                if (!state_name_ok(path) && !state_temp_name_ok(path))
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_RENAME:
+                if (!state_name_ok(path) || !value || !state_name_ok(value))
+                        return -EINVAL;
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (kind != KERNEL_WRITE_ATTR && ctx->state_fd < 0)
+                return -EBADF;
+
+        step = ++ctx->steps;
+        log_debug("step %u: %s %s%s%s", step, kernel_write_kind_to_string(kind), path,
+                  value ? " <- " : "", value ? value : "");
+
+        if (ctx->crash_at_step == step) {
+                log_notice("Test hook: stopping with SIGKILL before step %u (%s %s).", step,
+                           kernel_write_kind_to_string(kind), path);
+                raise(SIGKILL);
+                _exit(137); /* not reached */
+        }
+        if (ctx->fail_at_step == step && ctx->fail_errno > 0) {
+                log_notice("Test hook: failing step %u (%s %s) with %s.", step,
+                           kernel_write_kind_to_string(kind), path,
+                           strna(errno_to_name(ctx->fail_errno)));
+                return -ctx->fail_errno;
+        }
+        if (ctx->hook) {
+                r = ctx->hook(ctx->hook_userdata, step, kind, path, value);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return 0;
+        }
+
+        switch (kind) {
+        case KERNEL_WRITE_ATTR:
+                return do_write_attr(ctx->sysfs_fd, path, value);
+        case KERNEL_WRITE_STATE_REPLACE:
+                return do_state_replace(ctx->state_fd, path, value);
+        case KERNEL_WRITE_STATE_REMOVE:
+                return do_state_remove(ctx->state_fd, path);
+        case KERNEL_WRITE_STATE_RENAME:
+                return do_state_rename(ctx->state_fd, path, value);
+        default:
+                return -EINVAL;
+        }
+}

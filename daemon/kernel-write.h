@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The one gate every write of the daemon passes: writes to sysfs
+ * attributes (a group's type, a driver's bind/unbind, drivers_probe) and
+ * changes in the state directory (the intent records). Nothing else in the
+ * daemon writes to the kernel or to its state directory.
+ *
+ * Each write is a numbered step (1, 2, ... over the life of a context).
+ * Before a step is carried out:
+ *   - the test-only crash hook stops the process with SIGKILL when the step
+ *     is crash_at_step (a "kill -9 at step N" without a second process);
+ *   - the test-only failure hook fails the step with fail_errno when it is
+ *     fail_at_step, without writing;
+ *   - the write hook, when set, sees the step and may fail it, let it
+ *     happen, or carry it out itself (tests model the kernel this way).
+ * Both test-only hooks can come from the environment
+ * (switch_context_test_hooks_from_env()), so the test bed can kill or fail
+ * the real daemon at any step.
+ *
+ * Paths are relative: sysfs paths to the sysfs root ("kernel/iommu_groups/
+ * 7/type"), state file names to the state directory ("intent-group-7.json",
+ * no slash). An absolute path, "..", or a slash in a state name is refused.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum KernelWriteKind {
+        KERNEL_WRITE_ATTR,          /* write value to the sysfs attribute path */
+        KERNEL_WRITE_STATE_REPLACE, /* replace state file path with value: temp file, fsync, rename, fsync dir */
+        KERNEL_WRITE_STATE_REMOVE,  /* remove state file path (absent is fine; ".NAME.tmp" allowed), fsync dir */
+        KERNEL_WRITE_STATE_RENAME,  /* rename state file path to value, fsync dir */
+        _KERNEL_WRITE_KIND_MAX,
+} KernelWriteKind;
+
+/* Called before every step. Returns 0 to let the write happen, 1 when the
+ * hook carried it out itself, or -errno to fail the step with that errno
+ * (nothing is written). */
+typedef int (*KernelWriteHook)(void *userdata, unsigned step, KernelWriteKind kind, const char *path,
+                               const char *value);
+
+typedef struct SwitchContext {
+        int sysfs_fd;             /* the sysfs root ("/sys"); borrowed, not closed here */
+        int state_fd;             /* the state directory, O_RDONLY|O_DIRECTORY (fsync needs it); -1: none */
+        char boot_id[40];         /* proc sys/kernel/random/boot_id, "" when unknown */
+        unsigned kernel_major;    /* from osrelease; 0 when unknown */
+        unsigned kernel_minor;
+        unsigned steps;           /* steps begun so far */
+        KernelWriteHook hook;
+        void *hook_userdata;
+        unsigned crash_at_step;   /* test only: SIGKILL before this step; 0: never */
+        unsigned fail_at_step;    /* test only: fail this step with fail_errno; 0: never */
+        int fail_errno;           /* positive */
+} SwitchContext;
+
+/* Sets up a context over borrowed fds. state_fd may be -1: switches that
+ * need an intent record are then refused. */
+void switch_context_init(SwitchContext *ctx, int sysfs_fd, int state_fd);
+
+/* Reads the boot id and the kernel release from a proc root fd. Missing
+ * files leave the fields unknown; returns 0, or -errno when proc_fd is bad. */
+int switch_context_read_kernel(SwitchContext *ctx, int proc_fd);
+
+/* Parses "6.1.0-13-amd64" into major and minor; -EINVAL when it is not. */
+int kernel_release_parse(const char *release, unsigned *ret_major, unsigned *ret_minor);
+
+/* Reads IOMMUTUNED_TEST_CRASH_AT_STEP=N and IOMMUTUNED_TEST_FAIL_AT_STEP=N:ERRNO
+ * (ERRNO a name like EBUSY or a number). Returns 1 when a hook was set, 0
+ * when neither variable is set, -EINVAL for a malformed value (nothing set). */
+int switch_context_test_hooks_from_env(SwitchContext *ctx);
+
+/* The one write function. Runs the step (see above) and returns 0 or
+ * -errno. For KERNEL_WRITE_ATTR a file without any write permission bit
+ * gives -EACCES even for root, as the kernel's kernfs does for an
+ * attribute without a store method (a type file before 5.11); a regular
+ * file that is not on sysfs (a fixture) is truncated before the write. */
+int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value);
+
+/* "write", "replace", "remove", "rename". */
+const char *kernel_write_kind_to_string(KernelWriteKind kind);
+
+/* Maps "EBUSY" or "16" to 16; -EINVAL when unknown. */
+int errno_from_name(const char *s);
+/* "EBUSY" for 16; NULL when not one of the names known here. */
+const char *errno_to_name(int error);

@@ -1,0 +1,872 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "atomic-file.h"
+#include "state-file.h"
+#include "util.h"
+
+int (*state_write_hook)(const char *step) = NULL;
+
+static const struct {
+        const char *name;
+        size_t offset;
+} counter_fields[] = {
+        { "maps", offsetof(StateCounters, maps) },
+        { "unmaps", offsetof(StateCounters, unmaps) },
+        { "iotlb_invalidations", offsetof(StateCounters, iotlb_invalidations) },
+        { "iotlb_page_selective", offsetof(StateCounters, iotlb_page_selective) },
+        { "devtlb_invalidations", offsetof(StateCounters, devtlb_invalidations) },
+        { "strict_model_invalidations", offsetof(StateCounters, strict_model_invalidations) },
+        { "unpatched_model_invalidations", offsetof(StateCounters, unpatched_model_invalidations) },
+        { "avoided_vs_strict", offsetof(StateCounters, avoided_vs_strict) },
+        { "avoided_by_patch", offsetof(StateCounters, avoided_by_patch) },
+        { "time_saved_ns", offsetof(StateCounters, time_saved_ns) },
+};
+
+/* A counter added to StateCounters but not here would silently never be
+ * saved. */
+_Static_assert(ELEMENTSOF(counter_fields) * sizeof(uint64_t) == sizeof(StateCounters),
+               "every field of StateCounters is listed in counter_fields");
+
+static uint64_t *counter_at(StateCounters *c, size_t i) {
+        return (uint64_t *) ((char *) c + counter_fields[i].offset);
+}
+
+static uint64_t counter_get(const StateCounters *c, size_t i) {
+        return *(const uint64_t *) ((const char *) c + counter_fields[i].offset);
+}
+
+void state_counters_add(StateCounters *acc, const StateCounters *delta) {
+        for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++) {
+                uint64_t *a = counter_at(acc, i), d = counter_get(delta, i);
+
+                *a = *a > UINT64_MAX - d ? UINT64_MAX : *a + d;
+        }
+}
+
+static bool override_mode_ok(const char *m) {
+        return m && (streq(m, "strict") || streq(m, "lazy") || streq(m, "auto"));
+}
+
+/* ---- the state in memory ------------------------------------------------ */
+
+static void switch_done(StateSwitch *h) {
+        free(h->key);
+        free(h->from);
+        free(h->to);
+        free(h->result);
+        *h = (StateSwitch) {};
+}
+
+void state_done(DaemonState *s) {
+        for (size_t i = 0; i < s->n_groups; i++) {
+                free(s->groups[i].key);
+                free(s->groups[i].override_mode);
+                free(s->groups[i].changed_from);
+        }
+        free(s->groups);
+        for (size_t i = 0; i < s->n_units; i++)
+                free(s->units[i].name);
+        free(s->units);
+        for (size_t i = 0; i < s->n_history; i++)
+                switch_done(s->history + i);
+        *s = (DaemonState) {};
+}
+
+StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint) {
+        StateGroup *g;
+        char *k;
+
+        if (!key) {
+                errno = EINVAL;
+                return NULL;
+        }
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (streq(s->groups[i].key, key)) {
+                        s->groups[i].group_hint = group_hint;
+                        return s->groups + i;
+                }
+        k = strdup(key);
+        if (!k)
+                return NULL;
+        g = reallocarray(s->groups, s->n_groups + 1, sizeof(StateGroup));
+        if (!g) {
+                free(k);
+                errno = ENOMEM;
+                return NULL;
+        }
+        s->groups = g;
+        g = s->groups + s->n_groups++;
+        *g = (StateGroup) { .key = k, .group_hint = group_hint };
+        return g;
+}
+
+StateUnit *state_unit(DaemonState *s, const char *name) {
+        StateUnit *u;
+        char *n;
+
+        if (!name) {
+                errno = EINVAL;
+                return NULL;
+        }
+        for (size_t i = 0; i < s->n_units; i++)
+                if (streq(s->units[i].name, name))
+                        return s->units + i;
+        n = strdup(name);
+        if (!n)
+                return NULL;
+        u = reallocarray(s->units, s->n_units + 1, sizeof(StateUnit));
+        if (!u) {
+                free(n);
+                errno = ENOMEM;
+                return NULL;
+        }
+        s->units = u;
+        u = s->units + s->n_units++;
+        *u = (StateUnit) { .name = n };
+        return u;
+}
+
+static int strdup_null(const char *s, char **ret) {
+        *ret = NULL;
+        if (s && !(*ret = strdup(s)))
+                return -ENOMEM;
+        return 0;
+}
+
+int state_record_switch(DaemonState *s, uint64_t realtime_ns, unsigned group, const char *key, const char *from,
+                        const char *to, const char *result) {
+        StateSwitch h = { .realtime_ns = realtime_ns, .group = group };
+
+        if (strdup_null(key, &h.key) < 0 || strdup_null(from, &h.from) < 0 || strdup_null(to, &h.to) < 0 ||
+            strdup_null(result, &h.result) < 0) {
+                switch_done(&h);
+                return -ENOMEM;
+        }
+        if (s->n_history >= STATE_HISTORY_MAX) {
+                switch_done(s->history);
+                memmove(s->history, s->history + 1, (STATE_HISTORY_MAX - 1) * sizeof(StateSwitch));
+                s->n_history = STATE_HISTORY_MAX - 1;
+        }
+        s->history[s->n_history++] = h;
+        return 0;
+}
+
+/* ---- to JSON ------------------------------------------------------------ */
+
+static void json_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
+/* Adds v to object o under key, taking v (NULL: out of memory). */
+static int add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int add_null(json_object *o, const char *key) {
+        return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
+}
+
+static int add_string_or_null(json_object *o, const char *key, const char *s) {
+        return s ? add(o, key, json_object_new_string(s)) : add_null(o, key);
+}
+
+static int append(json_object *array, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_array_add(array, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* json-c's integers are int64: from 2^63 on, a decimal string. */
+static json_object *new_u64(uint64_t v) {
+        char buf[24];
+
+        if (v <= INT64_MAX)
+                return json_object_new_int64((int64_t) v);
+        snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        return json_object_new_string(buf);
+}
+
+static json_object *counters_to_json(const StateCounters *c) {
+        json_object *o = json_object_new_object();
+
+        for (size_t i = 0; o && i < ELEMENTSOF(counter_fields); i++)
+                if (add(o, counter_fields[i].name, new_u64(counter_get(c, i))) < 0) {
+                        json_object_put(o);
+                        return NULL;
+                }
+        return o;
+}
+
+static int state_check(const DaemonState *s) {
+        if (s->n_history > STATE_HISTORY_MAX || (s->n_groups && !s->groups) || (s->n_units && !s->units))
+                return -EINVAL;
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (!s->groups[i].key || (s->groups[i].override_mode && !override_mode_ok(s->groups[i].override_mode)))
+                        return -EINVAL;
+        for (size_t i = 0; i < s->n_units; i++)
+                if (!s->units[i].name)
+                        return -EINVAL;
+        return 0;
+}
+
+static int unit_to_json(json_object *array, const StateUnit *u) {
+        json_object *o = json_object_new_object();
+
+        if (append(array, o) < 0 || add(o, "name", json_object_new_string(u->name)) < 0 ||
+            add(o, "counters", counters_to_json(&u->counters)) < 0 ||
+            add(o, "unattributed", counters_to_json(&u->unattributed)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static int group_to_json(json_object *array, const StateGroup *g) {
+        json_object *o = json_object_new_object(), *ov;
+
+        if (append(array, o) < 0 || add(o, "key", json_object_new_string(g->key)) < 0 ||
+            add(o, "group_hint", json_object_new_int64(g->group_hint)) < 0 ||
+            add(o, "counters", counters_to_json(&g->counters)) < 0)
+                return -ENOMEM;
+        if (g->override_mode) {
+                ov = json_object_new_object();
+                if (add(o, "override", ov) < 0 || add(ov, "mode", json_object_new_string(g->override_mode)) < 0 ||
+                    add(ov, "until_realtime_ns", new_u64(g->override_until_realtime_ns)) < 0)
+                        return -ENOMEM;
+        } else if (add_null(o, "override") < 0)
+                return -ENOMEM;
+        return add_string_or_null(o, "changed_from", g->changed_from);
+}
+
+static int switch_to_json(json_object *array, const StateSwitch *h) {
+        json_object *o = json_object_new_object();
+
+        if (append(array, o) < 0 || add(o, "realtime_ns", new_u64(h->realtime_ns)) < 0 ||
+            add(o, "group", json_object_new_int64(h->group)) < 0 || add_string_or_null(o, "key", h->key) < 0 ||
+            add_string_or_null(o, "from", h->from) < 0 || add_string_or_null(o, "to", h->to) < 0 ||
+            add_string_or_null(o, "result", h->result) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int state_to_json(const DaemonState *s, char **ret) {
+        _cleanup_(json_putp) json_object *o = NULL;
+        json_object *units, *groups, *history;
+        const char *text;
+        int r;
+
+        *ret = NULL;
+        r = state_check(s);
+        if (r < 0)
+                return r;
+
+        o = json_object_new_object();
+        if (!o)
+                return -ENOMEM;
+        units = json_object_new_array();
+        groups = json_object_new_array();
+        history = json_object_new_array();
+        /* add() takes the arrays even when it fails, so each is added
+         * before anything can return. */
+        r = add(o, "version", json_object_new_int(STATE_FILE_VERSION));
+        r |= add(o, "total", counters_to_json(&s->total));
+        r |= add(o, "units", units);
+        r |= add(o, "groups", groups);
+        r |= add(o, "history", history);
+        if (r < 0)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < s->n_units; i++)
+                if (unit_to_json(units, s->units + i) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < s->n_groups; i++)
+                if (group_to_json(groups, s->groups + i) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < s->n_history; i++)
+                if (switch_to_json(history, s->history + i) < 0)
+                        return -ENOMEM;
+
+        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!text || asprintf(ret, "%s\n", text) < 0) {
+                *ret = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* ---- from JSON ---------------------------------------------------------- */
+
+/* The first error found, with the path of the field ("groups[2].key"). */
+typedef struct Parser {
+        char error[256];
+} Parser;
+
+static int fail(Parser *p, const char *fmt, ...) _printf_(2, 3);
+static int fail(Parser *p, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(p->error, sizeof(p->error), fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
+/* Field paths: "where.key", or "key" at the top level. */
+#define DOT(where) (*(where) ? "." : "")
+
+static const char *type_words(json_type t) {
+        switch (t) {
+        case json_type_object:
+                return "an object";
+        case json_type_array:
+                return "an array";
+        case json_type_string:
+                return "a string";
+        case json_type_int:
+                return "an integer";
+        default:
+                return "of the right type";
+        }
+}
+
+/* The field key of o, of the given type; *ret is NULL for a JSON null when
+ * nullable. */
+static int get_field(Parser *p, json_object *o, const char *where, const char *key, json_type type, bool nullable,
+                     json_object **ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return fail(p, "%s%s%s: missing", where, DOT(where), key);
+        if (!v && nullable) {
+                *ret = NULL;
+                return 0;
+        }
+        if (!json_object_is_type(v, type))
+                return fail(p, "%s%s%s: not %s%s", where, DOT(where), key, type_words(type),
+                            nullable ? " or null" : "");
+        *ret = v;
+        return 0;
+}
+
+/* Digits only, at most UINT64_MAX. */
+static int parse_decimal(const char *s, size_t len, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (len == 0)
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++) {
+                unsigned d = (unsigned char) s[i] - '0';
+
+                if (d > 9)
+                        return -EINVAL;
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        *ret = v;
+        return 0;
+}
+
+static int value_to_u64(json_object *v, uint64_t *ret) {
+        int64_t i;
+
+        if (json_object_is_type(v, json_type_string))
+                return parse_decimal(json_object_get_string(v), (size_t) json_object_get_string_len(v), ret);
+        if (!json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        i = json_object_get_int64(v);
+        /* json-c clamps what does not fit an int64 to INT64_MAX (and what
+         * does not fit a uint64 to UINT64_MAX): refuse it rather than read
+         * a wrong number. */
+        if (i < 0 || (i == INT64_MAX && json_object_get_uint64(v) != (uint64_t) INT64_MAX))
+                return -ERANGE;
+        *ret = (uint64_t) i;
+        return 0;
+}
+
+static int get_u64(Parser *p, json_object *o, const char *where, const char *key, bool optional, uint64_t *ret) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v)) {
+                if (optional) {
+                        *ret = 0;
+                        return 0;
+                }
+                return fail(p, "%s%s%s: missing", where, DOT(where), key);
+        }
+        if (!v || value_to_u64(v, ret) < 0)
+                return fail(p, "%s%s%s: not an unsigned 64-bit integer (an integer below 2^63 or a decimal string)",
+                            where, DOT(where), key);
+        return 0;
+}
+
+static int get_unsigned(Parser *p, json_object *o, const char *where, const char *key, unsigned *ret) {
+        json_object *v;
+        int64_t i;
+        int r;
+
+        r = get_field(p, o, where, key, json_type_int, false, &v);
+        if (r < 0)
+                return r;
+        i = json_object_get_int64(v);
+        if (i < 0 || i > UINT_MAX)
+                return fail(p, "%s%s%s: %" PRId64 " is out of range", where, DOT(where), key, i);
+        *ret = (unsigned) i;
+        return 0;
+}
+
+static int get_string(Parser *p, json_object *o, const char *where, const char *key, bool nullable, char **ret) {
+        json_object *v;
+        const char *s;
+        int r;
+
+        r = get_field(p, o, where, key, json_type_string, nullable, &v);
+        if (r < 0)
+                return r;
+        if (!v) {
+                *ret = NULL;
+                return 0;
+        }
+        s = json_object_get_string(v);
+        if (strlen(s) != (size_t) json_object_get_string_len(v))
+                return fail(p, "%s%s%s: contains a NUL character", where, DOT(where), key);
+        *ret = strdup(s);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int get_counters(Parser *p, json_object *o, const char *where, const char *key, StateCounters *ret) {
+        json_object *c;
+        char path[128];
+        int r;
+
+        r = get_field(p, o, where, key, json_type_object, false, &c);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "%s%s%s", where, DOT(where), key);
+        for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++) {
+                r = get_u64(p, c, path, counter_fields[i].name, true, counter_at(ret, i));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The array o[key]: its elements, each checked to be an object. */
+static int get_objects(Parser *p, json_object *o, const char *key, json_object **ret, size_t *ret_n) {
+        json_object *a;
+        size_t n;
+        int r;
+
+        r = get_field(p, o, "", key, json_type_array, false, &a);
+        if (r < 0)
+                return r;
+        n = json_object_array_length(a);
+        for (size_t i = 0; i < n; i++)
+                if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_object))
+                        return fail(p, "%s[%zu]: not an object", key, i);
+        *ret = a;
+        *ret_n = n;
+        return 0;
+}
+
+static int parse_units(Parser *p, json_object *top, DaemonState *s) {
+        json_object *a;
+        size_t n;
+        int r;
+
+        r = get_objects(p, top, "units", &a, &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return 0;
+        s->units = calloc(n, sizeof(StateUnit));
+        if (!s->units)
+                return -ENOMEM;
+        s->n_units = n;
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(a, i);
+                StateUnit *u = s->units + i;
+                char where[48];
+
+                snprintf(where, sizeof(where), "units[%zu]", i);
+                if ((r = get_string(p, o, where, "name", false, &u->name)) < 0 ||
+                    (r = get_counters(p, o, where, "counters", &u->counters)) < 0 ||
+                    (r = get_counters(p, o, where, "unattributed", &u->unattributed)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_override(Parser *p, json_object *o, const char *where, StateGroup *g) {
+        json_object *ov;
+        char path[64];
+        int r;
+
+        r = get_field(p, o, where, "override", json_type_object, true, &ov);
+        if (r < 0 || !ov)
+                return r;
+        snprintf(path, sizeof(path), "%s.override", where);
+        r = get_string(p, ov, path, "mode", false, &g->override_mode);
+        if (r < 0)
+                return r;
+        if (!override_mode_ok(g->override_mode))
+                return fail(p, "%s.mode: \"%.32s\" is not strict, lazy or auto", path, g->override_mode);
+        return get_u64(p, ov, path, "until_realtime_ns", false, &g->override_until_realtime_ns);
+}
+
+static int parse_groups(Parser *p, json_object *top, DaemonState *s) {
+        json_object *a;
+        size_t n;
+        int r;
+
+        r = get_objects(p, top, "groups", &a, &n);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return 0;
+        s->groups = calloc(n, sizeof(StateGroup));
+        if (!s->groups)
+                return -ENOMEM;
+        s->n_groups = n;
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(a, i);
+                StateGroup *g = s->groups + i;
+                char where[48];
+
+                snprintf(where, sizeof(where), "groups[%zu]", i);
+                if ((r = get_string(p, o, where, "key", false, &g->key)) < 0 ||
+                    (r = get_unsigned(p, o, where, "group_hint", &g->group_hint)) < 0 ||
+                    (r = get_counters(p, o, where, "counters", &g->counters)) < 0 ||
+                    (r = parse_override(p, o, where, g)) < 0 ||
+                    (r = get_string(p, o, where, "changed_from", true, &g->changed_from)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_history(Parser *p, json_object *top, DaemonState *s) {
+        json_object *a;
+        size_t n;
+        int r;
+
+        r = get_objects(p, top, "history", &a, &n);
+        if (r < 0)
+                return r;
+        /* Every entry is checked; the newest STATE_HISTORY_MAX are kept. */
+        for (size_t i = 0; i < n; i++) {
+                json_object *o = json_object_array_get_idx(a, i);
+                StateSwitch h = {};
+                char where[48];
+
+                snprintf(where, sizeof(where), "history[%zu]", i);
+                if ((r = get_u64(p, o, where, "realtime_ns", false, &h.realtime_ns)) < 0 ||
+                    (r = get_unsigned(p, o, where, "group", &h.group)) < 0 ||
+                    (r = get_string(p, o, where, "key", true, &h.key)) < 0 ||
+                    (r = get_string(p, o, where, "from", true, &h.from)) < 0 ||
+                    (r = get_string(p, o, where, "to", true, &h.to)) < 0 ||
+                    (r = get_string(p, o, where, "result", true, &h.result)) < 0) {
+                        switch_done(&h);
+                        return r;
+                }
+                if (n - i > STATE_HISTORY_MAX)
+                        switch_done(&h);
+                else
+                        s->history[s->n_history++] = h;
+        }
+        return 0;
+}
+
+static int cmp_strp(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* names[i * stride] for i < n: each may appear once. */
+static int check_unique(Parser *p, const char *what, const char *const *first, size_t stride, size_t n) {
+        _cleanup_free_ const char **sorted = NULL;
+
+        if (n < 2)
+                return 0;
+        sorted = calloc(n, sizeof(char *));
+        if (!sorted)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = *(const char *const *) ((const char *) first + i * stride);
+        qsort(sorted, n, sizeof(char *), cmp_strp);
+        for (size_t i = 1; i < n; i++)
+                if (streq(sorted[i - 1], sorted[i]))
+                        return fail(p, "%s: \"%.64s\" appears twice", what, sorted[i]);
+        return 0;
+}
+
+static void json_tokener_freep(struct json_tokener **t) {
+        if (*t)
+                json_tokener_free(*t);
+}
+
+static int parse(Parser *p, const char *text, size_t len, DaemonState *s) {
+        _cleanup_(json_tokener_freep) struct json_tokener *tok = NULL;
+        _cleanup_(json_putp) json_object *o = NULL;
+        enum json_tokener_error e;
+        json_object *v;
+        int64_t version;
+        size_t end;
+        int r;
+
+        if (len > STATE_FILE_MAX_SIZE)
+                return fail(p, "larger than %u bytes", STATE_FILE_MAX_SIZE);
+        tok = json_tokener_new();
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+        o = json_tokener_parse_ex(tok, text, (int) len);
+        e = json_tokener_get_error(tok);
+        end = json_tokener_get_parse_end(tok);
+        if (!o && e == json_tokener_continue) {
+                /* A bare number or null at the top ends only at the end of
+                 * the input. */
+                o = json_tokener_parse_ex(tok, "", 1);
+                if (!o && json_tokener_get_error(tok) != json_tokener_success)
+                        return fail(p, "not JSON: ends early (%zu bytes)", len);
+                end = len;
+        } else if (!o && e != json_tokener_success)
+                return fail(p, "not JSON: %s at byte %zu", json_tokener_error_desc(e), end);
+        if (!o)
+                return fail(p, "not a JSON object");
+        for (; end < len; end++)
+                if (!strchr(" \t\r\n", text[end]) || text[end] == '\0')
+                        return fail(p, "not JSON: garbage after the end at byte %zu", end);
+        if (!json_object_is_type(o, json_type_object))
+                return fail(p, "not a JSON object");
+
+        r = get_field(p, o, "", "version", json_type_int, false, &v);
+        if (r < 0)
+                return r;
+        version = json_object_get_int64(v);
+        if (version != STATE_FILE_VERSION) {
+                fail(p, "version %" PRId64 "; this iommutuned reads version %d", version, STATE_FILE_VERSION);
+                return -EPROTONOSUPPORT;
+        }
+
+        if ((r = get_counters(p, o, "", "total", &s->total)) < 0 || (r = parse_units(p, o, s)) < 0 ||
+            (r = parse_groups(p, o, s)) < 0 || (r = parse_history(p, o, s)) < 0)
+                return r;
+        if (s->n_units > 0 &&
+            (r = check_unique(p, "units", (const char *const *) &s->units[0].name, sizeof(StateUnit), s->n_units)) < 0)
+                return r;
+        if (s->n_groups > 0 &&
+            (r = check_unique(p, "groups", (const char *const *) &s->groups[0].key, sizeof(StateGroup), s->n_groups)) < 0)
+                return r;
+        return 0;
+}
+
+int state_parse(const char *text, size_t len, DaemonState *ret, char **ret_error) {
+        _cleanup_(state_done) DaemonState s = {};
+        Parser p = {};
+        int r;
+
+        *ret = (DaemonState) {};
+        if (ret_error)
+                *ret_error = NULL;
+        if (!text && len > 0)
+                return -EINVAL;
+
+        r = parse(&p, text ? text : "", len, &s);
+        if (r == 0) {
+                *ret = s;
+                s = (DaemonState) {};
+                return 0;
+        }
+        if (r != -ENOMEM && ret_error && !(*ret_error = strdup(p.error)))
+                return -ENOMEM;
+        return r;
+}
+
+/* ---- the file ----------------------------------------------------------- */
+
+#define TEMP_PREFIX STATE_FILE_NAME ".tmp-"
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* A save killed half-way leaves its temp file; the rename never happened,
+ * so it holds nothing state.json lacks. */
+static void remove_stale_temps(int dir_fd) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return;
+        }
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
+                        (void) unlinkat(dir_fd, de->d_name, 0);
+}
+
+/* Reads up to STATE_FILE_MAX_SIZE + 1 bytes: one more tells a file that
+ * grew past the limit. */
+static int read_all(int fd, size_t size_hint, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0;
+
+        for (;;) {
+                ssize_t n;
+
+                if (len == allocated) {
+                        size_t want = allocated ? allocated * 2 : size_hint + 1;
+                        char *b;
+
+                        if (want < 4096)
+                                want = 4096;
+                        if (want > STATE_FILE_MAX_SIZE + 1)
+                                want = STATE_FILE_MAX_SIZE + 1;
+                        if (want <= len)
+                                break;
+                        b = realloc(buf, want);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        allocated = want;
+                }
+                n = read(fd, buf + len, allocated - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+/* Renames state.json to state.json.corrupt-<seconds>, never over an
+ * earlier one. */
+static int move_aside(int dir_fd, char *aside, size_t size) {
+        uint64_t secs = now_realtime_ns() / 1000000000u;
+
+        for (unsigned i = 0; i < 1000; i++) {
+                if (i == 0)
+                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64, secs);
+                else
+                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64 ".%u", secs, i);
+                if (renameat2(dir_fd, STATE_FILE_NAME, dir_fd, aside, RENAME_NOREPLACE) >= 0)
+                        goto done;
+                if (errno == EEXIST)
+                        continue;
+                if (errno != EINVAL && errno != ENOSYS)
+                        return -errno;
+                /* A file system without RENAME_NOREPLACE. */
+                if (faccessat(dir_fd, aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                        continue;
+                if (renameat(dir_fd, STATE_FILE_NAME, dir_fd, aside) < 0)
+                        return -errno;
+                goto done;
+        }
+        return -EEXIST;
+done:
+        (void) fsync(dir_fd);
+        return 0;
+}
+
+int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *text = NULL, *error = NULL, *warning = NULL;
+        char aside[NAME_MAX + 1];
+        const char *what;
+        struct stat st;
+        size_t len = 0;
+        int r;
+
+        *ret = (DaemonState) {};
+        if (ret_warning)
+                *ret_warning = NULL;
+
+        remove_stale_temps(dir_fd);
+
+        /* O_NONBLOCK: a FIFO in its place must not hang the daemon. */
+        fd = openat(dir_fd, STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                if (errno != ELOOP)
+                        return -errno;
+                r = -EBADMSG;
+                error = strdup("a symbolic link, not a regular file");
+        } else if (fstat(fd, &st) < 0)
+                return -errno;
+        else if (!S_ISREG(st.st_mode)) {
+                r = -EBADMSG;
+                error = strdup("not a regular file");
+        } else if ((uint64_t) st.st_size > STATE_FILE_MAX_SIZE) {
+                r = -EBADMSG;
+                if (asprintf(&error, "larger than %u bytes", STATE_FILE_MAX_SIZE) < 0)
+                        error = NULL;
+        } else {
+                r = read_all(fd, (size_t) st.st_size, &text, &len);
+                if (r < 0)
+                        return r;
+                r = state_parse(text, len, ret, &error);
+                if (r == 0 || r == -ENOMEM)
+                        return r;
+        }
+        if (!error)
+                return -ENOMEM;
+
+        what = r == -EPROTONOSUPPORT ? "is from another version" : "is corrupt";
+        r = move_aside(dir_fd, aside, sizeof(aside));
+        if (r < 0)
+                r = asprintf(&warning,
+                             "%s %s (%s); it could not be moved aside (%s) and will be replaced at the next save; "
+                             "starting from an empty state",
+                             STATE_FILE_NAME, what, error, strerror(-r));
+        else
+                r = asprintf(&warning, "%s %s (%s); moved to %s; starting from an empty state", STATE_FILE_NAME,
+                             what, error, aside);
+        if (r < 0)
+                return -ENOMEM;
+        if (ret_warning)
+                *ret_warning = TAKE_PTR(warning);
+        return 0;
+}
+
+int state_save(int dir_fd, const DaemonState *s) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r;
+
+        r = state_to_json(s, &text);
+        if (r < 0)
+                return r;
+        len = strlen(text);
+        if (len > STATE_FILE_MAX_SIZE)
+                return -EFBIG;
+        return atomic_write_file(dir_fd, STATE_FILE_NAME, text, len, state_write_hook);
+}

@@ -1,0 +1,897 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The control socket server over a real Unix socket in a temporary
+ * directory. The server runs on its own sd-event loop in a second thread
+ * (with a 10 ms timer standing in for the monitoring tick); the clients are
+ * plain sockets in the main thread. Every wait has a deadline, so a bug
+ * fails a check instead of hanging the test.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include "control.h"
+#include "tap.h"
+#include "util.h"
+
+#define TICK_US 10000ULL
+#define WAIT_MS 10000 /* the deadline of any single wait */
+#define STALL_US 2000000ULL /* longer than this without a tick or an answer: stalled */
+
+typedef struct Server {
+        char dir[64], path[128];
+        gid_t admin_gid;
+        pthread_t thread;
+        int stop_fd, ready_fd;
+        int start_error;
+        ControlServer *control;    /* owned by the server thread */
+        atomic_uint_fast64_t ticks;
+        atomic_uint_fast64_t last_tick_us, max_tick_gap_us;
+        uint64_t requests, errors, refused; /* copied out when the loop ends */
+} Server;
+
+static uint64_t now_us(void) {
+        return now_monotonic_ns() / 1000;
+}
+
+/* The handler: answers every command with something small, except
+ * "groups" (1 KiB) and "metrics" (32 KiB), which fill a queue quickly. */
+static json_object *handler(void *userdata, ControlClient *client, const ProtocolRequest *req) {
+        Server *s = userdata;
+        json_object *data = json_object_new_object();
+
+        switch (req->cmd) {
+        case CMD_STATUS:
+                json_object_object_add(data, "clients", json_object_new_int64((int64_t) control_server_clients(s->control)));
+                json_object_object_add(data, "ticks", json_object_new_int64((int64_t) atomic_load(&s->ticks)));
+                break;
+        case CMD_GROUPS:
+        case CMD_METRICS: {
+                size_t n = req->cmd == CMD_GROUPS ? 1024 : 32768;
+                char *pad = malloc(n + 1);
+
+                memset(pad, 'g', n);
+                pad[n] = '\0';
+                json_object_object_add(data, "pad", json_object_new_string(pad));
+                free(pad);
+                break;
+        }
+        case CMD_WATCH:
+                control_client_subscribe(client);
+                break;
+        default:
+                if (req->target[0])
+                        json_object_object_add(data, "target", json_object_new_string(req->target));
+                json_object_object_add(data, "handled", json_object_new_boolean(true));
+        }
+        return protocol_reply_ok(req->cmd, data);
+}
+
+static int on_tick(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+        uint64_t now = now_us(), last = atomic_load(&s->last_tick_us), n;
+
+        if (last && now - last > atomic_load(&s->max_tick_gap_us))
+                atomic_store(&s->max_tick_gap_us, now - last);
+        atomic_store(&s->last_tick_us, now);
+        n = atomic_fetch_add(&s->ticks, 1) + 1;
+        if (n % 5 == 0) {
+                /* What the manager sends watchers after a tick. */
+                json_object *data = json_object_new_object();
+                json_object *update;
+
+                json_object_object_add(data, "tick", json_object_new_int64((int64_t) n));
+                update = protocol_reply_ok(CMD_WATCH, data);
+                control_server_broadcast(s->control, update);
+                json_object_put(update);
+        }
+        if (sd_event_source_set_time_relative(source, TICK_US) < 0)
+                return -EIO;
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+}
+
+static int on_stop(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        return sd_event_exit(sd_event_source_get_event(source), 0);
+}
+
+static void *server_thread(void *userdata) {
+        Server *s = userdata;
+        sd_event *e = NULL;
+        sd_event_source *stop = NULL, *tick = NULL;
+        uint64_t one = 1;
+        int r;
+
+        r = sd_event_new(&e);
+        if (r >= 0)
+                r = control_server_new(e, s->path, -1, s->admin_gid, handler, s, &s->control);
+        if (r >= 0)
+                r = sd_event_add_io(e, &stop, s->stop_fd, EPOLLIN, on_stop, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &tick, CLOCK_MONOTONIC, TICK_US, 0, on_tick, s);
+        s->start_error = r < 0 ? r : 0;
+        (void) !write(s->ready_fd, &one, sizeof(one));
+        if (r >= 0)
+                (void) sd_event_loop(e);
+        if (s->control)
+                control_server_stats(s->control, &s->requests, &s->errors, &s->refused);
+        s->control = control_server_free(s->control);
+        sd_event_source_disable_unref(tick);
+        sd_event_source_disable_unref(stop);
+        sd_event_unref(e);
+        return NULL;
+}
+
+static int server_start(Server *s, const char *dir, gid_t admin_gid) {
+        uint64_t v;
+
+        *s = (Server) { .admin_gid = admin_gid };
+        snprintf(s->path, sizeof(s->path), "%s/control.sock", dir);
+        s->stop_fd = eventfd(0, EFD_CLOEXEC);
+        s->ready_fd = eventfd(0, EFD_CLOEXEC);
+        if (s->stop_fd < 0 || s->ready_fd < 0)
+                return -errno;
+        if (pthread_create(&s->thread, NULL, server_thread, s) != 0)
+                return -EAGAIN;
+        if (read(s->ready_fd, &v, sizeof(v)) != sizeof(v))
+                return -EIO;
+        if (s->start_error < 0)
+                pthread_join(s->thread, NULL);
+        return s->start_error;
+}
+
+static void server_stop(Server *s) {
+        uint64_t one = 1;
+
+        (void) !write(s->stop_fd, &one, sizeof(one));
+        pthread_join(s->thread, NULL);
+        close(s->stop_fd);
+        close(s->ready_fd);
+}
+
+/* A client connection with its input buffer. */
+typedef struct Conn {
+        int fd;
+        char *buf;
+        size_t len, alloc;
+} Conn;
+
+static int conn_open(Conn *c, const char *path, bool nonblock) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        *c = (Conn) { .fd = -EBADF };
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+        if (c->fd < 0)
+                return -errno;
+        if (connect(c->fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+
+                close(c->fd);
+                c->fd = -EBADF;
+                return r;
+        }
+        return 0;
+}
+
+static void conn_close(Conn *c) {
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->buf);
+        *c = (Conn) { .fd = -EBADF };
+}
+
+/* A complete line already received, or NULL. */
+static char *conn_take_line(Conn *c) {
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
+        char *line;
+        size_t n;
+
+        if (!nl)
+                return NULL;
+        n = (size_t) (nl - c->buf);
+        line = strndup(c->buf, n);
+        memmove(c->buf, nl + 1, c->len - n - 1);
+        c->len -= n + 1;
+        return line;
+}
+
+/* Reads what is there without waiting. Returns bytes read, 0 at EOF,
+ * -EAGAIN when nothing is there, or -errno. */
+static ssize_t conn_fill(Conn *c) {
+        ssize_t n;
+
+        if (greedy_realloc((void **) &c->buf, &c->alloc, c->len + 65536, 1) < 0)
+                return -ENOMEM;
+        n = recv(c->fd, c->buf + c->len, c->alloc - c->len, MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        c->len += (size_t) n;
+        return n;
+}
+
+/* The next line, waiting at most timeout_ms; NULL at EOF, error or timeout. */
+static char *conn_read_line(Conn *c, int timeout_ms) {
+        uint64_t deadline = now_us() + (uint64_t) timeout_ms * 1000;
+
+        for (;;) {
+                char *line = conn_take_line(c);
+                struct pollfd p = { .fd = c->fd, .events = POLLIN };
+                uint64_t now = now_us();
+                ssize_t n;
+
+                if (line)
+                        return line;
+                if (now >= deadline || poll(&p, 1, (int) ((deadline - now) / 1000) + 1) <= 0)
+                        return NULL;
+                n = conn_fill(c);
+                if (n == 0 || (n < 0 && n != -EAGAIN))
+                        return NULL;
+        }
+}
+
+static int send_all(int fd, const char *data, size_t len) {
+        while (len > 0) {
+                ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+
+                if (n < 0)
+                        return -errno;
+                data += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+static int send_str(Conn *c, const char *s) {
+        return send_all(c->fd, s, strlen(s));
+}
+
+/* Sends req (with its newline) and parses the reply line; NULL when none came. */
+static json_object *roundtrip(Conn *c, const char *req) {
+        _cleanup_free_ char *line = NULL;
+
+        if (send_str(c, req) < 0)
+                return NULL;
+        line = conn_read_line(c, WAIT_MS);
+        return line ? json_tokener_parse(line) : NULL;
+}
+
+static bool reply_ok(json_object *o) {
+        json_object *v;
+
+        return o && json_object_object_get_ex(o, "v", &v) && json_object_get_int(v) == PROTOCOL_VERSION &&
+               json_object_object_get_ex(o, "ok", &v) && json_object_get_boolean(v);
+}
+
+static const char *reply_error(json_object *o) {
+        json_object *v;
+
+        if (!o || reply_ok(o) || !json_object_object_get_ex(o, "error", &v))
+                return "";
+        return json_object_get_string(v);
+}
+
+static int64_t reply_int(json_object *o, const char *key) {
+        json_object *data, *v;
+
+        if (!json_object_object_get_ex(o, "data", &data) || !json_object_object_get_ex(data, key, &v))
+                return -1;
+        return json_object_get_int64(v);
+}
+
+static void expect_error_reply(Conn *c, const char *req, const char *needle, const char *what) {
+        json_object *o = roundtrip(c, req);
+
+        CHECK(o && !reply_ok(o) && strstr(reply_error(o), needle), "%s: error naming \"%s\" (got \"%s\")", what,
+              needle, o ? json_object_to_json_string(o) : "no reply");
+        json_object_put(o);
+}
+
+static void expect_ok_reply(Conn *c, const char *req, const char *what) {
+        json_object *o = roundtrip(c, req);
+
+        CHECK(reply_ok(o), "%s: answered ok (got %s)", what, o ? json_object_to_json_string(o) : "no reply");
+        json_object_put(o);
+}
+
+#define STATUS "{\"v\":1,\"cmd\":\"status\"}\n"
+
+/* Polls status on c until the server counts want clients; returns the last count. */
+static int64_t wait_for_clients(Conn *c, int64_t want) {
+        uint64_t deadline = now_us() + WAIT_MS * 1000ULL;
+        int64_t n = -1;
+
+        do {
+                json_object *o = roundtrip(c, STATUS);
+
+                n = reply_int(o, "clients");
+                json_object_put(o);
+                if (n == want)
+                        break;
+                usleep(2000);
+        } while (now_us() < deadline);
+        return n;
+}
+
+static void test_requests(Server *s) {
+        Conn c;
+        json_object *o, *v;
+
+        CHECK_INT(conn_open(&c, s->path, false), 0, "connect");
+        o = roundtrip(&c, STATUS);
+        CHECK(reply_ok(o), "status answered ok");
+        CHECK(o && json_object_object_get_ex(o, "cmd", &v) && streq(json_object_get_string(v), "status"),
+              "the reply names its command");
+        json_object_put(o);
+        o = roundtrip(&c, "{\"v\":1,\"cmd\":\"show\",\"target\":\"0000:00:04.0\"}\n");
+        CHECK(reply_ok(o) && o && json_object_object_get_ex(o, "data", &v) &&
+                      json_object_object_get_ex(v, "target", &v) && streq(json_object_get_string(v), "0000:00:04.0"),
+              "show reaches the handler with its target");
+        json_object_put(o);
+
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":\n", "malformed JSON", "truncated JSON");
+        expect_error_reply(&c, "not json at all\n", "malformed JSON", "not JSON");
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":\"status\"} trailing\n", "malformed JSON", "trailing data");
+        expect_error_reply(&c, "[1,2,3]\n", "must be a JSON object", "an array");
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":\"frobnicate\"}\n", "unknown command \"frobnicate\"",
+                           "unknown command");
+        expect_error_reply(&c, "{\"v\":2,\"cmd\":\"status\"}\n", "unsupported protocol version 2", "version 2");
+        expect_error_reply(&c, "{\"cmd\":\"status\"}\n", "missing protocol version", "no version");
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":\"show\"}\n", "show needs a target", "missing target");
+        /* A blank line is a keep-alive: no reply, so the next reply is status's. */
+        expect_ok_reply(&c, "\n\n" STATUS, "blank lines are not answered");
+        expect_ok_reply(&c, "{\"v\":1,\"cmd\":\"status\"}\r\n", "a CRLF line");
+        expect_ok_reply(&c, STATUS, "the connection survives every error");
+
+        /* Two requests in one write, and one request split over writes. */
+        CHECK_INT(send_str(&c, STATUS STATUS), 0, "two requests in one write");
+        for (int i = 0; i < 2; i++) {
+                char *line = conn_read_line(&c, WAIT_MS);
+
+                o = line ? json_tokener_parse(line) : NULL;
+                CHECK(reply_ok(o), "pipelined request %d answered", i + 1);
+                json_object_put(o);
+                free(line);
+        }
+        CHECK_INT(send_str(&c, "{\"v\":1,"), 0, "first half of a request");
+        usleep(20000);
+        expect_ok_reply(&c, "\"cmd\":\"status\"}\n", "a request split over two writes");
+        conn_close(&c);
+}
+
+/* A valid request padded to exactly len bytes (without the newline). */
+static char *padded_request(size_t len) {
+        static const char head[] = "{\"v\":1,\"cmd\":\"status\",\"pad\":\"", tail[] = "\"}";
+        size_t pad = len - (sizeof(head) - 1) - (sizeof(tail) - 1);
+        char *s = malloc(len + 2);
+
+        memcpy(s, head, sizeof(head) - 1);
+        memset(s + sizeof(head) - 1, 'p', pad);
+        memcpy(s + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+        s[len] = '\n';
+        s[len + 1] = '\0';
+        return s;
+}
+
+static void test_oversized(Server *s) {
+        _cleanup_free_ char *at_limit = padded_request(PROTOCOL_MAX_REQUEST);
+        _cleanup_free_ char *over = padded_request(PROTOCOL_MAX_REQUEST + 1);
+        _cleanup_free_ char *huge = malloc(200001);
+        Conn c;
+        int r;
+
+        CHECK_INT(conn_open(&c, s->path, false), 0, "connect");
+        expect_ok_reply(&c, at_limit, "a request of exactly PROTOCOL_MAX_REQUEST bytes is answered");
+        expect_error_reply(&c, over, "request too long", "one byte over PROTOCOL_MAX_REQUEST");
+        expect_ok_reply(&c, STATUS, "the next request on the same connection is answered");
+
+        /* 200 kB in one line, written in pieces: one error, then the next
+         * request. A second error for the rest of the line would come
+         * before status's reply and fail the check. */
+        memset(huge, 'x', 200000);
+        huge[200000] = '\0';
+        r = 0;
+        for (size_t off = 0; off < 200000 && r == 0; off += 7000)
+                r = send_all(c.fd, huge + off, 200000 - off < 7000 ? 200000 - off : 7000);
+        CHECK_INT(r, 0, "write a 200 kB line in pieces");
+        expect_error_reply(&c, "\n", "request too long", "a 200 kB line: one error");
+        expect_ok_reply(&c, STATUS, "then the next request is answered");
+        conn_close(&c);
+}
+
+/* 10,000 malformed lines on one connection, written while the replies are
+ * read (non-blocking), with another client answered meanwhile. */
+static void test_flood(Server *s) {
+        static const char *const bad[] = { "x\n", "{\n", "[1]\n", "{\"v\":1}\n", "{\"v\":9,\"cmd\":\"status\"}\n" };
+        enum { N = 10000 };
+        size_t sent = 0, off = 0, replies = 0, errors = 0;
+        uint64_t deadline = now_us() + 4 * WAIT_MS * 1000ULL, max_other_us = 0;
+        Conn c, other;
+        bool broken = false;
+
+        CHECK_INT(conn_open(&c, s->path, true), 0, "connect the flooder");
+        CHECK_INT(conn_open(&other, s->path, false), 0, "connect a bystander");
+        while (replies < N && !broken && now_us() < deadline) {
+                struct pollfd p = { .fd = c.fd, .events = POLLIN | (sent < N ? POLLOUT : 0) };
+                char *line;
+
+                if (poll(&p, 1, 1000) < 0)
+                        break;
+                if (p.revents & POLLOUT) {
+                        /* As many lines as the socket takes. */
+                        while (sent < N) {
+                                const char *l = bad[sent % ELEMENTSOF(bad)];
+                                ssize_t n = send(c.fd, l + off, strlen(l) - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                                if (n < 0) {
+                                        broken = errno != EAGAIN;
+                                        break;
+                                }
+                                off += (size_t) n;
+                                if (off == strlen(l)) {
+                                        off = 0;
+                                        if (++sent % 2000 == 0) {
+                                                uint64_t t0 = now_us();
+                                                json_object *o = roundtrip(&other, STATUS);
+
+                                                CHECK(reply_ok(o), "a bystander is answered after %zu flood lines",
+                                                      sent);
+                                                json_object_put(o);
+                                                if (now_us() - t0 > max_other_us)
+                                                        max_other_us = now_us() - t0;
+                                        }
+                                }
+                        }
+                }
+                if (p.revents & (POLLIN | POLLHUP)) {
+                        ssize_t n = conn_fill(&c);
+
+                        if (n == 0 || (n < 0 && n != -EAGAIN))
+                                broken = true;
+                        while ((line = conn_take_line(&c))) {
+                                json_object *o = json_tokener_parse(line);
+
+                                replies++;
+                                errors += o && !reply_ok(o) && *reply_error(o);
+                                json_object_put(o);
+                                free(line);
+                        }
+                }
+        }
+        CHECK(!broken, "the flooded connection stays open");
+        CHECK_INT(sent, N, "every flood line written");
+        CHECK_INT(replies, N, "one reply per flood line");
+        CHECK_INT(errors, N, "every flood reply is an error with a message");
+        tap_diag("bystander round trip during the flood: at most %.1f ms", max_other_us / 1000.0);
+        fcntl(c.fd, F_SETFL, 0);
+        expect_ok_reply(&c, STATUS, "after the flood the same connection is answered");
+        conn_close(&c);
+        conn_close(&other);
+}
+
+/* 200 clients connect, each sends one request, all are answered. */
+static void test_concurrent(Server *s) {
+        enum { N = 200 };
+        Conn *c = calloc(N, sizeof(Conn));
+        struct pollfd *p = calloc(N, sizeof(struct pollfd));
+        size_t connected = 0, answered = 0, ok = 0;
+        uint64_t deadline;
+        Conn probe;
+
+        for (size_t i = 0; i < N; i++)
+                connected += conn_open(&c[i], s->path, false) == 0;
+        CHECK_INT(connected, N, "200 clients connected");
+        for (size_t i = 0; i < N; i++)
+                if (c[i].fd >= 0)
+                        (void) send_str(&c[i], STATUS);
+        deadline = now_us() + WAIT_MS * 1000ULL;
+        while (answered < connected && now_us() < deadline) {
+                for (size_t i = 0; i < N; i++)
+                        p[i] = (struct pollfd) { .fd = c[i].fd, .events = POLLIN };
+                if (poll(p, N, 1000) <= 0)
+                        continue;
+                for (size_t i = 0; i < N; i++) {
+                        char *line;
+
+                        if (!(p[i].revents & (POLLIN | POLLHUP)))
+                                continue;
+                        if (conn_fill(&c[i]) <= 0) {
+                                conn_close(&c[i]); /* counted as unanswered */
+                                continue;
+                        }
+                        if ((line = conn_take_line(&c[i]))) {
+                                json_object *o = json_tokener_parse(line);
+
+                                answered++;
+                                ok += reply_ok(o);
+                                json_object_put(o);
+                                free(line);
+                                p[i].fd = -1;
+                        }
+                }
+        }
+        CHECK_INT(answered, N, "all 200 concurrent clients answered");
+        CHECK_INT(ok, N, "all 200 answers ok");
+        for (size_t i = 0; i < N; i++)
+                conn_close(&c[i]);
+        CHECK_INT(conn_open(&probe, s->path, false), 0, "connect a probe");
+        CHECK_INT(wait_for_clients(&probe, 1), 1, "the server forgets the 200 closed clients");
+        conn_close(&probe);
+        free(c);
+        free(p);
+}
+
+/* A client that keeps sending but never reads is dropped past
+ * CONTROL_MAX_OUTPUT; meanwhile another client and the tick go on. */
+static void test_stuck_client(Server *s) {
+        static const char req[] = "{\"v\":1,\"cmd\":\"groups\"}\n";
+        uint64_t t0, deadline, max_rt_us = 0, ticks0, elapsed_us;
+        size_t sent = 0, roundtrips = 0, answered = 0, reply_len;
+        bool dropped = false;
+        Conn stuck, good;
+        int err = 0;
+
+        CHECK_INT(conn_open(&stuck, s->path, true), 0, "connect the client that never reads");
+        CHECK_INT(conn_open(&good, s->path, false), 0, "connect a well-behaved client");
+        {
+                _cleanup_free_ char *line = NULL;
+
+                /* The size of one reply the stuck client does not read. */
+                CHECK_INT(send_str(&good, req), 0, "ask for groups once");
+                line = conn_read_line(&good, WAIT_MS);
+                reply_len = line ? strlen(line) + 1 : 0;
+        }
+        atomic_store(&s->max_tick_gap_us, 0);
+        ticks0 = atomic_load(&s->ticks);
+        t0 = now_us();
+        deadline = t0 + 6 * WAIT_MS * 1000ULL;
+        while (!dropped && now_us() < deadline) {
+                uint64_t r0;
+                json_object *o;
+
+                for (int i = 0; i < 64; i++) {
+                        ssize_t n = send(stuck.fd, req, sizeof(req) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                        if (n < 0) {
+                                err = errno;
+                                dropped = errno == EPIPE || errno == ECONNRESET;
+                                break;
+                        }
+                        /* A partial write leaves a broken line: the server
+                         * answers it with an error, which queues output too. */
+                        sent++;
+                }
+                r0 = now_us();
+                o = roundtrip(&good, STATUS);
+                answered += reply_ok(o);
+                roundtrips++;
+                json_object_put(o);
+                if (now_us() - r0 > max_rt_us)
+                        max_rt_us = now_us() - r0;
+        }
+        elapsed_us = now_us() - t0;
+        CHECK(dropped, "the client that never reads is dropped (after %zu requests, errno %d)", sent, err);
+        CHECK(sent * reply_len > CONTROL_MAX_OUTPUT,
+              "... only after more than CONTROL_MAX_OUTPUT was queued for it (%zu replies of %zu bytes)", sent,
+              reply_len);
+        CHECK_INT(answered, roundtrips, "every request of the well-behaved client answered meanwhile");
+        CHECK(max_rt_us < STALL_US, "its slowest round trip: %.1f ms (under 2 s)", max_rt_us / 1000.0);
+        /* A stalled loop would stall for good; the bounds are loose because
+         * under valgrind, or on a loaded machine, threads wait for a CPU. */
+        CHECK(atomic_load(&s->ticks) - ticks0 >= elapsed_us / STALL_US &&
+                      now_us() - atomic_load(&s->last_tick_us) < STALL_US,
+              "the tick kept running: %" PRIu64 " ticks of 10 ms in %.0f ms", atomic_load(&s->ticks) - ticks0,
+              elapsed_us / 1000.0);
+        CHECK(atomic_load(&s->max_tick_gap_us) < STALL_US, "the longest gap between ticks: %.1f ms (under 2 s)",
+              atomic_load(&s->max_tick_gap_us) / 1000.0);
+        conn_close(&stuck);
+        expect_ok_reply(&good, STATUS, "the well-behaved client is still answered");
+        CHECK_INT(wait_for_clients(&good, 1), 1, "the dropped client is gone from the server");
+        conn_close(&good);
+}
+
+/* watch subscribers get the broadcast; others do not. */
+static void test_watch(Server *s) {
+        Conn w, plain;
+        json_object *o;
+        char *line;
+        int updates = 0;
+
+        CHECK_INT(conn_open(&w, s->path, false), 0, "connect a watcher");
+        CHECK_INT(conn_open(&plain, s->path, false), 0, "connect a non-watcher");
+        expect_ok_reply(&w, "{\"v\":1,\"cmd\":\"watch\"}\n", "watch answered");
+        expect_ok_reply(&plain, STATUS, "status answered");
+        for (int i = 0; i < 3 && (line = conn_read_line(&w, WAIT_MS)); i++) {
+                o = json_tokener_parse(line);
+                updates += reply_ok(o) && reply_int(o, "tick") > 0;
+                json_object_put(o);
+                free(line);
+        }
+        CHECK_INT(updates, 3, "the watcher gets an update per broadcast");
+        line = conn_read_line(&plain, 200);
+        CHECK(!line, "a client that did not ask for watch gets no update");
+        free(line);
+        conn_close(&w);
+        conn_close(&plain);
+}
+
+/* CONTROL_MAX_CLIENTS connections are served; the next one gets an error
+ * line and is closed; once one leaves, a new one is served. */
+static void test_max_clients(Server *s) {
+        Conn *c = calloc(CONTROL_MAX_CLIENTS, sizeof(Conn)), extra;
+        size_t answered = 0;
+        char *line;
+        json_object *o;
+
+        CHECK_INT(conn_open(&c[0], s->path, false), 0, "connect the first");
+        CHECK_INT(wait_for_clients(&c[0], 1), 1, "no other client is left over");
+        for (size_t i = 1; i < CONTROL_MAX_CLIENTS; i++)
+                if (conn_open(&c[i], s->path, false) == 0) {
+                        o = roundtrip(&c[i], STATUS);
+                        answered += reply_ok(o);
+                        json_object_put(o);
+                }
+        CHECK_INT(answered, CONTROL_MAX_CLIENTS - 1, "CONTROL_MAX_CLIENTS clients served");
+
+        CHECK_INT(conn_open(&extra, s->path, false), 0, "one more connects (the kernel accepts it)");
+        line = conn_read_line(&extra, WAIT_MS);
+        o = line ? json_tokener_parse(line) : NULL;
+        CHECK(o && !reply_ok(o) && strstr(reply_error(o), "too many clients"), "... and gets an error line: %s",
+              line ?: "(none)");
+        json_object_put(o);
+        free(line);
+        line = conn_read_line(&extra, WAIT_MS);
+        CHECK(!line, "... and is closed");
+        free(line);
+        conn_close(&extra);
+
+        /* One that sends its request before reading still sees why. */
+        CHECK_INT(conn_open(&extra, s->path, false), 0, "another connects");
+        (void) send_str(&extra, STATUS);
+        line = conn_read_line(&extra, WAIT_MS);
+        CHECK(line && strstr(line, "too many clients"), "a refused client that wrote first still reads the error");
+        free(line);
+        conn_close(&extra);
+
+        conn_close(&c[CONTROL_MAX_CLIENTS - 1]);
+        CHECK_INT(wait_for_clients(&c[0], CONTROL_MAX_CLIENTS - 1), CONTROL_MAX_CLIENTS - 1, "one client left");
+        CHECK_INT(conn_open(&extra, s->path, false), 0, "a new client connects");
+        expect_ok_reply(&extra, STATUS, "... and is served again");
+        conn_close(&extra);
+        for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                conn_close(&c[i]);
+        free(c);
+}
+
+/* A group whose member list names a user whose primary group is another. */
+static bool find_group_member(gid_t *ret_gid, uid_t *ret_uid, gid_t *ret_primary, char *name, size_t size) {
+        struct group *gr;
+        bool found = false;
+
+        setgrent();
+        while (!found && (gr = getgrent()))
+                for (char **m = gr->gr_mem; m && *m && !found; m++) {
+                        struct passwd *pw = getpwnam(*m);
+
+                        if (pw && pw->pw_uid != 0 && pw->pw_gid != gr->gr_gid) {
+                                *ret_gid = gr->gr_gid;
+                                *ret_uid = pw->pw_uid;
+                                *ret_primary = pw->pw_gid;
+                                snprintf(name, size, "%s in %s", *m, gr->gr_name);
+                                found = true;
+                        }
+                }
+        endgrent();
+        return found;
+}
+
+static void test_peer_is_admin(void) {
+        gid_t gid, primary;
+        uid_t uid;
+        char who[128];
+
+        CHECK(control_peer_is_admin(0, 0, (gid_t) -1), "root is admin without an admin group");
+        CHECK(control_peer_is_admin(0, 1234, 4321), "root is admin with any primary group");
+        CHECK(!control_peer_is_admin(65534, 65534, (gid_t) -1), "no admin group: only root");
+        CHECK(control_peer_is_admin(65534, 65534, 65534), "the primary group is the admin group");
+        CHECK(!control_peer_is_admin(65534, 65534, 4242), "another group is not");
+        CHECK(!control_peer_is_admin(4294960000u, 4242, 4242 + 1), "an unknown uid is not");
+        if (find_group_member(&gid, &uid, &primary, who, sizeof(who))) {
+                CHECK(control_peer_is_admin(uid, primary, gid), "a member listed in the group's gr_mem (%s)", who);
+                CHECK(getpwuid(65534) && primary != 65534 && gid != 65534 ? !control_peer_is_admin(65534, 65534, gid)
+                                                                         : true,
+                      "a user not in that member list is not (%s)", who);
+        } else
+                tap_diag("no group with a non-root member in the group database: gr_mem case not checked");
+}
+
+/* As nobody, over the socket: read-only commands work, every privileged
+ * command of the protocol table is refused with the reason. */
+static void test_privileged_over_socket(Server *s) {
+        int pipefd[2];
+        pid_t pid;
+        struct stat st;
+        char out[16384] = "";
+        size_t len = 0;
+        ssize_t n;
+        int status;
+
+        CHECK(stat(s->path, &st) == 0 && (st.st_mode & 07777) == 0660 && S_ISSOCK(st.st_mode),
+              "the socket has mode 0660");
+        for (ProtocolCommand cmd = 0; cmd < _CMD_MAX; cmd++) {
+                const ProtocolCommandInfo *info = protocol_command_info(cmd);
+                ProtocolRequest req = { .cmd = cmd, .set_type = SET_LAZY };
+                json_object *o;
+                char *line;
+                Conn c;
+
+                if (!info->privileged)
+                        continue;
+                if (info->needs_target)
+                        strcpy(req.target, "5");
+                o = protocol_request_new(&req);
+                line = protocol_to_line(o, NULL);
+                json_object_put(o);
+                if (conn_open(&c, s->path, false) == 0) {
+                        o = roundtrip(&c, line);
+                        CHECK(reply_ok(o) && reply_int(o, "handled") == 1, "%s is handled for root", info->name);
+                        json_object_put(o);
+                }
+                conn_close(&c);
+                free(line);
+        }
+        if (geteuid() != 0) {
+                tap_diag("not root: the refusal of privileged commands over the socket is not checked");
+                return;
+        }
+        /* The test's own relaxation, so that nobody may connect at all. */
+        CHECK(chmod(s->dir, 0711) == 0 && chmod(s->path, 0666) == 0, "open the socket to nobody");
+        if (pipe(pipefd) < 0)
+                return;
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+                FILE *f = fdopen(pipefd[1], "w");
+
+                close(pipefd[0]);
+                if (!f || setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(2);
+                for (ProtocolCommand cmd = 0; cmd < _CMD_MAX; cmd++) {
+                        const ProtocolCommandInfo *info = protocol_command_info(cmd);
+                        ProtocolRequest req = { .cmd = cmd, .set_type = SET_LAZY };
+                        json_object *o;
+                        char *line, *reply;
+                        Conn c;
+
+                        if (!info->privileged && cmd != CMD_STATUS)
+                                continue;
+                        if (info->needs_target)
+                                strcpy(req.target, "5");
+                        o = protocol_request_new(&req);
+                        line = protocol_to_line(o, NULL);
+                        json_object_put(o);
+                        if (conn_open(&c, s->path, false) < 0)
+                                _exit(3);
+                        (void) send_str(&c, line);
+                        reply = conn_read_line(&c, WAIT_MS);
+                        fprintf(f, "%s\t%s\n", info->name, reply ?: "(no reply)");
+                        free(reply);
+                        free(line);
+                        conn_close(&c);
+                }
+                fclose(f);
+                _exit(0);
+        }
+        close(pipefd[1]);
+        while (len < sizeof(out) - 1 && (n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
+                len += (size_t) n;
+        out[len] = '\0';
+        close(pipefd[0]);
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the child running as nobody finished (status 0x%x)", status);
+        for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+                char *tab = strchr(l, '\t');
+                json_object *o;
+
+                if (!tab)
+                        continue;
+                *tab = '\0';
+                o = json_tokener_parse(tab + 1);
+                if (streq(l, "status"))
+                        CHECK(reply_ok(o), "nobody may ask for status");
+                else
+                        CHECK(!reply_ok(o) && strstr(reply_error(o), "needs root or a member of the admin group") &&
+                                      strstr(reply_error(o), "uid 65534") && strstr(reply_error(o), l),
+                              "%s is refused to nobody, naming the reason: %s", l, reply_error(o));
+                json_object_put(o);
+        }
+}
+
+/* The socket path: a stale socket is replaced, a live one or anything
+ * that is not a socket is left alone. */
+static void test_socket_path(Server *s, const char *dir) {
+        char path[100];
+        sd_event *e = NULL;
+        ControlServer *cs = NULL;
+        int fd, r;
+
+        CHECK(sd_event_new(&e) >= 0, "a second event loop");
+        r = control_server_new(e, s->path, -1, (gid_t) -1, handler, NULL, &cs);
+        CHECK_INT(r, -EADDRINUSE, "a socket another server listens on is not taken over");
+        cs = control_server_free(cs);
+
+        snprintf(path, sizeof(path), "%s/not-a-socket", dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        close(fd);
+        r = control_server_new(e, path, -1, (gid_t) -1, handler, NULL, &cs);
+        CHECK(r < 0, "a regular file at the socket path is refused (%d)", r);
+        CHECK(access(path, F_OK) == 0, "... and not deleted");
+        cs = control_server_free(cs);
+        unlink(path);
+
+        /* A socket file nobody listens on, as a crashed daemon leaves it. */
+        snprintf(path, sizeof(path), "%s/stale.sock", dir);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+                CHECK(fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0, "leave a stale socket");
+        }
+        close(fd);
+        r = control_server_new(e, path, -1, (gid_t) -1, handler, NULL, &cs);
+        CHECK_INT(r, 0, "a stale socket is replaced");
+        cs = control_server_free(cs);
+        CHECK(access(path, F_OK) < 0, "... and removed when that server goes");
+        sd_event_unref(e);
+}
+
+int main(void) {
+        char dir[] = "/tmp/test-control.XXXXXX";
+        struct rlimit rl;
+        Server s;
+        int r;
+
+        signal(SIGPIPE, SIG_IGN);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2048) {
+                rl.rlim_cur = rl.rlim_max < 2048 ? rl.rlim_max : 2048;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (!mkdtemp(dir)) {
+                CHECK(false, "mkdtemp: %s", strerror(errno));
+                return tap_done();
+        }
+        r = server_start(&s, dir, (gid_t) -1);
+        snprintf(s.dir, sizeof(s.dir), "%s", dir);
+        CHECK_INT(r, 0, "the server listens");
+        if (r < 0)
+                return tap_done();
+
+        test_requests(&s);
+        test_oversized(&s);
+        test_flood(&s);
+        test_concurrent(&s);
+        test_stuck_client(&s);
+        test_watch(&s);
+        test_max_clients(&s);
+        test_peer_is_admin();
+        test_privileged_over_socket(&s);
+        test_socket_path(&s, dir);
+
+        server_stop(&s);
+        CHECK(access(s.path, F_OK) < 0 && errno == ENOENT, "the socket file is removed when the server goes");
+        CHECK(s.requests > 0 && s.errors >= 10000 && s.refused >= 2,
+              "counters: %" PRIu64 " requests, %" PRIu64 " errors, %" PRIu64 " refused", s.requests, s.errors,
+              s.refused);
+        rmdir(dir);
+        return tap_done();
+}

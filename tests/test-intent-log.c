@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The intent record: its JSON both ways, its checks against hostile input,
+ * the atomic write, the needs-attention marks, and the start-up recovery
+ * against fixture trees with the kernel model (switch-sim.h): roll back,
+ * finish, fall back to drivers_probe, put the old type back, give up into
+ * a mark, corrupt records, records from an earlier boot, stale temp files.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "intent-log.h"
+#include "log.h"
+#include "switch-sim.h"
+#include "tap.h"
+#include "util.h"
+
+#define BDF "0000:01:00.0"
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static void test_json_round_trip(void) {
+        IntentDevice devs[] = { { .bdf = (char *) "0000:02:00.0", .driver = (char *) "i40e" },
+                                { .bdf = (char *) "0000:02:00.1", .driver = NULL } };
+        IntentRecord r = { .group = 42, .old_type = GROUP_TYPE_DMA_FQ, .new_type = GROUP_TYPE_IDENTITY,
+                           .devices = devs, .n_devices = 2, .step = INTENT_STEP_REBINDING,
+                           .boot_id = "0b5e7c1a-1111-2222-3333-444455556666",
+                           .message = (char *) "a \"quoted\" message/with slash" };
+        _cleanup_free_ char *text = intent_record_to_json(&r), *error = NULL;
+        IntentRecord back = {};
+        int q;
+
+        CHECK(text && strchr(text, '\n') == text + strlen(text) - 1, "one line of JSON");
+        CHECK(text && strstr(text, "\"driver\":null"), "an unbound device has driver null");
+        q = intent_record_from_json(text, &back, &error);
+        CHECK_INT(q, 0, "parses back");
+        CHECK(back.group == 42 && back.old_type == GROUP_TYPE_DMA_FQ && back.new_type == GROUP_TYPE_IDENTITY &&
+              back.step == INTENT_STEP_REBINDING, "fields survive");
+        CHECK(back.n_devices == 2 && streq(back.devices[0].bdf, "0000:02:00.0") &&
+              streq_ptr(back.devices[0].driver, "i40e") && !back.devices[1].driver, "devices survive");
+        CHECK_STR(back.boot_id, r.boot_id, "boot id");
+        CHECK_STR(back.message, r.message, "message");
+        intent_record_done(&back);
+        CHECK(intent_step_from_string("rolling-back") == INTENT_STEP_ROLLING_BACK &&
+              intent_step_from_string("nope") == _INTENT_STEP_INVALID && !intent_step_to_string(_INTENT_STEP_MAX),
+              "step names");
+}
+
+static void test_json_rejects(void) {
+        static const struct {
+                const char *text, *why;
+        } bad[] = {
+                { "", "empty" },
+                { "garbage{", "not JSON" },
+                { "[1,2]", "an array" },
+                { "{\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "no version" },
+                { "{\"version\":2,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "version 2" },
+                { "{\"version\":1,\"group\":-1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "negative group" },
+                { "{\"version\":1,\"group\":\"7\",\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "group as a string" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"blocked\",\"new_type\":\"DMA\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "old type blocked" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"devices\":[],\"step\":\"unbinding\"}",
+                  "no new type" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":{},\"step\":\"unbinding\"}",
+                  "devices an object" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[{\"bdf\":\"../../etc\",\"driver\":\"x\"}],\"step\":\"unbinding\"}",
+                  "bdf with .." },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[{\"bdf\":\"a/b\",\"driver\":\"x\"}],\"step\":\"unbinding\"}",
+                  "bdf with a slash" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[{\"bdf\":\"0000:01:00.0\",\"driver\":\"../nvme\"}],\"step\":\"unbinding\"}",
+                  "driver with .." },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[{\"bdf\":\"0000:01:00.0\",\"driver\":5}],\"step\":\"unbinding\"}",
+                  "driver a number" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[7],\"step\":\"unbinding\"}",
+                  "device a number" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"dancing\"}",
+                  "unknown step" },
+                { "{\"version\":1,\"group\":1,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"devices\":[],\"step\":\"unbinding\",\"boot_id\":\"0123456789012345678901234567890123456789012\"}",
+                  "boot id too long" },
+        };
+        _cleanup_free_ char *many = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                IntentRecord r = {};
+                char *error = NULL;
+                int q = intent_record_from_json(bad[i].text, &r, &error);
+
+                CHECK(q == -EBADMSG && !isempty(error), "%s: rejected (%s)", bad[i].why, strna(error));
+                intent_record_done(&r);
+                free(error);
+        }
+
+        /* More devices than any group has. */
+        {
+                size_t len = 0, size = 256 + (INTENT_LOG_MAX_DEVICES + 1) * 48;
+                IntentRecord r = {};
+                int q;
+
+                many = malloc(size);
+                len += snprintf(many + len, size - len, "{\"version\":1,\"group\":1,\"old_type\":\"DMA\","
+                                "\"new_type\":\"DMA-FQ\",\"step\":\"unbinding\",\"devices\":[");
+                for (int i = 0; i <= INTENT_LOG_MAX_DEVICES; i++)
+                        len += snprintf(many + len, size - len, "%s{\"bdf\":\"0000:%02x:00.0\",\"driver\":\"x\"}",
+                                        i ? "," : "", i);
+                snprintf(many + len, size - len, "]}");
+                q = intent_record_from_json(many, &r, NULL);
+                CHECK(q == -EBADMSG, "%d devices: rejected", INTENT_LOG_MAX_DEVICES + 1);
+                intent_record_done(&r);
+        }
+
+        /* A record with one bad part keeps what could be read. */
+        {
+                IntentRecord r = {};
+                char *error = NULL;
+                int q = intent_record_from_json(
+                        "{\"version\":99,\"group\":3,\"old_type\":\"DMA\",\"new_type\":\"DMA-FQ\",\"step\":\"unbinding\","
+                        "\"devices\":[{\"bdf\":\"0000:03:00.0\",\"driver\":\"nvme\"},{\"bdf\":\"x/y\",\"driver\":\"z\"}]}",
+                        &r, &error);
+
+                CHECK(q == -EBADMSG && r.group == 3 && r.n_devices == 1 && streq(r.devices[0].bdf, "0000:03:00.0") &&
+                      streq_ptr(r.devices[0].driver, "nvme"), "partial: group and the valid device kept (%s)",
+                      strna(error));
+                intent_record_done(&r);
+                free(error);
+        }
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static IntentRecord one_device_record(unsigned group, const char *from, const char *to, const char *bdf,
+                                      const char *driver, IntentStep step) {
+        IntentRecord r = { .group = group, .old_type = group_type_from_string(from),
+                           .new_type = group_type_from_string(to), .step = step };
+
+        r.devices = calloc(1, sizeof(IntentDevice));
+        r.devices[0].bdf = strdup(bdf);
+        r.devices[0].driver = driver ? strdup(driver) : NULL;
+        r.n_devices = 1;
+        return r;
+}
+
+static void test_files(void) {
+        IntentRecord r = one_device_record(5, "DMA-FQ", "DMA", BDF, "nvme", INTENT_STEP_UNBINDING);
+        SwitchContext ctx;
+        struct stat st;
+        Sim s;
+
+        sim_init(&s, 604);
+        sim_context(&s, &ctx);
+        CHECK(intent_log_write(&ctx, &r) == 0, "write");
+        CHECK(sim_state_exists(&s, "intent-group-5.json") && sim_state_count(&s) == 1, "one file, no temp file");
+        CHECK(fstatat(s.state_fd, "intent-group-5.json", &st, 0) == 0 && (st.st_mode & 0777) == 0600, "mode 0600");
+        CHECK(intent_log_exists(&ctx, 5) == 1 && intent_log_exists(&ctx, 6) == 0, "exists");
+        r.step = INTENT_STEP_REBINDING;
+        CHECK(intent_log_write(&ctx, &r) == 0 && sim_state_count(&s) == 1, "replaced in place");
+        CHECK(intent_log_remove(&ctx, 5) == 0 && intent_log_remove(&ctx, 5) == 0 && sim_state_count(&s) == 0,
+              "removed; removing again is fine");
+
+        /* Marks. */
+        CHECK(intent_log_mark_attention(&ctx, &r, "could not bind it") == 0, "mark");
+        {
+                char *msg = NULL;
+                IntentRecord *list = NULL;
+                size_t n = 0;
+                IntentRecord r2 = one_device_record(10, "DMA", "identity", "0000:0a:00.0", "igb",
+                                                    INTENT_STEP_ROLLING_BACK);
+
+                CHECK(intent_log_attention(&ctx, 5, &msg) == 1 && streq_ptr(msg, "could not bind it"), "marked: %s",
+                      strna(msg));
+                free(msg);
+                CHECK(intent_log_attention(&ctx, 6, NULL) == 0, "other groups are not");
+                intent_log_mark_attention(&ctx, &r2, "second");
+                sim_write_state(&s, "attention-group-2.json", "not json");
+                CHECK(intent_log_list_attention(&ctx, &list, &n) == 0 && n == 3 && list[0].group == 2 &&
+                      list[1].group == 5 && list[2].group == 10, "listed in group order (2, 5, 10)");
+                CHECK(n == 3 && list[0].message && list[2].step == INTENT_STEP_NEEDS_ATTENTION &&
+                      streq_ptr(list[2].message, "second"), "unreadable marks still listed, with a message");
+                intent_records_free(list, n);
+                intent_record_done(&r2);
+                CHECK(intent_log_clear_attention(&ctx, 5) == 0 && intent_log_attention(&ctx, 5, NULL) == 0, "cleared");
+        }
+
+        /* A context without a state directory. */
+        ctx.state_fd = -1;
+        CHECK(intent_log_write(&ctx, &r) == -EBADF, "no state directory: -EBADF");
+        CHECK(intent_log_exists(&ctx, 5) == 0 && intent_log_attention(&ctx, 5, NULL) == 0, "nothing there");
+        {
+                RecoveryReport rep = {};
+
+                CHECK(intent_log_recover(&ctx, NULL, &rep) == 0 && rep.n_records == 0, "recovery without a state directory");
+                recovery_report_done(&rep);
+        }
+        intent_record_done(&r);
+        sim_destroy(&s);
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+static bool report_says(const RecoveryReport *rep, const char *needle) {
+        for (char **p = rep->lines; p && *p; p++)
+                if (strstr(*p, needle))
+                        return true;
+        return false;
+}
+
+static void diag_report(const RecoveryReport *rep) {
+        for (char **p = rep->lines; p && *p; p++)
+                tap_diag("  recovery: %s", *p);
+}
+
+/* Group 1: BDF (nvme) with type `type`, and group 9 with an unbound device
+ * (reserved for VFIO, say) that must stay unbound. */
+static void fixture(Sim *s, const char *type, bool bound) {
+        sim_init(s, 604);
+        sim_add_group(s, 1, type);
+        sim_add_device(s, 1, BDF, bound ? "nvme" : NULL, "nvme", false);
+        sim_add_group(s, 9, "DMA");
+        sim_add_device(s, 9, "0000:09:00.0", NULL, "nvme", false);
+}
+
+static const RecoveryOptions *recovery_options;
+
+static int recover(Sim *s, RecoveryReport *rep, const char *boot_id) {
+        SwitchContext ctx;
+
+        sim_context(s, &ctx);
+        if (boot_id)
+                snprintf(ctx.boot_id, sizeof(ctx.boot_id), "%s", boot_id);
+        return intent_log_recover(&ctx, recovery_options, rep);
+}
+
+static int may_unbind_yes(void *userdata, const char *bdf, const char *driver, char **ret_why_not) {
+        return 1;
+}
+
+static int may_unbind_no(void *userdata, const char *bdf, const char *driver, char **ret_why_not) {
+        *ret_why_not = strdup("backs / (nvme0n1p2)");
+        return 0;
+}
+
+static void put_record(Sim *s, const char *from, const char *to, const char *driver, IntentStep step,
+                       const char *boot_id) {
+        IntentRecord r = one_device_record(1, from, to, BDF, driver, step);
+        SwitchContext ctx;
+
+        if (boot_id)
+                snprintf(r.boot_id, sizeof(r.boot_id), "%s", boot_id);
+        sim_context(s, &ctx);
+        intent_log_write(&ctx, &r);
+        intent_record_done(&r);
+        s->writes = 0;
+        strv_free(s->log);
+        s->log = NULL;
+}
+
+static void test_recover_basic(void) {
+        RecoveryReport rep = {};
+        Sim s;
+        int q;
+
+        /* Empty state directory; unrelated files are left alone. */
+        fixture(&s, "DMA", true);
+        sim_write_state(&s, "history.json", "{}");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_records == 0 && !rep.lines && s.writes == 0, "nothing to recover");
+        CHECK(sim_state_exists(&s, "history.json"), "unrelated files stay");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Stopped after the unbind, type still old: rolled back. */
+        fixture(&s, "DMA-FQ", false);
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_UNBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_records == 1 && rep.n_attention == 0, "recovered");
+        CHECK(streq(sim_driver(&s, BDF), "nvme") && streq(sim_type(&s, 1), "DMA-FQ"), "bound to nvme, DMA-FQ");
+        CHECK(report_says(&rep, "rolled back") && report_says(&rep, "stopped while unbinding"), "says rolled back");
+        CHECK(sim_logged(&s, "bus/pci/drivers/nvme/bind " BDF), "bound through nvme's bind file");
+        CHECK(sim_state_count(&s) == 0, "record removed");
+        CHECK(streq(sim_driver(&s, "0000:09:00.0"), ""), "an unbound device not in the record stays unbound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Stopped after the type write: finished. */
+        fixture(&s, "DMA", false);
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_REBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && streq(sim_driver(&s, BDF), "nvme") && streq(sim_type(&s, 1), "DMA") &&
+              report_says(&rep, "finished") && sim_state_count(&s) == 0, "type changed already: finished");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Everything bound already: the record is just removed. */
+        fixture(&s, "DMA", true);
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_REBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && sim_state_count(&s) == 0 && s.writes == 1 && sim_logged(&s, "remove intent-group-1.json"),
+              "all bound: only the removal is written");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* A device without a driver at the start is left alone. */
+        fixture(&s, "DMA-FQ", false);
+        put_record(&s, "DMA-FQ", "DMA", NULL, INTENT_STEP_UNBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && streq(sim_driver(&s, BDF), "") && sim_state_count(&s) == 0,
+              "recorded without a driver: stays unbound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* bind fails, drivers_probe binds. */
+        fixture(&s, "DMA-FQ", false);
+        s.bind_file_fails = true;
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_UNBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && streq(sim_driver(&s, BDF), "nvme") && sim_logged(&s, "bus/pci/drivers_probe " BDF) &&
+              rep.n_attention == 0, "bind fails: drivers_probe binds");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* The device is gone: nothing to bind, no error. */
+        fixture(&s, "DMA-FQ", false);
+        {
+                IntentRecord r = one_device_record(1, "DMA-FQ", "DMA", "0000:55:00.0", "nvme", INTENT_STEP_UNBINDING);
+                SwitchContext ctx;
+
+                sim_context(&s, &ctx);
+                intent_log_write(&ctx, &r);
+                intent_record_done(&r);
+        }
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_attention == 0 && sim_state_count(&s) == 0, "a device that is gone: record removed");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+}
+
+static void test_recover_rollback_and_attention(void) {
+        RecoveryReport rep = {};
+        Sim s;
+        unsigned writes;
+        int q;
+
+        /* The device will not come up under the new type; nothing in the
+         * group is bound: the old type goes back and it binds. */
+        fixture(&s, "identity", false);
+        snprintf(s.probe_fails_under, sizeof(s.probe_fails_under), "identity");
+        put_record(&s, "DMA-FQ", "identity", "nvme", INTENT_STEP_REBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_attention == 0 && streq(sim_type(&s, 1), "DMA-FQ") &&
+              streq(sim_driver(&s, BDF), "nvme") && sim_state_count(&s) == 0,
+              "bind fails under the new type: old type written back, bound, rolled back");
+        if (rep.n_attention)
+                diag_report(&rep);
+        CHECK(report_says(&rep, "rolled back"), "says rolled back");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* It will not bind under any type: marked, once. */
+        fixture(&s, "DMA", false);
+        snprintf(s.probe_fails_under, sizeof(s.probe_fails_under), "any");
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_REBINDING, NULL);
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_attention == 1 && sim_state_exists(&s, "attention-group-1.json") &&
+              !sim_state_exists(&s, "intent-group-1.json"), "cannot bind: marked, intent removed");
+        CHECK(report_says(&rep, BDF) && report_says(&rep, "Needs attention"), "the report names the device");
+        recovery_report_done(&rep);
+        writes = s.writes;
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_attention == 1 && s.writes == writes, "next start: still marked, nothing retried");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Two devices, type new; one bound under it, the other will not
+         * bind. Without may_unbind recovery never unbinds the bound one,
+         * so it marks; with it saying no, the same, with the reason; with
+         * it saying yes, the old type goes back and both bind. */
+        for (int mode = 0; mode < 3; mode++) {
+        static const RecoveryOptions yes = { .may_unbind = may_unbind_yes }, no = { .may_unbind = may_unbind_no };
+
+        recovery_options = mode == 0 ? NULL : mode == 1 ? &no : &yes;
+        sim_init(&s, 604);
+        sim_add_group(&s, 1, "identity");
+        sim_add_device(&s, 1, "0000:02:00.0", "i40e", NULL, false);
+        sim_add_device(&s, 1, "0000:02:00.1", NULL, "i40e", false);
+        snprintf(s.probe_fails_under, sizeof(s.probe_fails_under), "identity");
+        snprintf(s.probe_fails_bdf, sizeof(s.probe_fails_bdf), "0000:02:00.1");
+        {
+                IntentRecord r = one_device_record(1, "DMA-FQ", "identity", "0000:02:00.0", "i40e",
+                                                   INTENT_STEP_REBINDING);
+                SwitchContext ctx;
+
+                r.devices = realloc(r.devices, 2 * sizeof(IntentDevice));
+                r.devices[1] = (IntentDevice) { strdup("0000:02:00.1"), strdup("i40e") };
+                r.n_devices = 2;
+                sim_context(&s, &ctx);
+                intent_log_write(&ctx, &r);
+                intent_record_done(&r);
+        }
+        q = recover(&s, &rep, NULL);
+        if (mode < 2) {
+                CHECK(q == 0 && rep.n_attention == 1 && streq(sim_driver(&s, "0000:02:00.0"), "i40e") &&
+                      !sim_logged(&s, "/unbind "), "%s: one bound under the new type, one will not bind: marked, "
+                      "nothing unbound", mode == 0 ? "no may_unbind" : "may_unbind says no");
+                CHECK(report_says(&rep, mode == 0 ? "recovery does not unbind" : "backs / (nvme0n1p2)"),
+                      "the mark says why");
+        } else {
+                CHECK(q == 0 && rep.n_attention == 0 && streq(sim_driver(&s, "0000:02:00.0"), "i40e") &&
+                      streq(sim_driver(&s, "0000:02:00.1"), "i40e") && streq(sim_type(&s, 1), "DMA-FQ") &&
+                      sim_state_count(&s) == 0, "may_unbind says yes: unbound again, DMA-FQ back, both bound");
+                CHECK(report_says(&rep, "rolled back"), "rolled back");
+        }
+        if ((mode < 2) != (rep.n_attention == 1))
+                diag_report(&rep);
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+        }
+        recovery_options = NULL;
+}
+
+static void test_recover_boot_and_debris(void) {
+        RecoveryReport rep = {};
+        Sim s;
+        int q;
+
+        /* A record from an earlier boot: removed, nothing bound. */
+        fixture(&s, "DMA-FQ", false);
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_UNBINDING, "old-boot");
+        q = recover(&s, &rep, "this-boot");
+        CHECK(q == 0 && sim_state_count(&s) == 0 && streq(sim_driver(&s, BDF), "") && report_says(&rep, "earlier boot"),
+              "earlier boot: removed, the kernel probed afresh, nothing bound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Same boot: recovered. */
+        fixture(&s, "DMA-FQ", false);
+        put_record(&s, "DMA-FQ", "DMA", "nvme", INTENT_STEP_UNBINDING, "this-boot");
+        q = recover(&s, &rep, "this-boot");
+        CHECK(q == 0 && streq(sim_driver(&s, BDF), "nvme"), "same boot: bound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* A needs-attention mark from an earlier boot is cleared; one from
+         * this boot stays. */
+        fixture(&s, "DMA", true);
+        {
+                IntentRecord r = one_device_record(1, "DMA-FQ", "DMA", BDF, "nvme", INTENT_STEP_REBINDING);
+                SwitchContext ctx;
+
+                sim_context(&s, &ctx);
+                snprintf(r.boot_id, sizeof(r.boot_id), "old-boot");
+                intent_log_mark_attention(&ctx, &r, "old trouble");
+                r.group = 9;
+                snprintf(r.boot_id, sizeof(r.boot_id), "this-boot");
+                intent_log_mark_attention(&ctx, &r, "new trouble");
+                intent_record_done(&r);
+        }
+        q = recover(&s, &rep, "this-boot");
+        CHECK(q == 0 && !sim_state_exists(&s, "attention-group-1.json") && sim_state_exists(&s, "attention-group-9.json") &&
+              rep.n_attention == 1, "stale mark cleared, current mark kept");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* A temp file left by a replace stopped before its rename. */
+        fixture(&s, "DMA", true);
+        sim_write_state(&s, ".intent-group-1.json.tmp", "{\"version\":1,");
+        sim_write_state(&s, ".other.tmp", "x");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && !sim_state_exists(&s, ".intent-group-1.json.tmp") && sim_state_exists(&s, ".other.tmp"),
+              "our stale temp file removed, others left");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+}
+
+static void test_recover_corrupt(void) {
+        RecoveryReport rep = {};
+        Sim s;
+        int q;
+
+        /* Garbage: moved aside, the group's unbound device bound by
+         * drivers_probe; an unbound device of another group untouched. */
+        fixture(&s, "DMA-FQ", false);
+        sim_write_state(&s, "intent-group-1.json", "\x01\x02 not json at all");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_records == 1, "corrupt record: no crash");
+        CHECK(sim_state_exists(&s, "intent-group-1.json.corrupt") && !sim_state_exists(&s, "intent-group-1.json"),
+              "moved aside");
+        CHECK(streq(sim_driver(&s, BDF), "nvme") && sim_logged(&s, "drivers_probe " BDF), "bound by drivers_probe");
+        CHECK(streq(sim_driver(&s, "0000:09:00.0"), ""), "another group's unbound device untouched");
+        CHECK(report_says(&rep, "corrupt"), "warned");
+        recovery_report_done(&rep);
+        /* The file moved aside is not read again. */
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_records == 0, "next start: nothing");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Partly readable: the recorded driver is used. */
+        fixture(&s, "DMA-FQ", false);
+        sim_write_state(&s, "intent-group-1.json",
+                        "{\"version\":99,\"group\":1,\"devices\":[{\"bdf\":\"" BDF "\",\"driver\":\"nvme\"}]}");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && streq(sim_driver(&s, BDF), "nvme") && sim_logged(&s, "drivers/nvme/bind " BDF),
+              "partly readable: bound to the recorded driver");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* The group inside does not match the name. */
+        fixture(&s, "DMA-FQ", false);
+        {
+                IntentRecord r = one_device_record(2, "DMA-FQ", "DMA", BDF, "nvme", INTENT_STEP_UNBINDING);
+                _cleanup_free_ char *text = intent_record_to_json(&r);
+
+                sim_write_state(&s, "intent-group-1.json", text);
+                intent_record_done(&r);
+        }
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && sim_state_exists(&s, "intent-group-1.json.corrupt") && streq(sim_driver(&s, BDF), "nvme"),
+              "group mismatch: treated as corrupt, group 1 bound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Too large. */
+        fixture(&s, "DMA-FQ", false);
+        {
+                char *big = malloc(INTENT_LOG_MAX_SIZE + 2);
+
+                memset(big, ' ', INTENT_LOG_MAX_SIZE + 1);
+                big[INTENT_LOG_MAX_SIZE + 1] = '\0';
+                sim_write_state(&s, "intent-group-1.json", big);
+                free(big);
+        }
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && sim_state_exists(&s, "intent-group-1.json.corrupt") && streq(sim_driver(&s, BDF), "nvme"),
+              "too large: corrupt, bound");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Corrupt record of a group that does not exist. */
+        fixture(&s, "DMA-FQ", true);
+        sim_write_state(&s, "intent-group-77.json", "{");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && report_says(&rep, "cannot be read") && sim_state_exists(&s, "intent-group-77.json.corrupt"),
+              "a group that does not exist: warned, moved aside");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* Names that only look like ours are not read. */
+        fixture(&s, "DMA-FQ", false);
+        sim_write_state(&s, "intent-group-1.json.bak", "{");
+        sim_write_state(&s, "intent-group-.json", "{");
+        sim_write_state(&s, "intent-group-x1.json", "{");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_records == 0 && streq(sim_driver(&s, BDF), "") && sim_state_count(&s) == 3,
+              "look-alike names ignored");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+}
+
+int main(void) {
+        log_set_max_level(getenv("TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
+
+        test_json_round_trip();
+        test_json_rejects();
+        test_files();
+        test_recover_basic();
+        test_recover_rollback_and_attention();
+        test_recover_boot_and_debris();
+        test_recover_corrupt();
+        return tap_done();
+}
