@@ -24,6 +24,7 @@ typedef struct Options {
         const char *socket_path;
         bool json;
         bool color;
+        bool redraw; /* watch on a terminal: redraw in place */
 } Options;
 
 static const char *bold(const Options *o) {
@@ -325,7 +326,7 @@ static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data
         case CMD_METRICS: fputs(json_object_get_string(data), stdout); break;
         case CMD_WATCH:
                 /* Redraw in place like top: home, clear, then the table. */
-                if (o->color)
+                if (o->redraw)
                         fputs("\033[H\033[2J", stdout);
                 printf("tick %s\n\n", jstr(data, "tick"));
                 print_groups(o, json_object_object_get(data, "groups"));
@@ -340,14 +341,17 @@ int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
                 { "no-color", no_argument, NULL, 'n' },     { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },      {},
+                { "version", no_argument, NULL, 'V' },
+                /* Hidden: the verbs, one a line, for the shell completion. */
+                { "list-commands", no_argument, NULL, 'L' }, {},
         };
-        Options o = { .socket_path = PROTOCOL_DEFAULT_SOCKET, .color = isatty(STDOUT_FILENO) };
+        Options o = { .socket_path = PROTOCOL_DEFAULT_SOCKET, .color = isatty(STDOUT_FILENO),
+                      .redraw = isatty(STDOUT_FILENO) };
         _cleanup_free_ char *buf = NULL, *line_out = NULL;
         size_t len = 0, alloc = 0, out_len;
         ProtocolRequest req;
         json_object *request;
-        int c, fd, status = EXIT_OK;
+        int c, fd, status = EXIT_OK, send_error = 0;
         char *line;
 
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
@@ -357,6 +361,10 @@ int main(int argc, char *argv[]) {
                 case 'n': o.color = false; break;
                 case 'h': help(); return EXIT_OK;
                 case 'V': printf("iommuctl %s (protocol %d)\n", PACKAGE_VERSION, PROTOCOL_VERSION); return EXIT_OK;
+                case 'L':
+                        for (ProtocolCommand cmd = 0; cmd < _CMD_MAX; cmd++)
+                                puts(protocol_command_info(cmd)->name);
+                        return EXIT_OK;
                 default: return EXIT_USAGE;
                 }
         if (getenv("NO_COLOR"))
@@ -377,8 +385,15 @@ int main(int argc, char *argv[]) {
         request = protocol_request_new(&req);
         line_out = request ? protocol_to_line(request, &out_len) : NULL;
         json_object_put(request);
-        if (!line_out || write(fd, line_out, out_len) != (ssize_t) out_len) {
-                fprintf(stderr, "iommuctl: sending the request failed: %s\n", strerror(errno));
+        /* MSG_NOSIGNAL: a daemon that refused the connection (too many
+         * clients) has closed its end already, and its error line is still
+         * there to read. */
+        if (!line_out)
+                send_error = ENOMEM;
+        else if (send(fd, line_out, out_len, MSG_NOSIGNAL) != (ssize_t) out_len)
+                send_error = errno ? errno : EIO;
+        if (send_error && send_error != EPIPE && send_error != ECONNRESET) {
+                fprintf(stderr, "iommuctl: sending the request failed: %s\n", strerror(send_error));
                 close(fd);
                 return EXIT_CONNECT;
         }
@@ -388,6 +403,11 @@ int main(int argc, char *argv[]) {
                 int r;
 
                 line = read_line(fd, &buf, &len, &alloc);
+                if (!line && send_error) {
+                        fprintf(stderr, "iommuctl: sending the request failed: %s\n", strerror(send_error));
+                        status = EXIT_CONNECT;
+                        break;
+                }
                 if (!line) {
                         fprintf(stderr, "iommuctl: the daemon closed the connection without an answer\n");
                         status = EXIT_CONNECT;

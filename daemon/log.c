@@ -60,3 +60,21 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         errno = saved;
         return errno_negative(error);
 }
+
+void log_switch_event(int level, unsigned group, const char *device, const char *old_type, const char *new_type,
+                      const char *reason, const char *fmt, ...) {
+        char msg[2048];
+        va_list ap;
+
+        if (level > max_level)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (to_journal)
+                sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level, "GROUP=%u", group, "DEVICE=%s", strna(device),
+                                "OLD_TYPE=%s", strna(old_type), "NEW_TYPE=%s", strna(new_type), "REASON=%s",
+                                strna(reason), NULL);
+        else
+                fprintf(stderr, "%s\n", msg);
+}

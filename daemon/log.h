@@ -32,6 +32,11 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 
+/* A switch (or advice) with the journal fields GROUP=, DEVICE=, OLD_TYPE=,
+ * NEW_TYPE= and REASON=, so `journalctl GROUP=7` finds it. */
+void log_switch_event(int level, unsigned group, const char *device, const char *old_type, const char *new_type,
+                      const char *reason, const char *fmt, ...) _printf_(7, 8);
+
 /* The value to hand back for a failure that was already logged. */
 static inline int errno_negative(int e) {
         return e > 0 ? -e : e;

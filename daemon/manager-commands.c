@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "intent-log.h"
 #include "manager.h"
 #include "topology-output.h"
 #include "util.h"
@@ -85,7 +86,28 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
                 json_object_object_add(o, "action", json_object_new_string(policy_action_to_string(dec->action)));
                 json_object_object_add(o, "reason", json_object_new_string(dec->reason));
         }
+        if (manager_refusal((Manager *) m, g->id))
+                json_object_object_add(o, "last_switch_refused", json_object_new_string(manager_refusal((Manager *) m, g->id)));
         return o;
+}
+
+/* Groups a failed switch left marked; "clear GROUP" releases them. */
+static void attention_to_json(Manager *m, json_object *o) {
+        IntentRecord *recs = NULL;
+        size_t n = 0;
+        json_object *a = json_object_new_array();
+
+        if (m->state_dir_fd >= 0 && intent_log_list_attention(&m->switch_ctx, &recs, &n) >= 0)
+                for (size_t i = 0; i < n; i++) {
+                        json_object *r = json_object_new_object();
+
+                        json_object_object_add(r, "group", json_object_new_int64(recs[i].group));
+                        json_object_object_add(r, "message", json_str_or_null(recs[i].message));
+                        json_object_array_add(a, r);
+                }
+        intent_records_free(recs, n);
+        json_object_object_add(o, "needs_attention", a);
+        json_object_object_add(o, "switch_history", json_object_new_int64((int64_t) m->state.n_history));
 }
 
 static json_object *handle_status(Manager *m) {
@@ -139,6 +161,9 @@ static json_object *handle_status(Manager *m) {
                                m->last_tick_ns ? json_object_new_double((double) (now - m->last_tick_ns) / 1e9) : NULL);
         json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) m->topology->n_problems));
         json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) m->reload_failures));
+        {
+                attention_to_json(m, o);
+        }
         if (m->last_reload_error)
                 json_object_object_add(o, "last_reload_error", json_object_new_string(m->last_reload_error));
         return o;
@@ -347,6 +372,51 @@ static json_object *handle_savings(Manager *m) {
         return o;
 }
 
+static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const IommuGroup *g = find_target_group(m, req->target, NULL);
+        json_object *o;
+        int r;
+
+        if (!g) {
+                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                return NULL;
+        }
+        r = manager_set_override(m, g->id, req->set_type, req->for_s);
+        if (r < 0) {
+                *ret_error = protocol_reply_error("cannot pin group %u: %s", g->id, strerror(-r));
+                return NULL;
+        }
+        manager_save_state_now(m);
+        o = group_summary(m, topology_find_group(m->topology, g->id));
+        json_object_object_add(o, "pinned", json_object_new_string(protocol_set_type_to_string(req->set_type)));
+        json_object_object_add(o, "for_s", req->for_s ? json_object_new_int64((int64_t) req->for_s) : NULL);
+        json_object_object_add(o, "note", json_object_new_string(
+                "the pin takes effect at the next tick, subject to every guard; see iommuctl explain"));
+        return o;
+}
+
+static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const IommuGroup *g = find_target_group(m, req->target, NULL);
+        bool had_attention = false;
+        json_object *o;
+        int r;
+
+        if (!g) {
+                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                return NULL;
+        }
+        r = manager_clear_override(m, g->id, &had_attention);
+        if (r < 0) {
+                *ret_error = protocol_reply_error("cannot clear group %u: %s", g->id, strerror(-r));
+                return NULL;
+        }
+        manager_save_state_now(m);
+        o = group_summary(m, topology_find_group(m->topology, g->id));
+        json_object_object_add(o, "cleared", json_object_new_boolean(true));
+        json_object_object_add(o, "attention_cleared", json_object_new_boolean(had_attention));
+        return o;
+}
+
 static json_object *handle_reload(Manager *m, json_object **ret_error) {
         _cleanup_strv_free_ char **errors = NULL;
         json_object *o;
@@ -433,11 +503,8 @@ json_object *manager_handle_request(void *userdata, ControlClient *client, const
                 control_client_subscribe(client);
                 return manager_watch_update(m);
         case CMD_SAVINGS: data = handle_savings(m); break;
-        case CMD_SET:
-        case CMD_CLEAR:
-                return protocol_reply_error("%s is not available in iommutuned %s: it needs the flush accounting "
-                                            "and policy loop, which this version does not run yet",
-                                            protocol_command_info(req->cmd)->name, PACKAGE_VERSION);
+        case CMD_SET: data = handle_set(m, req, &error); break;
+        case CMD_CLEAR: data = handle_clear(m, req, &error); break;
         default:
                 return protocol_reply_error("unknown command");
         }

@@ -41,6 +41,7 @@ static gid_t admin_gid(const Config *c) {
 }
 
 static int manager_decide(Manager *m, const PolicyGroupRate *rates);
+static void manager_save_state(Manager *m);
 
 static int manager_scan_topology(Manager *m) {
         Topology *t = NULL;
@@ -66,15 +67,20 @@ static int manager_scan_topology(Manager *m) {
         topology_free(m->topology);
         m->topology = t;
         m->last_topology_scan_ns = now_monotonic_ns();
-        return manager_decide(m, NULL);
+        if (m->sysfs_fd >= 0)
+                (void) manager_read_device_usage(m);
+        else
+                manager_free_device_usage(m);
+        /* The next tick decides again, with its rates: deciding here without
+         * them would end the rate runs that sustain_s measures. */
+        return 0;
 }
 
 /* The state file is written this often, and at exit. */
 #define STATE_SAVE_NS (10ULL * 1000000000ULL)
 
-/* What the daemon cannot know yet about a device is said in words, as the
- * policy requires: no device is presumed free to unbind. */
-#define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: this version does not read device usage"
+/* Before device usage was read, no device is presumed free to unbind. */
+#define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: not read yet"
 
 static int manager_decide(Manager *m, const PolicyGroupRate *rates) {
         PolicyInput in = {
@@ -92,7 +98,8 @@ static int manager_decide(Manager *m, const PolicyGroupRate *rates) {
         if (!facts)
                 return -ENOMEM;
         for (size_t i = 0; i < m->topology->n_devices; i++)
-                facts[i].in_use = DEVICE_USAGE_UNKNOWN;
+                facts[i].in_use = m->n_device_in_use == m->topology->n_devices ? m->device_in_use[i]
+                                                                                : DEVICE_USAGE_UNKNOWN;
         in.devices = facts;
         r = policy_decide(&in, &m->policy_state, &d, &n);
         if (r < 0) {
@@ -119,6 +126,10 @@ static void manager_notify_status(Manager *m) {
         (void) sd_notifyf(false, "STATUS=%s mode, %zu groups (%zu strict, %zu lazy), tick %llu\nWATCHDOG=1",
                           daemon_mode_to_string(config_daemon(m->config)->mode.mode),
                           m->topology ? m->topology->n_groups : 0, strict, lazy, (unsigned long long) m->ticks);
+}
+
+void manager_save_state_now(Manager *m) {
+        manager_save_state(m);
 }
 
 static void manager_save_state(Manager *m) {
@@ -171,10 +182,8 @@ static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
         FlushTick ft = {};
         int r;
 
-        if (!m->flush || !m->workload) {
-                (void) manager_decide(m, NULL);
+        if (!m->flush || !m->workload)
                 return;
-        }
         r = flush_sampler_collect(m->flush, &ft);
         if (r >= 0)
                 r = workload_sample(m->workload, m->topology, now, &work, &active);
@@ -193,14 +202,18 @@ static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
         if (r < 0) {
                 log_error_errno(r, "Monitoring failed this tick: %m");
                 (void) manager_decide(m, NULL);
+                accounting_tick_done(&a);
                 return;
         }
         if (ft.unmap_records_lost || ft.qi_records_lost)
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        (void) manager_read_device_usage(m);
         (void) manager_decide(m, a.rates);
         accounting_tick_done(&a);
+        if (manager_apply_decisions(m))
+                (void) manager_scan_topology(m); /* types changed: read them back */
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -261,6 +274,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
         control_server_set_admin_gid(m->control, admin_gid(c));
         (void) sd_event_source_set_time_relative(m->tick_source,
                                                  config_daemon(c)->interval_ms.u * 1000ULL);
+        manager_forget_refusals(m);
         log_info("Configuration reloaded");
         return manager_scan_topology(m);
 }
@@ -302,6 +316,8 @@ Manager *manager_free(Manager *m) {
         closep(&m->sysfs_fd);
         closep(&m->proc_fd);
         closep(&m->state_dir_fd);
+        manager_free_device_usage(m);
+        manager_forget_refusals(m);
         sd_event_unref(m->event);
         policy_decisions_free(m->decisions, m->n_decisions);
         free(m->device_facts);
@@ -375,12 +391,6 @@ static uint64_t common_pgsize_bitmap(const Topology *t) {
 static int open_samplers(Manager *m) {
         int r;
 
-        m->sysfs_fd = sysfs_open_root(m->opts.sysfs_root);
-        if (m->sysfs_fd < 0)
-                return log_error_errno(m->sysfs_fd, "Failed to open %s: %m", m->opts.sysfs_root);
-        m->proc_fd = sysfs_open_root(m->opts.proc_root);
-        if (m->proc_fd < 0)
-                return log_error_errno(m->proc_fd, "Failed to open %s: %m", m->opts.proc_root);
         if (streq(m->opts.sysfs_root, "/sys"))
                 r = flush_sampler_new(m->sysfs_fd, common_pgsize_bitmap(m->topology), &m->flush);
         else
@@ -402,12 +412,30 @@ int manager_start(Manager *m) {
         int r;
 
         m->started_ns = now_monotonic_ns();
+        m->sysfs_fd = sysfs_open_root(m->opts.sysfs_root);
+        if (m->sysfs_fd < 0)
+                return log_error_errno(m->sysfs_fd, "Failed to open %s: %m", m->opts.sysfs_root);
+        m->proc_fd = sysfs_open_root(m->opts.proc_root);
+        if (m->proc_fd < 0)
+                return log_error_errno(m->proc_fd, "Failed to open %s: %m", m->opts.proc_root);
         r = manager_scan_topology(m);
         if (r < 0)
                 return r;
         r = open_state(m);
         if (r < 0)
                 return r;
+        /* An interrupted switch is finished or rolled back before anything
+         * else looks at the groups. */
+        switch_context_init(&m->switch_ctx, m->sysfs_fd, m->state_dir_fd);
+        (void) switch_context_read_kernel(&m->switch_ctx, m->proc_fd);
+        (void) switch_context_test_hooks_from_env(&m->switch_ctx);
+        r = manager_recover(m);
+        if (r < 0)
+                return r;
+        r = manager_scan_topology(m);
+        if (r < 0)
+                return r;
+        manager_restore_overrides(m);
         r = open_samplers(m);
         if (r < 0)
                 return r;
@@ -435,5 +463,9 @@ int manager_run(Manager *m) {
         int r = sd_event_loop(m->event);
 
         (void) sd_notify(false, "STOPPING=1");
+        if (config_daemon(m->config)->restore_on_exit.b) {
+                log_info("Putting back the groups this daemon changed (restore_on_exit = yes)");
+                manager_restore_groups(m);
+        }
         return r;
 }

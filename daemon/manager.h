@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "control.h"
 #include "flush-sampler.h"
+#include "group-switch.h"
 #include "policy.h"
 #include "state-file.h"
 #include "topology.h"
@@ -40,6 +41,18 @@ typedef struct Manager {
         FlushSampler *flush;
         WorkloadSampler *workload;
         DaemonState state;         /* cumulative counters, overrides, history */
+        SwitchContext switch_ctx;  /* the only way to the kernel's writable files */
+        char **device_in_use;      /* parallel to topology->devices: what it backs, or NULL */
+        /* Switches the engine refused or that failed: not tried again for
+         * the same target type until a reload or an hour has passed. */
+        struct RefusedSwitch {
+                unsigned group;
+                GroupType to;
+                uint64_t at_ns;
+                char *why;
+        } *refused;
+        size_t n_refused;
+        size_t n_device_in_use;
         char *state_warning;       /* what loading the state file said, if anything */
         uint64_t last_state_save_ns;
         char attribution[256];     /* how the last tick's unmaps were attributed */
@@ -75,6 +88,24 @@ int manager_run(Manager *m);
 /* Re-reads the config. On an invalid config the running one stays and
  * *ret_errors (when not NULL) lists what was wrong. 0 or -EINVAL/-ENOMEM. */
 int manager_reload(Manager *m, char ***ret_errors);
+
+/* Switching (manager-switch.c). */
+int manager_read_device_usage(Manager *m);
+void manager_free_device_usage(Manager *m);
+int manager_recover(Manager *m);
+int manager_switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool dry_run, SwitchResult *ret);
+bool manager_apply_decisions(Manager *m);
+int manager_set_override(Manager *m, unsigned group, ProtocolSetType type, uint64_t for_s);
+int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention);
+void manager_restore_overrides(Manager *m);
+void manager_restore_groups(Manager *m);
+/* After a reload everything may be tried again. */
+void manager_forget_refusals(Manager *m);
+/* Why the last switch of group was refused or failed, if that was within
+ * the hour; NULL otherwise. */
+const char *manager_refusal(Manager *m, unsigned group);
+/* Writes the state file now (after a change made over the socket). */
+void manager_save_state_now(Manager *m);
 
 /* The control socket's handler (manager-commands.c). */
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req);

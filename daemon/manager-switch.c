@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The Manager's side of switching: what the devices are used for, recovery
+ * of an interrupted switch at start, applying (enforce) or recording
+ * (advise) the policy's decisions, manual overrides, and putting groups
+ * back at exit. The writes themselves are group-switch.c's.
+ */
+#include <stdio.h>
+
+#include "device-usage.h"
+#include "group-switch.h"
+#include "intent-log.h"
+#include "log.h"
+#include "manager.h"
+#include "util.h"
+
+/* ---- device usage ------------------------------------------------------ */
+
+void manager_free_device_usage(Manager *m) {
+        for (size_t i = 0; m->device_in_use && i < m->n_device_in_use; i++)
+                free(m->device_in_use[i]);
+        free(m->device_in_use);
+        m->device_in_use = NULL;
+        m->n_device_in_use = 0;
+}
+
+/* Reads what every device backs. A device whose usage cannot be read is
+ * said to be possibly in use: an unknown usage is never "free". */
+int manager_read_device_usage(Manager *m) {
+        _cleanup_(device_usage_freep) DeviceUsage *u = NULL;
+        const Topology *t = m->topology;
+        char **in_use;
+        int r;
+
+        in_use = calloc(t->n_devices + 1, sizeof(char *));
+        if (!in_use)
+                return -ENOMEM;
+        r = device_usage_read(m->proc_fd, m->sysfs_fd, NULL, NULL, &u);
+        for (size_t i = 0; i < t->n_devices; i++) {
+                if (r < 0) {
+                        if (asprintf(&in_use[i], "may back a mount, swap or the default route: reading them "
+                                                 "failed (%s)", strerror(-r)) < 0)
+                                in_use[i] = NULL;
+                } else if (device_usage_of(u, &t->devices[i], &in_use[i]) < 0)
+                        in_use[i] = NULL;
+        }
+        manager_free_device_usage(m);
+        m->device_in_use = in_use;
+        m->n_device_in_use = t->n_devices;
+        return 0;
+}
+
+/* ---- recovery at start ------------------------------------------------- */
+
+static int may_unbind(void *userdata, const char *bdf, const char *driver, char **ret_why_not) {
+        Manager *m = userdata;
+        const Device *d = topology_find_device(m->topology, bdf);
+        size_t i;
+
+        if (!d)
+                return 1; /* gone: nothing of it can be in use */
+        i = (size_t) (d - m->topology->devices);
+        if (i < m->n_device_in_use && m->device_in_use[i]) {
+                *ret_why_not = strdup(m->device_in_use[i]);
+                return 0;
+        }
+        return 1;
+}
+
+int manager_recover(Manager *m) {
+        RecoveryOptions opts = { .may_unbind = may_unbind, .userdata = m };
+        RecoveryReport report = {};
+        int r;
+
+        r = intent_log_recover(&m->switch_ctx, &opts, &report);
+        for (char **l = report.lines; l && *l; l++)
+                log_notice("Recovery: %s", *l);
+        if (report.n_attention > 0)
+                log_error("%u group(s) need attention after recovery: see iommuctl status", report.n_attention);
+        recovery_report_done(&report);
+        if (r < 0)
+                return log_error_errno(r, "Failed to recover interrupted switches: %m");
+        return 0;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+static const char *first_device(const IommuGroup *g) {
+        return g->devices && g->devices[0] ? g->devices[0] : "";
+}
+
+static void record_result(Manager *m, const PolicyDecision *d, const SwitchResult *res) {
+        const IommuGroup *g = topology_find_group(m->topology, d->group);
+        const char *key = g ? first_device(g) : "";
+        char result[256];
+
+        snprintf(result, sizeof(result), "%s: %s", switch_outcome_to_string(res->outcome),
+                 res->message ? res->message : "");
+        (void) state_record_switch(&m->state, now_realtime_ns(), d->group, key, group_type_to_string(res->from),
+                                   group_type_to_string(res->to), result);
+        if (res->outcome == SWITCH_OUTCOME_DONE || res->outcome == SWITCH_OUTCOME_OTHER_TYPE) {
+                PolicyGroupState *ps = policy_state_get(&m->policy_state, d->group);
+                StateGroup *sg = *key ? state_group(&m->state, key, d->group) : NULL;
+
+                if (ps)
+                        policy_group_state_record_switch(ps, now_monotonic_ns());
+                /* Remember the kernel's own type the first time we change it. */
+                if (sg && !sg->changed_from)
+                        sg->changed_from = strdup(group_type_to_string(res->from));
+                else if (sg && sg->changed_from && streq(sg->changed_from, group_type_to_string(res->final_type))) {
+                        free(sg->changed_from); /* back where the kernel had it */
+                        sg->changed_from = NULL;
+                }
+        }
+}
+
+static void log_result(const PolicyDecision *d, const SwitchResult *res, const char *why) {
+        const char *dev = d->n_members > 0 ? d->members[0].device->name : "";
+        int level = res->outcome == SWITCH_OUTCOME_DONE ? LOG_NOTICE
+                  : res->outcome == SWITCH_OUTCOME_NEEDS_ATTENTION ? LOG_ERR
+                                                                   : LOG_WARNING;
+
+        log_switch_event(level, d->group, dev, group_type_to_string(res->from), group_type_to_string(res->to), why,
+                         "Group %u %s -> %s: %s: %s", d->group, group_type_to_string(res->from),
+                         group_type_to_string(res->to), switch_outcome_to_string(res->outcome),
+                         res->message ? res->message : "");
+        for (char **s = res->steps; s && *s; s++)
+                log_debug("  group %u: %s", d->group, *s);
+}
+
+int manager_switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool dry_run, SwitchResult *ret) {
+        GuardDevice *facts;
+        SwitchOptions opts;
+        int r;
+
+        facts = calloc(d->n_members + 1, sizeof(*facts));
+        if (!facts)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_members; i++)
+                facts[i] = d->members[i].guard;
+        opts = (SwitchOptions) { .devices = facts, .n_devices = d->n_members, .kernel = &d->kernel };
+        r = dry_run ? group_switch_plan(&m->switch_ctx, d->group, to, &opts, ret)
+                    : group_switch(&m->switch_ctx, d->group, to, &opts, ret);
+        free(facts);
+        return r;
+}
+
+#define REFUSED_RETRY_NS (3600ULL * 1000000000ULL)
+
+static struct RefusedSwitch *find_refused(Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_refused; i++)
+                if (m->refused[i].group == group)
+                        return &m->refused[i];
+        return NULL;
+}
+
+/* Whether this switch was refused (or failed) recently: then it is not
+ * tried again in a loop. */
+static bool recently_refused(Manager *m, unsigned group, GroupType to) {
+        struct RefusedSwitch *r = find_refused(m, group);
+
+        return r && r->to == to && now_monotonic_ns() - r->at_ns < REFUSED_RETRY_NS;
+}
+
+static void remember_refusal(Manager *m, unsigned group, GroupType to, const char *why) {
+        struct RefusedSwitch *r = find_refused(m, group);
+
+        if (!r) {
+                struct RefusedSwitch *t = realloc(m->refused, (m->n_refused + 1) * sizeof(*t));
+
+                if (!t)
+                        return;
+                m->refused = t;
+                r = &m->refused[m->n_refused++];
+                r->why = NULL;
+        }
+        free(r->why);
+        *r = (struct RefusedSwitch) { .group = group, .to = to, .at_ns = now_monotonic_ns(), .why = strdup(strna(why)) };
+}
+
+void manager_forget_refusals(Manager *m) {
+        for (size_t i = 0; i < m->n_refused; i++)
+                free(m->refused[i].why);
+        free(m->refused);
+        m->refused = NULL;
+        m->n_refused = 0;
+}
+
+const char *manager_refusal(Manager *m, unsigned group) {
+        struct RefusedSwitch *r = find_refused(m, group);
+
+        return r && now_monotonic_ns() - r->at_ns < REFUSED_RETRY_NS ? r->why : NULL;
+}
+
+/* Applies the decisions: enforce switches, advise only logs what it would
+ * do (once per change of advice). Returns true when a group changed, so
+ * the caller rescans the topology. */
+bool manager_apply_decisions(Manager *m) {
+        bool enforce = config_daemon(m->config)->mode.mode == DAEMON_MODE_ENFORCE;
+        bool changed = false;
+
+        for (size_t i = 0; i < m->n_decisions; i++) {
+                const PolicyDecision *d = &m->decisions[i];
+                SwitchResult res = {};
+
+                if (d->action != POLICY_ACTION_SWITCH || recently_refused(m, d->group, d->desired))
+                        continue;
+                if (!enforce) {
+                        log_switch_event(LOG_INFO, d->group, d->n_members ? d->members[0].device->name : "",
+                                         group_type_to_string(d->current), group_type_to_string(d->desired),
+                                         d->reason, "Advice: group %u %s -> %s: %s", d->group,
+                                         group_type_to_string(d->current), group_type_to_string(d->desired),
+                                         d->reason);
+                        continue;
+                }
+                (void) manager_switch_group(m, d, d->desired, false, &res);
+                log_result(d, &res, d->reason);
+                record_result(m, d, &res);
+                if (res.outcome != SWITCH_OUTCOME_DONE && res.outcome != SWITCH_OUTCOME_UNCHANGED)
+                        remember_refusal(m, d->group, d->desired, res.message);
+                changed = changed || res.outcome == SWITCH_OUTCOME_DONE || res.outcome == SWITCH_OUTCOME_OTHER_TYPE ||
+                          res.outcome == SWITCH_OUTCOME_FAILED || res.outcome == SWITCH_OUTCOME_NEEDS_ATTENTION;
+                switch_result_done(&res);
+        }
+        return changed;
+}
+
+/* ---- overrides ---------------------------------------------------------- */
+
+static PolicyOverrideMode override_from_set(ProtocolSetType t) {
+        return t == SET_STRICT ? POLICY_OVERRIDE_STRICT : t == SET_LAZY ? POLICY_OVERRIDE_LAZY : POLICY_OVERRIDE_AUTO;
+}
+
+int manager_set_override(Manager *m, unsigned group, ProtocolSetType type, uint64_t for_s) {
+        const IommuGroup *g = topology_find_group(m->topology, group);
+        PolicyGroupState *ps = policy_state_get(&m->policy_state, group);
+        StateGroup *sg;
+        PolicyOverrideMode mode = override_from_set(type);
+
+        if (!g)
+                return -ENOENT;
+        sg = state_group(&m->state, first_device(g), group);
+        if (!ps || !sg)
+                return -ENOMEM;
+        ps->override = (PolicyOverride) {
+                .mode = mode,
+                .until_ns = for_s ? now_monotonic_ns() + for_s * 1000000000ULL : 0,
+        };
+        free(sg->override_mode);
+        sg->override_mode = strdup(policy_override_mode_to_string(mode));
+        sg->override_until_realtime_ns = for_s ? now_realtime_ns() + for_s * 1000000000ULL : 0;
+        if (!sg->override_mode)
+                return -ENOMEM;
+        return 0;
+}
+
+int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention) {
+        const IommuGroup *g = topology_find_group(m->topology, group);
+        PolicyGroupState *ps = policy_state_find(&m->policy_state, group);
+        char *msg = NULL;
+
+        if (!g)
+                return -ENOENT;
+        if (ps)
+                ps->override = (PolicyOverride) { .mode = POLICY_OVERRIDE_NONE };
+        for (size_t i = 0; i < m->state.n_groups; i++)
+                if (streq(m->state.groups[i].key, first_device(g))) {
+                        free(m->state.groups[i].override_mode);
+                        m->state.groups[i].override_mode = NULL;
+                        m->state.groups[i].override_until_realtime_ns = 0;
+                }
+        /* A group marked as needing attention is released by clear too:
+         * the operator has looked at it. */
+        *ret_had_attention = intent_log_attention(&m->switch_ctx, group, &msg) > 0;
+        free(msg);
+        if (*ret_had_attention)
+                (void) intent_log_clear_attention(&m->switch_ctx, group);
+        return 0;
+}
+
+/* Overrides saved with a realtime deadline come back as monotonic ones;
+ * expired ones are dropped. */
+void manager_restore_overrides(Manager *m) {
+        uint64_t now_rt = now_realtime_ns(), now_mono = now_monotonic_ns();
+
+        for (size_t i = 0; i < m->state.n_groups; i++) {
+                StateGroup *sg = &m->state.groups[i];
+                const Device *d = topology_find_device(m->topology, sg->key);
+                PolicyGroupState *ps;
+                PolicyOverrideMode mode;
+
+                if (!sg->override_mode || !d || d->group < 0)
+                        continue;
+                mode = policy_override_mode_from_string(sg->override_mode);
+                if (mode < 0 || (sg->override_until_realtime_ns && sg->override_until_realtime_ns <= now_rt)) {
+                        free(sg->override_mode);
+                        sg->override_mode = NULL;
+                        continue;
+                }
+                ps = policy_state_get(&m->policy_state, (unsigned) d->group);
+                if (!ps)
+                        continue;
+                ps->override = (PolicyOverride) {
+                        .mode = mode,
+                        .until_ns = sg->override_until_realtime_ns
+                                            ? now_mono + (sg->override_until_realtime_ns - now_rt)
+                                            : 0,
+                };
+                log_info("Group %d pinned to %s (kept from before the restart)", d->group, sg->override_mode);
+        }
+}
+
+/* ---- restore at exit ---------------------------------------------------- */
+
+void manager_restore_groups(Manager *m) {
+        for (size_t i = 0; i < m->n_decisions; i++) {
+                const PolicyDecision *d = &m->decisions[i];
+                const IommuGroup *g = topology_find_group(m->topology, d->group);
+                StateGroup *sg = NULL;
+                SwitchResult res = {};
+                GroupType to;
+
+                for (size_t j = 0; g && j < m->state.n_groups; j++)
+                        if (streq(m->state.groups[j].key, first_device(g)))
+                                sg = &m->state.groups[j];
+                if (!sg || !sg->changed_from)
+                        continue;
+                to = group_type_from_string(sg->changed_from);
+                if (to == d->current) {
+                        free(sg->changed_from);
+                        sg->changed_from = NULL;
+                        continue;
+                }
+                (void) manager_switch_group(m, d, to, false, &res);
+                log_result(d, &res, "restore_on_exit");
+                record_result(m, d, &res);
+                if (res.outcome != SWITCH_OUTCOME_DONE)
+                        log_warning("Could not put group %u back to %s: %s", d->group, sg->changed_from,
+                                    res.message ? res.message : switch_outcome_to_string(res.outcome));
+                switch_result_done(&res);
+        }
+}

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Control socket under load: the real iommutuned on the generated
+ * 300-group server fixture (shipped configuration plus a drop-in: advise
+ * mode, a 100 ms tick), 200 clients each doing status round trips for a few
+ * seconds. Prints the round-trip latency (median, p90, p99, max), the
+ * throughput, the daemon's CPU time, and how steady the tick stayed: the
+ * daemon's tick counter against the elapsed time, and the spacing of watch
+ * updates (one per tick). Figures only; asserts nothing.
+ *
+ * Usage: bench-control [SECONDS] (default 5)
+ * Environment: IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF (set by meson).
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <json-c/json.h>
+
+#include "util.h"
+
+#define CLIENTS 200
+#define INTERVAL_MS 100
+#define STATUS "{\"v\":1,\"cmd\":\"status\"}\n"
+
+static char sock_path[108];
+static atomic_bool stop;
+
+typedef struct Samples {
+        uint64_t *v;
+        size_t n, alloc;
+} Samples;
+
+static void samples_add(Samples *s, uint64_t v) {
+        if (greedy_realloc((void **) &s->v, &s->alloc, s->n + 1, sizeof(uint64_t)) == 0)
+                s->v[s->n++] = v;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static uint64_t pct(const Samples *s, double p) {
+        size_t i = (size_t) (p * (double) (s->n - 1) + 0.5);
+
+        return s->n ? s->v[i] : 0;
+}
+
+static int connect_daemon(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        memcpy(sa.sun_path, sock_path, sizeof(sock_path));
+        if (fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -errno;
+        }
+        return fd;
+}
+
+/* Reads one line into buf (kept across calls); returns its length or -1. */
+typedef struct Reader {
+        char *buf;
+        size_t len, alloc;
+} Reader;
+
+static ssize_t read_line(int fd, Reader *r, char **ret_line) {
+        static __thread char *line;
+
+        for (;;) {
+                char *nl = r->len ? memchr(r->buf, '\n', r->len) : NULL;
+                ssize_t n;
+
+                if (nl) {
+                        size_t l = (size_t) (nl - r->buf);
+
+                        free(line);
+                        line = strndup(r->buf, l);
+                        memmove(r->buf, nl + 1, r->len - l - 1);
+                        r->len -= l + 1;
+                        if (ret_line)
+                                *ret_line = line;
+                        return (ssize_t) l;
+                }
+                if (greedy_realloc((void **) &r->buf, &r->alloc, r->len + 65536, 1) < 0)
+                        return -1;
+                n = read(fd, r->buf + r->len, r->alloc - r->len);
+                if (n <= 0)
+                        return -1;
+                r->len += (size_t) n;
+        }
+}
+
+/* One status round trip on a fresh connection; the parsed reply's data. */
+static json_object *status_once(void) {
+        Reader r = {};
+        json_object *o = NULL;
+        char *line;
+        int fd = connect_daemon();
+
+        if (fd < 0)
+                return NULL;
+        if (write(fd, STATUS, strlen(STATUS)) == (ssize_t) strlen(STATUS) && read_line(fd, &r, &line) >= 0)
+                o = json_tokener_parse(line);
+        close(fd);
+        free(r.buf);
+        return o;
+}
+
+static int64_t status_int(json_object *o, const char *key) {
+        json_object *d = json_object_object_get(o, "data");
+
+        return json_object_get_int64(json_object_object_get(d, key));
+}
+
+typedef struct Client {
+        pthread_t thread;
+        Samples lat_ns;
+        size_t failures;
+} Client;
+
+static pthread_barrier_t start_line;
+
+static void *client_thread(void *userdata) {
+        Client *c = userdata;
+        Reader r = {};
+        int fd = connect_daemon();
+
+        pthread_barrier_wait(&start_line);
+        if (fd < 0) {
+                c->failures++;
+                return NULL;
+        }
+        while (!atomic_load(&stop)) {
+                uint64_t t0 = now_monotonic_ns();
+
+                if (write(fd, STATUS, strlen(STATUS)) != (ssize_t) strlen(STATUS) || read_line(fd, &r, NULL) < 0) {
+                        c->failures++;
+                        break;
+                }
+                samples_add(&c->lat_ns, now_monotonic_ns() - t0);
+        }
+        close(fd);
+        free(r.buf);
+        return NULL;
+}
+
+/* Timestamps every watch update: one per tick. */
+static Samples watch_arrivals;
+static void *watch_thread(void *userdata) {
+        static const char req[] = "{\"v\":1,\"cmd\":\"watch\"}\n";
+        Reader r = {};
+        int fd = connect_daemon();
+
+        if (fd < 0 || write(fd, req, sizeof(req) - 1) != sizeof(req) - 1 || read_line(fd, &r, NULL) < 0)
+                return NULL; /* the first reply answers the request itself */
+        while (!atomic_load(&stop)) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+
+                if (poll(&p, 1, 200) <= 0)
+                        continue;
+                if (read_line(fd, &r, NULL) < 0)
+                        break;
+                samples_add(&watch_arrivals, now_monotonic_ns());
+                while (r.len && memchr(r.buf, '\n', r.len)) { /* several queued: all arrived now */
+                        (void) read_line(fd, &r, NULL);
+                        samples_add(&watch_arrivals, now_monotonic_ns());
+                }
+        }
+        close(fd);
+        free(r.buf);
+        return NULL;
+}
+
+static double proc_cpu_s(pid_t pid) {
+        char path[64], buf[1024], *p;
+        unsigned long utime, stime;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        p = fgets(buf, sizeof(buf), f);
+        fclose(f);
+        p = p ? strrchr(buf, ')') : NULL;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+                return -1;
+        return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
+static void print_latency(const char *what, Samples *s) {
+        qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
+        printf("%-28s %8zu round trips: median %7.3f ms, p90 %7.3f ms, p99 %7.3f ms, max %7.3f ms\n", what, s->n,
+               pct(s, 0.5) / 1e6, pct(s, 0.9) / 1e6, pct(s, 0.99) / 1e6, s->n ? s->v[s->n - 1] / 1e6 : 0.0);
+}
+
+static void run_clients(int n, double seconds, Samples *all, size_t *failures) {
+        Client *c = calloc((size_t) n, sizeof(Client));
+
+        atomic_store(&stop, false);
+        pthread_barrier_init(&start_line, NULL, (unsigned) n + 1);
+        for (int i = 0; i < n; i++)
+                pthread_create(&c[i].thread, NULL, client_thread, &c[i]);
+        pthread_barrier_wait(&start_line);
+        usleep((useconds_t) (seconds * 1e6));
+        atomic_store(&stop, true);
+        for (int i = 0; i < n; i++) {
+                pthread_join(c[i].thread, NULL);
+                for (size_t k = 0; k < c[i].lat_ns.n; k++)
+                        samples_add(all, c[i].lat_ns.v[k]);
+                *failures += c[i].failures;
+                free(c[i].lat_ns.v);
+        }
+        pthread_barrier_destroy(&start_line);
+        free(c);
+}
+
+int main(int argc, char *argv[]) {
+        const char *daemon = getenv("IOMMUTUNED"), *fixture = getenv("SERVER_FIXTURE"),
+                   *shipped = getenv("SHIPPED_CONF");
+        double seconds = argc > 1 ? atof(argv[1]) : 5.0;
+        char dir[] = "/tmp/bench-control.XXXXXX", cmd[4096], conf[256], sys[1024], proc[1024], state[256],
+             log[256];
+        Samples one = {}, many = {};
+        size_t failures = 0;
+        json_object *before, *after;
+        uint64_t t_before, t_after;
+        double cpu_before, cpu_after;
+        pthread_t watcher;
+        struct rlimit rl;
+        pid_t pid;
+        int fd = -1, status;
+        FILE *f;
+
+        if (!daemon || !fixture || !shipped || seconds <= 0) {
+                fprintf(stderr, "usage: bench-control [SECONDS]; needs IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF\n");
+                return 2;
+        }
+        signal(SIGPIPE, SIG_IGN);
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1024) {
+                rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (!mkdtemp(dir))
+                return perror("mkdtemp"), 1;
+        snprintf(sock_path, sizeof(sock_path), "%s/iommutuned.sock", dir);
+        snprintf(conf, sizeof(conf), "%s/iommutuned.conf", dir);
+        snprintf(state, sizeof(state), "%s/state", dir);
+        snprintf(log, sizeof(log), "%s/daemon.log", dir);
+        snprintf(sys, sizeof(sys), "%s/sys", fixture);
+        snprintf(proc, sizeof(proc), "%s/proc", fixture);
+        snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && mkdir '%s/conf.d'", shipped, conf, dir);
+        if (system(cmd) != 0)
+                return fprintf(stderr, "Failed to copy %s\n", shipped), 1;
+        snprintf(cmd, sizeof(cmd), "%s/conf.d/50-bench.conf", dir);
+        f = fopen(cmd, "we");
+        if (!f)
+                return perror(cmd), 1;
+        fprintf(f, "[daemon]\nmode = advise\nadmin_group =\ninterval_ms = %d\n", INTERVAL_MS);
+        fclose(f);
+
+        pid = fork();
+        if (pid == 0) {
+                int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+                if (lfd >= 0)
+                        dup2(lfd, STDERR_FILENO);
+                execl(daemon, daemon, "--config", conf, "--socket", sock_path, "--sysfs-root", sys, "--proc-root", proc,
+                      "--state-dir", state, (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 100 && fd < 0; i++) {
+                usleep(100000);
+                fd = connect_daemon();
+        }
+        if (fd < 0) {
+                fprintf(stderr, "iommutuned did not come up; its log:\n");
+                snprintf(cmd, sizeof(cmd), "cat '%s' >&2", log);
+                (void) !system(cmd);
+                kill(pid, SIGTERM);
+                return 1;
+        }
+        close(fd);
+        usleep(3 * INTERVAL_MS * 1000); /* a few ticks in, past the first scan */
+
+        printf("iommutuned on the 300-group fixture, tick %d ms, %.1f s per run\n", INTERVAL_MS, seconds);
+        run_clients(1, seconds < 1 ? seconds : 1, &one, &failures);
+        print_latency("1 client, status:", &one);
+
+        pthread_create(&watcher, NULL, watch_thread, NULL);
+        usleep(2 * INTERVAL_MS * 1000);
+        before = status_once();
+        t_before = now_monotonic_ns();
+        cpu_before = proc_cpu_s(pid);
+        run_clients(CLIENTS, seconds, &many, &failures);
+        cpu_after = proc_cpu_s(pid);
+        t_after = now_monotonic_ns();
+        after = status_once();
+        atomic_store(&stop, true);
+        pthread_join(watcher, NULL);
+
+        print_latency("200 clients, status:", &many);
+        printf("%-28s %.0f round trips/s, %zu failed; daemon CPU %.2f s in %.2f s (%.0f%% of one core)\n",
+               "throughput:", many.n / seconds, failures, cpu_after - cpu_before, (t_after - t_before) / 1e9,
+               100.0 * (cpu_after - cpu_before) / ((t_after - t_before) / 1e9));
+        if (before && after) {
+                int64_t ticks = status_int(after, "ticks") - status_int(before, "ticks");
+                double expected = (t_after - t_before) / 1e6 / INTERVAL_MS;
+
+                printf("%-28s %" PRId64 " ticks in %.2f s under load, %.1f expected at %d ms (%.1f%%)\n",
+                       "tick counter:", ticks, (t_after - t_before) / 1e9, expected, INTERVAL_MS,
+                       100.0 * (double) ticks / expected);
+        }
+        if (watch_arrivals.n > 2) {
+                Samples gaps = {};
+
+                for (size_t i = 1; i < watch_arrivals.n; i++)
+                        if (watch_arrivals.v[i] >= t_before && watch_arrivals.v[i] <= t_after)
+                                samples_add(&gaps, watch_arrivals.v[i] - watch_arrivals.v[i - 1]);
+                qsort(gaps.v, gaps.n, sizeof(uint64_t), cmp_u64);
+                printf("%-28s %zu updates under load: spacing median %.1f ms, p99 %.1f ms, min %.1f ms, max %.1f ms\n",
+                       "watch (one per tick):", gaps.n, pct(&gaps, 0.5) / 1e6, pct(&gaps, 0.99) / 1e6,
+                       gaps.n ? gaps.v[0] / 1e6 : 0.0, gaps.n ? gaps.v[gaps.n - 1] / 1e6 : 0.0);
+                free(gaps.v);
+        }
+        json_object_put(before);
+        json_object_put(after);
+        free(one.v);
+        free(many.v);
+        free(watch_arrivals.v);
+
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+        (void) !system(cmd);
+        return 0;
+}
