@@ -611,10 +611,16 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                 steps_add(&r->steps, "removed the intent record");
 
         finish_outcome(r);
-        if (r->outcome == SWITCH_OUTCOME_DONE)
-                return set_message(r, "group %u: switched from %s to %s; the drivers were unbound and bound "
-                                   "again and every device is bound", s->group, type_name(r->from),
-                                   r->final_raw);
+        if (r->outcome == SWITCH_OUTCOME_DONE) {
+                bool had_driver = false;
+
+                for (size_t i = 0; i < s->n_devices; i++)
+                        had_driver = had_driver || s->devices[i].driver;
+                return set_message(r, "group %u: switched from %s to %s; %s", s->group, type_name(r->from),
+                                   r->final_raw,
+                                   had_driver ? "the drivers were unbound and bound again and every device is bound"
+                                              : "no device had a driver, so none was unbound");
+        }
         if (!r->all_bound)
                 return set_message(r, "group %u: the group reads %s but a device is without its driver",
                                    s->group, r->final_raw);
@@ -643,15 +649,13 @@ int group_switch(SwitchContext *ctx, unsigned group, GroupType to, const SwitchO
         if (q == -ENOMEM)
                 return q;
 
+        /* The caller reports the outcome (with its journal fields). */
         switch (ret->outcome) {
         case SWITCH_OUTCOME_DONE:
-                log_info("%s", ret->message);
                 return 0;
         case SWITCH_OUTCOME_OTHER_TYPE:
-                log_warning("%s", ret->message);
                 return -EOPNOTSUPP;
         case SWITCH_OUTCOME_FAILED:
-                log_warning("%s", ret->message);
                 return ret->error ?: -EIO;
         case SWITCH_OUTCOME_NEEDS_ATTENTION:
                 return ret->error ?: -EIO;

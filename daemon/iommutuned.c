@@ -23,6 +23,9 @@ typedef struct Args {
         const char *proc_root;
         const char *socket_path;
         const char *state_dir;
+        int switch_group;        /* --switch-group N, -1: none */
+        const char *switch_to;   /* --to TYPE */
+        bool dry_run;
 } Args;
 
 #define DEFAULT_CONFIG SYSCONFDIR "/iommutuned/iommutuned.conf"
@@ -38,6 +41,9 @@ static void help(void) {
                "                      (default " DEFAULT_CONFIG ")\n"
                "  --socket PATH       Listen on PATH instead of the configured socket\n"
                "  --state-dir DIR     Keep state in DIR instead of the configured state_dir\n"
+               "  --switch-group N --to DMA|DMA-FQ|identity [--dry-run]\n"
+               "                      Switch one group now, with every guard, rollback and the\n"
+               "                      intent log, as the daemon would; print each step, then exit\n"
                "  --sysfs-root DIR    Read sysfs from DIR instead of /sys\n"
                "  --proc-root DIR     Read procfs from DIR instead of /proc\n"
                "  -h --help           Show this help\n"
@@ -46,13 +52,17 @@ static void help(void) {
 
 /* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
 static int parse_args(int argc, char *argv[], Args *args) {
-        enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET, ARG_STATE };
+        enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET, ARG_STATE,
+               ARG_SWITCH, ARG_TO, ARG_DRY_RUN };
         static const struct option options[] = {
                 { "dump-topology", no_argument, NULL, ARG_DUMP },
                 { "check-config", no_argument, NULL, ARG_CHECK },
                 { "config", required_argument, NULL, ARG_CONFIG },
                 { "socket", required_argument, NULL, ARG_SOCKET },
                 { "state-dir", required_argument, NULL, ARG_STATE },
+                { "switch-group", required_argument, NULL, ARG_SWITCH },
+                { "to", required_argument, NULL, ARG_TO },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS },
                 { "proc-root", required_argument, NULL, ARG_PROC },
@@ -69,6 +79,14 @@ static int parse_args(int argc, char *argv[], Args *args) {
                 case ARG_CONFIG: args->config_path = optarg; break;
                 case ARG_SOCKET: args->socket_path = optarg; break;
                 case ARG_STATE: args->state_dir = optarg; break;
+                case ARG_SWITCH:
+                        if (safe_atoi(optarg, &args->switch_group) < 0 || args->switch_group < 0) {
+                                log_error("--switch-group needs a group number, got \"%s\"", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case ARG_TO: args->switch_to = optarg; break;
+                case ARG_DRY_RUN: args->dry_run = true; break;
                 case ARG_JSON: args->json = true; break;
                 case ARG_SYSFS: args->sysfs_root = optarg; break;
                 case ARG_PROC: args->proc_root = optarg; break;
@@ -82,6 +100,16 @@ static int parse_args(int argc, char *argv[], Args *args) {
         }
         if (args->json && !args->dump_topology) {
                 log_error("--json needs --dump-topology");
+                return -EINVAL;
+        }
+        if ((args->switch_group >= 0) != (args->switch_to != NULL) || (args->dry_run && args->switch_group < 0)) {
+                log_error("--switch-group N and --to TYPE go together (--dry-run with them)");
+                return -EINVAL;
+        }
+        if (args->switch_to && group_type_from_string(args->switch_to) != GROUP_TYPE_DMA &&
+            group_type_from_string(args->switch_to) != GROUP_TYPE_DMA_FQ &&
+            group_type_from_string(args->switch_to) != GROUP_TYPE_IDENTITY) {
+                log_error("--to takes DMA, DMA-FQ or identity, got \"%s\"", args->switch_to);
                 return -EINVAL;
         }
         if (args->dump_topology && args->check_config) {
@@ -123,9 +151,8 @@ static int check_config(const char *path, const char *dropin_dir, bool required)
         return 0;
 }
 
-static int run_daemon(const Args *args, const char *config_path, const char *dropin_dir) {
-        _cleanup_(manager_freep) Manager *m = NULL;
-        ManagerOptions opts = {
+static ManagerOptions manager_options(const Args *args, const char *config_path, const char *dropin_dir) {
+        return (ManagerOptions) {
                 .config_path = config_path,
                 .dropin_dir = dropin_dir,
                 .config_required = args->config_path != NULL,
@@ -134,6 +161,46 @@ static int run_daemon(const Args *args, const char *config_path, const char *dro
                 .socket_path = args->socket_path,
                 .state_dir = args->state_dir,
         };
+}
+
+/* One switch by hand: the Manager prepares exactly what the daemon would
+ * (recovery first, device usage, the policy's guard facts), then the
+ * switching engine runs once. */
+static int switch_one(const Args *args, const char *config_path, const char *dropin_dir) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
+        SwitchResult res = {};
+        const PolicyDecision *d = NULL;
+        int r;
+
+        r = manager_new(&opts, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start: %m");
+        r = manager_prepare_switching(m);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_decisions; i++)
+                if (m->decisions[i].group == (unsigned) args->switch_group)
+                        d = &m->decisions[i];
+        if (!d)
+                return log_error_errno(ENOENT, "No IOMMU group %d", args->switch_group);
+        r = manager_switch_group(m, d, group_type_from_string(args->switch_to), args->dry_run, &res);
+        for (char **s = res.steps; s && *s; s++)
+                printf("  %s\n", *s);
+        for (size_t i = 0; i < _GUARD_MAX; i++)
+                if (res.verdicts[i].applies)
+                        printf("  guard %s: %s: %s\n", guard_id_to_string(res.verdicts[i].id),
+                               res.verdicts[i].passed ? "pass" : "FAIL", res.verdicts[i].reason);
+        printf("%s: %s\n", switch_outcome_to_string(res.outcome), res.message ? res.message : "");
+        if (!args->dry_run)
+                manager_record_manual_switch(m, d, &res);
+        switch_result_done(&res);
+        return r < 0 ? r : 0;
+}
+
+static int run_daemon(const Args *args, const char *config_path, const char *dropin_dir) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
         int r;
 
         r = manager_new(&opts, &m);
@@ -173,7 +240,7 @@ static int dump_topology(const Args *args) {
 }
 
 int main(int argc, char *argv[]) {
-        Args args = { .sysfs_root = "/sys", .proc_root = "/proc" };
+        Args args = { .sysfs_root = "/sys", .proc_root = "/proc", .switch_group = -1 };
         _cleanup_free_ char *dropin_dir = NULL;
         const char *config_path;
         int r;
@@ -191,5 +258,7 @@ int main(int argc, char *argv[]) {
                 return log_error_errno(ENOMEM, "Out of memory: %m"), 1;
         if (args.check_config)
                 return check_config(config_path, dropin_dir, args.config_path != NULL) < 0 ? 1 : 0;
+        if (args.switch_group >= 0)
+                return switch_one(&args, config_path, dropin_dir) < 0 ? 1 : 0;
         return run_daemon(&args, config_path, dropin_dir) < 0 ? 1 : 0;
 }

@@ -114,6 +114,10 @@ static void record_result(Manager *m, const PolicyDecision *d, const SwitchResul
         }
 }
 
+void manager_record_manual_switch(Manager *m, const PolicyDecision *d, const SwitchResult *res) {
+        record_result(m, d, res);
+}
+
 static void log_result(const PolicyDecision *d, const SwitchResult *res, const char *why) {
         const char *dev = d->n_members > 0 ? d->members[0].device->name : "";
         int level = res->outcome == SWITCH_OUTCOME_DONE ? LOG_NOTICE

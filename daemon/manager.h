@@ -82,6 +82,12 @@ static inline void manager_freep(Manager **m) {
 /* Scans the topology, opens the control socket (socket-activated when
  * systemd passed one), arms the tick, and tells systemd it is ready. */
 int manager_start(Manager *m);
+/* For a one-off switch: everything manager_start() does before the loop
+ * that a switch needs (topology, state, recovery, device usage), and one
+ * decision per group for its guard facts. */
+int manager_prepare_switching(Manager *m);
+/* Records a switch made by hand in the history, like the daemon's own. */
+void manager_record_manual_switch(Manager *m, const PolicyDecision *d, const SwitchResult *res);
 /* Runs until SIGTERM/SIGINT; returns the loop's exit code. */
 int manager_run(Manager *m);
 

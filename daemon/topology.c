@@ -491,7 +491,10 @@ static int scan_groups(Scan *s) {
                 if (r < 0)
                         return r;
         }
-        qsort(t->groups, t->n_groups, sizeof(*t->groups), cmp_group);
+        /* No groups (IOMMU off) leaves groups NULL, which qsort() must not
+         * be given. */
+        if (t->n_groups > 1)
+                qsort(t->groups, t->n_groups, sizeof(*t->groups), cmp_group);
         return 0;
 }
 

@@ -32,7 +32,7 @@
 #define STATUS "{\"v\":1,\"cmd\":\"status\"}\n"
 
 static char sock_path[108];
-static atomic_bool stop;
+static atomic_bool stop, watch_stop;
 
 typedef struct Samples {
         uint64_t *v;
@@ -157,14 +157,14 @@ static void *client_thread(void *userdata) {
 
 /* Timestamps every watch update: one per tick. */
 static Samples watch_arrivals;
-static void *watch_thread(void *userdata) {
+static void *watch_thread(void *unused) {
         static const char req[] = "{\"v\":1,\"cmd\":\"watch\"}\n";
         Reader r = {};
         int fd = connect_daemon();
 
         if (fd < 0 || write(fd, req, sizeof(req) - 1) != sizeof(req) - 1 || read_line(fd, &r, NULL) < 0)
                 return NULL; /* the first reply answers the request itself */
-        while (!atomic_load(&stop)) {
+        while (!atomic_load(&watch_stop)) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
 
                 if (poll(&p, 1, 200) <= 0)
@@ -307,7 +307,7 @@ int main(int argc, char *argv[]) {
         cpu_after = proc_cpu_s(pid);
         t_after = now_monotonic_ns();
         after = status_once();
-        atomic_store(&stop, true);
+        atomic_store(&watch_stop, true);
         pthread_join(watcher, NULL);
 
         print_latency("200 clients, status:", &many);

@@ -72,7 +72,7 @@ static size_t parse_man(FILE *f, Entry *entries, size_t max) {
                 if (after_tp && strncmp(line, ".B ", 3) == 0 && n < max) {
                         entries[n] = (Entry) {};
                         snprintf(entries[n].section, sizeof(entries[n].section), "%s", section);
-                        snprintf(entries[n].key, sizeof(entries[n].key), "%s", line + 3);
+                        snprintf(entries[n].key, sizeof(entries[n].key), "%.63s", line + 3);
                         n++;
                         in_entry = true;
                 } else if (in_entry)
