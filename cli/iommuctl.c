@@ -202,6 +202,11 @@ static void print_status(const Options *o, json_object *d) {
         printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),
                jstr(d, "last_tick_s_ago"));
         printf("Groups:   %s\n", jstr(d, "groups"));
+        if (json_object_object_get(d, "driver_fix")) {
+                json_object *v = json_object_object_get(d, "driver_fix");
+
+                printf("VT-d lazy-mode fix: %s (%s)\n", jstr(v, "verdict"), jstr(v, "evidence"));
+        }
         if (json_object_object_get(d, "last_reload_error"))
                 printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
         t = table_new("UNIT", "VENDOR", "PAGE SIZES", "CACHING MODE", "DEVICES", NULL);

@@ -184,6 +184,14 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                                  a.total.iotlb_page_selective);
 
                         a.total.avoided_by_patch = by_patch;
+                        /* Unmaps with page-size changes in lazy domains are
+                         * what tells a patched driver from an unpatched one. */
+                        if (tick->gather.mixed_events > 0)
+                                a.evidence = (DriverEvidence) {
+                                        .mixed_unmaps = tick->gather.mixed_events,
+                                        .unpatched_would_pay = unmap_side.unpatched_model_invalidations,
+                                        .page_selective_seen = a.total.iotlb_page_selective,
+                                };
                         if (single_unit >= 0)
                                 a.units[single_unit].avoided_by_patch = by_patch;
                         if (a.unmaps_group >= 0 && iotlb_unattributed == 0)

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "domain-map.h"
+#include "driver-verdict.h"
 #include "flush-sampler.h"
 #include "policy.h"
 #include "state-file.h"
@@ -56,6 +57,7 @@ typedef struct AccountingTick {
         PolicyGroupRate *rates;       /* parallel to topology->groups */
         int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
         char attribution[256];        /* how this tick's unmaps were attributed, in words */
+        DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
 } AccountingTick;
 
 /* Computes one tick. Returns 0, -EINVAL for a missing input, or -ENOMEM;

@@ -139,6 +139,19 @@ static json_object *handle_status(Manager *m) {
         }
         json_object_object_add(o, "units", units);
         json_object_object_add(o, "groups", json_object_new_int64((int64_t) m->topology->n_groups));
+        {
+                json_object *v = json_object_new_object();
+                bool vtd = false;
+                char evidence[768];
+                DriverVerdict dv;
+
+                for (size_t i = 0; i < m->topology->n_units; i++)
+                        vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
+                dv = driver_verdict(vtd, k->release, k->version, &m->driver_evidence, evidence, sizeof(evidence));
+                json_object_object_add(v, "verdict", json_object_new_string(driver_verdict_to_string(dv)));
+                json_object_object_add(v, "evidence", json_object_new_string(evidence));
+                json_object_object_add(o, "driver_fix", v);
+        }
         json_object_object_add(src, "tracefs", json_object_new_boolean(k->tracefs != NULL));
         json_object_object_add(src, "debugfs", json_object_new_boolean(k->debugfs));
         json_object_object_add(src, "intel_iommu_debugfs", json_object_new_boolean(k->intel_debugfs));

@@ -208,6 +208,9 @@ static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
         if (ft.unmap_records_lost || ft.qi_records_lost)
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
+        m->driver_evidence.mixed_unmaps += a.evidence.mixed_unmaps;
+        m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
+        m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
         (void) manager_read_device_usage(m);
         (void) manager_decide(m, a.rates);

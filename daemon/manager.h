@@ -57,6 +57,7 @@ typedef struct Manager {
         uint64_t last_state_save_ns;
         char attribution[256];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
+        DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
         ControlServer *control;
         uint64_t started_ns;      /* CLOCK_MONOTONIC */
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */

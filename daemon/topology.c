@@ -282,6 +282,11 @@ static int scan_kernel(Scan *s) {
         } else if (problem_attr(s, "kernel", "proc/sys/kernel/osrelease", r) < 0)
                 return -ENOMEM;
 
+        /* /proc/version names the upstream version a distribution's
+         * release string may hide; it is optional. */
+        if (sysfs_read_attr(s->proc_fd, "version", buf, sizeof(buf)) >= 0 && !(k->version = strdup(buf)))
+                return -ENOMEM;
+
         r = sysfs_read_file(s->proc_fd, "cmdline", 64 * 1024, &cmdline);
         if (r >= 0) {
                 k->cmdline = cmdline;
@@ -893,6 +898,7 @@ Topology *topology_free(Topology *t) {
         }
         free(t->devices);
         free(t->kernel.release);
+        free(t->kernel.version);
         free(t->kernel.cmdline);
         free(t->kernel.tracefs);
         dma_defaults_done(&t->kernel.dma);

@@ -121,6 +121,7 @@ typedef struct DmaDefaults {
 
 typedef struct KernelInfo {
         char *release;               /* /proc/sys/kernel/osrelease */
+        char *version;               /* /proc/version, NULL when absent */
         char *cmdline;
         DmaDefaults dma;
         char *tracefs;               /* path relative to the sysfs root, NULL if absent */

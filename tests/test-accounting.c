@@ -181,12 +181,15 @@ static void test_patched_driver(void) {
         CHECK_INT(a.groups[0].unpatched_model_invalidations, 100, "unpatched model on the group");
         CHECK_INT(a.groups[0].avoided_by_patch, 0, "an unpatched driver avoids nothing by the patch");
         CHECK_INT(a.groups[0].strict_model_invalidations, 100, "strict model: k + 1 = 2 per unmap");
+        CHECK(a.evidence.mixed_unmaps == 50 && a.evidence.unpatched_would_pay == 100 &&
+              a.evidence.page_selective_seen == 100, "evidence of an unpatched driver");
         accounting_tick_done(&a);
 
         tick.domains = &patched;
         a = run(&t, &tick, &map, true, false, false, 0);
         CHECK_INT(a.groups[0].avoided_by_patch, 100, "the patched driver avoided 100");
         CHECK_INT(a.groups[0].avoided_vs_strict, 99, "lazy avoided 99 of 100 against strict");
+        CHECK(a.evidence.mixed_unmaps == 50 && a.evidence.page_selective_seen == 0, "evidence of a patched driver");
         accounting_tick_done(&a);
         domain_map_done(&map);
 }

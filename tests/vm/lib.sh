@@ -117,3 +117,55 @@ vtd_caching_mode() {
 	cap=$(cat /sys/class/iommu/dmar0/intel-iommu/cap)
 	echo $(( (0x$cap >> 7) & 1 ))
 }
+
+# json_flat: JSON on stdin (iommuctl --json) -> one PATH=VALUE line per
+# scalar, PATH joining keys and array indexes with dots ("total.unmaps",
+# "0.group"); strings unquoted (an escaped character stands for itself).
+json_flat() {
+	awk 'BEGIN { RS = "\001" } { s = s $0 }
+	function emit(v,   p, k) {
+		p = ""
+		for (k = 1; k <= d; k++) p = p (k > 1 ? "." : "") key[k]
+		print p "=" v
+	}
+	END {
+		n = length(s); i = 1; d = 0; want_key = 0
+		while (i <= n) {
+			c = substr(s, i, 1)
+			if (c == "{") { d++; typ[d] = "o"; key[d] = ""; want_key = 1; i++ }
+			else if (c == "[") { d++; typ[d] = "a"; key[d] = 0; i++ }
+			else if (c == "}" || c == "]") { d--; i++ }
+			else if (c == ",") { if (typ[d] == "a") key[d]++; else want_key = 1; i++ }
+			else if (c == ":") { want_key = 0; i++ }
+			else if (c == " " || c == "\n" || c == "\t" || c == "\r") i++
+			else if (c == "\"") {
+				v = ""; j = i + 1
+				while (j <= n) {
+					e = substr(s, j, 1)
+					if (e == "\\") { v = v substr(s, j + 1, 1); j += 2; continue }
+					if (e == "\"") break
+					v = v e; j++
+				}
+				i = j + 1
+				if (typ[d] == "o" && want_key) key[d] = v; else emit(v)
+			} else {
+				j = i
+				while (j <= n && index(",}] \n\t\r", substr(s, j, 1)) == 0) j++
+				emit(substr(s, i, j - i)); i = j
+			}
+		}
+	}'
+}
+# jget FLAT PATH: the value at PATH in a json_flat file ("" when absent).
+jget() { awk -v p="$2=" 'index($0, p) == 1 { print substr($0, length(p) + 1); exit }' "$1"; }
+# jgroup FLAT PREFIX GROUP FIELD: FIELD of the array element under PREFIX
+# ("" for a top-level array, "groups." for savings) whose "group" is GROUP.
+jgroup() {
+	awk -v pre="$2" -v g="$3" -v f="$4" '
+		{ eq = index($0, "="); p = substr($0, 1, eq - 1); v = substr($0, eq + 1) }
+		index(p, pre) != 1 { next }
+		{ rest = substr(p, length(pre) + 1); dot = index(rest, "."); if (!dot) next
+		  i = substr(rest, 1, dot - 1); k = substr(rest, dot + 1); val[i, k] = v
+		  if (k == "group" && v == g) hit = i }
+		END { if (hit != "") print val[hit, f] }' "$1"
+}
