@@ -305,8 +305,8 @@ static json_object *counters_to_json(const StateCounters *c) {
 /* How each figure was obtained, in words, for this machine. */
 static json_object *savings_sources(const Manager *m) {
         json_object *o = json_object_new_object();
-        uint64_t cost = config_policy(m->config)->flush_cost_ns.u;
-        char buf[256];
+        uint64_t cost = manager_flush_cost_ns(m);
+        char buf[512];
 
         const char *counters = m->flush ? flush_sampler_status_counters(m->flush) : "not started";
         const char *qi = m->flush ? flush_sampler_status_qi(m->flush) : "not started";
@@ -340,11 +340,10 @@ static json_object *savings_sources(const Manager *m) {
                 "estimated: what the unpatched lazy driver would cost (gather model) minus the measured "
                 "page-selective invalidations, for unmaps known to be in lazy domains"));
         if (cost)
-                snprintf(buf, sizeof(buf), "estimated: avoided_vs_strict x flush_cost_ns = %llu ns (configured)",
-                         (unsigned long long) cost);
+                snprintf(buf, sizeof(buf), "estimated: avoided_vs_strict x %llu ns per invalidation (%s)",
+                         (unsigned long long) cost, m->cost_source);
         else
-                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (flush_cost_ns = 0 and "
-                         "no debugfs measurement)");
+                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (%s)", m->cost_source);
         json_object_object_add(o, "time_saved_ns", json_object_new_string(buf));
         return o;
 }

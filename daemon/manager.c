@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "dmar-latency.h"
 #include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
@@ -168,10 +169,51 @@ static void manager_add_counters(Manager *m, const AccountingTick *a) {
         state_counters_add(&m->state.total, &a->total);
 }
 
-/* The cost of one IOTLB invalidation for "time saved": the configured
- * flush_cost_ns; 0 (unknown) when it is 0. */
-static uint64_t manager_flush_cost_ns(const Manager *m) {
-        return config_policy(m->config)->flush_cost_ns.u;
+uint64_t manager_flush_cost_ns(const Manager *m) {
+        uint64_t configured = config_policy(m->config)->flush_cost_ns.u;
+
+        return configured ? configured : m->measured_cost_ns;
+}
+
+/* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times IOTLB
+ * invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
+static void manager_start_latency_timing(Manager *m) {
+        char *why = NULL;
+        int r;
+
+        if (config_policy(m->config)->flush_cost_ns.u) {
+                snprintf(m->cost_source, sizeof(m->cost_source), "configured: flush_cost_ns = %llu",
+                         (unsigned long long) config_policy(m->config)->flush_cost_ns.u);
+                return;
+        }
+        if (!m->topology->kernel.intel_debugfs || !streq(m->opts.sysfs_root, "/sys")) {
+                snprintf(m->cost_source, sizeof(m->cost_source),
+                         "unknown: flush_cost_ns = 0 and no VT-d debugfs to measure it (CONFIG_INTEL_IOMMU_DEBUGFS)");
+                return;
+        }
+        r = dmar_latency_enable(m->sysfs_fd, true, &why);
+        if (r < 0) {
+                snprintf(m->cost_source, sizeof(m->cost_source), "unknown: timing IOTLB invalidations failed: %s",
+                         why ? why : strerror(-r));
+                free(why);
+                return;
+        }
+        m->latency_timing = true;
+        snprintf(m->cost_source, sizeof(m->cost_source), "measuring: debugfs dmar_perf_latency, no sample yet");
+        log_info("Timing IOTLB invalidations with debugfs dmar_perf_latency (flush_cost_ns = 0)");
+}
+
+static void manager_read_latency(Manager *m) {
+        DmarLatency l = {};
+        DmarCost c = {};
+
+        if (!m->latency_timing || dmar_latency_read(m->sysfs_fd, &l, NULL) < 0)
+                return;
+        if (dmar_latency_iotlb_cost(&l, NULL, &c) >= 0 && c.samples > 0) {
+                m->measured_cost_ns = c.ns;
+                snprintf(m->cost_source, sizeof(m->cost_source), "measured: %s", c.source);
+        }
+        dmar_latency_done(&l);
 }
 
 /* Samples, accounts and decides: one monitoring step. */
@@ -212,6 +254,7 @@ static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        manager_read_latency(m);
         (void) manager_read_device_usage(m);
         (void) manager_decide(m, a.rates);
         accounting_tick_done(&a);
@@ -312,6 +355,8 @@ Manager *manager_free(Manager *m) {
                 manager_save_state(m);
         control_server_free(m->control);
         sd_event_source_disable_unref(m->tick_source);
+        if (m->latency_timing)
+                (void) dmar_latency_disable(m->sysfs_fd, NULL);
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
         state_done(&m->state);
@@ -408,6 +453,7 @@ static int open_samplers(Manager *m) {
         log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
         log_info("Workload: %s", workload_status(m->workload));
+        manager_start_latency_timing(m);
         return 0;
 }
 

@@ -58,6 +58,9 @@ typedef struct Manager {
         char attribution[256];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
+        bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
+        uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */
+        char cost_source[256];     /* where the cost per invalidation comes from, in words */
         ControlServer *control;
         uint64_t started_ns;      /* CLOCK_MONOTONIC */
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */
@@ -95,6 +98,10 @@ int manager_run(Manager *m);
 /* Re-reads the config. On an invalid config the running one stays and
  * *ret_errors (when not NULL) lists what was wrong. 0 or -EINVAL/-ENOMEM. */
 int manager_reload(Manager *m, char ***ret_errors);
+
+/* The cost of one IOTLB invalidation used for "time saved": the configured
+ * flush_cost_ns, else the debugfs measurement, else 0 (unknown). */
+uint64_t manager_flush_cost_ns(const Manager *m);
 
 /* Switching (manager-switch.c). */
 int manager_read_device_usage(Manager *m);
