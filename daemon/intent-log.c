@@ -524,8 +524,9 @@ static char *join(char **l, const char *sep) {
 
 static int recover_record(SwitchContext *ctx, const IntentRecord *r, const RecoveryOptions *opts,
                           RecoveryReport *rep) {
-        _cleanup_strv_free_ char **steps = NULL, **failed = NULL;
-        _cleanup_free_ char *failed_text = NULL, *msg = NULL, *why = NULL;
+        _cleanup_strv_free_ char **steps = NULL, **failed = NULL, **gone = NULL;
+        _cleanup_free_ char *failed_text = NULL, *msg = NULL, *why = NULL, *gone_text = NULL;
+        size_t n_gone = 0;
         const char *old = group_type_to_string(r->old_type), *new = group_type_to_string(r->new_type);
         GroupType t = GROUP_TYPE_UNKNOWN, t_end = GROUP_TYPE_UNKNOWN;
         char raw_end[32] = "";
@@ -568,6 +569,21 @@ static int recover_record(SwitchContext *ctx, const IntentRecord *r, const Recov
         for (char **s = steps; s && *s; s++)
                 log_info("Group %u recovery: %s", r->group, *s);
 
+        /* Devices hot-removed since the switch began: nothing of them is
+         * left to bind, and when all are gone the group went with them. */
+        for (size_t i = 0; i < r->n_devices; i++)
+                if (device_gone(ctx->sysfs_fd, r->devices[i].bdf)) {
+                        n_gone++;
+                        q = strv_extend(&gone, r->devices[i].bdf);
+                        if (q < 0)
+                                return q;
+                }
+        if (n_gone > 0) {
+                gone_text = join(gone, ", ");
+                if (!gone_text)
+                        return -ENOMEM;
+        }
+
         if (failed) {
                 failed_text = join(failed, "; ");
                 if (!failed_text ||
@@ -586,7 +602,19 @@ static int recover_record(SwitchContext *ctx, const IntentRecord *r, const Recov
                 return 0;
         }
 
-        if (t_end == r->old_type)
+        if (n_gone > 0 && n_gone == r->n_devices && t_end == GROUP_TYPE_UNKNOWN)
+                q = report(rep, LOG_WARNING,
+                           "group %u: the switch from %s to %s was stopped while %s, and its device%s %s %s "
+                           "gone since (hot-removed): the group no longer exists and nothing is left to bind",
+                           r->group, old, new, intent_step_to_string(r->step), n_gone == 1 ? "" : "s",
+                           gone_text, n_gone == 1 ? "is" : "are");
+        else if (n_gone > 0)
+                q = report(rep, LOG_WARNING,
+                           "group %u: the switch from %s to %s was stopped while %s; %s %s gone since "
+                           "(hot-removed); every device still present is bound and the group reads %s",
+                           r->group, old, new, intent_step_to_string(r->step), gone_text,
+                           n_gone == 1 ? "is" : "are", raw_end);
+        else if (t_end == r->old_type)
                 q = report(rep, LOG_NOTICE,
                            "group %u: the switch from %s to %s was stopped while %s; rolled back: the group "
                            "is %s and every device is bound",

@@ -334,6 +334,25 @@ static void test_recover_basic(void) {
         }
         q = recover(&s, &rep, NULL);
         CHECK(q == 0 && rep.n_attention == 0 && sim_state_count(&s) == 0, "a device that is gone: record removed");
+        CHECK(rep.lines && rep.lines[0] && strstr(rep.lines[0], "0000:55:00.0 is gone since (hot-removed)"),
+              "a device that is gone: the report says so");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* The whole group is gone (its only device hot-removed mid-switch). */
+        fixture(&s, "DMA-FQ", false);
+        {
+                IntentRecord r = one_device_record(9, "DMA-FQ", "DMA", "0000:55:00.0", "nvme", INTENT_STEP_UNBINDING);
+                SwitchContext ctx;
+
+                sim_context(&s, &ctx);
+                intent_log_write(&ctx, &r);
+                intent_record_done(&r);
+        }
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && rep.n_attention == 0 && sim_state_count(&s) == 0 && rep.lines && rep.lines[0] &&
+              strstr(rep.lines[0], "0000:55:00.0 is gone since (hot-removed): the group no longer exists"),
+              "group and device gone: record removed, the report says so");
         recovery_report_done(&rep);
         sim_destroy(&s);
 }
