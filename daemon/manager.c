@@ -285,7 +285,16 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         }
         manager_notify_status(m);
 
-        r = sd_event_source_set_time_relative(s, interval_us);
+        /* The next tick is due one interval after this one was due, so a
+         * late dispatch does not push every later tick back. */
+        {
+                uint64_t now_us = 0, next = usec + interval_us;
+
+                (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now_us);
+                if (next <= now_us)
+                        next = now_us + interval_us;
+                r = sd_event_source_set_time(s, next);
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to re-arm the monitoring tick: %m");
         return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
