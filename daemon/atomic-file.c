@@ -64,12 +64,21 @@ int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len
         char tmp[NAME_MAX + 1];
         int r;
 
-        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, "..") || (!data && len > 0))
+        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
                 return -EINVAL;
         r = atomic_temp_name(name, tmp, sizeof(tmp));
         if (r < 0)
                 return r;
+        return atomic_write_file_via(dir_fd, name, tmp, data, len, hook);
+}
 
+int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
+                          AtomicWriteHook hook) {
+        int r;
+
+        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, "..") || isempty(tmp) ||
+            strchr(tmp, '/') || (!data && len > 0))
+                return -EINVAL;
         (void) unlinkat(dir_fd, tmp, 0);
         r = write_temp(dir_fd, tmp, data, len, hook);
         if (r == 0)

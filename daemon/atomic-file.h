@@ -27,6 +27,10 @@ typedef int (*AtomicWriteHook)(const char *step);
  * the rename: the new file is in place, but may not survive a power loss;
  * the caller should write again later. hook may be NULL. */
 int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook);
+/* The same through a temp file of the caller's naming (the intent log's
+ * ".NAME.tmp", which its recovery knows to clean up). */
+int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
+                          AtomicWriteHook hook);
 
 /* Writes "<name>.tmp-<pid>" for the current process into buf; -ENAMETOOLONG
  * when it does not fit. The prefix "<name>.tmp-" tells stale temp files. */

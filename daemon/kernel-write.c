@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "atomic-file.h"
 #include "kernel-write.h"
 #include "log.h"
 #include "sysfs.h"
@@ -152,23 +153,6 @@ static bool state_temp_name_ok(const char *name) {
         return n > 5 && name[0] == '.' && state_name_ok(name + 1) && streq(name + n - 4, ".tmp");
 }
 
-static int write_all(int fd, const char *value, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, value, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -EIO;
-                value += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 static int do_write_attr(int dirfd, const char *path, const char *value) {
         _cleanup_close_ int fd = -EBADF;
         struct statfs sfs;
@@ -204,25 +188,9 @@ static int fsync_dir(int dirfd) {
 
 static int do_state_replace(int dirfd, const char *name, const char *value) {
         char tmp[256];
-        int fd, r;
 
         snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        (void) unlinkat(dirfd, tmp, 0);
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, value, strlen(value));
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (close(fd) < 0 && r == 0)
-                r = -errno;
-        if (r == 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlinkat(dirfd, tmp, 0);
-                return r;
-        }
-        return fsync_dir(dirfd);
+        return atomic_write_file_via(dirfd, name, tmp, value, strlen(value), NULL);
 }
 
 static int do_state_remove(int dirfd, const char *name) {

@@ -466,7 +466,10 @@ static int open_samplers(Manager *m) {
         return 0;
 }
 
-int manager_prepare_switching(Manager *m) {
+/* What both the daemon and a one-off switch need first: the roots, the
+ * topology, the state, and recovery of an interrupted switch, which runs
+ * before anything else looks at the groups. */
+static int manager_open(Manager *m) {
         int r;
 
         m->started_ns = now_monotonic_ns();
@@ -485,38 +488,21 @@ int manager_prepare_switching(Manager *m) {
         (void) switch_context_read_kernel(&m->switch_ctx, m->proc_fd);
         (void) switch_context_test_hooks_from_env(&m->switch_ctx);
         r = manager_recover(m);
-        if (r >= 0)
-                r = manager_scan_topology(m);
-        if (r >= 0)
-                r = manager_decide(m, NULL);
-        return r;
+        if (r < 0)
+                return r;
+        return manager_scan_topology(m); /* recovery may have changed types */
+}
+
+int manager_prepare_switching(Manager *m) {
+        int r = manager_open(m);
+
+        return r < 0 ? r : manager_decide(m, NULL);
 }
 
 int manager_start(Manager *m) {
         int r;
 
-        m->started_ns = now_monotonic_ns();
-        m->sysfs_fd = sysfs_open_root(m->opts.sysfs_root);
-        if (m->sysfs_fd < 0)
-                return log_error_errno(m->sysfs_fd, "Failed to open %s: %m", m->opts.sysfs_root);
-        m->proc_fd = sysfs_open_root(m->opts.proc_root);
-        if (m->proc_fd < 0)
-                return log_error_errno(m->proc_fd, "Failed to open %s: %m", m->opts.proc_root);
-        r = manager_scan_topology(m);
-        if (r < 0)
-                return r;
-        r = open_state(m);
-        if (r < 0)
-                return r;
-        /* An interrupted switch is finished or rolled back before anything
-         * else looks at the groups. */
-        switch_context_init(&m->switch_ctx, m->sysfs_fd, m->state_dir_fd);
-        (void) switch_context_read_kernel(&m->switch_ctx, m->proc_fd);
-        (void) switch_context_test_hooks_from_env(&m->switch_ctx);
-        r = manager_recover(m);
-        if (r < 0)
-                return r;
-        r = manager_scan_topology(m);
+        r = manager_open(m);
         if (r < 0)
                 return r;
         manager_restore_overrides(m);

@@ -342,7 +342,7 @@ static void test_recover_basic(void) {
         /* The whole group is gone (its only device hot-removed mid-switch). */
         fixture(&s, "DMA-FQ", false);
         {
-                IntentRecord r = one_device_record(9, "DMA-FQ", "DMA", "0000:55:00.0", "nvme", INTENT_STEP_UNBINDING);
+                IntentRecord r = one_device_record(7, "DMA-FQ", "DMA", "0000:55:00.0", "nvme", INTENT_STEP_UNBINDING);
                 SwitchContext ctx;
 
                 sim_context(&s, &ctx);

@@ -129,43 +129,47 @@ json_flat() {
 		print p "=" v
 	}
 	END {
-		n = length(s); i = 1; d = 0; want_key = 0
-		while (i <= n) {
-			c = substr(s, i, 1)
-			if (c == "{") { d++; typ[d] = "o"; key[d] = ""; want_key = 1; i++ }
-			else if (c == "[") { d++; typ[d] = "a"; key[d] = 0; i++ }
-			else if (c == "}" || c == "]") { d--; i++ }
-			else if (c == ",") { if (typ[d] == "a") key[d]++; else want_key = 1; i++ }
-			else if (c == ":") { want_key = 0; i++ }
-			else if (c == " " || c == "\n" || c == "\t" || c == "\r") i++
+		d = 0; want_key = 0
+		while (s != "") {
+			c = substr(s, 1, 1)
+			if (c == "{") { d++; typ[d] = "o"; key[d] = ""; want_key = 1; s = substr(s, 2) }
+			else if (c == "[") { d++; typ[d] = "a"; key[d] = 0; s = substr(s, 2) }
+			else if (c == "}" || c == "]") { d--; s = substr(s, 2) }
+			else if (c == ",") { if (typ[d] == "a") key[d]++; else want_key = 1; s = substr(s, 2) }
+			else if (c == ":") { want_key = 0; s = substr(s, 2) }
 			else if (c == "\"") {
-				v = ""; j = i + 1
-				while (j <= n) {
-					e = substr(s, j, 1)
-					if (e == "\\") { v = v substr(s, j + 1, 1); j += 2; continue }
-					if (e == "\"") break
-					v = v e; j++
-				}
-				i = j + 1
+				if (!match(s, /^"([^"\\]|\\.)*"/)) exit 1
+				v = substr(s, 2, RLENGTH - 2); s = substr(s, RLENGTH + 1)
+				gsub(/\\"/, "\"", v); gsub(/\\\//, "/", v); gsub(/\\\\/, "\\", v)
 				if (typ[d] == "o" && want_key) key[d] = v; else emit(v)
-			} else {
-				j = i
-				while (j <= n && index(",}] \n\t\r", substr(s, j, 1)) == 0) j++
-				emit(substr(s, i, j - i)); i = j
+			} else if (match(s, /^[ \t\r\n]+/)) s = substr(s, RLENGTH + 1)
+			else {
+				match(s, /^[^],} \t\r\n]+/)
+				if (RLENGTH < 1) exit 1
+				emit(substr(s, 1, RLENGTH)); s = substr(s, RLENGTH + 1)
 			}
 		}
 	}'
 }
 # jget FLAT PATH: the value at PATH in a json_flat file ("" when absent).
 jget() { awk -v p="$2=" 'index($0, p) == 1 { print substr($0, length(p) + 1); exit }' "$1"; }
-# jgroup FLAT PREFIX GROUP FIELD: FIELD of the array element under PREFIX
-# ("" for a top-level array, "groups." for savings) whose "group" is GROUP.
+# jgroup FLAT PREFIX GROUP FIELD[,FIELD...]: FIELD of the array element
+# under PREFIX ("" for a top-level array, "groups." for savings) whose
+# "group" is GROUP; several fields: their values separated by spaces, "-"
+# for an absent one.
 jgroup() {
 	awk -v pre="$2" -v g="$3" -v f="$4" '
 		{ eq = index($0, "="); p = substr($0, 1, eq - 1); v = substr($0, eq + 1) }
-		index(p, pre) != 1 { next }
+		pre != "" && index(p, pre) != 1 { next }
 		{ rest = substr(p, length(pre) + 1); dot = index(rest, "."); if (!dot) next
 		  i = substr(rest, 1, dot - 1); k = substr(rest, dot + 1); val[i, k] = v
 		  if (k == "group" && v == g) hit = i }
-		END { if (hit != "") print val[hit, f] }' "$1"
+		END {
+			if (hit == "") exit
+			n = split(f, fs, ",")
+			if (n == 1) { print val[hit, f]; exit }
+			for (j = 1; j <= n; j++)
+				printf "%s%s", (j > 1 ? " " : ""), ((hit, fs[j]) in val ? val[hit, fs[j]] : "-")
+			print ""
+		}' "$1"
 }

@@ -250,7 +250,8 @@ echo "measured recovery after the removal: exit $RECOVER_RC"
 show_out /tmp/recover.out
 check "recovery exits 0" [ "$RECOVER_RC" = 0 ]
 check "recovery says $NVME is gone" grep -q "$NVME is gone" /tmp/recover.out
-check "recovery names group $G" grep -q "Recovery: group $G" /tmp/recover.out
+check "recovery's report names group $G, the removal and that the group no longer exists" \
+	grep -q "Recovery: group $G: .*hot-removed.*no longer exists" /tmp/recover.out
 check "no intent or attention record left ($(intents))" [ -z "$(intents)" ]
 unbound=
 for d in $VDA $NICS; do

@@ -1,0 +1,137 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# overhead: what the daemon's sampling costs the DMA workload. A benchmark:
+# it prints figures and asserts nothing about them (it fails only when a
+# run fails).
+#
+# For each group type of the nvme (OVERHEAD_TYPES, default "DMA-FQ DMA")
+# and each block size (OVERHEAD_SIZES, default "64K 4K"), OVERHEAD_PAIRS
+# (default 6) pairs of one fixed dma-load run (O_DIRECT reads of
+# /dev/nvme0n1 for OVERHEAD_SECS, default 3 s): one with iommutuned
+# stopped, one with it running, the order alternating from pair to pair
+# (off/on, on/off, ...) so a drift of the host's speed hits both sides.
+# The daemon runs in advise mode (nothing switches) with everything it
+# opens on VT-d: perf counters on iommu:map and iommu:unmap, a ring buffer
+# of iommu:unmap records filtered in the kernel (size >= the gather model's
+# threshold) and one of every intel_iommu:qi_submit descriptor. Stopped, it
+# has closed them all and the tracepoints are off again.
+#
+# Prints each run's MB/s, the daemon's CPU time in its runs, the median of
+# each side, the ratio median(on) / median(off) and, less sensitive to a
+# host whose speed drifts (TCG shares the host's cores with whatever else
+# runs there), the median of the pairs' own on/off ratios; per (type,
+# size). The issue's target is a ratio of 0.98 or more.
+#
+# Environment (tests/vm/run --env NAME=VALUE): OVERHEAD_TYPES,
+# OVERHEAD_SIZES, OVERHEAD_PAIRS, OVERHEAD_SECS, and OVERHEAD_INTERVAL_MS
+# (the daemon's interval_ms; default the daemon's own, 1000): with 60000
+# no tick falls in a run, so "on" costs only what the kernel does for the
+# open perf events, not the daemon's own CPU time.
+set -eu
+. /vm/lib.sh
+
+TYPES=${OVERHEAD_TYPES:-DMA-FQ DMA}
+SIZES=${OVERHEAD_SIZES:-64K 4K}
+PAIRS=${OVERHEAD_PAIRS:-6}
+SECS=${OVERHEAD_SECS:-3}
+DEV=/dev/nvme0n1
+BDF=$(nvme_bdf)
+G=$(group_of "$BDF")
+SOCK=/tmp/bench.sock
+ST=/tmp/bench-state
+CONF=/tmp/bench.conf
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+command -v iommutuned >/dev/null || fail "iommutuned is not in the initramfs"
+printf '[daemon]\nmode = advise\n' > "$CONF"
+[ -n "${OVERHEAD_INTERVAL_MS:-}" ] && echo "interval_ms = $OVERHEAD_INTERVAL_MS" >> "$CONF"
+
+set_nvme_type() {
+	[ "$(group_type "$G")" = "$1" ] && return 0
+	if [ "$1" = DMA-FQ ]; then
+		out=$(set_type "$G" DMA-FQ) || fail "live DMA -> DMA-FQ of group $G: $out"
+	else
+		unbind "$BDF" nvme > /tmp/err || fail "unbind $BDF: $(cat /tmp/err)"
+		out=$(set_type "$G" "$1") || { bind "$BDF" nvme; fail "write $1 to group $G: $out"; }
+		bind "$BDF" nvme > /tmp/err || fail "bind $BDF: $(cat /tmp/err)"
+		wait_for /sys/block/nvme0n1 100 || fail "nvme0n1 did not come back"
+	fi
+	hw=$(cat /sys/block/nvme0n1/queue/max_hw_sectors_kb)
+	[ "$hw" -gt 4096 ] && hw=4096
+	echo "$hw" > /sys/block/nvme0n1/queue/max_sectors_kb
+	[ "$(group_type "$G")" = "$1" ] || fail "group $G is $(group_type "$G"), not $1"
+}
+
+DAEMON=
+daemon_start() {
+	rm -f "$SOCK"
+	iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" > /tmp/bench-daemon.log 2>&1 &
+	DAEMON=$!
+	wait_for "$SOCK" 200 || { cat /tmp/bench-daemon.log; fail "iommutuned did not open $SOCK"; }
+	# The samplers are open before the socket; let the first tick pass too.
+	sleep 1
+	kill -0 "$DAEMON" 2>/dev/null || { cat /tmp/bench-daemon.log; fail "iommutuned exited"; }
+}
+daemon_cpu() { awk '{ print $14 + $15 }' "/proc/$DAEMON/stat"; }
+daemon_stop() {
+	kill "$DAEMON"
+	wait "$DAEMON" || fail "iommutuned exited with $? (log: $(cat /tmp/bench-daemon.log))"
+	DAEMON=
+}
+
+# one SIDE SIZE: one dma-load run, with the daemon (SIDE on) or without.
+# Appends MB/s to /tmp/SIDE.mbps.
+one() {
+	side=$1 bs=$2
+	if [ "$side" = on ]; then daemon_start; c0=$(daemon_cpu); else sleep 1; fi
+	dma-load -d "$DEV" -b "$bs" -t "$SECS" > /tmp/run.out 2>&1 ||
+		fail "dma-load -b $bs -t $SECS ($side): $(cat /tmp/run.out)"
+	mbps=$(sed -n 's/.* MBps=\([0-9.]*\).*/\1/p' /tmp/run.out)
+	ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' /tmp/run.out)
+	[ -n "$mbps" ] || fail "no MBps in: $(cat /tmp/run.out)"
+	extra=
+	if [ "$side" = on ]; then
+		c1=$(daemon_cpu)
+		cpu_ms=$(( (c1 - c0) * 1000 / HZ ))
+		extra=" daemon_cpu_ms=$cpu_ms"
+		echo "$cpu_ms" >> /tmp/cpu.ms
+		daemon_stop
+	fi
+	echo "$mbps" >> "/tmp/$side.mbps"
+	echo "$mbps" > "/tmp/$side.last"
+	echo "measured $TYPE $bs pair $PAIR $side: MBps=$mbps ops=$ops$extra"
+}
+
+median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+say "overhead: kernel $(uname -r), nvme $BDF group $G; $PAIRS pairs of ${SECS} s O_DIRECT reads per type and size; interval_ms ${OVERHEAD_INTERVAL_MS:-1000}"
+iommutuned --version
+: > /tmp/summary
+for TYPE in $TYPES; do
+	set_nvme_type "$TYPE"
+	for BS in $SIZES; do
+		: > /tmp/on.mbps; : > /tmp/off.mbps; : > /tmp/cpu.ms; : > /tmp/pair.ratio
+		# Warm-up run, not counted.
+		dma-load -d "$DEV" -b "$BS" -t 1 > /dev/null || fail "warm-up dma-load -b $BS failed"
+		PAIR=1
+		while [ "$PAIR" -le "$PAIRS" ]; do
+			if [ $((PAIR % 2)) = 1 ]; then one off "$BS"; one on "$BS"; else one on "$BS"; one off "$BS"; fi
+			pr=$(awk -v a="$(cat /tmp/on.last)" -v b="$(cat /tmp/off.last)" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }')
+			echo "$pr" >> /tmp/pair.ratio
+			echo "measured $TYPE $BS pair $PAIR: on/off $pr"
+			PAIR=$((PAIR + 1))
+		done
+		m_off=$(median /tmp/off.mbps) m_on=$(median /tmp/on.mbps) m_cpu=$(median /tmp/cpu.ms)
+		ratio=$(awk -v a="$m_on" -v b="$m_off" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }')
+		m_pr=$(median /tmp/pair.ratio)
+		line="$TYPE $BS: median without the daemon $m_off MB/s, with it $m_on MB/s: ratio $ratio; median of the pairs' ratios $m_pr (pairs: $(tr '\n' ' ' < /tmp/pair.ratio | sed 's/ $//')); daemon CPU per ${SECS} s run: median $m_cpu ms"
+		echo "measured $line"
+		echo "$line" >> /tmp/summary
+	done
+done
+say "the daemon's log of its last run:"
+sed 's/^/  | /' /tmp/bench-daemon.log
+say "summary (ratio: median with / median without; target >= 0.98):"
+sed 's/^/measured summary: /' /tmp/summary
+exit 0

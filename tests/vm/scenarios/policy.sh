@@ -1,0 +1,321 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# policy: the daemon's automatic policy on the real kernel.
+#
+#  1. enforce: the nvme group starts strict (the harness unbinds, writes
+#     DMA, binds). A sustained 16 KiB O_DIRECT read workload makes it lazy
+#     within sustain_s + 2 ticks (+ one tick of slack for the workload's own
+#     start); idle takes it back to strict within max(sustain_s, min_dwell_s)
+#     + 2 ticks (+ one tick, + the time the rebind takes), since [driver nvme]
+#     allows rebinding. Nothing else allows it: the idle e1000e groups are
+#     never touched (their types are sampled all along). The nvme is bound
+#     and reads afterwards.
+#  2. advise: the same workload changes no type at all, and the daemon
+#     reports the same plan (desired DMA-FQ, action switch, the same
+#     transition in its "Advice:" log line), in the same time.
+#  3. reload: a config with an error: `iommuctl reload` exits 1 and names
+#     file:line, the daemon keeps running on the old config (status answers,
+#     still advise); SIGHUP with the bad config too; a good config again
+#     reloads (and turns enforce back on).
+#  4. overrides: `iommuctl set BDF strict` under load keeps the group
+#     strict; `clear` lets auto take it lazy again; a user who is not root
+#     is refused `set` by the daemon (exit 1, the reason) when the socket
+#     lets it connect at all, and cannot connect with the shipped 0660 mode.
+#
+# The thresholds come from a measurement: lazy_above_unmaps_per_sec is a
+# quarter of the strict read rate measured here before the daemon starts
+# (one unmap per O_DIRECT read).
+set -eu
+. /vm/lib.sh
+
+INTERVAL_MS=1000
+SUSTAIN_S=2
+DWELL_S=2
+SOCK=/run/iommutuned/policy.sock
+CONF=/tmp/p.conf
+ST=/tmp/pst
+LOG=/tmp/iommutuned.log
+BDF=$(nvme_bdf)
+G=$(group_of "$BDF")
+DEV=/dev/nvme0n1
+
+command -v iommutuned >/dev/null && command -v iommuctl >/dev/null ||
+	fail "iommutuned and iommuctl must be in the initramfs"
+
+NIC_GROUPS=
+for n in /sys/class/net/eth*; do
+	[ "$(basename "$(readlink "$n/device/driver")")" = e1000e ] &&
+		NIC_GROUPS="$NIC_GROUPS $(group_of "$(basename "$(readlink -f "$n/device")")")"
+done
+[ -n "$NIC_GROUPS" ] || fail "no e1000e NIC"
+# Cheap reads for the polls (no fork: TCG makes every process cost).
+read_type() { read -r RT < "/sys/kernel/iommu_groups/$1/type"; }
+nic_types() { for g in $NIC_GROUPS; do read_type "$g"; printf '%s=%s ' "$g" "$RT"; done; }
+now_cs() { read -r up _ < /proc/uptime; NOW=$(( ${up%.*} * 100 + 1${up#*.} - 100 )); }
+NIC_TYPES0=$(nic_types)
+
+# --- the nvme group starts strict ----------------------------------------------
+if [ "$(group_type "$G")" != DMA ]; then
+	unbind "$BDF" nvme > /tmp/err || fail "unbind $BDF: $(cat /tmp/err)"
+	set_type "$G" DMA > /tmp/err || { bind "$BDF" nvme; fail "write DMA: $(cat /tmp/err)"; }
+	bind "$BDF" nvme > /tmp/err || fail "bind $BDF: $(cat /tmp/err)"
+	wait_for /sys/block/nvme0n1 100 || fail "nvme0n1 did not come back"
+fi
+say "platform $VM_PLATFORM, kernel $(uname -r): nvme $BDF group $G $(group_type "$G"); e1000e groups: $NIC_TYPES0"
+
+# The workload's strict unmap rate, without the daemon.
+dma-load -d "$DEV" -b 16K -t 2 > /tmp/rate.out || fail "dma-load failed"
+RATE=$(awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } } END { printf "%d", v["ops"] / v["secs"] }' /tmp/rate.out)
+LAZY_ABOVE=$((RATE / 4))
+[ "$LAZY_ABOVE" -ge 50 ] || fail "the workload is too slow to test with: $(cat /tmp/rate.out)"
+echo "measured strict 16K read rate: $RATE reads/s ($(sed 's/^dma-load: //' /tmp/rate.out)); lazy_above_unmaps_per_sec = $LAZY_ABOVE"
+
+write_conf() { # write_conf MODE [EXTRA LINE]
+	cat > "$CONF" <<-EOF
+	[daemon]
+	interval_ms = $INTERVAL_MS
+	mode = $1
+	admin_group =
+	${2:-}
+	[policy]
+	lazy_above_unmaps_per_sec = $LAZY_ABOVE
+	strict_below_unmaps_per_sec = 10
+	sustain_s = $SUSTAIN_S
+	min_dwell_s = $DWELL_S
+	max_switches_per_hour = 60
+
+	[driver nvme]
+	allow_rebind = yes
+	allow_lazy_when_kernel_forced_strict = yes
+	EOF
+}
+
+ctl() { iommuctl --no-color --socket "$SOCK" "$@"; }
+start_daemon() {
+	iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" >> "$LOG" 2>&1 &
+	DAEMON=$!
+	wait_for "$SOCK" 150 || { cat "$LOG"; fail "iommutuned did not open $SOCK"; }
+	# Wait for the first tick: the workload must start on a running monitor.
+	i=0
+	until ctl --json status > /tmp/st.json 2>/dev/null &&
+	      [ "$(json_flat < /tmp/st.json | grep '^ticks=' | cut -d= -f2)" -ge 1 ]; do
+		i=$((i + 1)); [ $i -lt 100 ] || fail "the daemon does not tick"
+		sleep 0.2
+	done
+}
+stop_daemon() {
+	kill "$DAEMON" 2>/dev/null || true
+	wait "$DAEMON" 2>/dev/null || true
+	rm -f "$SOCK"
+}
+
+# sample LABEL: one poll. Appends "cs type desired action nic-types" to
+# /tmp/LABEL.tl and sets S_TYPE, S_DESIRED, S_ACTION, S_NICS.
+sample() {
+	now_cs; at=$((NOW - T0))
+	read_type "$G"; S_TYPE=$RT
+	S_NICS=
+	for g in $NIC_GROUPS; do read_type "$g"; S_NICS="$S_NICS$g=$RT "; done
+	S_DESIRED=- S_ACTION=-
+	if ctl --json groups > /tmp/groups.json 2>/dev/null; then
+		json_flat < /tmp/groups.json > /tmp/groups.flat
+		read -r S_DESIRED S_ACTION <<-EOF
+		$(jgroup /tmp/groups.flat "" "$G" desired,action)
+		EOF
+	fi
+	echo "$at $S_TYPE ${S_DESIRED:--} ${S_ACTION:--} $S_NICS" >> "/tmp/$1.tl"
+	[ "$S_NICS" = "$NIC_TYPES0" ] || NIC_CHANGED="$NIC_CHANGED [$S_NICS]"
+}
+# poll_until LABEL MAX_CS TEST...: sample every 0.5 s until TEST holds (its
+# time since T0 in FOUND_CS) or MAX_CS has passed (FOUND_CS empty).
+poll_until() {
+	label=$1 max=$2; shift 2
+	FOUND_CS=
+	while :; do
+		sample "$label"
+		if "$@"; then FOUND_CS=$at; return 0; fi
+		[ "$at" -le "$max" ] || return 0
+		sleep 0.5
+	done
+}
+is_type() { [ "$S_TYPE" = "$1" ]; }
+is_switch_plan() { [ "$S_DESIRED" = DMA-FQ ] && [ "$S_ACTION" = switch ]; }
+never() { false; }
+within() { [ -n "$1" ] && [ "$1" -le "$2" ]; }
+# shellcheck disable=SC2254
+case_in() { case $1 in $2) return 0 ;; esac; return 1; }
+not_case_in() { ! case_in "$@"; }
+print_tl() { echo "measured timeline $1 (cs since the workload started, type, desired, action, e1000e groups):"; sed 's/^/    /' "/tmp/$1.tl"; }
+
+start_load() { dma-load -d "$DEV" -b 16K -t "$1" > /tmp/load.out 2>&1 & LOAD=$!; T0=$(uptime_cs); }
+stop_load() { kill "$LOAD" 2>/dev/null || true; wait "$LOAD" 2>/dev/null || true; }
+
+TICK_CS=$((INTERVAL_MS / 10))
+NIC_CHANGED=
+mkdir -p "$ST"
+: > "$LOG"
+
+# --- 1. enforce -----------------------------------------------------------------------
+say "enforce: sustained reads, then idle"
+write_conf enforce
+start_daemon
+T0=$(uptime_cs)
+sample enforce-idle
+sleep 1
+sample enforce-idle
+# sustain_s + 2 ticks + 1 tick of slack for the workload's first partial tick.
+LAZY_BOUND=$((SUSTAIN_S * 100 + 3 * TICK_CS))
+start_load 60
+poll_until enforce-load $((LAZY_BOUND + 300)) is_type DMA-FQ
+T_LAZY=$FOUND_CS
+sleep 1 # the lazy group under load for one more tick
+sample enforce-load
+stop_load
+say "workload stopped after $(( $(uptime_cs) - T0 )) cs"
+print_tl enforce-load
+echo "measured enforce: DMA -> DMA-FQ ${T_LAZY:-never} cs after the workload started (bound $LAZY_BOUND cs = sustain_s + 3 ticks)"
+check "sustained reads make group $G lazy" [ -n "$T_LAZY" ]
+check "within sustain_s + 2 ticks + 1 tick of slack ($LAZY_BOUND cs): ${T_LAZY:-never} cs" within "$T_LAZY" "$LAZY_BOUND"
+check "nvme bound after the live switch" [ "$(driver_of "$BDF")" = nvme ]
+
+# Idle: back to strict. The rebind itself takes a moment (about 1 s here).
+T0=$(uptime_cs)
+hold=$SUSTAIN_S; [ "$DWELL_S" -gt "$hold" ] && hold=$DWELL_S
+STRICT_BOUND=$((hold * 100 + 3 * TICK_CS + 150))
+poll_until enforce-idle2 $((STRICT_BOUND + 300)) is_type DMA
+T_STRICT=$FOUND_CS
+wait_for "/sys/bus/pci/devices/$BDF/driver" 100 || true
+sleep 1
+sample enforce-idle2
+print_tl enforce-idle2
+echo "measured enforce: DMA-FQ -> DMA ${T_STRICT:-never} cs after the workload stopped (bound $STRICT_BOUND cs = max(sustain_s, min_dwell_s) + 3 ticks + 1.5 s for the rebind)"
+check "idle takes group $G back to strict" [ -n "$T_STRICT" ]
+check "within $STRICT_BOUND cs: ${T_STRICT:-never} cs" within "$T_STRICT" "$STRICT_BOUND"
+check "nvme bound again after the rebind (driver $(driver_of "$BDF"))" [ "$(driver_of "$BDF")" = nvme ]
+wait_for /sys/block/nvme0n1 100 || true
+dma-load -d "$DEV" -b 64K -n 100 > /tmp/use.out 2>&1 && rc=0 || rc=$?
+check "the nvme reads after the daemon's rebind: $(cat /tmp/use.out)" [ "$rc" = 0 ]
+check "the daemon logged the switch to lazy" grep -q "Group $G DMA -> DMA-FQ: done" "$LOG"
+check "the daemon logged the switch back to strict" grep -q "Group $G DMA-FQ -> DMA: done" "$LOG"
+grep -E "^Group [0-9]+ .* -> " "$LOG" | sed 's/^/    log: /' || true
+stop_daemon
+
+# --- 2. advise ------------------------------------------------------------------------------
+say "advise: the same workload"
+write_conf advise
+start_daemon
+PLAN_AT=
+start_load 60
+while :; do
+	sample advise
+	if [ -z "$PLAN_AT" ] && is_switch_plan; then PLAN_AT=$at; fi
+	[ "$at" -le $((LAZY_BOUND + 2 * TICK_CS)) ] || break
+	sleep 0.5
+done
+stop_load
+print_tl advise
+echo "measured advise: plan desired=DMA-FQ action=switch first seen ${PLAN_AT:-never} cs after the workload started (enforce switched at ${T_LAZY:-never} cs)"
+types=$(awk '{ print $2 }' /tmp/advise.tl | sort -u | tr '\n' ' ')
+check "advise: group $G stays DMA all along (types seen: $types)" [ "$types" = "DMA " ]
+check "advise: the plan is DMA-FQ, action switch" [ -n "$PLAN_AT" ]
+check "advise: the plan comes as soon as enforce acted (${PLAN_AT:-never} <= $LAZY_BOUND cs)" within "$PLAN_AT" "$LAZY_BOUND"
+check "advise: the log has the advice for the same transition" grep -q "Advice: group $G DMA -> DMA-FQ" "$LOG"
+echo "measured advise: $(grep -c "Advice: group $G DMA -> DMA-FQ" "$LOG") advice line(s) for group $G; first: $(grep -m 1 "Advice: group $G" "$LOG")"
+
+# --- 3. reload ------------------------------------------------------------------------------
+say "reload"
+write_conf enforce "interval_ms_typo = 5"
+BAD_LINE=$(grep -n interval_ms_typo "$CONF" | cut -d: -f1)
+rc=0
+ctl reload > /tmp/reload.out 2>&1 || rc=$?
+sed 's/^/    | /' /tmp/reload.out
+check "reload of a bad config exits 1 (exit $rc)" [ "$rc" = 1 ]
+check "the error names $CONF:$BAD_LINE" grep -q "$CONF:$BAD_LINE" /tmp/reload.out
+rc=0
+ctl --json status > /tmp/status.json 2>&1 || rc=$?
+json_flat < /tmp/status.json > /tmp/status.flat
+check "status still answers (exit $rc)" [ "$rc" = 0 ]
+check "still on the old config: mode $(jget /tmp/status.flat mode)" [ "$(jget /tmp/status.flat mode)" = advise ]
+check "status has the reload error: $(jget /tmp/status.flat last_reload_error)" \
+	grep -q "^last_reload_error=$CONF:$BAD_LINE" /tmp/status.flat
+kill -HUP "$DAEMON"
+sleep 1
+check "SIGHUP with the bad config: the daemon is still running" kill -0 "$DAEMON"
+ctl --json status > /tmp/status.json 2>&1 && rc=0 || rc=$?
+json_flat < /tmp/status.json > /tmp/status.flat
+check "SIGHUP: status answers (exit $rc)" [ "$rc" = 0 ]
+check "SIGHUP: reload_failures = 2 (is $(jget /tmp/status.flat reload_failures))" [ "$(jget /tmp/status.flat reload_failures)" = 2 ]
+check "SIGHUP: still advise (is $(jget /tmp/status.flat mode))" [ "$(jget /tmp/status.flat mode)" = advise ]
+write_conf enforce
+rc=0
+ctl reload > /tmp/reload.out 2>&1 || rc=$?
+check "reload of a good config succeeds (exit $rc)" [ "$rc" = 0 ]
+ctl --json status > /tmp/status.json 2>&1 || true
+json_flat < /tmp/status.json > /tmp/status.flat
+check "the new config runs: mode $(jget /tmp/status.flat mode)" [ "$(jget /tmp/status.flat mode)" = enforce ]
+
+# --- 4. overrides -----------------------------------------------------------------------------
+say "overrides"
+rc=0
+ctl set "$BDF" strict > /tmp/set.out 2>&1 || rc=$?
+check "iommuctl set $BDF strict (exit $rc)" [ "$rc" = 0 ]
+start_load 60
+poll_until pinned $((LAZY_BOUND + 2 * TICK_CS)) never
+types=$(awk '{ print $2 }' /tmp/pinned.tl | sort -u | tr '\n' ' ')
+print_tl pinned
+check "pinned strict under load: group $G stays DMA (types seen: $types)" [ "$types" = "DMA " ]
+ctl --json groups > /tmp/groups.json && json_flat < /tmp/groups.json > /tmp/groups.flat
+reason=$(jgroup /tmp/groups.flat "" "$G" reason)
+echo "measured pinned reason: $reason"
+check "the reason names the override" case_in "$reason" "*override strict*"
+rc=0
+ctl clear "$BDF" > /tmp/clear.out 2>&1 || rc=$?
+check "iommuctl clear $BDF (exit $rc)" [ "$rc" = 0 ]
+T0=$(uptime_cs)
+# The above-threshold run has lasted since the load began: the next tick or two.
+poll_until cleared $((3 * TICK_CS + 300)) is_type DMA-FQ
+T_CLEARED=$FOUND_CS
+stop_load
+print_tl cleared
+echo "measured after clear: DMA-FQ ${T_CLEARED:-never} cs after the clear (bound $((3 * TICK_CS)) cs)"
+check "after clear, auto takes the busy group lazy within 3 ticks" within "$T_CLEARED" $((3 * TICK_CS))
+
+# A user who is not root. The shipped socket mode (0660, root and the admin
+# group) keeps it out entirely; with the socket opened to everyone, the
+# daemon's own check refuses it.
+grep -q '^nobody:' /etc/passwd 2>/dev/null || echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
+grep -q '^nogroup:' /etc/group 2>/dev/null || echo 'nogroup:x:65534:' >> /etc/group
+asnobody() { su -s /bin/sh nobody -c "$*"; }
+echo "measured socket mode: $(stat -c '%a %U:%G' "$SOCK")"
+rc=0
+asnobody "iommuctl --socket $SOCK status" > /tmp/nobody.out 2>&1 || rc=$?
+echo "measured nobody, socket $(stat -c %a "$SOCK"): iommuctl status: exit $rc: $(head -n 1 /tmp/nobody.out)"
+check "socket 0660: nobody cannot connect (exit 3)" [ "$rc" = 3 ]
+chmod 0666 "$SOCK"
+rc=0
+asnobody "iommuctl --socket $SOCK status" > /tmp/nobody.out 2>&1 || rc=$?
+check "socket 0666: nobody may read status (exit $rc)" [ "$rc" = 0 ]
+rc=0
+asnobody "iommuctl --socket $SOCK set $BDF strict" > /tmp/nobody.out 2>&1 || rc=$?
+echo "measured nobody: iommuctl set $BDF strict: exit $rc: $(cat /tmp/nobody.out)"
+check "nobody is refused set: exit 1" [ "$rc" = 1 ]
+check "the refusal says why (root or the admin group, uid 65534)" grep -q "needs root or a member of the admin group (uid 65534" /tmp/nobody.out
+ctl --json groups > /tmp/groups.json && json_flat < /tmp/groups.json > /tmp/groups.flat
+check "no pin was made by nobody (reason: $(jgroup /tmp/groups.flat "" "$G" reason))" \
+	not_case_in "$(jgroup /tmp/groups.flat "" "$G" reason)" "*override*"
+rc=0
+asnobody "iommuctl --socket $SOCK reload" > /tmp/nobody.out 2>&1 || rc=$?
+check "nobody is refused reload: exit 1 ($(cat /tmp/nobody.out))" [ "$rc" = 1 ]
+
+stop_daemon
+echo "measured daemon log ($(wc -l < "$LOG") lines), switches and advice:"
+grep -E "^(Group [0-9]+ |Advice: )" "$LOG" | sed 's/^/    /' | head -n 40
+
+# --- the whole run ---------------------------------------------------------------------------
+check "the e1000e groups never changed ($NIC_TYPES0):${NIC_CHANGED:- never}" [ -z "$NIC_CHANGED" ]
+check "nvme bound at the end" [ "$(driver_of "$BDF")" = nvme ]
+wait_for /sys/block/nvme0n1 100 || true
+dma-load -d "$DEV" -b 64K -n 100 > /tmp/use.out 2>&1 && rc=0 || rc=$?
+check "the nvme reads at the end: $(cat /tmp/use.out)" [ "$rc" = 0 ]
+finish
