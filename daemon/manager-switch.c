@@ -317,6 +317,10 @@ void manager_restore_overrides(Manager *m) {
 /* ---- restore at exit ---------------------------------------------------- */
 
 void manager_restore_groups(Manager *m) {
+        /* Fresh guard facts for every group: the last decisions may be gone
+         * (a switch rescans the topology) or stale. */
+        if (manager_decide_now(m) < 0)
+                return;
         for (size_t i = 0; i < m->n_decisions; i++) {
                 const PolicyDecision *d = &m->decisions[i];
                 const IommuGroup *g = topology_find_group(m->topology, d->group);

@@ -493,10 +493,15 @@ static int manager_open(Manager *m) {
         return manager_scan_topology(m); /* recovery may have changed types */
 }
 
+int manager_decide_now(Manager *m) {
+        (void) manager_read_device_usage(m);
+        return manager_decide(m, NULL);
+}
+
 int manager_prepare_switching(Manager *m) {
         int r = manager_open(m);
 
-        return r < 0 ? r : manager_decide(m, NULL);
+        return r < 0 ? r : manager_decide_now(m);
 }
 
 int manager_start(Manager *m) {

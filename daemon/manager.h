@@ -90,6 +90,9 @@ int manager_start(Manager *m);
  * that a switch needs (topology, state, recovery, device usage), and one
  * decision per group for its guard facts. */
 int manager_prepare_switching(Manager *m);
+/* Decides every group now, without rates (for a switch by hand or at
+ * exit, when the rate runs no longer matter). */
+int manager_decide_now(Manager *m);
 /* Records a switch made by hand in the history, like the daemon's own. */
 void manager_record_manual_switch(Manager *m, const PolicyDecision *d, const SwitchResult *res);
 /* Runs until SIGTERM/SIGINT; returns the loop's exit code. */
