@@ -56,6 +56,10 @@ static uint64_t sub0(uint64_t a, uint64_t b) {
         return a > b ? a - b : 0;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b) {
+        return a < b ? a : b;
+}
+
 void accounting_tick_done(AccountingTick *t) {
         free(t->groups);
         free(t->units);
@@ -165,7 +169,12 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
 
         /* Savings against strict, where both sides are known. */
         if (tick->counters_ok && tick->gather_ok && tick->qi_ok) {
-                uint64_t avoided = sub0(unmap_side.strict_model_invalidations, a.total.iotlb_invalidations);
+                uint64_t seen = a.total.iotlb_invalidations + in->strict_credit_in;
+                uint64_t avoided = sub0(unmap_side.strict_model_invalidations, seen);
+
+                /* At most this tick's own invalidations are carried on. */
+                a.strict_credit_out = min_u64(sub0(seen, unmap_side.strict_model_invalidations),
+                                              a.total.iotlb_invalidations);
 
                 a.total.avoided_vs_strict = avoided;
                 if (a.unmaps_group >= 0 && iotlb_unattributed == 0)
@@ -180,8 +189,11 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                  * strict at all). */
                 if ((a.unmaps_group >= 0 && t->groups[a.unmaps_group].type == GROUP_TYPE_DMA_FQ) ||
                     (a.unmaps_group < 0 && all_dma_lazy)) {
-                        uint64_t by_patch = sub0(unmap_side.unpatched_model_invalidations,
-                                                 a.total.iotlb_page_selective);
+                        uint64_t seen_page = a.total.iotlb_page_selective + in->patch_credit_in;
+                        uint64_t by_patch = sub0(unmap_side.unpatched_model_invalidations, seen_page);
+
+                        a.patch_credit_out = min_u64(sub0(seen_page, unmap_side.unpatched_model_invalidations),
+                                                     a.total.iotlb_page_selective);
 
                         a.total.avoided_by_patch = by_patch;
                         /* Unmaps with page-size changes in lazy domains are

@@ -22,6 +22,9 @@
  *  - "Avoided by the patched driver" = what the unpatched lazy driver would
  *    have cost (k + (k > 0) per recorded unmap) minus the page-selective
  *    invalidations actually seen, for unmaps known to be in lazy domains.
+ *  - Invalidations a tick saw beyond its model are credited to the next
+ *    tick only (see AccountingInput), never further: at a tick's edge the
+ *    invalidations of an unmap are sampled a tick before its record.
  *  - Rates for the policy are given only where known: the only group with
  *    I/O has the machine's unmaps, the others none; when the machine
  *    unmapped nothing every group's rate is zero; otherwise unknown.
@@ -47,6 +50,14 @@ typedef struct AccountingInput {
         const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
+        /* The previous tick's credits (its *_credit_out): invalidations it
+         * saw beyond its model. The samplers drain the unmap records before
+         * the invalidation records, and an unmap's invalidations come before
+         * its unmap event, so an unmap at the edge of a tick has its
+         * invalidations in one tick and its record in the next; without the
+         * credit that tick would count them as avoided. */
+        uint64_t strict_credit_in;    /* IOTLB invalidations beyond the strict model */
+        uint64_t patch_credit_in;     /* page-selective ones beyond the unpatched model */
 } AccountingInput;
 
 typedef struct AccountingTick {
@@ -58,6 +69,8 @@ typedef struct AccountingTick {
         int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
         char attribution[256];        /* how this tick's unmaps were attributed, in words */
         DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
+        uint64_t strict_credit_out;   /* for the next tick's strict_credit_in */
+        uint64_t patch_credit_out;    /* for the next tick's patch_credit_in */
 } AccountingTick;
 
 /* Computes one tick. Returns 0, -EINVAL for a missing input, or -ENOMEM;

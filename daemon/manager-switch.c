@@ -102,8 +102,10 @@ static void record_result(Manager *m, const PolicyDecision *d, const SwitchResul
                 PolicyGroupState *ps = policy_state_get(&m->policy_state, d->group);
                 StateGroup *sg = *key ? state_group(&m->state, key, d->group) : NULL;
 
+                /* On the decisions' clock (when the tick was due), so that
+                 * min_dwell_s is counted in whole ticks like sustain_s. */
                 if (ps)
-                        policy_group_state_record_switch(ps, now_monotonic_ns());
+                        policy_group_state_record_switch(ps, d->now_ns ? d->now_ns : now_monotonic_ns());
                 /* Remember the kernel's own type the first time we change it. */
                 if (sg && !sg->changed_from)
                         sg->changed_from = strdup(group_type_to_string(res->from));
@@ -196,13 +198,59 @@ const char *manager_refusal(Manager *m, unsigned group) {
         return r && now_monotonic_ns() - r->at_ns < REFUSED_RETRY_NS ? r->why : NULL;
 }
 
+static bool was_advised(const Manager *m, unsigned group, GroupType to) {
+        for (size_t i = 0; i < m->n_advised; i++)
+                if (m->advised[i].group == group && m->advised[i].to == to)
+                        return true;
+        return false;
+}
+
+void manager_forget_advice(Manager *m) {
+        free(m->advised);
+        m->advised = NULL;
+        m->n_advised = 0;
+}
+
+/* advise: what enforce would do, without writing. The engine's dry run
+ * checks the same guards and preconditions as a real switch, so a switch
+ * the engine would refuse is reported as refused (and, as in enforce, not
+ * proposed again for an hour), not advised. */
+static void advise(Manager *m, const PolicyDecision *d, struct AdvisedSwitch *now, size_t *n_now) {
+        const char *dev = d->n_members ? d->members[0].device->name : "";
+        SwitchResult res = {};
+
+        (void) manager_switch_group(m, d, d->desired, true, &res);
+        if (res.outcome == SWITCH_OUTCOME_PLANNED) {
+                if (!was_advised(m, d->group, d->desired))
+                        log_switch_event(LOG_INFO, d->group, dev, group_type_to_string(d->current),
+                                         group_type_to_string(d->desired), d->reason,
+                                         "Advice: group %u %s -> %s: %s", d->group,
+                                         group_type_to_string(d->current), group_type_to_string(d->desired),
+                                         d->reason);
+                if (now)
+                        now[(*n_now)++] = (struct AdvisedSwitch) { .group = d->group, .to = d->desired };
+        } else if (res.outcome != SWITCH_OUTCOME_UNCHANGED) {
+                log_switch_event(LOG_WARNING, d->group, dev, group_type_to_string(d->current),
+                                 group_type_to_string(d->desired), d->reason,
+                                 "Advice: group %u %s -> %s would be refused: %s", d->group,
+                                 group_type_to_string(d->current), group_type_to_string(d->desired),
+                                 res.message ? res.message : switch_outcome_to_string(res.outcome));
+                remember_refusal(m, d->group, d->desired, res.message);
+        }
+        switch_result_done(&res);
+}
+
 /* Applies the decisions: enforce switches, advise only logs what it would
  * do (once per change of advice). Returns true when a group changed, so
  * the caller rescans the topology. */
 bool manager_apply_decisions(Manager *m) {
         bool enforce = config_daemon(m->config)->mode.mode == DAEMON_MODE_ENFORCE;
         bool changed = false;
+        struct AdvisedSwitch *now = NULL;
+        size_t n_now = 0;
 
+        if (!enforce)
+                now = calloc(m->n_decisions + 1, sizeof(*now)); /* NULL: advice is logged every tick */
         for (size_t i = 0; i < m->n_decisions; i++) {
                 const PolicyDecision *d = &m->decisions[i];
                 SwitchResult res = {};
@@ -210,11 +258,7 @@ bool manager_apply_decisions(Manager *m) {
                 if (d->action != POLICY_ACTION_SWITCH || recently_refused(m, d->group, d->desired))
                         continue;
                 if (!enforce) {
-                        log_switch_event(LOG_INFO, d->group, d->n_members ? d->members[0].device->name : "",
-                                         group_type_to_string(d->current), group_type_to_string(d->desired),
-                                         d->reason, "Advice: group %u %s -> %s: %s", d->group,
-                                         group_type_to_string(d->current), group_type_to_string(d->desired),
-                                         d->reason);
+                        advise(m, d, now, &n_now);
                         continue;
                 }
                 (void) manager_switch_group(m, d, d->desired, false, &res);
@@ -226,6 +270,9 @@ bool manager_apply_decisions(Manager *m) {
                           res.outcome == SWITCH_OUTCOME_FAILED || res.outcome == SWITCH_OUTCOME_NEEDS_ATTENTION;
                 switch_result_done(&res);
         }
+        manager_forget_advice(m);
+        m->advised = now;
+        m->n_advised = n_now;
         return changed;
 }
 

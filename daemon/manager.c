@@ -41,7 +41,7 @@ static gid_t admin_gid(const Config *c) {
         return grp->gr_gid;
 }
 
-static int manager_decide(Manager *m, const PolicyGroupRate *rates);
+static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now_ns);
 static void manager_save_state(Manager *m);
 
 static int manager_scan_topology(Manager *m) {
@@ -83,12 +83,15 @@ static int manager_scan_topology(Manager *m) {
 /* Before device usage was read, no device is presumed free to unbind. */
 #define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: not read yet"
 
-static int manager_decide(Manager *m, const PolicyGroupRate *rates) {
+/* now_ns: the time the decision is for; a tick passes the time it was due,
+ * so that a rate held for sustain_s is held for exactly that many ticks'
+ * worth of time, however long each tick took to sample. */
+static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now_ns) {
         PolicyInput in = {
                 .topology = m->topology,
                 .config = m->config,
                 .rates = rates, /* NULL: unknown */
-                .now_ns = now_monotonic_ns(),
+                .now_ns = now_ns,
         };
         PolicyDeviceFacts *facts;
         PolicyDecision *d = NULL;
@@ -217,7 +220,7 @@ static void manager_read_latency(Manager *m) {
 }
 
 /* Samples, accounts and decides: one monitoring step. */
-static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
+static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
         const bool *active = NULL;
         AccountingTick a = { .unmaps_group = -1 };
@@ -237,26 +240,31 @@ static void manager_monitor(Manager *m, uint64_t now, double interval_s) {
                         .group_active = active,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
+                        .strict_credit_in = m->strict_credit,
+                        .patch_credit_in = m->patch_credit,
                 };
 
                 r = accounting_compute(&in, &a);
         }
         if (r < 0) {
                 log_error_errno(r, "Monitoring failed this tick: %m");
-                (void) manager_decide(m, NULL);
+                m->strict_credit = m->patch_credit = 0;
+                (void) manager_decide(m, NULL, due_ns);
                 accounting_tick_done(&a);
                 return;
         }
         if (ft.unmap_records_lost || ft.qi_records_lost)
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
+        m->strict_credit = a.strict_credit_out;
+        m->patch_credit = a.patch_credit_out;
         m->driver_evidence.mixed_unmaps += a.evidence.mixed_unmaps;
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
         manager_read_latency(m);
         (void) manager_read_device_usage(m);
-        (void) manager_decide(m, a.rates);
+        (void) manager_decide(m, a.rates, due_ns);
         accounting_tick_done(&a);
         if (manager_apply_decisions(m))
                 (void) manager_scan_topology(m); /* types changed: read them back */
@@ -274,7 +282,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         m->last_tick_ns = now;
         if (now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS)
                 (void) manager_scan_topology(m);
-        manager_monitor(m, now, (double) (now - since) / 1e9);
+        /* Decisions are dated by when the tick was due (usec): ticks are due
+         * exactly one interval apart, while `now` jitters with dispatch. */
+        manager_monitor(m, now, usec * 1000ULL < now ? usec * 1000ULL : now, (double) (now - since) / 1e9);
         if (now - m->last_state_save_ns >= STATE_SAVE_NS)
                 manager_save_state(m);
 
@@ -330,6 +340,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
         (void) sd_event_source_set_time_relative(m->tick_source,
                                                  config_daemon(c)->interval_ms.u * 1000ULL);
         manager_forget_refusals(m);
+        manager_forget_advice(m);
         log_info("Configuration reloaded");
         return manager_scan_topology(m);
 }
@@ -375,6 +386,7 @@ Manager *manager_free(Manager *m) {
         closep(&m->state_dir_fd);
         manager_free_device_usage(m);
         manager_forget_refusals(m);
+        manager_forget_advice(m);
         sd_event_unref(m->event);
         policy_decisions_free(m->decisions, m->n_decisions);
         free(m->device_facts);
@@ -495,7 +507,7 @@ static int manager_open(Manager *m) {
 
 int manager_decide_now(Manager *m) {
         (void) manager_read_device_usage(m);
-        return manager_decide(m, NULL);
+        return manager_decide(m, NULL, now_monotonic_ns());
 }
 
 int manager_prepare_switching(Manager *m) {

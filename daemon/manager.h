@@ -52,11 +52,19 @@ typedef struct Manager {
                 char *why;
         } *refused;
         size_t n_refused;
+        /* advise: the switches advised at the last tick, so that each piece
+         * of advice is logged once, when it first appears. */
+        struct AdvisedSwitch {
+                unsigned group;
+                GroupType to;
+        } *advised;
+        size_t n_advised;
         size_t n_device_in_use;
         char *state_warning;       /* what loading the state file said, if anything */
         uint64_t last_state_save_ns;
         char attribution[256];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
+        uint64_t strict_credit, patch_credit; /* accounting's credits for the next tick */
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
         bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
         uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */
@@ -118,6 +126,8 @@ void manager_restore_overrides(Manager *m);
 void manager_restore_groups(Manager *m);
 /* After a reload everything may be tried again. */
 void manager_forget_refusals(Manager *m);
+/* Forgets what advise mode has advised (so it is logged again). */
+void manager_forget_advice(Manager *m);
 /* Why the last switch of group was refused or failed, if that was within
  * the hour; NULL otherwise. */
 const char *manager_refusal(Manager *m, unsigned group);

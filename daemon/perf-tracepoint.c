@@ -78,6 +78,12 @@ int cpulist_parse(const char *s, unsigned **ret, size_t *ret_n) {
                                 return -EBADMSG;
                 }
                 for (unsigned c = lo; c <= hi; c++) {
+                        /* More CPUs than read_cpu() allows distinct ones:
+                         * ranges repeat, and the list would be rejected
+                         * anyway. Stop before "0-4194303,0-4194303,..."
+                         * takes gigabytes. */
+                        if (n >= 1u << 22)
+                                return -EBADMSG;
                         if (greedy_realloc((void **) &cpus, &allocated, n + 1, sizeof(unsigned)) < 0)
                                 return -ENOMEM;
                         cpus[n++] = c;

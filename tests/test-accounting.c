@@ -194,6 +194,57 @@ static void test_patched_driver(void) {
         domain_map_done(&map);
 }
 
+/* 50 unpatched lazy 3 MiB unmaps over two ticks, the last one at the edge:
+ * its two page-selective invalidations were sampled in the first tick and
+ * its record in the second. Nothing was avoided, in neither tick. */
+static void test_tick_edge(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
+        FlushTick t1 = { .counters_ok = true, .maps = 49, .unmaps = 49, .gather_ok = true, .qi_ok = true };
+        FlushTick t2 = { .counters_ok = true, .maps = 1, .unmaps = 1, .gather_ok = true, .qi_ok = true };
+        FlushDomainCount d1 = { .unit = "dmar0", .did = 5, .iotlb = 100, .iotlb_page = 100 };
+        bool active[3] = { true, false, false };
+        AccountingInput in;
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingTick a = { .unmaps_group = -1 }, b = { .unmaps_group = -1 };
+
+        make_topology(&t, &u, g, d, types, false);
+        make_map(&map);
+        for (int i = 0; i < 49; i++)
+                gather_model_account(&t1.gather, u.pgsize_bitmap, UINT64_C(0x40000000) + (uint64_t) i * (4u << 20),
+                                     3u << 20);
+        gather_model_account(&t2.gather, u.pgsize_bitmap, UINT64_C(0x80000000), 3u << 20);
+        t1.domains = &d1;
+        t1.n_domains = 1;
+
+        in = (AccountingInput) { .topology = &t, .tick = &t1, .map = &map, .group_active = active, .interval_s = 1.0 };
+        CHECK_INT(accounting_compute(&in, &a), 0, "edge: first tick");
+        CHECK_INT(a.total.avoided_by_patch, 0, "edge: first tick avoids nothing by the patch");
+        CHECK_INT(a.patch_credit_out, 2, "edge: 2 page-selective invalidations beyond the model carried on");
+        CHECK_INT(a.strict_credit_out, 2, "edge: 2 invalidations beyond the strict model carried on");
+
+        in.tick = &t2;
+        in.patch_credit_in = a.patch_credit_out;
+        in.strict_credit_in = a.strict_credit_out;
+        CHECK_INT(accounting_compute(&in, &b), 0, "edge: second tick");
+        CHECK_INT(b.total.unpatched_model_invalidations, 2, "edge: the unmap's model is in the second tick");
+        CHECK_INT(b.total.avoided_by_patch, 0, "edge: with the credit the second tick avoids nothing by the patch");
+        CHECK_INT(b.total.avoided_vs_strict, 0, "edge: nor against strict");
+        CHECK_INT(b.patch_credit_out, 0, "edge: the credit is used up");
+        accounting_tick_done(&b);
+
+        /* Without the credit (what the daemon did before), 2 were claimed. */
+        in.patch_credit_in = in.strict_credit_in = 0;
+        CHECK_INT(accounting_compute(&in, &b), 0, "edge: second tick without the credit");
+        CHECK_INT(b.total.avoided_by_patch, 2, "edge: without the credit 2 would be claimed");
+        accounting_tick_done(&b);
+        accounting_tick_done(&a);
+        domain_map_done(&map);
+}
+
 static void test_idle_and_unknown(void) {
         GroupType types[3] = { GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
         FlushTick idle = { .counters_ok = true, .gather_ok = true, .qi_ok = true };
@@ -230,6 +281,7 @@ int main(void) {
         test_unknown_domain();
         test_caching_mode();
         test_patched_driver();
+        test_tick_edge();
         test_idle_and_unknown();
         return tap_done();
 }

@@ -27,7 +27,10 @@
 # OVERHEAD_SIZES, OVERHEAD_PAIRS, OVERHEAD_SECS, and OVERHEAD_INTERVAL_MS
 # (the daemon's interval_ms; default the daemon's own, 1000): with 60000
 # no tick falls in a run, so "on" costs only what the kernel does for the
-# open perf events, not the daemon's own CPU time.
+# open perf events, not the daemon's own CPU time. OVERHEAD_HIDE: event
+# directories under tracefs' events/, comma-separated (intel_iommu/qi_submit), hidden
+# from the daemon (an empty directory bound over each in a mount namespace
+# of its own), so it runs without that sampler: what that sampler costs.
 set -eu
 . /vm/lib.sh
 
@@ -66,7 +69,16 @@ set_nvme_type() {
 DAEMON=
 daemon_start() {
 	rm -f "$SOCK"
-	iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" > /tmp/bench-daemon.log 2>&1 &
+	if [ -n "${OVERHEAD_HIDE:-}" ]; then
+		mkdir -p /tmp/empty
+		# shellcheck disable=SC2016
+		unshare -m sh -c 'mount --make-rprivate / && for e in $(echo "$0" | tr , " "); do
+				mount --bind /tmp/empty "/sys/kernel/tracing/events/$e" || exit 1
+			done && exec iommutuned "$@"' "$OVERHEAD_HIDE" \
+			--config "$CONF" --socket "$SOCK" --state-dir "$ST" > /tmp/bench-daemon.log 2>&1 &
+	else
+		iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" > /tmp/bench-daemon.log 2>&1 &
+	fi
 	DAEMON=$!
 	wait_for "$SOCK" 200 || { cat /tmp/bench-daemon.log; fail "iommutuned did not open $SOCK"; }
 	# The samplers are open before the socket; let the first tick pass too.
@@ -105,9 +117,19 @@ one() {
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-say "overhead: kernel $(uname -r), nvme $BDF group $G; $PAIRS pairs of ${SECS} s O_DIRECT reads per type and size; interval_ms ${OVERHEAD_INTERVAL_MS:-1000}"
+say "overhead: kernel $(uname -r), nvme $BDF group $G; $PAIRS pairs of ${SECS} s O_DIRECT reads per type and size; interval_ms ${OVERHEAD_INTERVAL_MS:-1000}${OVERHEAD_HIDE:+; hidden from the daemon: $OVERHEAD_HIDE}"
 iommutuned --version
 : > /tmp/summary
+# The daemon's own CPU time per tick with no workload, for scale.
+set_nvme_type "${TYPES%% *}"
+daemon_start
+t0=$(iommuctl --socket "$SOCK" --json status | json_flat > /tmp/st.flat; jget /tmp/st.flat ticks) c0=$(daemon_cpu)
+sleep 10
+t1=$(iommuctl --socket "$SOCK" --json status | json_flat > /tmp/st.flat; jget /tmp/st.flat ticks) c1=$(daemon_cpu)
+daemon_stop
+idle="daemon idle: $(( (c1 - c0) * 1000 / HZ )) ms CPU in $((t1 - t0)) ticks"
+echo "measured $idle"
+echo "$idle" >> /tmp/summary
 for TYPE in $TYPES; do
 	set_nvme_type "$TYPE"
 	for BS in $SIZES; do

@@ -91,7 +91,12 @@ recover() {
 		> /tmp/recover.out 2>&1 || rc=$?
 	RECOVER_RC=$rc
 }
-intents() { ls "$ST" 2>/dev/null | grep -E '^(intent|attention)-group-' | tr '\n' ' ' || true; }
+intents() {
+	for f in "$ST"/intent-group-* "$ST"/attention-group-*; do
+		[ -e "$f" ] && printf '%s ' "${f##*/}"
+	done
+	return 0
+}
 
 # The block device of a PCI device ("" while there is none).
 block_of() {
@@ -144,10 +149,10 @@ switch_check() {
 	from=$(group_type "$g")
 	sw "$CONF" "$g" "$to"
 	echo "measured switch $d ($drv) group $g: $from -> $to: exit $SW_RC in ${SW_MS} ms: $(tail -n 1 /tmp/sw.out)"
-	if ! outcome_is done; then
+	if ! outcome_is "done"; then
 		show_out /tmp/sw.out
 	fi
-	check "$d $from -> $to: exit 0 and outcome done" outcome_is done
+	check "$d $from -> $to: exit 0 and outcome done" outcome_is "done"
 	now=$(group_type "$g")
 	check "$d $from -> $to: group $g reads $to (read $now)" [ "$now" = "$to" ]
 	check "$d $from -> $to: bound to $drv (is $(driver_of "$d"))" [ "$(driver_of "$d")" = "$drv" ]
@@ -285,7 +290,7 @@ while [ "$N" -le 12 ]; do
 		steps=$((N - 1))
 		echo "measured kill9 N=$N: not killed (exit $rc): the switch has $steps write steps: $(tail -n 1 /tmp/sw.out)"
 		SW_RC=$rc
-		check "the run past the last step completes: exit 0, done" outcome_is done
+		check "the run past the last step completes: exit 0, done" outcome_is "done"
 		check "  and leaves group $G DMA (is $(group_type "$G"))" [ "$(group_type "$G")" = DMA ]
 		check "  and the nvme bound (to $(driver_of "$NVME"))" [ "$(driver_of "$NVME")" = nvme ]
 		break

@@ -1,0 +1,185 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# accuracy: the daemon's own counts against the harness's tracefs counts.
+#
+# iommutuned runs in advise mode (it switches nothing). For each workload
+# window the daemon's cumulative machine counters (`iommuctl --json
+# savings`, "total") are read before and after, and the difference is
+# compared with what trace-count finds in the tracefs trace of the same
+# window:
+#   unmaps                        = iommu:unmap events             (within 1%)
+#   maps                          = iommu:map events               (within 1%)
+#   invalidations                 = IOTLB invalidation descriptors (within 1%)
+#   invalidations_page_selective  = page-selective ones            (within 1%)
+#   unpatched_lazy_would_cost     = sum of k + (k > 0) over the unmaps (lazy)
+#   avoided_by_patch              = that model minus the page-selective
+#                                   invalidations seen (lazy 3 MiB):
+#                                   0 on the kernel without the driver fix,
+#                                   the whole model count with it
+#   strict_would_cost             = sum of k + 1 = page-selective (strict)
+#   avoided_vs_strict             = 0 where the kernel paid what strict
+#                                   pays (strict; unpatched lazy 3 MiB)
+# and after the lazy 3 MiB window the daemon's verdict on the driver fix
+# (`iommuctl status`, driver_fix) must match the kernel: "unpatched" on the
+# test kernel without it, "patched" elsewhere.
+#
+# The window. The daemon adds its samples to the counters once per tick, so
+# a savings read holds every event up to the daemon's last tick before it.
+# The trace is started first; then the script waits for a tick (t_A) and
+# reads the counters (S0); runs the workload; waits until two more ticks
+# have passed after the workload's end, the last one t_B; reads S1; and
+# stops the trace. So [t_A, t_B] (what S1 - S0 covers) lies inside the
+# traced window, and the traced time outside it (before t_A, after t_B) is
+# idle: nothing in the guest does DMA then (the NICs are down, the disks
+# untouched). Both sides therefore count the same events; a difference is
+# the daemon's (lost records, a missed CPU, a counter read at the wrong time).
+# D_<key> are assigned through eval in window().
+# shellcheck disable=SC2154
+set -eu
+. /vm/lib.sh
+
+is_vtd || fail "accuracy needs VT-d (invalidation tracepoint)"
+SOCK=/run/iommutuned/accuracy.sock
+CONF=/tmp/a.conf
+LOG=/tmp/iommutuned.log
+DEV=/dev/nvme0n1
+BDF=$(nvme_bdf)
+G=$(group_of "$BDF")
+EVENTS="iommu:map iommu:unmap intel_iommu:qi_submit"
+TC_ARGS="--pgsizes $(vtd_pgsizes)"
+CM=$(vtd_caching_mode)
+case $(uname -r) in *-unpatched) PATCHED=0 ;; *) PATCHED=1 ;; esac
+say "platform $VM_PLATFORM, kernel $(uname -r) (driver fix: $PATCHED), caching mode $CM; nvme $BDF group $G $(group_type "$G")"
+
+cat > "$CONF" <<EOF
+[daemon]
+interval_ms = 500
+mode = advise
+EOF
+ctl() { iommuctl --no-color --socket "$SOCK" "$@"; }
+iommutuned --config "$CONF" --socket "$SOCK" --state-dir /tmp/ast > "$LOG" 2>&1 &
+DAEMON=$!
+wait_for "$SOCK" 150 || { cat "$LOG"; fail "iommutuned did not open $SOCK"; }
+
+ticks() { ctl --json status > /tmp/status.json && json_flat < /tmp/status.json | sed -n 's/^ticks=//p'; }
+# wait_ticks N: until the daemon has ticked N more times.
+wait_ticks() {
+	want=$(( $(ticks) + $1 )) i=0
+	while [ "$(ticks)" -lt "$want" ]; do
+		i=$((i + 1)); [ $i -lt 200 ] || fail "the daemon stopped ticking"
+		sleep 0.1
+	done
+}
+savings() { ctl --json savings > /tmp/savings.json && json_flat < /tmp/savings.json > "$1"; }
+wait_ticks 1
+ctl status | sed 's/^/    | /'
+
+KEYS="unmaps maps invalidations invalidations_page_selective strict_would_cost unpatched_lazy_would_cost avoided_vs_strict avoided_by_patch"
+# window NAME DMA-LOAD-ARGS...: one traced and counted window; sets D_<key>
+# (the daemon's differences) and writes the trace's counts to /tmp/NAME.kv.
+window() {
+	name=$1; shift
+	trace_start $EVENTS
+	wait_ticks 1 # t_A after the trace started
+	savings /tmp/s0.flat
+	dma-load -d "$DEV" "$@" > "/tmp/$name.load" || fail "dma-load $* failed"
+	wait_ticks 2 # t_B: a whole tick after the workload
+	savings /tmp/s1.flat
+	# shellcheck disable=SC2086
+	trace_stop "/tmp/$name.kv" $TC_ARGS
+	line=
+	for k in $KEYS; do
+		v=$(( $(jget /tmp/s1.flat "total.$k") - $(jget /tmp/s0.flat "total.$k") ))
+		eval "D_$k=\$v"
+		line="$line $k=$v"
+	done
+	echo "measured $name workload: $(sed 's/^dma-load: //' "/tmp/$name.load") window_cs=$TRACE_WINDOW_CS"
+	echo "measured $name daemon:$line"
+	echo "measured $name trace: $(tr '\n' ' ' < "/tmp/$name.kv")"
+	T_unmap=$(kv "/tmp/$name.kv" unmap) T_map=$(kv "/tmp/$name.kv" map)
+	T_page=$(kv "/tmp/$name.kv" iotlb_page) T_k=$(kv "/tmp/$name.kv" unmap_k)
+	T_split=$(kv "/tmp/$name.kv" unmap_split)
+	T_iotlb=$(( $(kv "/tmp/$name.kv" iotlb_global) + $(kv "/tmp/$name.kv" iotlb_domain) + T_page ))
+}
+# close A B: |A - B| <= 1% of B (exact below 100).
+close() { d=$(( $1 - $2 )); [ "$d" -lt 0 ] && d=$(( -d )); [ $(( d * 100 )) -le "$2" ]; }
+compare() { # compare NAME LABEL DAEMON TRACE
+	check "$1: daemon $2 ($3) = trace ($4) within 1%" close "$3" "$4"
+}
+common_checks() {
+	check "$1: the workload was seen (>= $2 unmaps traced, $T_unmap)" [ "$T_unmap" -ge "$2" ]
+	compare "$1" unmaps "$D_unmaps" "$T_unmap"
+	compare "$1" maps "$D_maps" "$T_map"
+	compare "$1" "IOTLB invalidations" "$D_invalidations" "$T_iotlb"
+	compare "$1" "page-selective invalidations" "$D_invalidations_page_selective" "$T_page"
+}
+
+# --- lazy (the nvme group's default on VT-d without caching mode) ----------
+if [ "$(group_type "$G")" != DMA-FQ ]; then
+	out=$(set_type "$G" DMA-FQ) || fail "live write of DMA-FQ to group $G: $out"
+fi
+window lazy64k -b 64K -n 1000
+common_checks lazy64k 1000
+check "lazy64k: flush-queue flushes were seen ($T_iotlb)" [ "$T_iotlb" -gt 0 ]
+
+window lazy3m -b 3M -n 50 -H -H
+common_checks lazy3m 50
+MODEL=$((T_k + T_split))
+echo "measured lazy3m model: unpatched lazy would cost k + (k > 0) = $T_k + $T_split = $MODEL; page-selective seen $T_page; daemon: unpatched_lazy_would_cost=$D_unpatched_lazy_would_cost avoided_by_patch=$D_avoided_by_patch"
+check "lazy3m: 3 MiB unmaps split into chunks (split=$T_split >= 50)" [ "$T_split" -ge 50 ]
+check "lazy3m: daemon's unpatched model ($D_unpatched_lazy_would_cost) = the trace's k + (k > 0) ($MODEL)" \
+	[ "$D_unpatched_lazy_would_cost" -eq "$MODEL" ]
+if [ "$PATCHED" = 0 ]; then
+	if [ "$CM" = 0 ]; then
+		check "lazy3m unpatched: page-selective invalidations ($T_page) = the model ($MODEL)" [ "$T_page" -eq "$MODEL" ]
+	fi
+	check "lazy3m unpatched: avoided_by_patch = 0 (is $D_avoided_by_patch)" [ "$D_avoided_by_patch" -eq 0 ]
+	if [ "$CM" = 0 ]; then
+		check "lazy3m unpatched: avoided_vs_strict = 0, it pays what strict pays (is $D_avoided_vs_strict)" \
+			[ "$D_avoided_vs_strict" -eq 0 ]
+	fi
+else
+	if [ "$CM" = 0 ]; then
+		check "lazy3m patched: no page-selective invalidations ($T_page)" [ "$T_page" -eq 0 ]
+		check "lazy3m patched: avoided_by_patch ($D_avoided_by_patch) = the unpatched model ($MODEL)" \
+			[ "$D_avoided_by_patch" -eq "$MODEL" ]
+	fi
+fi
+
+# The daemon's verdict on the driver fix: by version, cross-checked by what
+# it has now seen (50 lazy unmaps with a page-size change).
+ctl --json status > /tmp/status.json && json_flat < /tmp/status.json > /tmp/status.flat
+VERDICT=$(jget /tmp/status.flat driver_fix.verdict)
+echo "measured driver-fix verdict after lazy3m: $VERDICT ($(jget /tmp/status.flat driver_fix.evidence))"
+if [ "$PATCHED" = 0 ]; then WANT=unpatched; else WANT=patched; fi
+check "the daemon's verdict on the lazy-mode fix is $WANT (is $VERDICT)" [ "$VERDICT" = "$WANT" ]
+
+# --- strict: every unmap costs k + 1 page-selective invalidations -----------
+unbind "$BDF" nvme > /tmp/err || fail "unbind $BDF: $(cat /tmp/err)"
+out=$(set_type "$G" DMA) || { bind "$BDF" nvme; fail "write DMA: $out"; }
+bind "$BDF" nvme > /tmp/err || fail "bind $BDF: $(cat /tmp/err)"
+wait_for /sys/block/nvme0n1 100 || fail "nvme0n1 did not come back"
+hw=$(cat /sys/block/nvme0n1/queue/max_hw_sectors_kb)
+[ "$hw" -gt 4096 ] && hw=4096
+echo "$hw" > /sys/block/nvme0n1/queue/max_sectors_kb
+window strict64k -b 64K -n 1000
+common_checks strict64k 1000
+if [ "$CM" = 0 ]; then
+	check "strict64k: daemon's strict model ($D_strict_would_cost) = page-selective seen ($T_page) within 1%" \
+		close "$D_strict_would_cost" "$T_page"
+fi
+check "strict64k: nothing avoided against strict (avoided_vs_strict = $D_avoided_vs_strict)" [ "$D_avoided_vs_strict" -eq 0 ]
+window strict3m -b 3M -n 50 -H -H
+common_checks strict3m 50
+check "strict3m: nothing avoided against strict (avoided_vs_strict = $D_avoided_vs_strict)" [ "$D_avoided_vs_strict" -eq 0 ]
+if [ "$CM" = 0 ]; then
+	check "strict3m: page-selective ($T_page) = unmaps + k ($T_unmap + $T_k)" [ "$T_page" -eq $((T_unmap + T_k)) ]
+	check "strict3m: daemon's strict model ($D_strict_would_cost) = page-selective seen ($T_page) within 1%" \
+		close "$D_strict_would_cost" "$T_page"
+fi
+
+kill "$DAEMON" 2>/dev/null || true
+wait "$DAEMON" 2>/dev/null || true
+grep -iE "lost|fail|error" "$LOG" | sed 's/^/    log: /' || true
+finish
