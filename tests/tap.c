@@ -11,11 +11,17 @@ void tap_check(bool ok, const char *file, int line, const char *fmt, ...) {
         tap_count++;
         if (!ok)
                 tap_failed++;
-        printf("%s %u - ", ok ? "ok" : "not ok", tap_count);
+        char msg[4096];
+
         va_start(ap, fmt);
-        vprintf(fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        printf(" (%s:%d)\n", file, line);
+        /* One TAP line per check: a message quoting multi-line text would
+         * otherwise spill lines TAP parsers do not understand. */
+        for (char *p = msg; *p; p++)
+                if (*p == '\n')
+                        *p = '|';
+        printf("%s %u - %s (%s:%d)\n", ok ? "ok" : "not ok", tap_count, msg, file, line);
 }
 
 void tap_diag(const char *fmt, ...) {
