@@ -225,7 +225,7 @@ static const char *step(Fixture *f, unsigned id, double rate, PolicyAction want,
 #define CHECK_CONTAINS(s, want)                                                          \
         do {                                                                             \
                 const char *_s = (s), *_w = (want);                                      \
-                CHECK(strstr(_s, _w), "\"%s\" contains \"%s\"", _s, _w);                 \
+                CHECK(_s && strstr(_s, _w), "\"%s\" contains \"%s\"", strna(_s), _w);        \
         } while (0)
 
 /* ---- table-driven rate scenarios -------------------------------------- */
