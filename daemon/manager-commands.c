@@ -5,6 +5,7 @@
  * dispatches.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -478,6 +479,44 @@ static json_object *handle_metrics(Manager *m) {
         for (size_t i = 0; i < m->topology->n_groups; i++)
                 fprintf(f, "iommutuned_group_info{group=\"%u\",type=\"%s\"} 1\n", m->topology->groups[i].id,
                         group_type_to_string(m->topology->groups[i].type));
+        /* Flush counters, cumulative across restarts (state.json). */
+        {
+                static const struct {
+                        const char *name, *help;
+                        size_t offset;
+                } counters[] = {
+                        { "iommutuned_unmaps", "DMA unmaps (perf iommu:unmap).", offsetof(StateCounters, unmaps) },
+                        { "iommutuned_iotlb_invalidations", "IOTLB invalidations (VT-d qi_submit).",
+                          offsetof(StateCounters, iotlb_invalidations) },
+                        { "iommutuned_avoided_vs_strict", "Invalidations lazy mode avoided (estimated).",
+                          offsetof(StateCounters, avoided_vs_strict) },
+                        { "iommutuned_avoided_by_patch", "Invalidations the patched driver avoided (estimated).",
+                          offsetof(StateCounters, avoided_by_patch) },
+                };
+
+                for (size_t c = 0; c < ELEMENTSOF(counters); c++) {
+#define COUNTER(sc) (*(const uint64_t *) ((const char *) (sc) + counters[c].offset))
+                        metric(f, counters[c].name, "counter", counters[c].help);
+                        fprintf(f, "%s_total{scope=\"machine\"} %" PRIu64 "\n", counters[c].name,
+                                COUNTER(&m->state.total));
+                        for (size_t i = 0; i < m->state.n_units; i++) {
+                                fprintf(f, "%s_total{scope=\"unit\",unit=\"%s\"} %" PRIu64 "\n", counters[c].name,
+                                        m->state.units[i].name, COUNTER(&m->state.units[i].counters));
+                                fprintf(f, "%s_total{scope=\"unattributed\",unit=\"%s\"} %" PRIu64 "\n",
+                                        counters[c].name, m->state.units[i].name,
+                                        COUNTER(&m->state.units[i].unattributed));
+                        }
+                        for (size_t i = 0; i < m->state.n_groups; i++)
+                                fprintf(f, "%s_total{scope=\"group\",group=\"%u\",device=\"%s\"} %" PRIu64 "\n",
+                                        counters[c].name, m->state.groups[i].group_hint, m->state.groups[i].key,
+                                        COUNTER(&m->state.groups[i].counters));
+#undef COUNTER
+                }
+        }
+        metric(f, "iommutuned_switches", "counter", "Group type switches since the daemon started, by outcome.");
+        for (SwitchOutcome o = 0; o < _SWITCH_OUTCOME_MAX; o++)
+                fprintf(f, "iommutuned_switches_total{outcome=\"%s\"} %" PRIu64 "\n", switch_outcome_to_string(o),
+                        m->switch_outcomes[o]);
         metric(f, "iommutuned_control_requests", "counter", "Control socket requests answered.");
         fprintf(f, "iommutuned_control_requests_total %" PRIu64 "\n", requests);
         metric(f, "iommutuned_control_errors", "counter", "Control socket requests answered with an error.");

@@ -94,6 +94,8 @@ static void record_result(Manager *m, const PolicyDecision *d, const SwitchResul
         const char *key = g ? first_device(g) : "";
         char result[256];
 
+        if (res->outcome >= 0 && res->outcome < _SWITCH_OUTCOME_MAX)
+                m->switch_outcomes[res->outcome]++;
         snprintf(result, sizeof(result), "%s: %s", switch_outcome_to_string(res->outcome),
                  res->message ? res->message : "");
         (void) state_record_switch(&m->state, now_realtime_ns(), d->group, key, group_type_to_string(res->from),
