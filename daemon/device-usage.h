@@ -9,7 +9,7 @@
  *
  * device_usage_read() reads, once, the mounts (proc self/mountinfo), the
  * swaps (proc swaps) and the interfaces of the default routes (through a
- * lookup function: netlink in the daemon, a stub in tests).
+ * lookup function: netlink in the daemon, a fixed answer in tests).
  * device_usage_explain() then walks one device's disks in sysfs (class/
  * block/<disk>, its partitions, their holders, recursively) and its
  * interfaces (and the bridges, bonds and VLANs stacked on them: class/net/

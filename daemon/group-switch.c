@@ -30,20 +30,25 @@ void switch_result_done(SwitchResult *r) {
         r->steps = NULL;
 }
 
-static int set_message(SwitchResult *r, const char *fmt, ...) _printf_(2, 3);
-static int set_message(SwitchResult *r, const char *fmt, ...) {
-        va_list ap;
+static int vset_message(SwitchResult *r, const char *fmt, va_list ap) {
         char *m;
-        int q;
 
-        va_start(ap, fmt);
-        q = vasprintf(&m, fmt, ap);
-        va_end(ap);
-        if (q < 0)
+        if (vasprintf(&m, fmt, ap) < 0)
                 return -ENOMEM;
         free(r->message);
         r->message = m;
         return 0;
+}
+
+static int set_message(SwitchResult *r, const char *fmt, ...) _printf_(2, 3);
+static int set_message(SwitchResult *r, const char *fmt, ...) {
+        va_list ap;
+        int q;
+
+        va_start(ap, fmt);
+        q = vset_message(r, fmt, ap);
+        va_end(ap);
+        return q;
 }
 
 static bool switchable_type(GroupType t) {
@@ -94,16 +99,13 @@ static bool kernel_older_than(const SwitchContext *ctx, unsigned major, unsigned
 static int refuse(SwitchResult *r, const char *fmt, ...) _printf_(2, 3);
 static int refuse(SwitchResult *r, const char *fmt, ...) {
         va_list ap;
-        char *m;
         int q;
 
         va_start(ap, fmt);
-        q = vasprintf(&m, fmt, ap);
+        q = vset_message(r, fmt, ap);
         va_end(ap);
         if (q < 0)
-                return -ENOMEM;
-        free(r->message);
-        r->message = m;
+                return q;
         r->outcome = SWITCH_OUTCOME_REFUSED;
         r->error = -ECANCELED;
         return -ECANCELED;
