@@ -219,6 +219,36 @@ static void manager_read_latency(Manager *m) {
         dmar_latency_done(&l);
 }
 
+/* After a switch: reads the types back, and decides again on the new
+ * topology with the same tick's rates (matched by group id, the topology
+ * may have changed under us), so that every group keeps its decision and
+ * reason. Deciding twice for one due time with one rate leaves the rate
+ * runs as they were; nothing is switched by this second decision. */
+static void manager_rescan_after_switch(Manager *m, const PolicyGroupRate *rates, uint64_t due_ns) {
+        size_t n_old = m->topology->n_groups;
+        _cleanup_free_ unsigned *old_ids = calloc(n_old + 1, sizeof(*old_ids));
+        _cleanup_free_ PolicyGroupRate *matched = NULL;
+
+        for (size_t i = 0; old_ids && i < n_old; i++)
+                old_ids[i] = m->topology->groups[i].id;
+        if (manager_scan_topology(m) < 0 || !old_ids)
+                return;
+        if (!rates) {
+                (void) manager_decide(m, NULL, due_ns);
+                return;
+        }
+        matched = calloc(m->topology->n_groups + 1, sizeof(*matched));
+        if (!matched)
+                return;
+        for (size_t j = 0; j < m->topology->n_groups; j++)
+                for (size_t i = 0; i < n_old; i++)
+                        if (old_ids[i] == m->topology->groups[j].id) {
+                                matched[j] = rates[i];
+                                break;
+                        }
+        (void) manager_decide(m, matched, due_ns);
+}
+
 /* Samples, accounts and decides: one monitoring step. */
 static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
@@ -265,9 +295,9 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         manager_read_latency(m);
         (void) manager_read_device_usage(m);
         (void) manager_decide(m, a.rates, due_ns);
-        accounting_tick_done(&a);
         if (manager_apply_decisions(m))
-                (void) manager_scan_topology(m); /* types changed: read them back */
+                manager_rescan_after_switch(m, a.rates, due_ns);
+        accounting_tick_done(&a);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
