@@ -62,6 +62,8 @@ rnd() {
 	R=$(( (RNG / 65536) % $1 ))
 }
 now_s() { cut -d. -f1 /proc/uptime; }
+# sched WHAT: a line in the soak's own log of what it did.
+sched() { echo "t=$(( $(now_s) - ${T0:-0} )) $*" >> $W/schedule; }
 # sleep_cs N: sleep N hundredths of a second.
 sleep_cs() { sleep "$(( $1 / 100 )).$(printf '%02d' $(( $1 % 100 )))"; }
 # A process that exists and is not a zombie.
@@ -83,6 +85,9 @@ TOUCHED_GROUPS=
 for d in $TOUCHED; do TOUCHED_GROUPS="$TOUCHED_GROUPS $(group_of "$d")"; done
 is_touched_group() { for _tg in $TOUCHED_GROUPS; do [ "$_tg" = "$1" ] && return 0; done; return 1; }
 netdev_of() { ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n 1; }
+# iommuctl with a deadline: a daemon that stops answering fails the
+# client instead of hanging the soak.
+ctl() { timeout 30 iommuctl --socket "$SOCK" "$@"; }
 
 # What was there before: drivers and group types.
 for p in /sys/bus/pci/devices/*; do echo "$(basename "$p") $(driver_of "$(basename "$p")")"; done > $W/drivers.before
@@ -141,7 +146,7 @@ totals_from_state() { # OUT
 }
 totals_from_daemon() { # OUT: 1 when the daemon did not answer
 	out=$1
-	iommuctl --socket "$SOCK" --json savings > $W/savings.json 2> $W/savings.err || return 1
+	ctl --json savings > $W/savings.json 2> $W/savings.err || return 1
 	json_flat < $W/savings.json > $W/savings.flat
 	set -- $STATE_KEYS
 	for k in $SAVINGS_KEYS; do echo "$1 $(jget $W/savings.flat "total.$k")"; shift; done > "$W/totals.tmp"
@@ -155,10 +160,11 @@ ge() {
 # diff_unmaps NEW OLD: unmaps(NEW) - unmaps(OLD).
 diff_unmaps() { echo $(( $(awk '$1 == "unmaps" { print $2 }' "$1") - $(awk '$1 == "unmaps" { print $2 }' "$2") )); }
 
+STATE_AGE_MAX=0 LIFE_START=0
 BACKWARDS=0 CHECKS_LIVE=0 CHECKS_RESTART=0 LOST_UNMAPS=0 LOST_MAX=0
 
 # --- the daemon ------------------------------------------------------------------------
-DAEMON='' HOOK_NOW='' LIFETIME=0 KILLS=0 HOOK_DEATHS=0 START_FAILS=0 HOOK_STARTS=0
+DAEMON='' HOOK_NOW='' LIFETIME=0 KILLS=0 MIDSWITCH_KILLS=0 HOOK_DEATHS=0 START_FAILS=0 HOOK_STARTS=0
 # daemon_start [CRASH_STEP]: starts it and waits until it answers on the
 # socket (or dies); checks the totals it reports against state.json.
 daemon_start() {
@@ -173,6 +179,7 @@ daemon_start() {
 		iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" >> "$LOG" 2>&1 &
 	fi
 	DAEMON=$!
+	LIFE_START=$(now_s)
 	: > "$W/rss.$LIFETIME"
 	i=0
 	while :; do
@@ -183,7 +190,7 @@ daemon_start() {
 			DAEMON=
 			return 0
 		fi
-		iommuctl --socket "$SOCK" --json status > $W/status.json 2>/dev/null &&
+		ctl --json status > $W/status.json 2>/dev/null &&
 			json_flat < $W/status.json > $W/status.flat &&
 			[ "$(jget $W/status.flat pid)" = "$DAEMON" ] && break
 		i=$((i + 1))
@@ -219,7 +226,26 @@ daemon_died() {
 }
 daemon_kill() {
 	totals_from_state $W/beforekill
+	# How old the saved counters are (the daemon saves every 10 s), for a
+	# daemon that lived long enough to have saved on its own.
+	if [ $(( $(now_s) - LIFE_START )) -ge 15 ] && [ -e "$ST/state.json" ]; then
+		age=$(( $(date +%s) - $(stat -c %Y "$ST/state.json") ))
+		[ "$age" -gt "$STATE_AGE_MAX" ] && STATE_AGE_MAX=$age
+	fi
+	sched "SIGKILL $DAEMON"
 	kill -KILL "$DAEMON" 2>/dev/null || true
+	# A process stuck in the kernel does not die: say so rather than wait.
+	i=0
+	while running "$DAEMON"; do
+		i=$((i + 1))
+		if [ $i -ge 300 ]; then
+			echo "FAIL: the daemon (pid $DAEMON) did not die within 30 s of SIGKILL: state $(awk '{ print $3 }' "/proc/$DAEMON/stat"), kernel stack:"
+			sed 's/^/    /' "/proc/$DAEMON/stack" 2>/dev/null || true
+			dmesg | tail -n 60 | sed 's/^/    kernel: /'
+			exit 1
+		fi
+		sleep 0.1
+	done
 	wait "$DAEMON" 2>/dev/null || true
 	KILLS=$((KILLS + 1))
 	echo "---- SIGKILL (t=$(( $(now_s) - T0 )) s)" >> "$LOG"
@@ -228,6 +254,25 @@ daemon_kill() {
 		echo "FAIL: state.json after the kill is below the one read before it:$out"
 		BACKWARDS=$((BACKWARDS + 1))
 	fi
+}
+# kill_mid_switch: SIGKILL while a switch is under way (its intent record
+# exists), waiting up to about 8 s for one; a load started or stopped first
+# gives the policy a reason to switch. Without one, a kill at that moment.
+kill_mid_switch() {
+	rnd 2
+	if [ "$R" = 0 ]; then load_toggle NVME /dev/nvme0n1; else load_toggle VDA /dev/vda; fi
+	i=0 found=0
+	while [ $i -lt 400 ]; do
+		for f in "$ST"/intent-group-*.json; do [ -e "$f" ] && found=1; done
+		[ $found = 1 ] && break
+		i=$((i + 1))
+		[ $((i % 25)) = 0 ] && { check_alive || return 0; }
+		sleep 0.02
+	done
+	# A record left by a death of its own (the crash hook) is no kill.
+	check_alive || return 0
+	[ $found = 1 ] && MIDSWITCH_KILLS=$((MIDSWITCH_KILLS + 1))
+	daemon_kill
 }
 # check_alive: notices a daemon that died by itself (the crash hook).
 check_alive() {
@@ -298,7 +343,7 @@ load_toggle() { # NAME DEV
 	dma-load $args > "$W/load.$1" 2>&1 &
 	eval "${1}_PID=$!"
 	LOADS_STARTED=$((LOADS_STARTED + 1))
-	echo "load $1: dma-load $args" >> $W/schedule
+	sched "load $1: dma-load $args"
 }
 
 NET_PID='' NET_EPISODES=0 NET_OK=0 NET_FAILED=0
@@ -349,7 +394,7 @@ net_toggle() {
 	net_episode "$secs" >> $W/net.log 2>&1 &
 	NET_PID=$!
 	NET_EPISODES=$((NET_EPISODES + 1))
-	echo "net: $secs s" >> $W/schedule
+	sched "net: $secs s"
 }
 
 # --- clients ---------------------------------------------------------------------------------
@@ -363,8 +408,9 @@ client_oneshot() {
 	esac
 	rnd 2; j=; [ "$R" = 0 ] && j=--json
 	CLIENTS=$((CLIENTS + 1))
+	sched "iommuctl $j $c"
 	# shellcheck disable=SC2086
-	if ! iommuctl --socket "$SOCK" $j $c > $W/client.out 2> $W/client.err; then
+	if ! ctl $j $c > $W/client.out 2> $W/client.err; then
 		# Only a failure while the daemon lives counts.
 		if check_alive; then
 			CLIENT_FAILS=$((CLIENT_FAILS + 1))
@@ -376,6 +422,7 @@ client_oneshot() {
 watch_start() {
 	check_alive || return 0
 	WATCHES=$((WATCHES + 1))
+	sched "iommuctl watch"
 	rnd 2; j=; [ "$R" = 0 ] && j=--json
 	iommuctl --socket "$SOCK" $j watch > "$W/watch.$WATCHES" 2>&1 &
 	rnd 80
@@ -405,7 +452,7 @@ watch_reap() {
 # --- reloads ------------------------------------------------------------------------------------
 RELOADS=0 RELOADS_HUP=0 INVALID_REFUSED=0 INVALID_TRIED=0
 reload_failures() {
-	iommuctl --socket "$SOCK" --json status > $W/rs.json 2>/dev/null || return 1
+	ctl --json status > $W/rs.json 2>/dev/null || return 1
 	json_flat < $W/rs.json > $W/rs.flat
 	jget $W/rs.flat reload_failures
 }
@@ -415,13 +462,14 @@ reload() {
 	invalid=0; [ "$R" = 0 ] && invalid=1
 	rnd 2; by=ctl; [ "$R" = 0 ] && by=hup
 	before=$(reload_failures) || return 0
+	sched "reload by $by$([ $invalid = 1 ] && echo ', invalid')"
 	if [ $invalid = 1 ]; then
 		INVALID_TRIED=$((INVALID_TRIED + 1))
 		conf_invalid
 	elif [ "$CONF_NOW" = A ]; then conf_valid B; else conf_valid A; fi
 	if [ $by = ctl ]; then
 		rc=0
-		iommuctl --socket "$SOCK" reload > $W/reload.out 2>&1 || rc=$?
+		ctl reload > $W/reload.out 2>&1 || rc=$?
 		if [ $invalid = 1 ]; then
 			if [ $rc = 1 ] && grep -q invalid $W/reload.out; then INVALID_REFUSED=$((INVALID_REFUSED + 1))
 			elif check_alive; then
@@ -462,6 +510,40 @@ reload() {
 }
 
 # --- the schedule -----------------------------------------------------------------------------------
+# The kernel's complaints (lockups, hung tasks, warnings) are kept off the
+# console (init: dmesg -n 1). A watcher raises the console's log level when
+# there is one, so the kernel's next reports print their stacks straight to
+# the console (a CPU stuck with interrupts off can stall every user-space
+# write to the serial console, never printk), asks for every CPU's
+# backtrace and the blocked tasks (SysRq l, w), and ends the run when a
+# soft lockup lasts minutes.
+echo 1 > /proc/sys/kernel/softlockup_all_cpu_backtrace 2>/dev/null || true
+KERNEL_COMPLAINTS='soft lockup|blocked for more than|BUG:|Oops|WARNING:|rcu_sched self-detected|rcu: INFO'
+kernel_watch() {
+	seen=0
+	while :; do
+		sleep 5
+		n=$(dmesg | grep -cE "$KERNEL_COMPLAINTS" || true)
+		if [ "$n" -gt 0 ] && [ "$seen" = 0 ]; then
+			dmesg -n 8
+			echo l > /proc/sysrq-trigger 2>/dev/null || true
+			echo w > /proc/sysrq-trigger 2>/dev/null || true
+			# What the soak and the daemon did last, through printk too.
+			{ tail -n 12 $W/schedule; tail -n 40 "$LOG"; } 2>/dev/null |
+				while read -r l; do echo "<4>soak: $l" > /dev/kmsg; done
+			timeout 10 sh -c 'echo "FAIL: kernel: the kernel complained; its log:"
+				dmesg | grep -v "Link is\|IPv6" | tail -n 200 | sed "s/^/    kernel: /"' || true
+		fi
+		seen=$n
+		if dmesg | grep -qE 'soft lockup - CPU#[0-9]+ stuck for ([2-9][0-9]{2}|1[2-9][0-9])s'; then
+			timeout 10 sh -c 'echo "FAIL: kernel: a CPU has been stuck for minutes; stopping"; echo "@@VM-RESULT rc=1"' || true
+			sync
+			poweroff -f
+		fi
+	done
+}
+kernel_watch &
+KWATCH=$!
 T0=$(now_s)
 END=$((T0 + SOAK_SECONDS))
 KILL_UNTIL=$((T0 + SOAK_SECONDS * KILL_PERCENT / 100))
@@ -494,7 +576,8 @@ while [ "$(now_s)" -lt "$END" ]; do
 	elif [ "$R" -lt 70 ]; then watch_start
 	elif [ "$R" -lt 78 ]; then reload
 	elif [ "$R" -lt 90 ] && [ -z "$LONG_LIFETIME" ] && check_alive; then
-		daemon_kill
+		rnd 3
+		if [ "$R" = 0 ]; then kill_mid_switch; else daemon_kill; fi
 		rnd 4; RESTART_PENDING=$(( $(now_s) + R ))
 	fi
 	load_reap NVME "$NVME_PID" && NVME_PID=
@@ -516,7 +599,7 @@ sleep 8
 poll_totals
 rss_sample
 check_alive || fail "the daemon of the long lifetime is not running at the end"
-iommuctl --socket "$SOCK" --json status > $W/status.json || fail "iommuctl status at the end failed"
+ctl --json status > $W/status.json || fail "iommuctl status at the end failed"
 json_flat < $W/status.json > $W/status.flat
 attention=$(grep -c '^needs_attention\.' $W/status.flat || true)
 kill -TERM "$DAEMON"
@@ -557,21 +640,25 @@ while [ ! -b /dev/nvme0n1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "the nvme reads at the end" dma-load -d /dev/nvme0n1 -b 64K -n 100
 check "the virtio-blk disk reads at the end" dma-load -d /dev/vda -b 64K -n 100
 
+kill "$KWATCH" 2>/dev/null || true
+check "the kernel did not complain (soft lockup, hung task, BUG, WARNING)" [ "$(dmesg | grep -cE "$KERNEL_COMPLAINTS" || true)" = 0 ]
+
 # --- figures --------------------------------------------------------------------------------------
 SWITCHES=$(grep -c ': done: ' "$LOG" || true)
 SW_OTHER=$(grep -E '^Group [0-9]+ .* -> .*: ' "$LOG" | grep -vc ': done: ' || true)
 RECOVERIES=$(grep -c 'Recovery: ' "$LOG" || true)
 HIST=$(json_flat < "$ST/state.json" | grep -c '^history\.[0-9]*\.result=' || true)
-echo "measured soak: ${SOAK_SECONDS} s, seed $SEED: $LIFETIME daemon lifetimes; $KILLS SIGKILLs at random moments; $HOOK_STARTS starts with the crash hook, $HOOK_DEATHS deaths by it (mid-switch or mid-recovery); $START_FAILS other failed starts"
+echo "measured soak: ${SOAK_SECONDS} s, seed $SEED: $LIFETIME daemon lifetimes; $KILLS SIGKILLs ($MIDSWITCH_KILLS of them while an intent record was there: mid-switch); $HOOK_STARTS starts with the crash hook, $HOOK_DEATHS deaths by it (mid-switch or mid-recovery); $START_FAILS other failed starts"
 echo "measured soak: switches logged: $SWITCHES done, $SW_OTHER with another outcome; $RECOVERIES recovery messages; state.json history holds $HIST"
 echo "measured soak: workloads: $LOADS_STARTED dma-load started ($LOADS_OK ok, $LOADS_FAILED failed, $LOADS_STOPPED stopped early, $LOADS_NODEV skipped: no device mid-rebind); $NET_EPISODES TCP episodes ($NET_OK ok, $NET_FAILED failed)"
 echo "measured soak: clients: $CLIENTS one-shot ($CLIENT_FAILS failed while the daemon lived); $WATCHES watch streams ($WATCHES_KILLED killed mid-stream, $WATCH_LINES lines)"
 echo "measured soak: reloads: $RELOADS by iommuctl, $RELOADS_HUP by SIGHUP; $INVALID_TRIED invalid configurations, $INVALID_REFUSED refused as they must be"
-echo "measured soak: counters: $CHECKS_LIVE live checks, $CHECKS_RESTART after a start against state.json at the death, $BACKWARDS went backwards; unmaps lost with a killed daemon (not yet saved): $LOST_UNMAPS in all, at most $LOST_MAX at once"
+echo "measured soak: counters: $CHECKS_LIVE live checks, $CHECKS_RESTART after a start against state.json at the death, $BACKWARDS went backwards; unmaps lost with a killed daemon (not yet saved): $LOST_UNMAPS in all, at most $LOST_MAX at once; state.json at most $STATE_AGE_MAX s old at a SIGKILL"
 echo "measured soak: final totals (state.json): $(tr '\n' ' ' < $W/final)"
 check "the cumulative counters never went backwards ($BACKWARDS)" [ "$BACKWARDS" = 0 ]
 check "invalid configurations were refused ($INVALID_REFUSED of $INVALID_TRIED)" [ "$INVALID_REFUSED" = "$INVALID_TRIED" ]
 check "switches happened ($SWITCHES)" [ "$SWITCHES" -gt 0 ]
+check "state.json was at most 20 s old at every SIGKILL (saved every 10 s; max $STATE_AGE_MAX s)" [ "$STATE_AGE_MAX" -le 20 ]
 
 # Memory: the long lifetime, after the warm-up.
 R_FILE=$W/rss.$LONG_LIFETIME
@@ -587,11 +674,13 @@ else
 	echo "measured soak: VmRSS of lifetime $LONG_LIFETIME ($(wc -l < "$R_FILE") samples over $(( $(tail -n 1 "$R_FILE" | cut -d' ' -f1) - first )) s): at start $(head -n 1 "$R_FILE" | cut -d' ' -f2) KiB; after the ${WARMUP} s warm-up $r0 KiB, at the end $r1 KiB, max $rmax KiB over $span s ($n samples; max over the whole lifetime $all KiB)"
 	limit=$(( r0 + r0 / 10 + 256 ))
 	check "VmRSS after the warm-up stays within 10 % + 256 KiB of $r0 KiB (max $rmax, limit $limit)" [ "$rmax" -le "$limit" ]
+	echo "measured soak: VmRSS series of lifetime $LONG_LIFETIME (t s: KiB, about every 30 s): $(awk '$1 >= next_t { printf "%s%d: %d", sep, $1, $2; sep = ", "; next_t = $1 + 30 } END { printf "%s%d: %d", sep, $1, $2 }' "$R_FILE")"
 fi
-for f in $W/rss.*; do
-	case $f in *.steady) continue ;; esac
-	[ -s "$f" ] || continue
-	echo "   rss lifetime ${f##*.}: $(wc -l < "$f") samples, $(head -n 1 "$f" | cut -d' ' -f2) -> $(tail -n 1 "$f" | cut -d' ' -f2) KiB"
+n=1
+while [ $n -le "$LIFETIME" ]; do
+	f=$W/rss.$n
+	[ -s "$f" ] && echo "   rss lifetime $n: $(wc -l < "$f") samples, $(head -n 1 "$f" | cut -d' ' -f2) -> $(tail -n 1 "$f" | cut -d' ' -f2) KiB"
+	n=$((n + 1))
 done
 
 say "workload failures (devices rebound under them are expected):"
@@ -599,7 +688,7 @@ sort $W/load-failures 2>/dev/null | sed 's/[0-9][0-9]* //g' | sort | uniq -c | h
 say "net episodes that failed:"
 grep -v '^net: net-blast: role=send' $W/net.log 2>/dev/null | sort | uniq -c | head -n 20 || true
 say "daemon log: switch outcomes and everything not routine:"
-grep -E '^Group [0-9]+ ' "$LOG" | sed 's/^Group [0-9]* //; s/: .*//' | sort | uniq -c
+grep -E '^Group [0-9]+ [A-Z-]+ -> [A-Za-z-]+: ' "$LOG" | sed 's/^Group [0-9]* //; s/: .*//' | sort | uniq -c
 grep -vE '^(Group [0-9]+ .*: done: |Group [0-9]+: switching from |IOMMU topology: |Map/unmap counters: |Unmap records: |Invalidation records: |Workload: |Admin group |Listening on |Configuration reloaded|Stopped|---- |Recovery: )' "$LOG" |
 	sort | uniq -c | sort -rn | head -n 60
 say "recovery messages:"
