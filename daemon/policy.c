@@ -221,15 +221,9 @@ static void kernel_fill(const PolicyInput *in, PolicyDecision *d) {
 
                 if (!streq(u->name, unit))
                         continue;
-                if (in->units && in->units[i].kernel_forced_strict) {
+                if (iommu_unit_forced_strict(u)) {
                         d->kernel.forced_strict = true;
-                        d->kernel.forced_strict_reason = in->units[i].reason ?:
-                                "the kernel reported strict mode on this unit";
-                        return;
-                }
-                if (u->has_vtd_caps && u->vtd.caching_mode) {
-                        d->kernel.forced_strict = true;
-                        d->kernel.forced_strict_reason = "Intel caching mode (virtualized IOMMU)";
+                        d->kernel.forced_strict_reason = iommu_unit_forced_strict(u);
                         return;
                 }
         }

@@ -97,12 +97,6 @@ typedef struct PolicyDeviceFacts {
         bool external_facing;   /* behind an external-facing port */
 } PolicyDeviceFacts;
 
-/* What the caller knows about one IOMMU unit beyond the topology. */
-typedef struct PolicyUnitFacts {
-        bool kernel_forced_strict;   /* e.g. "AMD-Vi: Using strict mode due to virtualization" */
-        const char *reason;          /* "AMD NpCache (virtualized IOMMU)"; NULL: generic words */
-} PolicyUnitFacts;
-
 typedef struct PolicyInput {
         const Topology *topology;
         const Config *config;
@@ -110,11 +104,9 @@ typedef struct PolicyInput {
         const PolicyGroupRate *rates;
         /* Parallel to topology->devices. Required when there are devices. */
         const PolicyDeviceFacts *devices;
-        /* Parallel to topology->units; NULL: only what the topology shows.
-         * The kernel forced strict on a unit when these facts say so, when
-         * the unit is VT-d with caching mode, or for every unit when the
-         * command line has iommu.strict=1. */
-        const PolicyUnitFacts *units;
+        /* The kernel forced strict where the unit says so
+         * (iommu_unit_forced_strict(): VT-d caching mode, AMD NpCache), and
+         * everywhere when the command line has iommu.strict=1. */
         uint64_t now_ns;        /* CLOCK_MONOTONIC */
 } PolicyInput;
 

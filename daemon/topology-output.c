@@ -85,6 +85,19 @@ static json_object *unit_to_json(const IommuUnit *u) {
                 json_object_object_add(v, "scalable_mode", json_object_new_boolean(c->scalable_mode));
                 json_object_object_add(o, "vtd", v);
         }
+        if (u->has_amd_cap) {
+                json_object *v = json_object_new_object();
+
+                json_object_object_add(v, "cap", json_hex(u->amd_cap));
+                json_object_object_add(v, "np_cache", json_object_new_boolean(u->amd_np_cache));
+                json_object_object_add(o, "amd", v);
+        }
+        {
+                const char *why = iommu_unit_forced_strict(u);
+
+                json_object_object_add(o, "maps_flushed", json_object_new_boolean(iommu_unit_flushes_maps(u)));
+                json_object_object_add(o, "kernel_forced_strict", why ? json_object_new_string(why) : NULL);
+        }
         json_object_object_add(o, "devices", json_strv(u->devices));
         return o;
 }
@@ -212,7 +225,7 @@ static void strv_join(char *const *l, char *buf, size_t size) {
 }
 
 static int print_units(const Topology *t, FILE *f) {
-        Table *tab = table_new("UNIT", "VENDOR", "PAGE SIZES", "CACHING MODE", "DEVICES", NULL);
+        Table *tab = table_new("UNIT", "VENDOR", "PAGE SIZES", "MAPS FLUSHED", "DEVICES", NULL);
         int r = tab ? 0 : -ENOMEM;
 
         for (size_t i = 0; r >= 0 && i < t->n_units; i++) {
@@ -222,7 +235,11 @@ static int print_units(const Topology *t, FILE *f) {
                 pgsize_bitmap_format(u->pgsize_bitmap, sizes, sizeof(sizes));
                 snprintf(n, sizeof(n), "%zu", strv_length(u->devices));
                 r = table_add_row(tab, u->name, iommu_vendor_to_string(u->vendor), sizes,
-                                  u->has_vtd_caps ? (u->vtd.caching_mode ? "yes" : "no") : "-", n);
+                                  u->has_vtd_caps && u->vtd.caching_mode    ? "yes (caching mode)"
+                                  : u->has_amd_cap && u->amd_np_cache       ? "yes (NpCache)"
+                                  : u->has_vtd_caps || u->has_amd_cap       ? "no"
+                                                                            : "-",
+                                  n);
         }
         if (r >= 0)
                 r = table_print(tab, f);

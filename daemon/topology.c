@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "sysfs.h"
 #include "topology.h"
@@ -45,6 +46,27 @@ const char *iommu_vendor_to_string(IommuVendor v) {
                 [IOMMU_VENDOR_ARM_SMMUV3] = "arm-smmuv3",
         };
         return v >= 0 && v < _IOMMU_VENDOR_MAX ? names[v] : "other";
+}
+
+bool iommu_unit_flushes_maps(const IommuUnit *u) {
+        return (u->has_vtd_caps && u->vtd.caching_mode) || (u->has_amd_cap && u->amd_np_cache);
+}
+
+const char *iommu_unit_forced_strict(const IommuUnit *u) {
+        if (u->has_vtd_caps && u->vtd.caching_mode)
+                return "Intel caching mode (virtualized IOMMU)";
+        if (u->has_amd_cap && u->amd_np_cache)
+                return "AMD NpCache (virtualized IOMMU): \"Using strict mode due to virtualization\"";
+        return NULL;
+}
+
+uint64_t arm_lpae_pgsize_bitmap(uint64_t cpu_page_size) {
+        switch (cpu_page_size) {
+        case UINT64_C(4) << 10: return (UINT64_C(4) << 10) | (UINT64_C(2) << 20) | (UINT64_C(1) << 30);
+        case UINT64_C(16) << 10: return (UINT64_C(16) << 10) | (UINT64_C(32) << 20);
+        case UINT64_C(64) << 10: return (UINT64_C(64) << 10) | (UINT64_C(512) << 20);
+        default: return 0;
+        }
 }
 
 static int problem_add(Scan *s, const char *subject, const char *fmt, ...) _printf_(3, 4);
@@ -358,17 +380,32 @@ static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
         } else {
                 snprintf(path, sizeof(path), "class/iommu/%s/amd-iommu", name);
                 if (sysfs_exists(s->sys_fd, path)) {
+                        uint64_t cap = 0;
+
                         u->vendor = IOMMU_VENDOR_AMD_VI;
                         /* AMD_IOMMU_PGSIZES of the v1 page table, the
                          * default (amd/amd_iommu_types.h): every power of
                          * two from 4K except 512G. */
                         u->pgsize_bitmap = ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38);
                         u->pgsize_source = "AMD v1 page table (AMD_IOMMU_PGSIZES)";
-                } else if (strncmp(name, "smmu3.", 6) == 0)
+                        snprintf(path, sizeof(path), "class/iommu/%s/amd-iommu/cap", name);
+                        r = sysfs_read_hex(s->sys_fd, path, &cap);
+                        if (r >= 0 && cap <= UINT32_MAX) {
+                                u->has_amd_cap = true;
+                                u->amd_cap = (uint32_t) cap;
+                                u->amd_np_cache = cap & (UINT32_C(1) << 26);
+                        } else if (problem_attr(s, subject, "amd-iommu/cap", r < 0 ? r : -ERANGE) < 0)
+                                return -ENOMEM;
+                } else if (strncmp(name, "smmu3.", 6) == 0) {
                         /* arm-smmu-v3 registers "smmu3.%pa"; its page sizes
-                         * come from IDR5, which sysfs does not show. */
+                         * come from IDR5, which sysfs does not show, and
+                         * io-pgtable-arm then keeps the CPU page size's. */
                         u->vendor = IOMMU_VENDOR_ARM_SMMUV3;
-                else
+                        u->pgsize_bitmap = arm_lpae_pgsize_bitmap((uint64_t) sysconf(_SC_PAGESIZE));
+                        if (u->pgsize_bitmap)
+                                u->pgsize_source = "inferred: io-pgtable-arm takes the CPU page size as granule "
+                                                   "(IDR5 is not in sysfs)";
+                } else
                         u->vendor = IOMMU_VENDOR_OTHER;
         }
         if (!u->pgsize_source)
@@ -433,6 +470,26 @@ static int scan_reserved_regions(Scan *s, const char *subject, const char *path,
                 g->n_regions++;
         }
         return 0;
+}
+
+int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index) {
+        IommuGroup *g;
+        char path[256], type[64], *raw;
+
+        if (!t || index >= t->n_groups)
+                return -EINVAL;
+        g = &t->groups[index];
+        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/type", g->id);
+        if (sysfs_read_attr(sysfs_fd, path, type, sizeof(type)) < 0)
+                return 0; /* gone or unreadable: the next rescan says so */
+        if (g->type_raw && streq(g->type_raw, type))
+                return 0;
+        if (!(raw = strdup(type)))
+                return -ENOMEM;
+        free(g->type_raw);
+        g->type_raw = raw;
+        g->type = group_type_from_string(type);
+        return 1;
 }
 
 static int scan_group(Scan *s, unsigned id, IommuGroup *g) {

@@ -69,6 +69,14 @@ typedef struct IommuUnit {
         IommuVendor vendor;
         bool has_vtd_caps;
         VtdCaps vtd;
+        /* amd-iommu/cap: the unit's PCI capability header (amd/init.c,
+         * amd_iommu_show_cap()). Bit 26 (IOMMU_CAP_NPCACHE): the IOMMU
+         * caches non-present entries, as emulated ones do; the kernel then
+         * forces strict mode ("Using strict mode due to virtualization")
+         * and flushes after every map (domain_flush_np_cache()). */
+        bool has_amd_cap;
+        uint32_t amd_cap;
+        bool amd_np_cache;
         /* Page sizes a DMA domain on this unit can use (bit n = 2^n bytes),
          * 0 when the kernel does not show enough to know. */
         uint64_t pgsize_bitmap;
@@ -159,12 +167,29 @@ static inline void topology_freep(Topology **t) {
         topology_free(*t);
 }
 
+/* Reads group t->groups[index]'s type again (someone else may have
+ * written it). Returns 1 when it changed, 0 when not or unreadable (the
+ * next full scan reports that), -EINVAL or -ENOMEM. */
+int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index);
+
 const IommuGroup *topology_find_group(const Topology *t, unsigned id);
 const Device *topology_find_device(const Topology *t, const char *name);
 
 const char *group_type_to_string(GroupType t);   /* the kernel's spelling */
 GroupType group_type_from_string(const char *s); /* GROUP_TYPE_UNKNOWN if not known */
 const char *iommu_vendor_to_string(IommuVendor v);
+
+/* Whether every map on the unit costs an IOTLB flush too, in any mode
+ * (VT-d caching mode, AMD NpCache). */
+bool iommu_unit_flushes_maps(const IommuUnit *u);
+/* Why the kernel forced strict mode on the unit's domains, in words; NULL
+ * when it did not (as far as the unit shows). */
+const char *iommu_unit_forced_strict(const IommuUnit *u);
+/* The page sizes of an io-pgtable-arm (LPAE) domain on a kernel with this
+ * page size: arm_lpae_restrict_pgsizes() takes the CPU's page size as the
+ * granule when the SMMU supports it: 4K|2M|1G, 16K|32M, 64K|512M. 0 for
+ * any other page size. */
+uint64_t arm_lpae_pgsize_bitmap(uint64_t cpu_page_size);
 
 /* Pure decoders, exposed for tests and fuzzing. */
 void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);

@@ -38,7 +38,6 @@ typedef struct Fixture {
         IommuGroup groups[N_GROUPS];
         Device devices[N_DEVICES];
         PolicyDeviceFacts facts[N_DEVICES];
-        PolicyUnitFacts unit_facts[N_UNITS];
         PolicyGroupRate rates[N_GROUPS];
         PolicyState state;
         Config *config;
@@ -184,7 +183,6 @@ static int decide(Fixture *f, unsigned id, double rate, PolicyDecision *d) {
                 .config = f->config,
                 .rates = f->rates,
                 .devices = f->facts,
-                .units = f->unit_facts,
                 .now_ns = f->now,
         };
         PolicyGroupState *s = policy_state_get(&f->state, id);
@@ -760,10 +758,12 @@ static void test_kernel_forced_strict(void) {
         fixture_init(&f, "[policy]\nsustain_s = 0\n");
         reason = step(&f, 10, 5000, POLICY_ACTION_BLOCKED, FQ, "caching mode");
         CHECK_CONTAINS(reason, "Intel caching mode (virtualized IOMMU)");
-        f.unit_facts[0] = (PolicyUnitFacts) { true, "AMD NpCache (virtualized IOMMU)" };
-        reason = step(&f, 1, 5000, POLICY_ACTION_BLOCKED, FQ, "unit facts: NpCache");
+        /* dmar0 as an AMD unit whose amd-iommu/cap has NpCache (QEMU's). */
+        f.units[0] = (IommuUnit) { .name = (char *) "dmar0", .vendor = IOMMU_VENDOR_AMD_VI, .has_amd_cap = true,
+                                   .amd_cap = UINT32_C(0x1f03000f), .amd_np_cache = true };
+        reason = step(&f, 1, 5000, POLICY_ACTION_BLOCKED, FQ, "AMD NpCache");
         CHECK_CONTAINS(reason, "AMD NpCache (virtualized IOMMU)");
-        f.unit_facts[0] = (PolicyUnitFacts) {};
+        f.units[0] = (IommuUnit) { .name = (char *) "dmar0", .vendor = IOMMU_VENDOR_INTEL_VTD, .has_vtd_caps = true };
         f.t.kernel.dma.iommu_strict = 1;
         reason = step(&f, 1, 5000, POLICY_ACTION_BLOCKED, FQ, "iommu.strict=1");
         CHECK_CONTAINS(reason, "iommu.strict=1");
@@ -771,9 +771,15 @@ static void test_kernel_forced_strict(void) {
 
         fixture_init(&f, "[policy]\nsustain_s = 0\n"
                          "[device 0000:00:1f.0]\nallow_lazy_when_kernel_forced_strict = yes\n");
-        f.unit_facts[0] = (PolicyUnitFacts) { true, NULL };
+        f.units[0].vtd.caching_mode = true;
         reason = step(&f, 3, 5000, POLICY_ACTION_BLOCKED, FQ, "only one member opted in");
         CHECK_CONTAINS(reason, "0000:00:1f.3 has allow_lazy_when_kernel_forced_strict = no");
+        fixture_done(&f);
+
+        fixture_init(&f, "[policy]\nsustain_s = 0\n");
+        f.units[0] = (IommuUnit) { .name = (char *) "dmar0", .vendor = IOMMU_VENDOR_AMD_VI, .has_amd_cap = true,
+                                   .amd_cap = UINT32_C(0x1b03000f) };
+        step(&f, 1, 5000, POLICY_ACTION_SWITCH, FQ, "AMD without NpCache (cap bit 26 clear): lazy allowed");
         fixture_done(&f);
 }
 

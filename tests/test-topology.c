@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "sysfs.h"
 #include "tap.h"
 #include "topology-output.h"
 #include "topology.h"
@@ -46,6 +47,16 @@ static void dump_problems(const Topology *t) {
 }
 
 /* ---- pure decoders ---------------------------------------------------- */
+
+static void test_arm_lpae_pgsizes(void) {
+        /* arm_lpae_restrict_pgsizes(): the granule and its block sizes. */
+        CHECK_U64(arm_lpae_pgsize_bitmap(SZ_4K), SZ_4K | SZ_2M | SZ_1G, "4K pages: 4K|2M|1G");
+        CHECK_U64(arm_lpae_pgsize_bitmap(UINT64_C(16) << 10), (UINT64_C(16) << 10) | (UINT64_C(32) << 20),
+                  "16K pages: 16K|32M");
+        CHECK_U64(arm_lpae_pgsize_bitmap(UINT64_C(64) << 10), (UINT64_C(64) << 10) | (UINT64_C(512) << 20),
+                  "64K pages: 64K|512M");
+        CHECK_U64(arm_lpae_pgsize_bitmap(8192), 0, "no granule of 8K: unknown");
+}
 
 static void test_vtd_caps(void) {
         VtdCaps c;
@@ -358,6 +369,32 @@ static void test_broken_device_files(void) {
         CHECK(d && d->group == 3, "a dangling device still belongs to its group");
 }
 
+/* A type written by someone else after the scan is read again. */
+static void test_reread_group_type(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        char sys[512];
+        int fd;
+
+        new_tree();
+        put_device("0000:00:03.0", 1, "DMA\n");
+        put_device("0000:00:04.0", 2, NULL);
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        snprintf(sys, sizeof(sys), "%s/sys", tmp_root);
+        fd = sysfs_open_root(sys);
+        CHECK(fd >= 0, "open the tree's sys");
+        CHECK_INT(topology_reread_group_type(t, fd, 0), 0, "unchanged: 0");
+        put("sys/kernel/iommu_groups/1/type", "DMA-FQ\n");
+        CHECK_INT(topology_reread_group_type(t, fd, 0), 1, "written by someone else: 1");
+        CHECK(t->groups[0].type == GROUP_TYPE_DMA_FQ && streq_ptr(t->groups[0].type_raw, "DMA-FQ"), "now DMA-FQ");
+        CHECK_INT(topology_reread_group_type(t, fd, 1), 0, "no type file: 0, kept for the next scan to report");
+        CHECK(t->groups[1].type_raw == NULL, "still unknown");
+        CHECK_INT(topology_reread_group_type(t, fd, 2), -EINVAL, "no such index");
+        if (fd >= 0)
+                close(fd);
+}
+
 static void test_broken_groups(void) {
         _cleanup_(topology_freep) Topology *t = NULL;
         const IommuGroup *g;
@@ -411,6 +448,8 @@ typedef struct Captured {
         bool qi_submit;              /* Debian's amd64 kernel has the VT-d tracepoints, also on AMD */
         uint64_t pgsize_bitmap;
         const char *nvme, *virtio, *eth0, *eth1;
+        const char *forced_strict;   /* the start of iommu_unit_forced_strict(), NULL: not forced */
+        bool maps_flushed;
 } Captured;
 
 static void check_device(const Topology *t, const char *what, const char *bdf, const char *class_word,
@@ -454,6 +493,17 @@ static void test_captured(const Captured *c) {
         if (c->caching_mode >= 0)
                 CHECK(t->units[0].has_vtd_caps && t->units[0].vtd.caching_mode == c->caching_mode, "caching mode %d",
                       c->caching_mode);
+        if (c->vendor == IOMMU_VENDOR_AMD_VI)
+                CHECK(t->units[0].has_amd_cap && t->units[0].amd_cap == UINT32_C(0x1f03000f) &&
+                              t->units[0].amd_np_cache,
+                      "amd-iommu/cap 1f03000f read, NpCache (bit 26) set");
+        {
+                const char *why = iommu_unit_forced_strict(&t->units[0]);
+
+                CHECK(c->forced_strict ? why && strncmp(why, c->forced_strict, strlen(c->forced_strict)) == 0 : !why,
+                      "kernel forced strict: %s (is %s)", c->forced_strict ?: "no", why ?: "no");
+        }
+        CHECK_INT(iommu_unit_flushes_maps(&t->units[0]), c->maps_flushed, "every map flushed too");
         check_device(t, "nvme", c->nvme, "nvme", "nvme", "nvme0n1", c->type);
         check_device(t, "virtio-blk", c->virtio, "storage", "virtio-pci", "vda", c->type);
         check_device(t, "first e1000e", c->eth0, "ethernet", "e1000e", "eth0", c->type);
@@ -466,14 +516,19 @@ static void test_captured_trees(void) {
          * virtualization force strict, arm64 boots strict. */
         static const Captured trees[] = {
                 { "qemu-vtd", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA_FQ, 0, true,
-                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0" },
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  NULL, false },
                 { "qemu-vtd-cm", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA, 1, true,
-                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0" },
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  "Intel caching mode", true },
                 { "qemu-amd", IOMMU_VENDOR_AMD_VI, "6.1.0-56-amd64", GROUP_TYPE_DMA, -1, true,
                   ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  "0000:00:05.0" },
-                { "qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, "6.1.0-56-arm64", GROUP_TYPE_DMA, -1, false, 0,
-                  "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0" },
+                  "0000:00:05.0", "AMD NpCache", true },
+                /* The arm64 guest's page size is 4K, as this host's is:
+                 * the inferred io-pgtable-arm sizes are 4K|2M|1G. */
+                { "qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, "6.1.0-56-arm64", GROUP_TYPE_DMA, -1, false,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
+                  false },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++) {
@@ -484,6 +539,7 @@ static void test_captured_trees(void) {
 
 int main(void) {
         test_vtd_caps();
+        test_arm_lpae_pgsizes();
         test_class_words();
         test_cmdline();
         test_reserved_region();
@@ -492,6 +548,7 @@ int main(void) {
         test_missing_roots();
         test_broken_device_files();
         test_broken_groups();
+        test_reread_group_type();
         test_captured_trees();
         if (tmp_root[0])
                 nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
