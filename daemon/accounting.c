@@ -44,10 +44,14 @@ int accounting_group_of_domain(const Topology *t, const DomainMap *map, const ch
         return group;
 }
 
-/* One unit with caching mode means every map is flushed too in strict mode. */
-static bool any_caching_mode(const Topology *t) {
+/* One unit that flushes every map (caching mode, NpCache) means strict
+ * pays for the maps too: one sync per DMA mapping (iommu_map() and
+ * iommu_map_sg() call iotlb_sync_map once, however many iommu:map events
+ * the segments fire), and every mapping ends in one unmap event, so one per
+ * unmap. */
+static bool any_unit_flushes_maps(const Topology *t) {
         for (size_t i = 0; i < t->n_units; i++)
-                if (t->units[i].has_vtd_caps && t->units[i].vtd.caching_mode)
+                if (iommu_unit_flushes_maps(&t->units[i]))
                         return true;
         return false;
 }
@@ -143,7 +147,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         /* Unmaps below the filter: one sync strict, none lazy. */
                         unmap_side.strict_model_invalidations =
                                 sub0(tick->unmaps, tick->gather.events) + tick->gather.strict_syncs +
-                                (any_caching_mode(t) ? tick->maps : 0);
+                                (any_unit_flushes_maps(t) ? tick->unmaps : 0);
                         unmap_side.unpatched_model_invalidations = tick->gather.lazy_unpatched_syncs;
                 }
         }
@@ -189,11 +193,16 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                  * strict at all). */
                 if ((a.unmaps_group >= 0 && t->groups[a.unmaps_group].type == GROUP_TYPE_DMA_FQ) ||
                     (a.unmaps_group < 0 && all_dma_lazy)) {
-                        uint64_t seen_page = a.total.iotlb_page_selective + in->patch_credit_in;
+                        /* Where maps are flushed too, one page-selective
+                         * invalidation per mapping is the map's, not the
+                         * unmap's: the patch changes only the latter. */
+                        uint64_t unmap_page = sub0(a.total.iotlb_page_selective,
+                                                   any_unit_flushes_maps(t) ? tick->unmaps : 0);
+                        uint64_t seen_page = unmap_page + in->patch_credit_in;
                         uint64_t by_patch = sub0(unmap_side.unpatched_model_invalidations, seen_page);
 
                         a.patch_credit_out = min_u64(sub0(seen_page, unmap_side.unpatched_model_invalidations),
-                                                     a.total.iotlb_page_selective);
+                                                     unmap_page);
 
                         a.total.avoided_by_patch = by_patch;
                         /* Unmaps with page-size changes in lazy domains are
@@ -202,7 +211,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                 a.evidence = (DriverEvidence) {
                                         .mixed_unmaps = tick->gather.mixed_events,
                                         .unpatched_would_pay = unmap_side.unpatched_model_invalidations,
-                                        .page_selective_seen = a.total.iotlb_page_selective,
+                                        .page_selective_seen = unmap_page,
                                 };
                         if (single_unit >= 0)
                                 a.units[single_unit].avoided_by_patch = by_patch;

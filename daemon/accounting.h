@@ -16,9 +16,11 @@
  *    (block, network or interrupts) in that tick; otherwise they stay
  *    unattributed. The machine's unmaps go to its unit when it has one.
  *  - "Strict would have cost" comes from the gather model: one sync per
- *    unmap below the recording filter, k + 1 for each recorded unmap, and
- *    with caching mode one per map too. Avoided = that minus the actual
- *    IOTLB invalidations, counted where both sides are known.
+ *    unmap below the recording filter, k + 1 for each recorded unmap (the
+ *    driver's rules: 1 on AMD), and where maps are flushed too (caching
+ *    mode, NpCache) one more per unmap: each mapping's one
+ *    iotlb_sync_map. Avoided = that minus the actual IOTLB invalidations,
+ *    counted where both sides are known.
  *  - "Avoided by the patched driver" = what the unpatched lazy driver would
  *    have cost (k + (k > 0) per recorded unmap) minus the page-selective
  *    invalidations actually seen, for unmaps known to be in lazy domains.

@@ -7,7 +7,8 @@
 #include "util.h"
 
 struct FlushSampler {
-        uint64_t pgsize_bitmap;
+        GatherRules rules;       /* pgsize_bitmap 0: unknown */
+        bool records_not_needed; /* no unmap's count depends on its size */
         PerfCounter *maps, *unmaps;
         uint64_t maps_last, unmaps_last;
         char counters_status[256];
@@ -70,11 +71,17 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
         char filter[64], what[160], *why = NULL;
         int r;
 
-        /* With one page size no unmap changes the count: nothing to record. */
-        s->filter_min_size = s->pgsize_bitmap ? gather_model_filter_min_size(s->pgsize_bitmap) : SZ_2M;
+        /* With one page size no unmap changes the count, and the AMD driver
+         * syncs once per unmap whatever its sizes: nothing to record. */
+        s->filter_min_size = s->rules.pgsize_bitmap || s->rules.driver == GATHER_DRIVER_AMD
+                                     ? gather_model_rules_filter_min_size(&s->rules)
+                                     : SZ_2M;
         if (s->filter_min_size == UINT64_MAX) {
-                snprintf(s->unmap_status, sizeof(s->unmap_status),
-                         "not needed: with one page size no unmap has mixed page sizes");
+                s->records_not_needed = true;
+                snprintf(s->unmap_status, sizeof(s->unmap_status), "not needed: %s",
+                         s->rules.driver == GATHER_DRIVER_AMD
+                                 ? "the AMD driver syncs once per unmap, whatever its page sizes"
+                                 : "with one page size no unmap has mixed page sizes");
                 return;
         }
         snprintf(filter, sizeof(filter), "size >= 0x%llx", (unsigned long long) s->filter_min_size);
@@ -102,6 +109,14 @@ static void open_qi_records(FlushSampler *s, int sysfs_fd) {
         char *why = NULL;
         int r;
 
+        /* Debian's amd64 kernel has the VT-d tracepoints on AMD machines
+         * too, where they never fire: zero invalidations there are no
+         * measurement, and must not count as savings. */
+        if (s->rules.driver != GATHER_DRIVER_VTD) {
+                snprintf(s->qi_status, sizeof(s->qi_status), "not applicable: the IOMMU is not VT-d (%s driver)",
+                         gather_driver_to_string(s->rules.driver));
+                return;
+        }
         r = tracepoint_sampler_open(sysfs_fd, NULL, "intel_iommu", "qi_submit", &opts, &s->qi_records, &why);
         if (r >= 0) {
                 const TraceFormat *f = perf_sampler_format(s->qi_records);
@@ -123,14 +138,18 @@ static void open_qi_records(FlushSampler *s, int sysfs_fd) {
                    why);
 }
 
-int flush_sampler_new(int sysfs_fd, uint64_t pgsize_bitmap, FlushSampler **ret) {
+int flush_sampler_new(int sysfs_fd, const GatherRules *rules, FlushSampler **ret) {
         FlushSampler *s = calloc(1, sizeof(*s));
 
         if (!s)
                 return -ENOMEM;
-        s->pgsize_bitmap = pgsize_bitmap;
+        s->rules = *rules;
         open_counters(s, sysfs_fd);
         open_unmap_records(s, sysfs_fd);
+        /* Sizes unknown: every unmap of 2 MiB or more was recorded; model
+         * them with the usual 4K|2M|1G. */
+        if (!s->rules.pgsize_bitmap)
+                s->rules.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
         open_qi_records(s, sysfs_fd);
         /* The counters start from zero: the first collect is a delta. */
         if (s->maps) {
@@ -179,7 +198,7 @@ static int on_unmap(const PerfSample *p, void *userdata) {
                 s->gather.invalid++;
                 return 0;
         }
-        gather_model_account(&s->gather, s->pgsize_bitmap ? s->pgsize_bitmap : SZ_4K | SZ_2M | SZ_1G, iova, size);
+        gather_model_account_rules(&s->gather, &s->rules, iova, size);
         return 0;
 }
 
@@ -264,6 +283,8 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         s->unmaps_last = unmaps;
                 }
         }
+        if (s->records_not_needed && ret->counters_ok)
+                ret->gather_ok = true; /* nothing to record: every unmap's count is known */
         if (s->unmap_records) {
                 PerfRingStats st = {};
 

@@ -59,10 +59,10 @@ typedef struct FlushTick {
 typedef struct FlushSampler FlushSampler;
 
 /* Opens what the kernel offers under sysfs_fd (tracefs found there).
- * pgsize_bitmap is the smallest common page-size bitmap of the units (0:
+ * rules: the units' driver and their smallest common page-size bitmap (0:
  * unknown, then every unmap of 2 MiB or more is recorded). Never fails for
  * a missing kernel feature: only -ENOMEM. */
-int flush_sampler_new(int sysfs_fd, uint64_t pgsize_bitmap, FlushSampler **ret);
+int flush_sampler_new(int sysfs_fd, const GatherRules *rules, FlushSampler **ret);
 /* A sampler that opens nothing and says why in its status (perf counts the
  * running kernel: a daemon reading a fixture tree must not mix the two). */
 int flush_sampler_new_disabled(const char *why, FlushSampler **ret);

@@ -172,6 +172,39 @@ void gather_model_account(GatherCounts *acc, uint64_t pgsize_bitmap, uint64_t io
                                : size_changes_valid(pgsize_bitmap, iova, size));
 }
 
+const char *gather_driver_to_string(GatherDriver d) {
+        static const char *const names[_GATHER_DRIVER_MAX] = {
+                [GATHER_DRIVER_VTD] = "intel-iommu",
+                [GATHER_DRIVER_ARM_LPAE] = "io-pgtable-arm",
+                [GATHER_DRIVER_AMD] = "amd-iommu",
+        };
+        return d >= 0 && d < _GATHER_DRIVER_MAX ? names[d] : "unknown";
+}
+
+uint64_t gather_model_rules_filter_min_size(const GatherRules *rules) {
+        return rules->driver == GATHER_DRIVER_AMD ? UINT64_MAX : gather_model_filter_min_size(rules->pgsize_bitmap);
+}
+
+void gather_model_account_rules(GatherCounts *acc, const GatherRules *rules, uint64_t iova, uint64_t size) {
+        GatherCounts one = { 0 };
+
+        if (rules->driver == GATHER_DRIVER_VTD) {
+                gather_model_account(acc, rules->pgsize_bitmap, iova, size);
+                return;
+        }
+        gather_model_account(&one, rules->pgsize_bitmap, iova, size);
+        acc->events += one.events;
+        acc->invalid += one.invalid;
+        acc->bytes += one.bytes;
+        if (rules->driver == GATHER_DRIVER_AMD) {
+                acc->strict_syncs += one.events; /* one range, one sync */
+                return;
+        }
+        acc->mixed_events += one.mixed_events;
+        acc->strict_syncs += one.strict_syncs;
+        /* No unpatched lazy variant: io-pgtable-arm skips queued gathers. */
+}
+
 void gather_model_replay(GatherCounts *acc, uint64_t pgsize_bitmap, const GatherEvent *events,
                          size_t n) {
         /* Totals in locals: as far as the compiler knows acc may alias

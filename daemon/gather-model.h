@@ -102,6 +102,40 @@ void gather_model_account(GatherCounts *acc, uint64_t pgsize_bitmap, uint64_t io
 void gather_model_replay(GatherCounts *acc, uint64_t pgsize_bitmap, const GatherEvent *events,
                          size_t n);
 
+/* How a driver turns one event's chunks into IOTLB syncs (Linux 6.1). The
+ * functions above are the VT-d rules; these name the others. */
+typedef enum GatherDriver {
+        /* intel_iommu_unmap(): every chunk through
+         * iommu_iotlb_gather_add_page(), a sync at every size change;
+         * the lazy driver without the fix pays them too (see above). */
+        GATHER_DRIVER_VTD,
+        /* io-pgtable-arm (arm-smmu-v3): __arm_lpae_unmap() adds every leaf
+         * through io_pgtable_tlb_add_page() -> iommu_iotlb_gather_add_page():
+         * strict = k + 1 as on VT-d; it skips queued (lazy) gathers since
+         * v5.15, so lazy pays nothing, with or without any VT-d fix. */
+        GATHER_DRIVER_ARM_LPAE,
+        /* amd_iommu_unmap_pages(): the event's chunks are adjacent, and
+         * amd_iommu_iotlb_gather_add_page() syncs only on a disjoint range
+         * (NpCache) or never: one sync per event strict, none lazy. */
+        GATHER_DRIVER_AMD,
+        _GATHER_DRIVER_MAX,
+} GatherDriver;
+
+typedef struct GatherRules {
+        GatherDriver driver;
+        uint64_t pgsize_bitmap;
+} GatherRules;
+
+const char *gather_driver_to_string(GatherDriver d);
+
+/* gather_model_account() under a driver's rules: strict k + 1 (VT-d,
+ * ARM LPAE) or 1 (AMD); lazy unpatched k + (k > 0) on VT-d only, else 0. */
+void gather_model_account_rules(GatherCounts *acc, const GatherRules *rules, uint64_t iova, uint64_t size);
+
+/* gather_model_filter_min_size() under a driver's rules: UINT64_MAX for AMD,
+ * where no event's count depends on its chunks. */
+uint64_t gather_model_rules_filter_min_size(const GatherRules *rules);
+
 /* The smallest event size that can have k > 0: the sum of the two smallest
  * page sizes (0x201000 for VT-d with superpages: a 2 MiB unmap is either
  * one 2M chunk or 512 4K pages, never both). Every valid event smaller than

@@ -542,7 +542,48 @@ static void test_kernel_table(void) {
         CHECK_U64(c1.bytes, 50 * SZ_1M, "1M reads: bytes");
 }
 
+/* The other drivers' rules, worked by hand from the 6.1 sources named in
+ * gather-model.h, on 2M + 8K at 0x1ff000: one 4K, one 2M, one 4K (k = 2). */
+static void test_driver_rules(void) {
+        const GatherRules vtd = { GATHER_DRIVER_VTD, VTD_SP2 };
+        const GatherRules arm = { GATHER_DRIVER_ARM_LPAE, VTD_SP2 };
+        const GatherRules amd = { GATHER_DRIVER_AMD, ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38) };
+        GatherCounts c;
+
+        CHECK_INT(gather_model_size_changes(VTD_SP2, 0x1ff000, SZ_2M + 2 * SZ_4K), 2, "2M + 8K at 0x1ff000: k = 2");
+
+        c = (GatherCounts) { 0 };
+        gather_model_account_rules(&c, &vtd, 0x1ff000, SZ_2M + 2 * SZ_4K);
+        CHECK_U64(c.strict_syncs, 3, "VT-d strict: k + 1");
+        CHECK_U64(c.lazy_unpatched_syncs, 3, "VT-d lazy unpatched: k + (k > 0)");
+        CHECK_U64(c.mixed_events, 1, "VT-d: one mixed event");
+
+        c = (GatherCounts) { 0 };
+        gather_model_account_rules(&c, &arm, 0x1ff000, SZ_2M + 2 * SZ_4K);
+        gather_model_account_rules(&c, &arm, 0x200000, SZ_2M);
+        CHECK_U64(c.events, 2, "io-pgtable-arm: two events");
+        CHECK_U64(c.strict_syncs, 4, "io-pgtable-arm strict: k + 1, and 1 for one 2M block");
+        CHECK_U64(c.lazy_unpatched_syncs, 0, "io-pgtable-arm lazy: queued gathers skipped, no unpatched variant");
+
+        /* AMD's sizes: 4K, 8K, 16K, ... so 12K at 0x1000 is 4K + 8K (k = 1
+         * under VT-d's rules), 2M + 8K at 0x1ff000 several: one sync each. */
+        c = (GatherCounts) { 0 };
+        gather_model_account_rules(&c, &amd, 0x1000, 3 * SZ_4K);
+        gather_model_account_rules(&c, &amd, 0x1ff000, SZ_2M + 2 * SZ_4K);
+        gather_model_account_rules(&c, &amd, 0x1001, SZ_4K); /* invalid */
+        CHECK_U64(c.events, 2, "AMD: two valid events");
+        CHECK_U64(c.invalid, 1, "AMD: the unaligned one is invalid");
+        CHECK_U64(c.strict_syncs, 2, "AMD strict: one sync per event (one gathered range)");
+        CHECK_U64(c.lazy_unpatched_syncs, 0, "AMD lazy: nothing");
+        CHECK_U64(c.mixed_events, 0, "AMD: no VT-d evidence");
+
+        CHECK_U64(gather_model_rules_filter_min_size(&amd), UINT64_MAX, "AMD: nothing to record");
+        CHECK_U64(gather_model_rules_filter_min_size(&arm), SZ_2M + SZ_4K, "io-pgtable-arm: VT-d's filter");
+        CHECK_STR(gather_driver_to_string(GATHER_DRIVER_AMD), "amd-iommu", "driver name");
+}
+
 int main(void) {
+        test_driver_rules();
         test_hand_worked();
         test_superpages_off();
         test_no_1g();
