@@ -202,6 +202,23 @@ static void print_status(const Options *o, json_object *d) {
         printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),
                jstr(d, "last_tick_s_ago"));
         printf("Groups:   %s\n", jstr(d, "groups"));
+        {
+                json_object *tc = json_object_object_get(d, "tick_cost");
+                json_object *ph = tc ? json_object_object_get(tc, "phases_us_per_tick") : NULL;
+
+                if (tc) {
+                        printf("Own cost: %.0f us CPU per tick (", json_object_get_double(json_object_object_get(tc, "cpu_us_per_tick")));
+                        if (ph) {
+                                const char *sep = "";
+
+                                json_object_object_foreach(ph, name, v) {
+                                        printf("%s%s %.0f", sep, name, json_object_get_double(v));
+                                        sep = ", ";
+                                }
+                        }
+                        printf(")\n");
+                }
+        }
         if (json_object_object_get(d, "driver_fix")) {
                 json_object *v = json_object_object_get(d, "driver_fix");
 
@@ -209,11 +226,12 @@ static void print_status(const Options *o, json_object *d) {
         }
         if (json_object_object_get(d, "last_reload_error"))
                 printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
-        t = table_new("UNIT", "VENDOR", "PAGE SIZES", "CACHING MODE", "DEVICES", NULL);
+        t = table_new("UNIT", "VENDOR", "PAGE SIZES", "KERNEL FORCED STRICT", "DEVICES", NULL);
         for (size_t i = 0; t && units && i < json_object_array_length(units); i++) {
                 json_object *u = json_object_array_get_idx(units, i);
 
-                table_add_row(t, jstr(u, "name"), jstr(u, "vendor"), jstr(u, "page_sizes"), jstr(u, "caching_mode"),
+                table_add_row(t, jstr(u, "name"), jstr(u, "vendor"), jstr(u, "page_sizes"),
+                              json_object_object_get(u, "kernel_forced_strict") ? jstr(u, "kernel_forced_strict") : "no",
                               jstr(u, "devices"));
         }
         if (t && units && json_object_array_length(units) > 0) {

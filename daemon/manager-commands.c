@@ -135,6 +135,11 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(uo, "page_sizes", json_object_new_string(sizes));
                 json_object_object_add(uo, "caching_mode",
                                        u->has_vtd_caps ? json_object_new_boolean(u->vtd.caching_mode) : NULL);
+                json_object_object_add(uo, "np_cache", u->has_amd_cap ? json_object_new_boolean(u->amd_np_cache) : NULL);
+                json_object_object_add(uo, "maps_flushed", json_object_new_boolean(iommu_unit_flushes_maps(u)));
+                json_object_object_add(uo, "kernel_forced_strict", iommu_unit_forced_strict(u)
+                                                                           ? json_object_new_string(iommu_unit_forced_strict(u))
+                                                                           : NULL);
                 json_object_object_add(uo, "devices", json_object_new_int64((int64_t) strv_length(u->devices)));
                 json_object_array_add(units, uo);
         }
@@ -173,6 +178,20 @@ static json_object *handle_status(Manager *m) {
         json_object_object_add(o, "ticks", json_object_new_int64((int64_t) m->ticks));
         json_object_object_add(o, "last_tick_s_ago",
                                m->last_tick_ns ? json_object_new_double((double) (now - m->last_tick_ns) / 1e9) : NULL);
+        {
+                /* The daemon's own cost: CPU microseconds per tick, by phase. */
+                json_object *tc = json_object_new_object(), *phases = json_object_new_object();
+                uint64_t n = m->tick_cost.ticks ? m->tick_cost.ticks : 1;
+
+                json_object_object_add(tc, "ticks", json_object_new_int64((int64_t) m->tick_cost.ticks));
+                json_object_object_add(tc, "cpu_us_per_tick",
+                                       json_object_new_double((double) tick_cost_total_ns(&m->tick_cost) / 1e3 / (double) n));
+                for (int p = 0; p < _TICK_PHASE_MAX; p++)
+                        json_object_object_add(phases, tick_phase_to_string(p),
+                                               json_object_new_double((double) m->tick_cost.cpu_ns[p] / 1e3 / (double) n));
+                json_object_object_add(tc, "phases_us_per_tick", phases);
+                json_object_object_add(o, "tick_cost", tc);
+        }
         json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) m->topology->n_problems));
         json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) m->reload_failures));
         {

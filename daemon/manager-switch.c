@@ -47,6 +47,7 @@ int manager_read_device_usage(Manager *m) {
         manager_free_device_usage(m);
         m->device_in_use = in_use;
         m->n_device_in_use = t->n_devices;
+        m->device_usage_read_ns = now_monotonic_ns();
         return 0;
 }
 

@@ -17,6 +17,12 @@
  * it every this often catches hotplug without paying a scan per tick. */
 #define TOPOLOGY_RESCAN_NS (30ULL * 1000000000ULL)
 
+/* After a switch the rebound drivers probe asynchronously: the block and
+ * net devices and MSI vectors that tell a group's I/O appear a moment
+ * later. The next this many ticks rescan, so that the group's I/O is seen
+ * again at once, not after the next periodic rescan. */
+#define RESCANS_AFTER_SWITCH 5
+
 static int load_config(const ManagerOptions *o, Config **ret, char ***ret_errors) {
         return config_load(o->config_path, o->dropin_dir, o->config_required ? CONFIG_LOAD_MAIN_REQUIRED : 0, ret,
                            ret_errors);
@@ -79,6 +85,11 @@ static int manager_scan_topology(Manager *m) {
 
 /* The state file is written this often, and at exit. */
 #define STATE_SAVE_NS (10ULL * 1000000000ULL)
+
+/* What backs mounts, swap and the default route is read this often for
+ * `explain`, and again right before any switch that unbinds: it is the
+ * dearest part of a tick (mountinfo, swaps, holders, the routing table). */
+#define DEVICE_USAGE_REFRESH_NS (10ULL * 1000000000ULL)
 
 /* Before device usage was read, no device is presumed free to unbind. */
 #define DEVICE_USAGE_UNKNOWN "may back a mount, swap or the default route: not read yet"
@@ -231,6 +242,7 @@ static void manager_rescan_after_switch(Manager *m, const PolicyGroupRate *rates
 
         for (size_t i = 0; old_ids && i < n_old; i++)
                 old_ids[i] = m->topology->groups[i].id;
+        m->rescans_pending = RESCANS_AFTER_SWITCH;
         if (manager_scan_topology(m) < 0 || !old_ids)
                 return;
         if (!rates) {
@@ -249,6 +261,32 @@ static void manager_rescan_after_switch(Manager *m, const PolicyGroupRate *rates
         (void) manager_decide(m, matched, due_ns);
 }
 
+/* The type of a group doing I/O decides how its flushes are counted; an
+ * operator may have written it since the last scan (every 30 s). Reading
+ * it again costs one small file per busy group. */
+static void manager_reread_active_types(Manager *m, const bool *active) {
+        for (size_t i = 0; active && i < m->topology->n_groups; i++) {
+                const char *was = m->topology->groups[i].type_raw;
+                char before[64];
+
+                if (!active[i])
+                        continue;
+                snprintf(before, sizeof(before), "%s", was ? was : "unreadable");
+                if (topology_reread_group_type(m->topology, m->sysfs_fd, i) > 0)
+                        log_info("Group %u changed from %s to %s outside this tick's switches",
+                                 m->topology->groups[i].id, before, m->topology->groups[i].type_raw);
+        }
+}
+
+/* Whether a decision proposes a switch that unbinds drivers. */
+static bool manager_decisions_unbind(const Manager *m) {
+        for (size_t i = 0; i < m->n_decisions; i++)
+                if (m->decisions[i].action == POLICY_ACTION_SWITCH &&
+                    group_switch_needs_rebind(m->decisions[i].current, m->decisions[i].desired))
+                        return true;
+        return false;
+}
+
 /* Samples, accounts and decides: one monitoring step. */
 static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
@@ -260,8 +298,12 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (!m->flush || !m->workload)
                 return;
         r = flush_sampler_collect(m->flush, &ft);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
         if (r >= 0)
                 r = workload_sample(m->workload, m->topology, now, &work, &active);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_WORKLOAD);
+        if (r >= 0)
+                manager_reread_active_types(m, active);
         if (r >= 0) {
                 AccountingInput in = {
                         .topology = m->topology,
@@ -292,12 +334,24 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
         manager_read_latency(m);
-        (void) manager_read_device_usage(m);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
+        if (now - m->device_usage_read_ns >= DEVICE_USAGE_REFRESH_NS)
+                (void) manager_read_device_usage(m);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_DEVICE_USAGE);
         (void) manager_decide(m, a.rates, due_ns);
+        /* A switch that unbinds is judged on what the devices back now. */
+        if (manager_decisions_unbind(m) && m->device_usage_read_ns < now) {
+                tick_cost_charge(&m->tick_cost, TICK_PHASE_POLICY);
+                (void) manager_read_device_usage(m);
+                tick_cost_charge(&m->tick_cost, TICK_PHASE_DEVICE_USAGE);
+                (void) manager_decide(m, a.rates, due_ns);
+        }
         if (manager_apply_decisions(m))
                 manager_rescan_after_switch(m, a.rates, due_ns);
         accounting_tick_done(&a);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_POLICY);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -310,8 +364,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         m->ticks++;
         m->last_tick_ns = now;
-        if (now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS)
+        tick_cost_begin(&m->tick_cost);
+        if (m->rescans_pending > 0 || now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS) {
+                if (m->rescans_pending > 0)
+                        m->rescans_pending--;
                 (void) manager_scan_topology(m);
+        }
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_TOPOLOGY);
         /* Decisions are dated by when the tick was due (usec): ticks are due
          * exactly one interval apart, while `now` jitters with dispatch. */
         manager_monitor(m, now, usec * 1000ULL < now ? usec * 1000ULL : now, (double) (now - since) / 1e9);
@@ -324,6 +383,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 json_object_put(update);
         }
         manager_notify_status(m);
+        tick_cost_charge(&m->tick_cost, TICK_PHASE_OUTPUT);
 
         /* The next tick is due one interval after this one was due, so a
          * late dispatch does not push every later tick back. */
@@ -477,22 +537,37 @@ static int open_state(Manager *m) {
         return 0;
 }
 
-/* The page sizes every unit shares (0: none known), for the unmap filter. */
-static uint64_t common_pgsize_bitmap(const Topology *t) {
-        uint64_t common = 0;
+/* How the units' driver syncs the IOTLB on unmap, and the page sizes every
+ * unit shares (0: none known), for the gather model and the unmap filter.
+ * A machine has one vendor's IOMMUs; VT-d's rules unless all are AMD or
+ * all SMMUv3. */
+static GatherRules gather_rules_for(const Topology *t) {
+        GatherRules rules = { .driver = GATHER_DRIVER_VTD };
+        size_t amd = 0, smmu = 0;
 
-        for (size_t i = 0; i < t->n_units; i++)
+        for (size_t i = 0; i < t->n_units; i++) {
+                amd += t->units[i].vendor == IOMMU_VENDOR_AMD_VI;
+                smmu += t->units[i].vendor == IOMMU_VENDOR_ARM_SMMUV3;
                 if (t->units[i].pgsize_bitmap)
-                        common = common ? common & t->units[i].pgsize_bitmap : t->units[i].pgsize_bitmap;
-        return common;
+                        rules.pgsize_bitmap = rules.pgsize_bitmap ? rules.pgsize_bitmap & t->units[i].pgsize_bitmap
+                                                                  : t->units[i].pgsize_bitmap;
+        }
+        if (t->n_units && amd == t->n_units)
+                rules.driver = GATHER_DRIVER_AMD;
+        else if (t->n_units && smmu == t->n_units)
+                rules.driver = GATHER_DRIVER_ARM_LPAE;
+        return rules;
 }
 
 static int open_samplers(Manager *m) {
         int r;
 
-        if (streq(m->opts.sysfs_root, "/sys"))
-                r = flush_sampler_new(m->sysfs_fd, common_pgsize_bitmap(m->topology), &m->flush);
-        else
+        if (streq(m->opts.sysfs_root, "/sys")) {
+                GatherRules rules = gather_rules_for(m->topology);
+
+                log_info("Flush model: the %s driver's rules", gather_driver_to_string(rules.driver));
+                r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
+        } else
                 r = flush_sampler_new_disabled("perf counts the running kernel, and --sysfs-root reads another tree",
                                                &m->flush);
         if (r < 0)

@@ -18,6 +18,7 @@
 #include "group-switch.h"
 #include "policy.h"
 #include "state-file.h"
+#include "tick-cost.h"
 #include "topology.h"
 #include "workload.h"
 
@@ -60,6 +61,7 @@ typedef struct Manager {
         } *advised;
         size_t n_advised;
         size_t n_device_in_use;
+        uint64_t device_usage_read_ns; /* CLOCK_MONOTONIC of the last read */
         char *state_warning;       /* what loading the state file said, if anything */
         uint64_t last_state_save_ns;
         char attribution[256];     /* how the last tick's unmaps were attributed */
@@ -74,7 +76,9 @@ typedef struct Manager {
         uint64_t started_ns;      /* CLOCK_MONOTONIC */
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */
         uint64_t ticks;
+        TickCost tick_cost;          /* the daemon's own CPU time per tick, by phase */
         uint64_t last_topology_scan_ns;
+        unsigned rescans_pending;    /* ticks that rescan after a switch (drivers probe asynchronously) */
         /* The policy's view, recomputed each tick. */
         PolicyState policy_state;
         PolicyDeviceFacts *device_facts; /* parallel to topology->devices */

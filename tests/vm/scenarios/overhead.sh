@@ -28,9 +28,12 @@
 # (the daemon's interval_ms; default the daemon's own, 1000): with 60000
 # no tick falls in a run, so "on" costs only what the kernel does for the
 # open perf events, not the daemon's own CPU time. OVERHEAD_HIDE: event
-# directories under tracefs' events/, comma-separated (intel_iommu/qi_submit), hidden
-# from the daemon (an empty directory bound over each in a mount namespace
-# of its own), so it runs without that sampler: what that sampler costs.
+# directories under tracefs' events/, comma-separated
+# (intel_iommu/qi_submit); with it every pair becomes a triple with a third
+# side, "hidden": the daemon running with those events hidden from it (an
+# empty directory bound over each, in a mount namespace of its own), so
+# it runs without that sampler. The three sides rotate; the difference
+# between "on" and "hidden" is what that sampler costs.
 set -eu
 . /vm/lib.sh
 
@@ -66,10 +69,14 @@ set_nvme_type() {
 	[ "$(group_type "$G")" = "$1" ] || fail "group $G is $(group_type "$G"), not $1"
 }
 
+SIDES="off on"
+[ -n "${OVERHEAD_HIDE:-}" ] && SIDES="off on hidden"
+
 DAEMON=
+# daemon_start [hidden]
 daemon_start() {
 	rm -f "$SOCK"
-	if [ -n "${OVERHEAD_HIDE:-}" ]; then
+	if [ "${1:-}" = hidden ]; then
 		mkdir -p /tmp/empty
 		# shellcheck disable=SC2016
 		unshare -m sh -c 'mount --make-rprivate / && for e in $(echo "$0" | tr , " "); do
@@ -92,22 +99,23 @@ daemon_stop() {
 	DAEMON=
 }
 
-# one SIDE SIZE: one dma-load run, with the daemon (SIDE on) or without.
-# Appends MB/s to /tmp/SIDE.mbps.
+# one SIDE SIZE: one dma-load run without the daemon (off), with it (on),
+# or with it blind to OVERHEAD_HIDE (hidden). Appends MB/s to
+# /tmp/SIDE.mbps, the daemon's CPU time to /tmp/SIDE.cpu.
 one() {
 	side=$1 bs=$2
-	if [ "$side" = on ]; then daemon_start; c0=$(daemon_cpu); else sleep 1; fi
+	if [ "$side" = off ]; then sleep 1; else daemon_start "$side"; c0=$(daemon_cpu); fi
 	dma-load -d "$DEV" -b "$bs" -t "$SECS" > /tmp/run.out 2>&1 ||
 		fail "dma-load -b $bs -t $SECS ($side): $(cat /tmp/run.out)"
 	mbps=$(sed -n 's/.* MBps=\([0-9.]*\).*/\1/p' /tmp/run.out)
 	ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' /tmp/run.out)
 	[ -n "$mbps" ] || fail "no MBps in: $(cat /tmp/run.out)"
 	extra=
-	if [ "$side" = on ]; then
+	if [ "$side" != off ]; then
 		c1=$(daemon_cpu)
 		cpu_ms=$(( (c1 - c0) * 1000 / HZ ))
 		extra=" daemon_cpu_ms=$cpu_ms"
-		echo "$cpu_ms" >> /tmp/cpu.ms
+		echo "$cpu_ms" >> "/tmp/$side.cpu"
 		daemon_stop
 	fi
 	echo "$mbps" >> "/tmp/$side.mbps"
@@ -116,8 +124,16 @@ one() {
 }
 
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }'; }
+# rotated N WORDS...: the words rotated left by N.
+rotated() {
+	n=$1; shift
+	i=0
+	while [ "$i" -lt "$n" ]; do first=$1; shift; set -- "$@" "$first"; i=$((i + 1)); done
+	echo "$@"
+}
 
-say "overhead: kernel $(uname -r), nvme $BDF group $G; $PAIRS pairs of ${SECS} s O_DIRECT reads per type and size; interval_ms ${OVERHEAD_INTERVAL_MS:-1000}${OVERHEAD_HIDE:+; hidden from the daemon: $OVERHEAD_HIDE}"
+say "overhead: kernel $(uname -r), nvme $BDF group $G; $PAIRS rounds of ${SECS} s O_DIRECT reads per type and size ($SIDES); interval_ms ${OVERHEAD_INTERVAL_MS:-1000}${OVERHEAD_HIDE:+; hidden from the daemon: $OVERHEAD_HIDE}"
 iommutuned --version
 : > /tmp/summary
 # The daemon's own CPU time per tick with no workload, for scale.
@@ -126,28 +142,40 @@ daemon_start
 t0=$(iommuctl --socket "$SOCK" --json status | json_flat > /tmp/st.flat; jget /tmp/st.flat ticks) c0=$(daemon_cpu)
 sleep 10
 t1=$(iommuctl --socket "$SOCK" --json status | json_flat > /tmp/st.flat; jget /tmp/st.flat ticks) c1=$(daemon_cpu)
+own=$(iommuctl --socket "$SOCK" status | sed -n 's/^Own cost: //p')
 daemon_stop
-idle="daemon idle: $(( (c1 - c0) * 1000 / HZ )) ms CPU in $((t1 - t0)) ticks"
+idle="daemon idle: $(( (c1 - c0) * 1000 / HZ )) ms CPU in $((t1 - t0)) ticks; its own account: $own"
 echo "measured $idle"
 echo "$idle" >> /tmp/summary
+NSIDES=$(echo $SIDES | wc -w)
 for TYPE in $TYPES; do
 	set_nvme_type "$TYPE"
 	for BS in $SIZES; do
-		: > /tmp/on.mbps; : > /tmp/off.mbps; : > /tmp/cpu.ms; : > /tmp/pair.ratio
+		for sd in $SIDES; do : > "/tmp/$sd.mbps"; : > "/tmp/$sd.cpu"; : > "/tmp/$sd.pairs"; done
 		# Warm-up run, not counted.
 		dma-load -d "$DEV" -b "$BS" -t 1 > /dev/null || fail "warm-up dma-load -b $BS failed"
 		PAIR=1
 		while [ "$PAIR" -le "$PAIRS" ]; do
-			if [ $((PAIR % 2)) = 1 ]; then one off "$BS"; one on "$BS"; else one on "$BS"; one off "$BS"; fi
-			pr=$(awk -v a="$(cat /tmp/on.last)" -v b="$(cat /tmp/off.last)" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }')
-			echo "$pr" >> /tmp/pair.ratio
-			echo "measured $TYPE $BS pair $PAIR: on/off $pr"
+			# Pair 1 off on, pair 2 on off, ... (three sides: rotated).
+			# shellcheck disable=SC2046
+			for sd in $(rotated $(( (PAIR - 1) % NSIDES )) $SIDES); do one "$sd" "$BS"; done
+			line=
+			for sd in $SIDES; do
+				[ "$sd" = off ] && continue
+				pr=$(ratio "$(cat "/tmp/$sd.last")" "$(cat /tmp/off.last)")
+				echo "$pr" >> "/tmp/$sd.pairs"
+				line="$line $sd/off $pr"
+			done
+			echo "measured $TYPE $BS pair $PAIR:$line"
 			PAIR=$((PAIR + 1))
 		done
-		m_off=$(median /tmp/off.mbps) m_on=$(median /tmp/on.mbps) m_cpu=$(median /tmp/cpu.ms)
-		ratio=$(awk -v a="$m_on" -v b="$m_off" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }')
-		m_pr=$(median /tmp/pair.ratio)
-		line="$TYPE $BS: median without the daemon $m_off MB/s, with it $m_on MB/s: ratio $ratio; median of the pairs' ratios $m_pr (pairs: $(tr '\n' ' ' < /tmp/pair.ratio | sed 's/ $//')); daemon CPU per ${SECS} s run: median $m_cpu ms"
+		m_off=$(median /tmp/off.mbps)
+		line="$TYPE $BS: median without the daemon $m_off MB/s"
+		for sd in $SIDES; do
+			[ "$sd" = off ] && continue
+			m=$(median "/tmp/$sd.mbps")
+			line="$line; $sd $m MB/s: ratio $(ratio "$m" "$m_off"), median of the pairs' ratios $(median "/tmp/$sd.pairs") (pairs: $(tr '\n' ' ' < "/tmp/$sd.pairs" | sed 's/ $//')), daemon CPU per ${SECS} s run: median $(median "/tmp/$sd.cpu") ms"
+		done
 		echo "measured $line"
 		echo "$line" >> /tmp/summary
 	done

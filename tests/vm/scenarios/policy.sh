@@ -312,6 +312,39 @@ check "the nvme reads after the daemon's rebind: $(cat /tmp/use.out)" [ "$rc" = 
 check "the daemon logged the switch to lazy" grep -q "Group $G DMA -> DMA-FQ: done" "$LOG"
 check "the daemon logged the switch back to strict" grep -q "Group $G DMA-FQ -> DMA: done" "$LOG"
 grep -E "^Group [0-9]+ .* -> " "$LOG" | sed 's/^/    log: /' || true
+
+# --- 1b. in use: swap on the nvme ---------------------------------------------------------
+# Lazy again under load; then, as the load stops, a swap area on the nvme.
+# Going strict unbinds the nvme, and the daemon reads what devices back
+# every 10 s and again right before any switch that unbinds: it must see
+# the swap however fresh it is, keep the group lazy, and say why; after
+# swapoff the group goes strict within the next read.
+say "in use: swap on the nvme blocks the unbind"
+T0=$(uptime_cs)
+start_load 60
+poll_until inuse-load $((LAZY_BOUND + 300)) DMA-FQ
+check "lazy again under load" [ -n "$FOUND_CS" ]
+[ -n "$FOUND_CS" ] || { print_tl inuse-load; ctl explain "$G" | sed 's/^/    explain: /'; sed 's/^/    load: /' /tmp/load.out; }
+stop_load
+mkswap /dev/nvme0n1 > /tmp/swap.out 2>&1 && swapon /dev/nvme0n1 >> /tmp/swap.out 2>&1 ||
+	fail "swapon /dev/nvme0n1: $(cat /tmp/swap.out)"
+T0=$(uptime_cs)
+sleep $((hold + 4)) # well past the time it took to go strict above
+read_type "$G"
+check "swap on the nvme: group $G stays DMA-FQ (is $RT)" [ "$RT" = DMA-FQ ]
+check "swap on the nvme: still bound to nvme" [ "$(driver_of "$BDF")" = nvme ]
+ctl explain "$G" > /tmp/explain.inuse 2>&1 || true
+grep -i "swap" /tmp/explain.inuse | head -n 3 | sed 's/^/    explain: /'
+check "explain names the swap that blocks the unbind" grep -qi "swap" /tmp/explain.inuse
+swapoff /dev/nvme0n1 || fail "swapoff /dev/nvme0n1"
+T0=$(uptime_cs)
+# The next periodic read (10 s) frees it; then the switch as above.
+poll_until inuse-free $((1000 + STRICT_BOUND + 300)) DMA
+echo "measured in use: DMA-FQ -> DMA ${FOUND_CS:-never} cs after swapoff (bound $((1000 + STRICT_BOUND)) cs = 10 s + the bound above)"
+check "after swapoff group $G goes strict" [ -n "$FOUND_CS" ]
+wait_for "/sys/bus/pci/devices/$BDF/driver" 100 || true
+check "nvme bound after that rebind" [ "$(driver_of "$BDF")" = nvme ]
+wait_for /sys/block/nvme0n1 100 || true
 stop_daemon
 
 # --- 2. advise ------------------------------------------------------------------------------
