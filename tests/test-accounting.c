@@ -174,7 +174,7 @@ static void test_caching_mode(void) {
 }
 
 /* AMD with NpCache, as QEMU emulates it: no invalidation records at all,
- * no unmap records needed (one sync per unmap); strict pays per map too.
+ * no unmap records needed (one sync per unmap); strict pays per mapping too.
  * Modelled figures only: nothing claimed as avoided. */
 static void test_amd_np_cache(void) {
         GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
