@@ -30,6 +30,7 @@ void switch_result_done(SwitchResult *r) {
         r->steps = NULL;
 }
 
+static int vset_message(SwitchResult *r, const char *fmt, va_list ap) _printf_(2, 0);
 static int vset_message(SwitchResult *r, const char *fmt, va_list ap) {
         char *m;
 

@@ -16,7 +16,7 @@ printf '[daemon]\ninterval_ms = %s\nmode = advise\n' "$INTERVAL_MS" > /tmp/c.con
 iommutuned --config /tmp/c.conf --socket "$SOCK" > /tmp/d.log 2>&1 &
 DAEMON=$!
 wait_for "$SOCK" 100 || { cat /tmp/d.log; fail "iommutuned did not open $SOCK"; }
-ticks() { iommuctl --socket "$SOCK" --json status | sed -n 's/^ *"ticks":\([0-9]*\),*$/\1/p'; }
+ticks() { iommuctl --socket "$SOCK" --json status | json_flat | sed -n 's/^ticks=//p'; }
 
 dma-load -d /dev/nvme0n1 -b 64K -t 25 > /tmp/load.out &
 LOAD=$!
