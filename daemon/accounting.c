@@ -77,7 +77,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         const FlushTick *tick = in ? in->tick : NULL;
         AccountingTick a = { .unmaps_group = -1 };
         StateCounters unmap_side = {}, *unmap_owner;
-        uint64_t iotlb_unattributed = 0;
+        uint64_t iotlb_unattributed = 0, map_flushes;
         size_t n_active = 0;
         int only_active = -1, single_unit;
         bool all_dma_lazy = true;
@@ -139,6 +139,10 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         all_dma_lazy = false;
         }
 
+        /* Each mapping's own flush where maps are flushed too, one per
+         * mapping and so one per unmap (see any_unit_flushes_maps()). */
+        map_flushes = tick->counters_ok && any_unit_flushes_maps(t) ? tick->unmaps : 0;
+
         /* Maps and unmaps, and what they would have cost. */
         if (tick->counters_ok) {
                 unmap_side.maps = tick->maps;
@@ -146,8 +150,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 if (tick->gather_ok) {
                         /* Unmaps below the filter: one sync strict, none lazy. */
                         unmap_side.strict_model_invalidations =
-                                sub0(tick->unmaps, tick->gather.events) + tick->gather.strict_syncs +
-                                (any_unit_flushes_maps(t) ? tick->unmaps : 0);
+                                sub0(tick->unmaps, tick->gather.events) + tick->gather.strict_syncs + map_flushes;
                         unmap_side.unpatched_model_invalidations = tick->gather.lazy_unpatched_syncs;
                 }
         }
@@ -196,8 +199,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         /* Where maps are flushed too, one page-selective
                          * invalidation per mapping is the map's, not the
                          * unmap's: the patch changes only the latter. */
-                        uint64_t unmap_page = sub0(a.total.iotlb_page_selective,
-                                                   any_unit_flushes_maps(t) ? tick->unmaps : 0);
+                        uint64_t unmap_page = sub0(a.total.iotlb_page_selective, map_flushes);
                         uint64_t seen_page = unmap_page + in->patch_credit_in;
                         uint64_t by_patch = sub0(unmap_side.unpatched_model_invalidations, seen_page);
 

@@ -8,7 +8,6 @@
 
 struct FlushSampler {
         GatherRules rules;       /* pgsize_bitmap 0: unknown */
-        bool records_not_needed; /* no unmap's count depends on its size */
         PerfCounter *maps, *unmaps;
         uint64_t maps_last, unmaps_last;
         char counters_status[256];
@@ -77,7 +76,6 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
                                      ? gather_model_rules_filter_min_size(&s->rules)
                                      : SZ_2M;
         if (s->filter_min_size == UINT64_MAX) {
-                s->records_not_needed = true;
                 snprintf(s->unmap_status, sizeof(s->unmap_status), "not needed: %s",
                          s->rules.driver == GATHER_DRIVER_AMD
                                  ? "the AMD driver syncs once per unmap, whatever its page sizes"
@@ -283,7 +281,7 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         s->unmaps_last = unmaps;
                 }
         }
-        if (s->records_not_needed && ret->counters_ok)
+        if (s->filter_min_size == UINT64_MAX && ret->counters_ok)
                 ret->gather_ok = true; /* nothing to record: every unmap's count is known */
         if (s->unmap_records) {
                 PerfRingStats st = {};

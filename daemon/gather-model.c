@@ -186,23 +186,28 @@ uint64_t gather_model_rules_filter_min_size(const GatherRules *rules) {
 }
 
 void gather_model_account_rules(GatherCounts *acc, const GatherRules *rules, uint64_t iova, uint64_t size) {
-        GatherCounts one = { 0 };
+        uint64_t unpatched_before = acc->lazy_unpatched_syncs;
 
-        if (rules->driver == GATHER_DRIVER_VTD) {
+        switch (rules->driver) {
+        case GATHER_DRIVER_AMD:
+                /* One gathered range, one sync: the chunks do not matter. */
+                if (!event_valid(rules->pgsize_bitmap, iova, size)) {
+                        acc->invalid++;
+                        return;
+                }
+                acc->events++;
+                acc->bytes += size;
+                acc->strict_syncs++;
+                return;
+        case GATHER_DRIVER_ARM_LPAE:
+                gather_model_account(acc, rules->pgsize_bitmap, iova, size);
+                /* No unpatched lazy variant: io-pgtable-arm skips queued gathers. */
+                acc->lazy_unpatched_syncs = unpatched_before;
+                return;
+        default:
                 gather_model_account(acc, rules->pgsize_bitmap, iova, size);
                 return;
         }
-        gather_model_account(&one, rules->pgsize_bitmap, iova, size);
-        acc->events += one.events;
-        acc->invalid += one.invalid;
-        acc->bytes += one.bytes;
-        if (rules->driver == GATHER_DRIVER_AMD) {
-                acc->strict_syncs += one.events; /* one range, one sync */
-                return;
-        }
-        acc->mixed_events += one.mixed_events;
-        acc->strict_syncs += one.strict_syncs;
-        /* No unpatched lazy variant: io-pgtable-arm skips queued gathers. */
 }
 
 void gather_model_replay(GatherCounts *acc, uint64_t pgsize_bitmap, const GatherEvent *events,

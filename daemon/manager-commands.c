@@ -137,9 +137,7 @@ static json_object *handle_status(Manager *m) {
                                        u->has_vtd_caps ? json_object_new_boolean(u->vtd.caching_mode) : NULL);
                 json_object_object_add(uo, "np_cache", u->has_amd_cap ? json_object_new_boolean(u->amd_np_cache) : NULL);
                 json_object_object_add(uo, "maps_flushed", json_object_new_boolean(iommu_unit_flushes_maps(u)));
-                json_object_object_add(uo, "kernel_forced_strict", iommu_unit_forced_strict(u)
-                                                                           ? json_object_new_string(iommu_unit_forced_strict(u))
-                                                                           : NULL);
+                json_object_object_add(uo, "kernel_forced_strict", json_str_or_null(iommu_unit_forced_strict(u)));
                 json_object_object_add(uo, "devices", json_object_new_int64((int64_t) strv_length(u->devices)));
                 json_object_array_add(units, uo);
         }
@@ -181,9 +179,9 @@ static json_object *handle_status(Manager *m) {
         {
                 /* The daemon's own cost: CPU microseconds per tick, by phase. */
                 json_object *tc = json_object_new_object(), *phases = json_object_new_object();
-                uint64_t n = m->tick_cost.ticks ? m->tick_cost.ticks : 1;
+                uint64_t n = m->ticks ? m->ticks : 1;
 
-                json_object_object_add(tc, "ticks", json_object_new_int64((int64_t) m->tick_cost.ticks));
+                json_object_object_add(tc, "ticks", json_object_new_int64((int64_t) m->ticks));
                 json_object_object_add(tc, "cpu_us_per_tick",
                                        json_object_new_double((double) tick_cost_total_ns(&m->tick_cost) / 1e3 / (double) n));
                 for (int p = 0; p < _TICK_PHASE_MAX; p++)

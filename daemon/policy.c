@@ -221,9 +221,9 @@ static void kernel_fill(const PolicyInput *in, PolicyDecision *d) {
 
                 if (!streq(u->name, unit))
                         continue;
-                if (iommu_unit_forced_strict(u)) {
+                d->kernel.forced_strict_reason = iommu_unit_forced_strict(u);
+                if (d->kernel.forced_strict_reason) {
                         d->kernel.forced_strict = true;
-                        d->kernel.forced_strict_reason = iommu_unit_forced_strict(u);
                         return;
                 }
         }

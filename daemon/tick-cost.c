@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-#include <time.h>
-
 #include "tick-cost.h"
+#include "util.h"
 
 const char *tick_phase_to_string(TickPhase p) {
         static const char *const names[_TICK_PHASE_MAX] = {
@@ -16,21 +15,12 @@ const char *tick_phase_to_string(TickPhase p) {
         return p >= 0 && p < _TICK_PHASE_MAX ? names[p] : "unknown";
 }
 
-uint64_t tick_cost_now_ns(void) {
-        struct timespec ts;
-
-        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-                return 0;
-        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
 void tick_cost_begin(TickCost *c) {
-        c->ticks++;
-        c->mark_ns = tick_cost_now_ns();
+        c->mark_ns = now_thread_cpu_ns();
 }
 
 void tick_cost_charge(TickCost *c, TickPhase p) {
-        uint64_t now = tick_cost_now_ns();
+        uint64_t now = now_thread_cpu_ns();
 
         if (p >= 0 && p < _TICK_PHASE_MAX && now >= c->mark_ns)
                 c->cpu_ns[p] += now - c->mark_ns;

@@ -21,17 +21,15 @@ typedef enum TickPhase {
         _TICK_PHASE_MAX,
 } TickPhase;
 
+/* Totals over every tick; the caller counts the ticks. */
 typedef struct TickCost {
-        uint64_t ticks;
         uint64_t cpu_ns[_TICK_PHASE_MAX];
         uint64_t mark_ns;
 } TickCost;
 
 const char *tick_phase_to_string(TickPhase p);
 
-/* The thread's CPU time now. */
-uint64_t tick_cost_now_ns(void);
-/* Starts a tick: counts it and marks the time. */
+/* Starts a tick: marks the time. */
 void tick_cost_begin(TickCost *c);
 /* Charges the CPU time since the last mark to phase p, and marks again. */
 void tick_cost_charge(TickCost *c, TickPhase p);

@@ -92,12 +92,8 @@ static json_object *unit_to_json(const IommuUnit *u) {
                 json_object_object_add(v, "np_cache", json_object_new_boolean(u->amd_np_cache));
                 json_object_object_add(o, "amd", v);
         }
-        {
-                const char *why = iommu_unit_forced_strict(u);
-
-                json_object_object_add(o, "maps_flushed", json_object_new_boolean(iommu_unit_flushes_maps(u)));
-                json_object_object_add(o, "kernel_forced_strict", why ? json_object_new_string(why) : NULL);
-        }
+        json_object_object_add(o, "maps_flushed", json_object_new_boolean(iommu_unit_flushes_maps(u)));
+        json_object_object_add(o, "kernel_forced_strict", json_str_or_null(iommu_unit_forced_strict(u)));
         json_object_object_add(o, "devices", json_strv(u->devices));
         return o;
 }

@@ -174,3 +174,7 @@ uint64_t now_monotonic_ns(void) {
 uint64_t now_realtime_ns(void) {
         return now_ns(CLOCK_REALTIME);
 }
+
+uint64_t now_thread_cpu_ns(void) {
+        return now_ns(CLOCK_THREAD_CPUTIME_ID);
+}

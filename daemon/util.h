@@ -98,6 +98,8 @@ int safe_atoux64(const char *s, uint64_t *ret);
  * (an existing directory is fine). */
 int mkdir_parents(const char *path, mode_t mode);
 
-/* Monotonic and realtime clocks in nanoseconds. */
+/* Monotonic and realtime clocks, and the calling thread's CPU time, in
+ * nanoseconds. */
 uint64_t now_monotonic_ns(void);
 uint64_t now_realtime_ns(void);
+uint64_t now_thread_cpu_ns(void);
