@@ -44,6 +44,17 @@ driver_of() {
 # and returns 1 on failure.
 set_type() { sysfs-write "/sys/kernel/iommu_groups/$1/type" "$2"; }
 
+# kernel_at_least MAJOR MINOR: the running kernel is MAJOR.MINOR or newer.
+kernel_at_least() {
+	r=$(uname -r); maj=${r%%.*}; min=${r#*.}; min=${min%%[!0-9]*}
+	[ "$maj" -gt "$1" ] || { [ "$maj" -eq "$1" ] && [ "$min" -ge "$2" ]; }
+}
+
+# The errno of a type write that needs the group's drivers unbound, made
+# while one is bound: EBUSY up to 6.3 ("Device is still bound to driver"),
+# EPERM from 6.4 (the bound driver owns the group through the DMA API).
+bound_write_errno() { if kernel_at_least 6 4; then echo EPERM; else echo EBUSY; fi; }
+
 unbind() { sysfs-write "/sys/bus/pci/drivers/$2/unbind" "$1"; }
 bind() { sysfs-write "/sys/bus/pci/drivers/$2/bind" "$1"; }
 
@@ -172,4 +183,215 @@ jgroup() {
 				printf "%s%s", (j > 1 ? " " : ""), ((hit, fs[j]) in val ? val[hit, fs[j]] : "-")
 			print ""
 		}' "$1"
+}
+
+# check_topology LABEL: `iommutuned --dump-topology --json` agrees with what
+# this function reads from sysfs itself, right now: units and their devices
+# (and VT-d caching mode), group ids, types and members, and per device its
+# driver, group, unit, class and untrusted flag. Both sides become the same
+# plain lines (the daemon's through topo-json) and are compared with diff;
+# the table must name every group with its type.
+check_topology() {
+	command -v iommutuned >/dev/null ||
+		fail "iommutuned is not in the initramfs (build BUILD/daemon/iommutuned first)"
+	# --- the daemon's view ----------------------------------------------------------
+	rc=0
+	iommutuned --dump-topology --json > /tmp/topo.json 2> /tmp/topo.err || rc=$?
+	if [ -s /tmp/topo.err ]; then echo "iommutuned stderr:"; cat /tmp/topo.err; fi
+	[ "$rc" = 0 ] || fail "iommutuned --dump-topology --json exited $rc"
+	topo-json < /tmp/topo.json > /tmp/daemon.raw ||
+		fail "topo-json could not read the daemon's JSON"
+	sort /tmp/daemon.raw > /tmp/daemon.txt
+	rc=0
+	iommutuned --dump-topology > /tmp/topo.txt 2>&1 || rc=$?
+	[ "$rc" = 0 ] || fail "iommutuned --dump-topology (table) exited $rc"
+
+	# --- the same from sysfs ---------------------------------------------------------
+	name_of_link() { basename "$(readlink "$1")"; }
+	{
+		for u in /sys/class/iommu/*; do
+			[ -e "$u" ] || continue
+			un=$(basename "$u")
+			echo "unit $un"
+			for d in "$u"/devices/*; do
+				[ -e "$d" ] || [ -L "$d" ] || continue
+				echo "unit $un device $(basename "$d")"
+			done
+			if [ -f "$u/intel-iommu/cap" ]; then
+				cap=$(cat "$u/intel-iommu/cap")
+				echo "unit $un caching_mode $(( (0x$cap >> 7) & 1 ))"
+			fi
+		done
+		for g in /sys/kernel/iommu_groups/*; do
+			[ -d "$g" ] || continue
+			id=$(basename "$g")
+			echo "group $id type $(cat "$g/type")"
+			for d in "$g"/devices/*; do
+				echo "group $id device $(basename "$d")"
+			done
+		done
+		# Every device in some group or under some unit, as the daemon lists them.
+		for d in /sys/kernel/iommu_groups/*/devices/* /sys/class/iommu/*/devices/*; do
+			[ -e "$d" ] && basename "$d"
+		done | sort -u | while read -r dev; do
+			dir=
+			for c in /sys/bus/pci/devices/$dev /sys/kernel/iommu_groups/*/devices/$dev \
+				 /sys/class/iommu/*/devices/$dev; do
+				[ -e "$c" ] && { dir=$(readlink -f "$c"); break; }
+			done
+			drv=-; grp=-; unit=-; class=-; untrusted=-
+			[ -L "$dir/driver" ] && drv=$(name_of_link "$dir/driver")
+			[ -L "$dir/iommu_group" ] && grp=$(name_of_link "$dir/iommu_group")
+			[ -L "$dir/iommu" ] && unit=$(name_of_link "$dir/iommu")
+			[ -f "$dir/class" ] && class=$(printf '0x%06x' "$(cat "$dir/class")")
+			[ -f "$dir/untrusted" ] && untrusted=$(cat "$dir/untrusted")
+			echo "device $dev driver $drv group $grp unit $unit class $class untrusted $untrusted"
+		done
+		echo "kernel release $(uname -r)"
+	} | sort > /tmp/sysfs.txt
+
+	[ "$1" = first ] && { say "daemon table:"; cat /tmp/topo.txt; }
+	if diff -u /tmp/sysfs.txt /tmp/daemon.txt > /tmp/topo.diff; then
+		echo "ok: --dump-topology --json matches sysfs ($1 dump, $(wc -l < /tmp/sysfs.txt) facts)"
+	else
+		echo "--- sysfs (this script)   +++ iommutuned --dump-topology --json"
+		cat /tmp/topo.diff
+		fail "iommutuned's topology differs from sysfs ($1 dump)"
+	fi
+	for g in /sys/kernel/iommu_groups/*; do
+		id=$(basename "$g"); t=$(cat "$g/type")
+		check "table shows group $id as $t ($1 dump)" grep -Eq "^ *$id +$t( |\$)" /tmp/topo.txt
+	done
+}
+
+# capture_tree: copies the subset of /sys and /proc that iommutuned reads
+# into a fixture tree with the real layout (real directories under
+# sys/devices, symlinks verbatim as readlink shows them, regular files as
+# their contents) and prints it as a base64 gzip tar between @@CAPTURE-BEGIN
+# and @@CAPTURE-END; tests/vm/run unpacks it (tests/vm/unpack-capture) into
+# BUILD/vm-capture/qemu-PLATFORM.
+capture_tree() {
+	CAP=/tmp/capture
+	rm -rf "$CAP"
+	mkdir -p "$CAP/sys" "$CAP/proc/sys/kernel"
+
+	# copy_file /sys/...: a regular file's contents at the same path.
+	copy_file() {
+		[ -f "$1" ] || return 0
+		mkdir -p "$CAP$(dirname "$1")"
+		cat "$1" > "$CAP$1" 2>/dev/null || rm -f "$CAP$1"
+	}
+	# copy_link /sys/...: a symlink, its target verbatim.
+	copy_link() {
+		[ -L "$1" ] || return 0
+		mkdir -p "$CAP$(dirname "$1")"
+		ln -sfn "$(readlink "$1")" "$CAP$1"
+	}
+	# real DIR: the directory behind a sysfs link, as an absolute /sys path.
+	real() { readlink -f "$1"; }
+
+	# --- IOMMU units -------------------------------------------------------------
+	for u in /sys/class/iommu/*; do
+		[ -e "$u" ] || continue
+		copy_link "$u"
+		r=$(real "$u")
+		mkdir -p "$CAP$r/devices"
+		for f in "$r"/intel-iommu/cap "$r"/intel-iommu/ecap "$r"/intel-iommu/version \
+			 "$r"/intel-iommu/address "$r"/intel-iommu/domains_supported \
+			 "$r"/intel-iommu/domains_used "$r"/amd-iommu/*; do
+			copy_file "$f"
+		done
+		for d in "$r"/devices/*; do copy_link "$d"; done
+	done
+
+	# --- groups ------------------------------------------------------------------
+	for g in /sys/kernel/iommu_groups/*; do
+		[ -d "$g" ] || continue
+		copy_file "$g/type"
+		copy_file "$g/reserved_regions"
+		mkdir -p "$CAP$g/devices"
+		for d in "$g"/devices/*; do copy_link "$d"; done
+	done
+
+	# --- PCI devices -------------------------------------------------------------
+	DRIVERS=
+	for l in /sys/bus/pci/devices/*; do
+		copy_link "$l"
+		d=$(real "$l")
+		for f in vendor device class subsystem_vendor subsystem_device numa_node \
+			 untrusted removable; do
+			copy_file "$d/$f"
+		done
+		for f in iommu_group driver iommu; do copy_link "$d/$f"; done
+		if [ -d "$d/msi_irqs" ]; then
+			mkdir -p "$CAP$d/msi_irqs"
+			for f in "$d"/msi_irqs/*; do copy_file "$f"; done
+		fi
+		[ -L "$d/driver" ] && DRIVERS="$DRIVERS $(basename "$(readlink "$d/driver")")"
+	done
+
+	# Block and net devices: names plus a few attributes, under their device.
+	# on_pci PATH: PATH lies below a PCI host bridge (pci0000:00 sits under
+	# /sys/devices on x86, under /sys/devices/platform/*.pcie on arm64 virt).
+	on_pci() { case $1 in */pci[0-9a-f][0-9a-f][0-9a-f][0-9a-f]:[0-9a-f][0-9a-f]/*) return 0 ;; esac; return 1; }
+	for b in /sys/block/*; do
+		copy_link "$b"
+		r=$(real "$b")
+		on_pci "$r" || continue
+		for f in dev size stat; do copy_file "$r/$f"; done
+	done
+	for n in /sys/class/net/*; do
+		r=$(real "$n")
+		on_pci "$r" || continue
+		copy_link "$n"
+		for f in ifindex address; do copy_file "$r/$f"; done
+	done
+
+	# Bound drivers: bind/unbind as empty files and the device links.
+	for drv in $(echo "$DRIVERS" | tr ' ' '\n' | sort -u); do
+		dd=/sys/bus/pci/drivers/$drv
+		mkdir -p "$CAP$dd"
+		: > "$CAP$dd/bind"
+		: > "$CAP$dd/unbind"
+		for l in "$dd"/0000:*; do copy_link "$l"; done
+	done
+
+	# --- tracepoints, debugfs, proc --------------------------------------------------
+	for sys in iommu intel_iommu; do
+		for e in /sys/kernel/tracing/events/$sys/*/; do
+			[ -f "$e/id" ] || continue
+			copy_file "${e%/}/id"
+			copy_file "${e%/}/format"
+		done
+	done
+	# A mounted debugfs is a non-empty directory. git keeps no empty
+	# directories, so one placeholder file stands for its contents.
+	if grep -q ' /sys/kernel/debug debugfs ' /proc/mounts; then
+		mkdir -p "$CAP/sys/kernel/debug"
+		: > "$CAP/sys/kernel/debug/.keep"
+	fi
+	cat /proc/cmdline > "$CAP/proc/cmdline"
+	cat /proc/sys/kernel/osrelease > "$CAP/proc/sys/kernel/osrelease"
+	cat /proc/interrupts > "$CAP/proc/interrupts"
+
+	# --- sanity checks and shipping -------------------------------------------------
+	n_units=$(ls /sys/class/iommu | wc -l)
+	n_groups=$(ls /sys/kernel/iommu_groups | wc -l)
+	check "captured $n_units IOMMU unit link(s)" [ "$(ls "$CAP/sys/class/iommu" | wc -l)" = "$n_units" ]
+	check "captured $n_groups group(s) with a type" [ "$(ls "$CAP"/sys/kernel/iommu_groups/*/type | wc -l)" = "$n_groups" ]
+	B=$(nvme_bdf)
+	check "nvme's iommu_group link kept verbatim" \
+		[ "$(readlink "$CAP/sys/bus/pci/devices/$B/iommu_group")" = "$(readlink "/sys/bus/pci/devices/$B/iommu_group")" ]
+	for b in /sys/block/nvme0n1 /sys/block/vda; do
+		check "$(basename "$b") captured under its PCI device" [ -f "$CAP$(real "$b")/dev" ]
+	done
+	for n in /sys/class/net/eth*; do
+		check "$(basename "$n") captured under its PCI device" [ -f "$CAP$(real "$n")/ifindex" ]
+	done
+	(cd "$CAP" && find . | sort) > /tmp/capture.list
+	say "capture: $(wc -l < /tmp/capture.list) entries"
+	tar -C "$CAP" -czf /tmp/capture.tgz sys proc
+	echo "@@CAPTURE-BEGIN platform=$VM_PLATFORM bytes=$(wc -c < /tmp/capture.tgz) sha256=$(sha256sum /tmp/capture.tgz | cut -d' ' -f1)"
+	base64 < /tmp/capture.tgz
+	echo "@@CAPTURE-END"
 }

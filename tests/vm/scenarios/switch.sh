@@ -22,10 +22,9 @@
 #     after each; every row must end with the nvme bound, the group DMA-FQ
 #     or DMA, no intent record, and the disk reading.
 #
-# Recovery is what every start of iommutuned does first; here it is run by
-# a one-off `--switch-group OTHER --to <its type> --dry-run` (manager_
-# prepare_switching recovers before anything else) on a group the test does
-# not touch, so that the group under test may even be gone.
+# Recovery is what every start of iommutuned does first; here it is run
+# alone by `iommutuned --recover` (manager_open), so that the group under
+# test may even be gone.
 set -eu
 . /vm/lib.sh
 
@@ -83,12 +82,10 @@ show_out() { sed 's/^/    | /' "$1"; }
 outcome_is() { [ "$SW_RC" = 0 ] && grep -q "^$1: " /tmp/sw.out; }
 one_of() { v=$1; shift; for w in "$@"; do [ "$v" = "$w" ] && return 0; done; return 1; }
 
-# recover: what every start does first, on a group nobody touches here.
+# recover: what every start does first.
 recover() {
-	rg=$(group_of "$VDA")
 	rc=0
-	iommutuned --config "$CONF" --state-dir "$ST" --switch-group "$rg" --to "$(group_type "$rg")" --dry-run \
-		> /tmp/recover.out 2>&1 || rc=$?
+	iommutuned --config "$CONF" --state-dir "$ST" --recover > /tmp/recover.out 2>&1 || rc=$?
 	RECOVER_RC=$rc
 }
 intents() {
