@@ -299,11 +299,75 @@ static void finish_outcome(SwitchResult *r) {
                 r->outcome = SWITCH_OUTCOME_OTHER_TYPE;
 }
 
+/* A member of the group is gone from sysfs (hot-removed): a PCI device when
+ * bus/pci/devices/<bdf> is, another device when its link in the group is
+ * (the group's directory goes with its last device). */
+static bool member_gone(SwitchContext *ctx, const GroupState *s, const GroupDevice *d) {
+        char path[160];
+
+        if (d->is_pci)
+                return device_gone(ctx->sysfs_fd, d->name) > 0;
+        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices/%s", s->group, d->name);
+        return sysfs_exists(ctx->sysfs_fd, path) == 0;
+}
+
+/* How many members are gone; their names, comma-separated, in buf. No
+ * allocation: this runs while devices may be unbound. */
+static size_t gone_members(SwitchContext *ctx, const GroupState *s, char *buf, size_t size) {
+        size_t n = 0, len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < s->n_devices; i++) {
+                if (!member_gone(ctx, s, s->devices + i))
+                        continue;
+                if (len < size)
+                        len += snprintf(buf + len, size - len, "%s%s", n ? ", " : "", s->devices[i].name);
+                n++;
+        }
+        return n;
+}
+
+static bool group_gone(SwitchContext *ctx, const GroupState *s, char *buf, size_t size) {
+        return s->n_devices > 0 && gone_members(ctx, s, buf, size) == s->n_devices;
+}
+
+/* Every device of the group was hot-removed during the switch: nothing is
+ * left to bind and nothing to protect. No attention mark: there is nothing
+ * to fix, and the group number may come back with a device after a rescan,
+ * which a stale mark would block. The intent record (has_record) goes. */
+static int finish_gone(SwitchContext *ctx, const GroupState *s, SwitchResult *r, int cause, const char *gone,
+                       bool has_record) {
+        size_t n = s->n_devices;
+        int q;
+
+        r->error = r->error ?: cause;
+        r->outcome = SWITCH_OUTCOME_FAILED;
+        r->needs_attention = false;
+        r->all_bound = true; /* no device that had a driver is left */
+        read_final(ctx, r);
+        if (has_record) {
+                q = intent_log_remove(ctx, s->group);
+                if (q < 0)
+                        log_warning_errno(q, "Failed to remove the intent record of group %u: %m", s->group);
+                else
+                        steps_add(&r->steps, "removed the intent record");
+        }
+        (void) set_message(r, "group %u: switch from %s to %s not done: the group's device%s %s %s gone "
+                           "(hot-removed)%s; nothing is left to bind", s->group, type_name(r->from),
+                           type_name(r->to), n == 1 ? "" : "s", gone, n == 1 ? "is" : "are",
+                           r->final_type == GROUP_TYPE_UNKNOWN ? " and the group no longer exists" : "");
+        log_warning("Group %u: %s", s->group, r->message ? r->message : "every device was hot-removed");
+        return r->error;
+}
+
 static int switch_live(SwitchContext *ctx, const GroupState *s, SwitchResult *r) {
+        char gone[512];
         const char *why;
         int q;
 
         q = group_write_type(ctx, s->group, r->to, s->n_devices, &r->steps);
+        if ((q == -ENOENT || q == -ENODEV) && group_gone(ctx, s, gone, sizeof(gone)))
+                return finish_gone(ctx, s, r, q, gone, false);
         read_final(ctx, r);
         r->all_bound = all_bound_again(ctx, s);
         steps_add(&r->steps, "group %u reads %s", s->group, r->final_raw);
@@ -331,34 +395,31 @@ static int switch_live(SwitchContext *ctx, const GroupState *s, SwitchResult *r)
                            "stayed bound", s->group, type_name(r->to), r->final_raw);
 }
 
-static int intent_step(SwitchContext *ctx, IntentRecord *rec, IntentStep step) {
+/* Updates the step in the intent record. Never fails: recovery goes by
+ * what sysfs shows, not by the step, so the record written first is
+ * enough; and a failure here (ENOMEM included) must not stop a switch
+ * whose devices are unbound. */
+static void intent_step(SwitchContext *ctx, IntentRecord *rec, IntentStep step) {
         int q;
 
         rec->step = step;
         q = intent_log_write(ctx, rec);
-        if (q == -ENOMEM)
-                return q;
-        /* Recovery goes by what sysfs shows, not by the step: the record
-         * written first is enough. Go on. */
         if (q < 0)
                 log_warning_errno(q, "Failed to update the intent record of group %u to \"%s\": %m", rec->group,
                                   intent_step_to_string(step));
-        return 0;
 }
 
 /* Puts the old type back and binds every device: at most one attempt at
  * each action. Returns 0 when the group ended at the old type with every
  * device bound, else the first error, with *problems listing each failure
- * in words. */
+ * in words (as far as memory allows: the actions never depend on it). */
 static int roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec, SwitchResult *r,
                      char ***problems) {
         bool any_bound = false;
         GroupType now;
         int q, first = 0;
 
-        q = intent_step(ctx, rec, INTENT_STEP_ROLLING_BACK);
-        if (q < 0)
-                return q;
+        intent_step(ctx, rec, INTENT_STEP_ROLLING_BACK);
         steps_add(&r->steps, "rolling back to %s", type_name(r->from));
 
         /* When the type changed, devices bound again under the new type
@@ -438,66 +499,168 @@ static int roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec,
         return first;
 }
 
-static char *join_problems(char **l) {
-        size_t len = 1;
-        char *s;
+/* Joins l with "; " into buf (no allocation). */
+static const char *join_problems(char **l, char *buf, size_t size) {
+        size_t len = 0;
 
-        for (char **p = l; p && *p; p++)
-                len += strlen(*p) + 2;
-        s = malloc(len);
-        if (!s)
-                return NULL;
-        s[0] = '\0';
-        for (char **p = l; p && *p; p++) {
-                if (p != l)
-                        strcat(s, "; ");
-                strcat(s, *p);
-        }
-        return s;
+        buf[0] = '\0';
+        for (char **p = l; p && *p && len < size; p++)
+                len += snprintf(buf + len, size - len, "%s%s", p != l ? "; " : "", *p);
+        return buf;
+}
+
+/* A note on devices hot-removed while the rest of the group was switched:
+ * "; 0000:02:00.1 is gone (hot-removed)", or "". */
+static const char *gone_note(SwitchContext *ctx, const GroupState *s, char *buf, size_t size) {
+        char names[512];
+        size_t n = gone_members(ctx, s, names, sizeof(names));
+
+        if (n == 0)
+                buf[0] = '\0';
+        else
+                snprintf(buf, size, "; %s %s gone (hot-removed)", names, n == 1 ? "is" : "are");
+        return buf;
+}
+
+/* The group cannot be left as it is: says so loudly and marks it. The mark
+ * (attention-group-N.json) replaces the intent record; the switch refuses
+ * the group until it is cleared. msg is in a buffer of the caller, so that
+ * the mark does not hang on an allocation. */
+static void mark_needs_attention(SwitchContext *ctx, const GroupState *s, IntentRecord *rec, SwitchResult *r,
+                                 const char *msg) {
+        int q;
+
+        r->outcome = SWITCH_OUTCOME_NEEDS_ATTENTION;
+        r->needs_attention = true;
+        r->error = r->error ?: -EIO;
+        (void) set_message(r, "%s", msg);
+        log_error("%s", msg);
+        q = intent_log_mark_attention(ctx, rec, msg);
+        if (q < 0)
+                log_error_errno(q, "Failed to record that group %u needs attention (the intent record stays "
+                                "for the next start): %m", s->group);
 }
 
 /* After a failure at `what` with error `cause`: roll back and set the
- * outcome. */
+ * outcome. Returns r->error. Never returns early: whatever fails here,
+ * the rollback runs to its end and the outcome and the mark are set. */
 static int fail_and_roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec, SwitchResult *r,
                               int cause, const char *what) {
         _cleanup_strv_free_ char **problems = NULL;
-        _cleanup_free_ char *text = NULL;
+        char gone[512], note[600], text[2048], msg[4096];
         int q;
 
         r->error = r->error ?: cause;
         q = roll_back(ctx, s, rec, r, &problems);
-        if (q == -ENOMEM)
-                return q;
+        if (group_gone(ctx, s, gone, sizeof(gone)))
+                /* The old type could not be written because the group went
+                 * away with its devices. */
+                return finish_gone(ctx, s, r, r->error, gone, true);
+        gone_note(ctx, s, note, sizeof(note));
         if (q == 0) {
                 r->outcome = SWITCH_OUTCOME_FAILED;
                 q = intent_log_remove(ctx, s->group);
                 if (q < 0)
                         log_warning_errno(q, "Failed to remove the intent record of group %u: %m", s->group);
-                return set_message(r, "group %u: switch from %s to %s failed: %s; rolled back: the group reads "
-                                   "%s and every device is bound", s->group, type_name(r->from),
-                                   type_name(r->to), what, r->final_raw);
+                (void) set_message(r, "group %u: switch from %s to %s failed: %s; rolled back: the group reads "
+                                   "%s and every device is bound%s", s->group, type_name(r->from),
+                                   type_name(r->to), what, r->final_raw, note);
+                return r->error;
         }
 
-        r->outcome = SWITCH_OUTCOME_NEEDS_ATTENTION;
-        r->needs_attention = true;
-        text = join_problems(problems);
-        if (!text)
-                return -ENOMEM;
-        q = set_message(r, "group %u: switch from %s to %s failed: %s; the rollback failed too: %s. The group "
-                        "reads %s. It needs attention and is left alone until the mark is cleared.",
-                        s->group, type_name(r->from), type_name(r->to), what, text, r->final_raw);
-        if (q < 0)
-                return q;
-        log_error("%s", r->message);
-        q = intent_log_mark_attention(ctx, rec, r->message);
-        if (q < 0)
-                log_error_errno(q, "Failed to record that group %u needs attention: %m", s->group);
-        return 0;
+        join_problems(problems, text, sizeof(text));
+        snprintf(msg, sizeof(msg), "group %u: switch from %s to %s failed: %s; the rollback failed too: %s%s. The "
+                 "group reads %s. It needs attention and is left alone until the mark is cleared.",
+                 s->group, type_name(r->from), type_name(r->to), what,
+                 text[0] ? text : strerror(-q), note, r->final_raw);
+        mark_needs_attention(ctx, s, rec, r, msg);
+        return r->error;
+}
+
+/* After every bind said yes: each device that had a driver when the switch
+ * began must have one now (binding one device can cost another its driver).
+ * A device without one is probed once more (drivers_probe). Returns how many
+ * are still without a driver, their names in buf, the first error in
+ * *ret_error. */
+static size_t reprobe_lost(SwitchContext *ctx, const GroupState *s, SwitchResult *r, char *buf, size_t size,
+                           int *ret_error) {
+        size_t n = 0, len = 0;
+
+        buf[0] = '\0';
+        *ret_error = 0;
+        for (size_t i = 0; i < s->n_devices; i++) {
+                const GroupDevice *d = s->devices + i;
+                _cleanup_free_ char *now = NULL;
+                int q;
+
+                if (!d->driver || !d->is_pci)
+                        continue;
+                q = device_read_driver(ctx->sysfs_fd, d->name, &now);
+                if (q == -ENODEV)
+                        continue; /* hot-removed: nothing left to bind */
+                if (q == 0 && now)
+                        continue;
+                log_warning("Group %u: %s is without its driver %s after binding back; probing it once more.",
+                            s->group, d->name, d->driver);
+                steps_add(&r->steps, "%s is without its driver %s after binding back; probing it once more",
+                          d->name, d->driver);
+                free(now);
+                now = NULL;
+                q = device_bind(ctx, d->name, NULL, &r->steps, &now);
+                if (q == 0) {
+                        if (now && !streq(now, d->driver))
+                                steps_add(&r->steps, "%s is bound to %s, not %s as before", d->name, now,
+                                          d->driver);
+                        continue;
+                }
+                if (device_gone(ctx->sysfs_fd, d->name) > 0)
+                        continue;
+                *ret_error = *ret_error ?: q;
+                log_error_errno(q, "Group %u: %s is without its driver %s after the switch, and probing it once "
+                                "more did not bind it: %m", s->group, d->name, d->driver);
+                if (len < size)
+                        len += snprintf(buf + len, size - len, "%s%s (%s)", n ? ", " : "", d->name, d->driver);
+                n++;
+        }
+        return n;
+}
+
+/* The intent record could not be written: nothing was unbound. The write
+ * can fail after its rename (the directory fsync): the record is then in
+ * place, and left behind it would make every later switch of the group be
+ * refused until the next start. So it goes. */
+static int not_started(SwitchContext *ctx, const GroupState *s, SwitchResult *r, int cause) {
+        bool left = false;
+        int q;
+
+        r->error = cause;
+        r->outcome = SWITCH_OUTCOME_FAILED;
+        r->all_bound = true;
+        log_error_errno(cause, "Group %u: could not write the intent record: %m", s->group);
+        if (intent_log_exists(ctx, s->group) > 0) {
+                q = intent_log_remove(ctx, s->group);
+                /* The unlink may have happened even if the fsync after it
+                 * failed: what counts is whether the file is there. */
+                left = intent_log_exists(ctx, s->group) > 0;
+                if (left)
+                        log_error_errno(q, "Group %u: could not remove the intent record written in part: %m",
+                                        s->group);
+                else
+                        steps_add(&r->steps, "removed the intent record, which was in place although writing it "
+                                  "failed");
+        }
+        return set_message(r, "group %u: switch from %s to %s not started: the intent record could not be "
+                           "written (%s); nothing was unbound%s", s->group, type_name(r->from), type_name(r->to),
+                           strerror(-cause),
+                           left ? "; the record is left behind and could not be removed, so the group is "
+                                  "refused until the next start clears it" : "") ?: cause;
 }
 
 static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *r) {
         _cleanup_(intent_record_done) IntentRecord rec = {};
-        _cleanup_free_ char *what = NULL;
+        char what[2048], gone[512], note[600];
+        bool any_failed = false;
+        size_t what_len = 0;
         int q;
 
         rec = (IntentRecord) { .group = s->group, .old_type = r->from, .new_type = r->to,
@@ -517,16 +680,15 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
         }
 
         q = intent_log_write(ctx, &rec);
-        if (q < 0) {
-                r->error = q;
-                r->outcome = SWITCH_OUTCOME_FAILED;
-                log_error_errno(q, "Group %u: could not write the intent record: %m", s->group);
-                return set_message(r, "group %u: switch from %s to %s not started: the intent record could not "
-                                   "be written (%s); nothing was unbound", s->group, type_name(r->from),
-                                   type_name(r->to), strerror(-q)) ?: q;
-        }
+        if (q < 0)
+                return not_started(ctx, s, r, q);
         steps_add(&r->steps, "recorded the intent in intent-group-%u.json", s->group);
 
+        /* From the first unbind on, every exit goes through the rollback
+         * (fail_and_roll_back()) or the end below, and nothing returns early
+         * on a failed allocation: the words are put together in buffers on
+         * the stack, intent_step() only warns, and a bind that fails for
+         * want of memory is a failed bind. */
         for (size_t i = 0; i < s->n_devices; i++) {
                 const GroupDevice *d = s->devices + i;
 
@@ -538,11 +700,9 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
 
                         log_error_errno(q, "Group %u: could not unbind %s from %s: %m", s->group, d->name,
                                         d->driver);
-                        if (asprintf(&what, "unbinding %s from %s failed: %s", d->name, d->driver,
-                                     why ? why : strerror(-q)) < 0)
-                                return -ENOMEM;
-                        q = fail_and_roll_back(ctx, s, &rec, r, q, what);
-                        return q < 0 ? q : r->error;
+                        snprintf(what, sizeof(what), "unbinding %s from %s failed: %s", d->name, d->driver,
+                                 why ? why : strerror(-q));
+                        return fail_and_roll_back(ctx, s, &rec, r, q, what);
                 }
         }
 
@@ -551,10 +711,12 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                 const char *why = group_type_error_explain(q, s->n_devices);
 
                 log_warning_errno(q, "Group %u: writing %s failed: %m", s->group, type_name(r->to));
-                if (asprintf(&what, "%s", why ? why : strerror(-q)) < 0)
-                        return -ENOMEM;
-                q = fail_and_roll_back(ctx, s, &rec, r, q, what);
-                return q < 0 ? q : r->error;
+                /* On the kernel the group's directory goes with its last
+                 * device. */
+                if ((q == -ENOENT || q == -ENODEV) && group_gone(ctx, s, gone, sizeof(gone)))
+                        return finish_gone(ctx, s, r, q, gone, true);
+                snprintf(what, sizeof(what), "%s", why ? why : strerror(-q));
+                return fail_and_roll_back(ctx, s, &rec, r, q, what);
         }
         {
                 GroupType t;
@@ -563,48 +725,62 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                 if (group_read_type(ctx->sysfs_fd, s->group, &t, raw, sizeof(raw)) == 0)
                         steps_add(&r->steps, "group %u reads %s with the drivers unbound", s->group, raw);
         }
-        q = intent_step(ctx, &rec, INTENT_STEP_REBINDING);
-        if (q < 0)
-                return q;
+        intent_step(ctx, &rec, INTENT_STEP_REBINDING);
+
+        what[0] = '\0';
+        for (size_t i = 0; i < s->n_devices; i++) {
+                const GroupDevice *d = s->devices + i;
+                const char *why;
+
+                if (!d->driver)
+                        continue;
+                if (device_gone(ctx->sysfs_fd, d->name)) {
+                        steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
+                        continue;
+                }
+                q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
+                if (q >= 0)
+                        continue;
+                why = bind_error_explain(q);
+                any_failed = true;
+                r->error = r->error ?: q;
+                log_warning_errno(q, "Group %u: could not bind %s to %s under %s: %m", s->group, d->name,
+                                  d->driver, type_name(r->to));
+                if (what_len < sizeof(what))
+                        what_len += snprintf(what + what_len, sizeof(what) - what_len,
+                                             "%sbinding %s to %s under %s failed: %s", what_len ? "; " : "",
+                                             d->name, d->driver, type_name(r->to), why ? why : strerror(-q));
+        }
+        if (any_failed)
+                return fail_and_roll_back(ctx, s, &rec, r, r->error, what);
+
+        if (group_gone(ctx, s, gone, sizeof(gone)))
+                /* Removed after the type was written. */
+                return finish_gone(ctx, s, r, -ENODEV, gone, true);
 
         {
-                _cleanup_strv_free_ char **failed = NULL;
+                char lost[1024];
+                int error;
+                size_t n_lost = reprobe_lost(ctx, s, r, lost, sizeof(lost), &error);
 
-                for (size_t i = 0; i < s->n_devices; i++) {
-                        const GroupDevice *d = s->devices + i;
+                read_final(ctx, r);
+                if (n_lost > 0) {
+                        char msg[2048];
 
-                        if (!d->driver)
-                                continue;
-                        if (device_gone(ctx->sysfs_fd, d->name)) {
-                                steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
-                                continue;
-                        }
-                        q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
-                        if (q == -ENOMEM)
-                                return q;
-                        if (q < 0) {
-                                const char *why = bind_error_explain(q);
-
-                                r->error = r->error ?: q;
-                                log_warning_errno(q, "Group %u: could not bind %s to %s under %s: %m", s->group,
-                                                  d->name, d->driver, type_name(r->to));
-                                steps_add(&failed, "binding %s to %s under %s failed: %s", d->name, d->driver,
-                                             type_name(r->to), why ? why : strerror(-q));
-                        }
-                }
-                if (failed) {
-                        what = join_problems(failed);
-                        if (!what)
-                                return -ENOMEM;
-                        q = fail_and_roll_back(ctx, s, &rec, r, r->error, what);
-                        return q < 0 ? q : r->error;
+                        r->all_bound = false;
+                        r->error = r->error ?: (error ?: -ENODEV);
+                        snprintf(msg, sizeof(msg), "group %u: switch from %s to %s: the group reads %s, but %s %s "
+                                 "without %s driver after binding back and probing once more. It needs attention "
+                                 "and is left alone until the mark is cleared.", s->group, type_name(r->from),
+                                 type_name(r->to), r->final_raw, lost, n_lost == 1 ? "is" : "are",
+                                 n_lost == 1 ? "its" : "their");
+                        mark_needs_attention(ctx, s, &rec, r, msg);
+                        return r->error;
                 }
         }
 
-        read_final(ctx, r);
-        r->all_bound = all_bound_again(ctx, s);
-        steps_add(&r->steps, "group %u reads %s; %s", s->group, r->final_raw,
-                  r->all_bound ? "every device is bound again" : "a device is without its driver");
+        r->all_bound = true;
+        steps_add(&r->steps, "group %u reads %s; every device is bound again", s->group, r->final_raw);
         q = intent_log_remove(ctx, s->group);
         if (q < 0)
                 /* Harmless: the next start finds every device bound and
@@ -613,23 +789,23 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
         else
                 steps_add(&r->steps, "removed the intent record");
 
+        /* All bound: OTHER_TYPE only means the kernel took the write and
+         * the group reads another type. */
         finish_outcome(r);
+        gone_note(ctx, s, note, sizeof(note));
         if (r->outcome == SWITCH_OUTCOME_DONE) {
                 bool had_driver = false;
 
                 for (size_t i = 0; i < s->n_devices; i++)
                         had_driver = had_driver || s->devices[i].driver;
-                return set_message(r, "group %u: switched from %s to %s; %s", s->group, type_name(r->from),
+                return set_message(r, "group %u: switched from %s to %s; %s%s", s->group, type_name(r->from),
                                    r->final_raw,
                                    had_driver ? "the drivers were unbound and bound again and every device is bound"
-                                              : "no device had a driver, so none was unbound");
+                                              : "no device had a driver, so none was unbound", note);
         }
-        if (!r->all_bound)
-                return set_message(r, "group %u: the group reads %s but a device is without its driver",
-                                   s->group, r->final_raw);
         return set_message(r, "group %u: the kernel accepted %s but the group reads %s (a flush queue that could "
-                           "not be set up leaves DMA); every device is bound", s->group, type_name(r->to),
-                           r->final_raw);
+                           "not be set up leaves DMA); every device is bound%s", s->group, type_name(r->to),
+                           r->final_raw, note);
 }
 
 int group_switch(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOptions *opts,
@@ -649,8 +825,8 @@ int group_switch(SwitchContext *ctx, unsigned group, GroupType to, const SwitchO
         log_info("Group %u: switching from %s to %s%s.", group, type_name(ret->from), type_name(to),
                  ret->needs_rebind ? " (unbinding its drivers)" : "");
         q = ret->needs_rebind ? switch_rebind(ctx, &s, ret) : switch_live(ctx, &s, ret);
-        if (q == -ENOMEM)
-                return q;
+        if (q == -ENOMEM && ret->outcome == SWITCH_OUTCOME_PLANNED)
+                return q; /* before anything was unbound */
 
         /* The caller reports the outcome (with its journal fields). */
         switch (ret->outcome) {

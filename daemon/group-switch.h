@@ -9,10 +9,21 @@
  * every driver of the group unbound: the bound drivers are recorded in an
  * intent record (intent-log.h), each device is unbound, the type written,
  * each device bound back to the same driver (bind, else drivers_probe),
- * the type read back and every device checked to be bound again. When the
- * type write or a bind fails, the old type is put back and every device
- * bound; when even that fails the group is marked as needing attention and
- * is refused until the mark is cleared: nothing is retried in a loop.
+ * the type read back and every device checked to be bound again (a device
+ * that lost its driver meanwhile is probed once more). When the type write
+ * or a bind fails, the old type is put back and every device bound; when
+ * even that fails, or a device stays without its driver, the group is
+ * marked as needing attention and is refused until the mark is cleared:
+ * nothing is retried in a loop. From the first unbind on, no failure (an
+ * allocation's included) returns without binding the devices back.
+ *
+ * A device hot-removed during the switch has nothing left to bind; the
+ * rest of the group is handled as usual and the message names it. When
+ * every device of the group is gone (on the kernel the group's directory
+ * goes with its last device, so the type write fails with ENOENT or
+ * ENODEV), the switch ends FAILED with a message saying so, the intent
+ * record removed and no mark: there is nothing to fix, and the group
+ * number may come back with a device after a rescan.
  *
  * The group's devices and drivers are read fresh from sysfs at switch
  * time. The guards (guards.h) are checked before every switch with the
@@ -45,9 +56,12 @@ typedef enum SwitchOutcome {
         SWITCH_OUTCOME_UNCHANGED,       /* the group has the type already */
         SWITCH_OUTCOME_REFUSED,         /* a guard or a precondition said no; nothing written */
         SWITCH_OUTCOME_DONE,            /* the group reads the new type, every device bound */
-        SWITCH_OUTCOME_OTHER_TYPE,      /* the kernel took the write but the group reads another type */
-        SWITCH_OUTCOME_FAILED,          /* not switched: the old type stands (rolled back), every device bound */
-        SWITCH_OUTCOME_NEEDS_ATTENTION, /* failed and could not be undone; the group is marked */
+        SWITCH_OUTCOME_OTHER_TYPE,      /* the kernel took the write but the group reads another type;
+                                         * every device bound */
+        SWITCH_OUTCOME_FAILED,          /* not switched: the old type stands (rolled back), every device
+                                         * bound; or the whole group was hot-removed */
+        SWITCH_OUTCOME_NEEDS_ATTENTION, /* failed and could not be undone, or a device is left without its
+                                         * driver; the group is marked */
         _SWITCH_OUTCOME_MAX,
 } SwitchOutcome;
 

@@ -293,12 +293,45 @@ void sim_context(Sim *s, SwitchContext *ctx) {
 
 /* ---- the kernel model --------------------------------------------------- */
 
+void sim_remove_device(Sim *s, const char *bdf) {
+        SimDevice *d = find_device(s, bdf);
+        char rel[256], path[1024];
+        unsigned left = 0;
+
+        if (!d || d->removed || d->platform)
+                return;
+        sim_unbind(s, bdf);
+        snprintf(rel, sizeof(rel), "bus/pci/devices/%s", bdf);
+        unlinkat(s->sys_fd, rel, 0);
+        snprintf(rel, sizeof(rel), "kernel/iommu_groups/%u/devices/%s", d->group, bdf);
+        unlinkat(s->sys_fd, rel, 0);
+        snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/%s", s->root, bdf);
+        nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        d->removed = true;
+        d->match[0] = '\0';
+        for (unsigned i = 0; i < s->n_devices; i++)
+                if (!s->devices[i].removed && s->devices[i].group == d->group)
+                        left++;
+        if (left == 0) {
+                snprintf(path, sizeof(path), "%s/sys/kernel/iommu_groups/%u", s->root, d->group);
+                nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+}
+
+static void remove_listed(Sim *s) {
+        char list[sizeof(s->remove_bdfs)], *save = NULL;
+
+        snprintf(list, sizeof(list), "%s", s->remove_bdfs);
+        for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save))
+                sim_remove_device(s, p);
+}
+
 static bool group_any_bound(Sim *s, unsigned group, unsigned *ret_n) {
         bool bound = false;
 
         *ret_n = 0;
         for (unsigned i = 0; i < s->n_devices; i++) {
-                if (s->devices[i].group != group)
+                if (s->devices[i].group != group || s->devices[i].removed)
                         continue;
                 (*ret_n)++;
                 if (s->devices[i].platform || *sim_driver(s, s->devices[i].bdf))
@@ -308,6 +341,8 @@ static bool group_any_bound(Sim *s, unsigned group, unsigned *ret_n) {
 }
 
 static bool probe_fails(Sim *s, const SimDevice *d) {
+        if (s->drop_sticks && s->drops > 0 && streq(d->bdf, s->drops_on_bind))
+                return true;
         if (!s->probe_fails_under[0])
                 return false;
         if (s->probe_fails_bdf[0] && !streq(s->probe_fails_bdf, d->bdf))
@@ -322,6 +357,9 @@ static int model_type(Sim *s, unsigned group, const char *value) {
         bool bound, live;
         const char *set;
 
+        s->type_calls++;
+        if (s->remove_at_type_write && s->remove_at_type_write == s->type_calls)
+                remove_listed(s);
         snprintf(rel, sizeof(rel), "kernel/iommu_groups/%u/type", group);
         if (fstatat(s->sys_fd, rel, &st, 0) < 0)
                 return -ENOENT;
@@ -363,10 +401,24 @@ static int model_type(Sim *s, unsigned group, const char *value) {
         return 1;
 }
 
+/* Binding `bound` costs drops_on_bind its driver (a device of the same
+ * group, e.g. sharing a reset). */
+static void drop_other(Sim *s, const SimDevice *bound) {
+        SimDevice *v;
+
+        if (!s->drops_on_bind[0] || streq(s->drops_on_bind, bound->bdf))
+                return;
+        v = find_device(s, s->drops_on_bind);
+        if (!v || v->removed || v->group != bound->group || !*sim_driver(s, v->bdf))
+                return;
+        sim_unbind(s, v->bdf);
+        s->drops++;
+}
+
 static int model_unbind(Sim *s, const char *driver, const char *bdf) {
         SimDevice *d = find_device(s, bdf);
 
-        if (!d || d->platform)
+        if (!d || d->platform || d->removed)
                 return -ENODEV;
         if (!streq(sim_driver(s, bdf), driver))
                 return -ENODEV;
@@ -387,7 +439,7 @@ static int model_unbind(Sim *s, const char *driver, const char *bdf) {
 static int model_bind(Sim *s, const char *driver, const char *bdf) {
         SimDevice *d = find_device(s, bdf);
 
-        if (!d || d->platform)
+        if (!d || d->platform || d->removed)
                 return -ENODEV;
         if (*sim_driver(s, bdf))
                 return -EBUSY;
@@ -396,17 +448,19 @@ static int model_bind(Sim *s, const char *driver, const char *bdf) {
         if (probe_fails(s, d))
                 return -ENXIO;
         link_driver(s, bdf, driver);
+        drop_other(s, d);
         return 1;
 }
 
 static int model_probe(Sim *s, const char *bdf) {
         SimDevice *d = find_device(s, bdf);
 
-        if (!d)
+        if (!d || d->removed)
                 return -ENODEV;
         if (*sim_driver(s, bdf) || !d->match[0] || probe_fails(s, d))
                 return 1; /* bus_rescan_devices_helper(): no driver is not an error */
         link_driver(s, bdf, d->match);
+        drop_other(s, d);
         return 1;
 }
 

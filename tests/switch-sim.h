@@ -15,7 +15,11 @@
  *   - kernel/iommu_groups/N/type as 6.1 (more than one device: -EINVAL;
  *     bound and not DMA -> DMA-FQ: -EBUSY) or as 6.4+ (DMA -> DMA-FQ live,
  *     else bound: -EPERM), -EACCES for a file without write bits (kernfs),
- *     and optionally a DMA-FQ that silently stays DMA.
+ *     and optionally a DMA-FQ that silently stays DMA;
+ *   - optionally, devices hot-removed just before a type write (their
+ *     group's directory goes with its last device, as on the kernel), and
+ *     a device that loses its driver while another device of its group is
+ *     bound.
  * State directory writes are carried out for real.
  */
 
@@ -30,6 +34,7 @@ typedef struct SimDevice {
         char match[32];      /* the driver that takes it on probe; "" none */
         unsigned group;
         bool platform;       /* not a PCI device */
+        bool removed;        /* hot-removed (sim_remove_device()) */
 } SimDevice;
 
 typedef struct Sim {
@@ -47,6 +52,12 @@ typedef struct Sim {
         unsigned type_fail_from;   /* the nth type write and later fail with type_fail_errno */
         int type_fail_errno;
         unsigned type_writes;
+        char remove_bdfs[128];     /* comma-separated: hot-removed (sim_remove_device()) just before ... */
+        unsigned remove_at_type_write; /* ... the nth type write that reaches the model (1: the first) */
+        unsigned type_calls;       /* type writes that reached the model */
+        char drops_on_bind[32];    /* loses its driver when another device of its group is bound */
+        bool drop_sticks;          /* ... and no driver takes it afterwards */
+        unsigned drops;            /* times drops_on_bind lost its driver */
         unsigned writes;           /* hook calls seen */
         char **log;                /* "write PATH VALUE", "replace NAME", ... per hook call */
         SimDevice devices[SIM_MAX_DEVICES];
@@ -63,6 +74,10 @@ void sim_add_device(Sim *s, unsigned group, const char *bdf, const char *driver,
                     bool untrusted);
 /* A platform device (not under bus/pci) bound to driver. */
 void sim_add_platform_device(Sim *s, unsigned group, const char *name, const char *driver);
+/* Hot-removes a PCI device as the kernel does: its driver is unbound, it
+ * leaves bus/pci/devices, devices/ and its group; the group's directory
+ * goes with its last device. */
+void sim_remove_device(Sim *s, const char *bdf);
 
 /* The kernel model, for SwitchContext.hook with the Sim as userdata. */
 int sim_hook(void *userdata, unsigned step, KernelWriteKind kind, const char *path, const char *value);

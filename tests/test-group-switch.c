@@ -403,7 +403,9 @@ static void test_injected_failures(void) {
                 { 601, 1, "identity", "DMA-FQ" }, { 604, 1, "DMA", "DMA-FQ" }, { 604, 1, "DMA-FQ", "DMA" },
                 { 604, 1, "identity", "DMA" }, { 604, 2, "DMA-FQ", "DMA" }, { 604, 2, "DMA", "DMA-FQ" },
         };
-        static const int errnos[] = { EBUSY, EPERM, EINVAL, ENODEV, EACCES };
+        /* ENOMEM: the kernel's, or the intent record's when it cannot be
+         * put together; neither may leave a device unbound. */
+        static const int errnos[] = { EBUSY, EPERM, EINVAL, ENODEV, EACCES, ENOMEM };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 for (size_t e = 0; e < ELEMENTSOF(errnos); e++)
@@ -675,6 +677,257 @@ static void test_hot_removal(void) {
         sim_destroy(&s);
 }
 
+/* The whole group hot-removed before the type write: on the kernel its
+ * directory goes with its last device. Nothing is left to bind or to mark
+ * (a stale mark would block the group number when a device comes back with
+ * it after a rescan). */
+static void test_group_removed(void) {
+        Scenario sc;
+        SwitchResult r = {};
+        SwitchOptions o;
+        SwitchContext ctx;
+        Sim s;
+        int q;
+
+        /* The live path: DMA -> DMA-FQ, the group gone at the write. */
+        sc = (Scenario) { 604, 1, "DMA", "DMA-FQ" };
+        setup(&s, &sc);
+        snprintf(s.remove_bdfs, sizeof(s.remove_bdfs), "0000:01:00.0");
+        s.remove_at_type_write = 1;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA_FQ, &o, &r);
+        CHECK(q == -ENOENT && r.outcome == SWITCH_OUTCOME_FAILED && !r.needs_attention,
+              "live, group removed at the type write: failed, not needing attention");
+        CHECK(strstr(strna(r.message), "0000:01:00.0 is gone (hot-removed)") &&
+              strstr(strna(r.message), "no longer exists"), "says the device was hot-removed: %s", strna(r.message));
+        CHECK(state_clean(&s) && streq(sim_driver(&s, "0000:09:00.0"), "e1000e"), "no mark, group 9 untouched");
+        switch_result_done(&r);
+        sim_destroy(&s);
+
+        /* The rebind path, one and two devices, removed while unbound. */
+        for (unsigned n = 1; n <= 2; n++) {
+                sc = (Scenario) { 604, n, "DMA-FQ", "DMA" };
+                setup(&s, &sc);
+                snprintf(s.remove_bdfs, sizeof(s.remove_bdfs), "%s", n == 1 ? "0000:01:00.0" : "0000:02:00.0,0000:02:00.1");
+                s.remove_at_type_write = 1;
+                sim_context(&s, &ctx);
+                o = options(&s);
+                q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+                CHECK(q == -ENOENT && r.outcome == SWITCH_OUTCOME_FAILED && !r.needs_attention,
+                      "rebind, %u device(s), group removed before the type write: failed, no attention", n);
+                CHECK(strstr(strna(r.message), "hot-removed") && strstr(strna(r.message), "no longer exists") &&
+                      strstr(strna(r.message), n == 1 ? "0000:01:00.0" : "0000:02:00.0, 0000:02:00.1"),
+                      "says which devices went: %s", strna(r.message));
+                CHECK(!sim_state_exists(&s, "attention-group-1.json") && !sim_state_exists(&s, "intent-group-1.json") &&
+                      state_clean(&s), "no attention mark, no intent record");
+                CHECK(!sim_logged(&s, "type DMA-FQ"), "no rollback write attempted on a group that is gone");
+                if (r.outcome != SWITCH_OUTCOME_FAILED || r.needs_attention)
+                        diag_result(&r);
+                switch_result_done(&r);
+                sim_destroy(&s);
+        }
+
+        /* The rollback's write: the device will not bind under identity,
+         * and the group is gone when the old type is written back. */
+        sc = (Scenario) { 604, 1, "DMA-FQ", "identity" };
+        setup(&s, &sc);
+        snprintf(s.probe_fails_under, sizeof(s.probe_fails_under), "identity");
+        snprintf(s.remove_bdfs, sizeof(s.remove_bdfs), "0000:01:00.0");
+        s.remove_at_type_write = 2;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_IDENTITY, &o, &r);
+        CHECK(q < 0 && r.outcome == SWITCH_OUTCOME_FAILED && !r.needs_attention && state_clean(&s),
+              "group removed before the rollback's write: failed, no mark, no record");
+        CHECK(strstr(strna(r.message), "hot-removed") && strstr(strna(r.message), "no longer exists"),
+              "says so: %s", strna(r.message));
+        if (r.outcome != SWITCH_OUTCOME_FAILED)
+                diag_result(&r);
+        switch_result_done(&r);
+        sim_destroy(&s);
+
+        /* Only one of two devices gone and the write fails (ENODEV): the
+         * other one is handled as before, rolled back and bound; the
+         * message names the one that went. */
+        sc = (Scenario) { 604, 2, "DMA-FQ", "DMA" };
+        setup(&s, &sc);
+        snprintf(s.remove_bdfs, sizeof(s.remove_bdfs), "0000:02:00.1");
+        s.remove_at_type_write = 1;
+        s.type_fail_from = 1;
+        s.type_fail_errno = ENODEV;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(q == -ENODEV && r.outcome == SWITCH_OUTCOME_FAILED && !r.needs_attention,
+              "one of two removed, the write fails: failed, rolled back");
+        CHECK(streq(sim_driver(&s, "0000:02:00.0"), "i40e") && streq(sim_type(&s, G), "DMA-FQ") && state_clean(&s),
+              "the other device bound again, DMA-FQ, no record");
+        CHECK(strstr(strna(r.message), "0000:02:00.1 is gone (hot-removed)") && !strstr(strna(r.message), "0000:02:00.0 is gone"),
+              "names the device that went: %s", strna(r.message));
+        switch_result_done(&r);
+        sim_destroy(&s);
+
+        /* Only one gone and the write goes through: done, and said. */
+        setup(&s, &sc);
+        snprintf(s.remove_bdfs, sizeof(s.remove_bdfs), "0000:02:00.0");
+        s.remove_at_type_write = 1;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(q == 0 && r.outcome == SWITCH_OUTCOME_DONE && streq(sim_driver(&s, "0000:02:00.1"), "i40e") &&
+              streq(sim_type(&s, G), "DMA") && state_clean(&s), "one of two removed: done, the other bound");
+        CHECK(strstr(strna(r.message), "0000:02:00.0 is gone (hot-removed)"), "says which went: %s", strna(r.message));
+        switch_result_done(&r);
+        sim_destroy(&s);
+}
+
+/* Every bind says yes, but binding one device cost another its driver. */
+static void test_driver_lost_after_rebind(void) {
+        Scenario sc = { 604, 2, "DMA-FQ", "DMA" };
+        SwitchResult r = {};
+        SwitchOptions o;
+        SwitchContext ctx;
+        Sim s;
+        unsigned writes;
+        int q;
+
+        /* Probing it once more brings it back. */
+        setup(&s, &sc);
+        snprintf(s.drops_on_bind, sizeof(s.drops_on_bind), "0000:02:00.0");
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(s.drops == 1, "the first device lost its driver when the second was bound");
+        CHECK(q == 0 && r.outcome == SWITCH_OUTCOME_DONE && r.all_bound && all_bound(&s, &sc) && state_clean(&s),
+              "probed once more: done, both bound, no record");
+        CHECK(steps_mention(&r, "0000:02:00.0 is without its driver i40e") && sim_logged(&s, "drivers_probe 0000:02:00.0"),
+              "the second probe is in the steps");
+        if (r.outcome != SWITCH_OUTCOME_DONE)
+                diag_result(&r);
+        switch_result_done(&r);
+        sim_destroy(&s);
+
+        /* It will not come back: never a quiet other-type. */
+        setup(&s, &sc);
+        snprintf(s.drops_on_bind, sizeof(s.drops_on_bind), "0000:02:00.0");
+        s.drop_sticks = true;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(q < 0 && r.outcome == SWITCH_OUTCOME_NEEDS_ATTENTION && r.needs_attention && !r.all_bound,
+              "still unbound after the second probe: needs attention (%s)", switch_outcome_to_string(r.outcome));
+        CHECK(strstr(strna(r.message), "0000:02:00.0") && strstr(strna(r.message), "without its driver"),
+              "names the device: %s", strna(r.message));
+        CHECK(sim_state_exists(&s, "attention-group-1.json") && !sim_state_exists(&s, "intent-group-1.json"),
+              "marked as for a failed rollback, intent record gone");
+        CHECK(!*sim_driver(&s, "0000:02:00.0") && streq(sim_driver(&s, "0000:02:00.1"), "i40e") &&
+              streq(sim_type(&s, G), "DMA"), "DMA as asked; the device is unbound, as the mark says");
+        switch_result_done(&r);
+        writes = s.writes;
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA_FQ, &o, &r);
+        CHECK(q == -ECANCELED && s.writes == writes, "the marked group is refused");
+        switch_result_done(&r);
+        sim_destroy(&s);
+}
+
+/* Failures after the first unbind that used to return at once (ENOMEM)
+ * leave no device unbound and no group unmarked. */
+static void test_enomem_after_unbind(void) {
+        Scenario sc;
+        SwitchResult r = {};
+        SwitchOptions o;
+        SwitchContext ctx;
+        Sim s;
+        int q;
+
+        /* The rollback's intent update fails with ENOMEM (steps: intent,
+         * unbind, type (EIO), intent update). */
+        sc = (Scenario) { 604, 1, "DMA-FQ", "DMA" };
+        setup(&s, &sc);
+        s.type_fail_from = 1;
+        s.type_fail_errno = EIO;
+        sim_context(&s, &ctx);
+        ctx.fail_at_step = 4;
+        ctx.fail_errno = ENOMEM;
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(q == -EIO && r.outcome == SWITCH_OUTCOME_FAILED, "ENOMEM on the rollback's intent update: failed (%s)",
+              switch_outcome_to_string(r.outcome));
+        CHECK(all_bound(&s, &sc) && streq(sim_type(&s, G), "DMA-FQ") && state_clean(&s),
+              "rolled back anyway: bound, DMA-FQ, no record");
+        switch_result_done(&r);
+        sim_destroy(&s);
+
+        /* The kernel says ENOMEM to the rollback's type write, and the
+         * device will not bind under the new type: loud, and marked. */
+        sc = (Scenario) { 604, 1, "DMA-FQ", "identity" };
+        setup(&s, &sc);
+        snprintf(s.probe_fails_under, sizeof(s.probe_fails_under), "identity");
+        s.type_fail_from = 2;
+        s.type_fail_errno = ENOMEM;
+        sim_context(&s, &ctx);
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_IDENTITY, &o, &r);
+        CHECK(q < 0 && r.outcome == SWITCH_OUTCOME_NEEDS_ATTENTION && r.needs_attention,
+              "ENOMEM writing the old type back: needs attention (%s)", switch_outcome_to_string(r.outcome));
+        CHECK(strstr(strna(r.message), "could not write DMA-FQ back") && strstr(strna(r.message), "ENOMEM"),
+              "says why: %s", strna(r.message));
+        CHECK(sim_state_exists(&s, "attention-group-1.json") && !sim_state_exists(&s, "intent-group-1.json"),
+              "marked");
+        switch_result_done(&r);
+        sim_destroy(&s);
+}
+
+/* The intent record is renamed into place but the directory fsync fails:
+ * the write fails, the record is there. */
+typedef struct FsyncFail {
+        Sim *sim;
+        bool done;
+} FsyncFail;
+
+static int fsync_fail_hook(void *userdata, unsigned step, KernelWriteKind kind, const char *path,
+                           const char *value) {
+        FsyncFail *f = userdata;
+
+        if (!f->done && kind == KERNEL_WRITE_STATE_REPLACE && streq(path, "intent-group-1.json")) {
+                f->done = true;
+                (void) sim_hook(f->sim, step, kind, path, value); /* logged */
+                sim_write_state(f->sim, path, value);             /* renamed into place */
+                return -EIO;                                      /* fsync of the directory */
+        }
+        return sim_hook(f->sim, step, kind, path, value);
+}
+
+static void test_intent_fsync_failure(void) {
+        Scenario sc = { 604, 1, "DMA-FQ", "DMA" };
+        SwitchResult r = {};
+        SwitchOptions o;
+        SwitchContext ctx;
+        FsyncFail f = {};
+        Sim s;
+        int q;
+
+        setup(&s, &sc);
+        f.sim = &s;
+        sim_context(&s, &ctx);
+        ctx.hook = fsync_fail_hook;
+        ctx.hook_userdata = &f;
+        o = options(&s);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(f.done && q == -EIO && r.outcome == SWITCH_OUTCOME_FAILED && strstr(strna(r.message), "not started"),
+              "directory fsync fails after the rename: not started: %s", strna(r.message));
+        CHECK(all_bound(&s, &sc) && streq(sim_type(&s, G), "DMA-FQ") && !sim_logged(&s, "/unbind "),
+              "nothing unbound, DMA-FQ");
+        CHECK(state_clean(&s), "the record is not left behind");
+        switch_result_done(&r);
+        q = group_switch(&ctx, G, GROUP_TYPE_DMA, &o, &r);
+        CHECK(q == 0 && r.outcome == SWITCH_OUTCOME_DONE && state_clean(&s),
+              "the next switch of the group is not refused: %s", strna(r.message));
+        switch_result_done(&r);
+        sim_destroy(&s);
+}
+
 /* ---- dry run ------------------------------------------------------------ */
 
 static char **snapshot_list;
@@ -799,6 +1052,169 @@ static void crash_setup(Sim *s, const CrashCase *c) {
                 snprintf(s->probe_fails_bdf, sizeof(s->probe_fails_bdf), "%s", c->probe_fails_bdf);
         s->fq_silently_dma = c->fq_silently_dma;
 }
+
+/* ---- an allocation failure at every point after the first unbind ------- */
+
+/* The program's own malloc: glibc lets a program replace it (the
+ * allocations in libc and json-c come here too) and its allocator stays
+ * behind this one, so memory is freed by either. Armed, the nth allocation
+ * fails, once. Not under AddressSanitizer, which must see every allocation
+ * itself. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ALLOC_HOOK 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ALLOC_HOOK 0
+#endif
+#endif
+#ifndef ALLOC_HOOK
+#define ALLOC_HOOK 1
+#endif
+
+#if ALLOC_HOOK
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+static bool alloc_armed, alloc_paused;
+static unsigned alloc_countdown, alloc_failures;
+
+static bool alloc_fails(void) {
+        if (!alloc_armed || alloc_paused)
+                return false;
+        if (alloc_countdown > 0) {
+                alloc_countdown--;
+                return false;
+        }
+        alloc_armed = false;
+        alloc_failures++;
+        errno = ENOMEM;
+        return true;
+}
+
+void *malloc(size_t n) {
+        return alloc_fails() ? NULL : __libc_malloc(n);
+}
+void *calloc(size_t n, size_t size) {
+        return alloc_fails() ? NULL : __libc_calloc(n, size);
+}
+void *realloc(void *p, size_t n) {
+        return alloc_fails() ? NULL : __libc_realloc(p, n);
+}
+void free(void *p) {
+        __libc_free(p);
+}
+
+typedef struct AllocArm {
+        Sim *sim;
+        unsigned nth;
+        bool started;
+} AllocArm;
+
+/* The kernel model allocates as it likes; the engine's allocations are
+ * counted from the first unbind on. */
+static int alloc_hook(void *userdata, unsigned step, KernelWriteKind kind, const char *path, const char *value) {
+        AllocArm *a = userdata;
+        bool was = alloc_paused;
+        int q;
+
+        alloc_paused = true;
+        q = sim_hook(a->sim, step, kind, path, value);
+        alloc_paused = was;
+        if (!a->started && kind == KERNEL_WRITE_ATTR && strstr(path, "/unbind")) {
+                a->started = true;
+                alloc_countdown = a->nth;
+                alloc_failures = 0;
+                alloc_armed = true;
+        }
+        return q;
+}
+
+/* Whether this malloc is the one called (valgrind puts its own in place
+ * of the program's too). */
+static bool alloc_hook_works(void) {
+        void *(*volatile m)(size_t) = malloc;
+        void *p;
+
+        alloc_countdown = 0;
+        alloc_failures = 0;
+        alloc_armed = true;
+        p = m(16);
+        alloc_armed = false;
+        alloc_failures = 0;
+        free(p);
+        return !p;
+}
+
+static void test_alloc_failures(void) {
+        static const CrashCase cases[] = {
+                { { 604, 1, "DMA-FQ", "DMA" }, NULL, false, 0, NULL },
+                { { 604, 2, "DMA-FQ", "identity" }, "identity", false, 0, "0000:02:00.1" },
+                { { 601, 1, "DMA-FQ", "DMA" }, NULL, false, 3, NULL }, /* the type write fails: rollback */
+                { { 604, 1, "DMA-FQ", "identity" }, "any", false, 0, NULL }, /* the rollback fails */
+        };
+
+        if (!alloc_hook_works()) {
+                tap_diag("allocation failure injection: the program's malloc is not the one called (valgrind?); "
+                         "skipped");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const CrashCase *c = cases + i;
+                unsigned n, bad = 0;
+
+                for (n = 0; n < 5000; n++) {
+                        SwitchResult r = {};
+                        SwitchOptions o;
+                        SwitchContext ctx;
+                        AllocArm a = {};
+                        bool injected, ok;
+                        Sim s;
+                        int q;
+
+                        crash_setup(&s, c);
+                        sim_context(&s, &ctx);
+                        a = (AllocArm) { .sim = &s, .nth = n };
+                        ctx.hook = alloc_hook;
+                        ctx.hook_userdata = &a;
+                        ctx.fail_at_step = c->fail_at_step;
+                        ctx.fail_errno = EBUSY;
+                        o = options(&s);
+                        q = group_switch(&ctx, G, T(c->sc.to), &o, &r);
+                        alloc_armed = false;
+                        injected = alloc_failures > 0;
+                        alloc_failures = 0;
+
+                        /* Whatever failed: an outcome, and every device
+                         * bound, or the group marked (or its record kept
+                         * for the next start when even the mark could not
+                         * be put together). */
+                        ok = a.started && r.outcome != SWITCH_OUTCOME_PLANNED &&
+                             (all_bound(&s, &c->sc) ||
+                              (r.outcome == SWITCH_OUTCOME_NEEDS_ATTENTION && q < 0 &&
+                               (sim_state_exists(&s, "attention-group-1.json") ||
+                                sim_state_exists(&s, "intent-group-1.json"))));
+                        if (!ok) {
+                                bad++;
+                                CHECK(ok, "case %zu: allocation %u after the first unbind fails: %s, q %d, every "
+                                      "device bound or the group marked", i, n, switch_outcome_to_string(r.outcome), q);
+                                diag_result(&r);
+                        }
+                        switch_result_done(&r);
+                        sim_destroy(&s);
+                        if (!injected)
+                                break;
+                }
+                CHECK(bad == 0 && n > 10 && n < 5000, "case %zu (%s -> %s): %u allocation points after the first unbind "
+                      "failed one at a time, no device left unbound unmarked", i, c->sc.from, c->sc.to, n);
+        }
+}
+#else
+static void test_alloc_failures(void) {
+        tap_diag("allocation failure injection: not under AddressSanitizer");
+}
+#endif
 
 /* The daemon answers from device-usage.h; nothing is in use here. */
 static int may_unbind_yes(void *userdata, const char *bdf, const char *driver, char **ret_why_not) {
@@ -960,6 +1376,11 @@ int main(void) {
         test_kernel_refusals();
         test_rebind_and_rollback();
         test_hot_removal();
+        test_group_removed();
+        test_driver_lost_after_rebind();
+        test_enomem_after_unbind();
+        test_intent_fsync_failure();
+        test_alloc_failures();
         test_dry_run();
         test_crash_at_every_step();
         test_crash_during_recovery();
