@@ -102,9 +102,13 @@ static json_object *group_to_json(const IommuGroup *g) {
         json_object *o = json_object_new_object(), *regions = json_object_new_array();
 
         json_object_object_add(o, "group", json_object_new_int64(g->id));
-        /* An unknown type is shown as the kernel wrote it, flagged. */
+        /* An unrecognised type is shown as the kernel wrote it, flagged.
+         * The kernel's own "unknown" is known: the group has no default
+         * domain. */
         json_object_object_add(o, "type", json_str_or_null(g->type_raw));
         json_object_object_add(o, "type_known", json_object_new_boolean(g->type != GROUP_TYPE_UNKNOWN));
+        json_object_object_add(o, "type_meaning",
+                               json_str_or_null(g->type_raw ? group_type_meaning(g->type) : NULL));
         json_object_object_add(o, "devices", json_strv(g->devices));
         for (size_t i = 0; i < g->n_regions; i++) {
                 json_object *r = json_object_new_object();
@@ -253,7 +257,10 @@ static int print_groups(const Topology *t, FILE *f) {
 
                 snprintf(id, sizeof(id), "%u", g->id);
                 snprintf(type, sizeof(type), "%s%s", g->type_raw ? g->type_raw : "?",
-                         g->type == GROUP_TYPE_UNKNOWN && g->type_raw ? " (unknown)" : "");
+                         !g->type_raw                         ? ""
+                         : g->type == GROUP_TYPE_UNKNOWN      ? " (unrecognised)"
+                         : g->type == GROUP_TYPE_NO_DEFAULT   ? " (no default domain)"
+                                                              : "");
                 strv_join(g->devices, devs, sizeof(devs));
                 r = table_add_row(tab, id, type, devs);
         }

@@ -18,17 +18,33 @@ typedef struct Scan {
         size_t units_alloc, groups_alloc, problems_alloc;
 } Scan;
 
+/* GROUP_TYPE_UNKNOWN is not a kernel string: the kernel's own "unknown"
+ * (no default domain) is GROUP_TYPE_NO_DEFAULT. */
 static const char *const group_type_names[_GROUP_TYPE_MAX] = {
-        [GROUP_TYPE_UNKNOWN] = "unknown",
+        [GROUP_TYPE_UNKNOWN] = "unrecognised",
         [GROUP_TYPE_BLOCKED] = "blocked",
         [GROUP_TYPE_IDENTITY] = "identity",
         [GROUP_TYPE_UNMANAGED] = "unmanaged",
         [GROUP_TYPE_DMA] = "DMA",
         [GROUP_TYPE_DMA_FQ] = "DMA-FQ",
+        [GROUP_TYPE_NO_DEFAULT] = "unknown",
 };
 
 const char *group_type_to_string(GroupType t) {
-        return t >= 0 && t < _GROUP_TYPE_MAX ? group_type_names[t] : "unknown";
+        return group_type_names[t >= 0 && t < _GROUP_TYPE_MAX ? t : GROUP_TYPE_UNKNOWN];
+}
+
+const char *group_type_meaning(GroupType t) {
+        static const char *const meanings[_GROUP_TYPE_MAX] = {
+                [GROUP_TYPE_BLOCKED] = "all DMA blocked",
+                [GROUP_TYPE_IDENTITY] = "no translation (passthrough)",
+                [GROUP_TYPE_UNMANAGED] = "owned by a user such as VFIO",
+                [GROUP_TYPE_DMA] = "strict translation",
+                [GROUP_TYPE_DMA_FQ] = "lazy translation (flush queue)",
+                [GROUP_TYPE_NO_DEFAULT] = "no default domain",
+        };
+
+        return t >= 0 && t < _GROUP_TYPE_MAX ? meanings[t] : NULL;
 }
 
 GroupType group_type_from_string(const char *s) {
@@ -134,14 +150,20 @@ uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalab
 
         if (!superpages_off) {
                 /* First-level tables: 2M always, 1G with FL1GP. Second
-                 * level: fls(SLLPS) is the superpage level. */
+                 * level: fls(SLLPS & 0x3) is the superpage level, as in
+                 * domain_update_iommu_superpage() (mask 0x3): only the 2M
+                 * and 1G bits count, so reserved bits alone (SLLPS 4, 8)
+                 * give 4K only. Newer kernels (iommu_superpage_capability())
+                 * take fls() of all four bits, but domain_super_pgsize_bitmap()
+                 * knows levels 1 and 2 only, so reserved bits alone give 4K
+                 * there too. */
                 if (vtd_uses_first_level(caps, scalable_mode_on))
                         level = caps->first_level_1g ? 2 : 1;
                 else
-                        for (unsigned v = caps->superpage_val; v; v >>= 1)
+                        for (unsigned v = caps->superpage_val & 0x3; v; v >>= 1)
                                 level++;
         }
-        return SZ_4K | (level >= 1 ? SZ_2M : 0) | (level >= 2 ? SZ_1G : 0);
+        return SZ_4K | (level == 1 ? SZ_2M : 0) | (level == 2 ? SZ_2M | SZ_1G : 0);
 }
 
 const char *pci_class_to_word(uint32_t class_code) {
@@ -664,6 +686,12 @@ static int find_disks_and_ifaces(int dfd, const char *dir, const DirList *list, 
         return 0;
 }
 
+static int cmp_unsigned(const void *a, const void *b) {
+        unsigned x = *(const unsigned *) a, y = *(const unsigned *) b;
+
+        return x < y ? -1 : x > y;
+}
+
 static int scan_msi_irqs(Scan *s, int dfd, const char *subject, Device *d) {
         _cleanup_strv_free_ char **entries = NULL;
         size_t n = 0;
@@ -688,6 +716,9 @@ static int scan_msi_irqs(Scan *s, int dfd, const char *subject, Device *d) {
                 d->msi_irqs[n++] = (unsigned) irq;
         }
         d->n_msi_irqs = n;
+        /* The listing is sorted by name: 100 would come before 98. */
+        if (n > 1)
+                qsort(d->msi_irqs, n, sizeof(*d->msi_irqs), cmp_unsigned);
         return 0;
 }
 

@@ -29,14 +29,16 @@ typedef enum IommuVendor {
 } IommuVendor;
 
 /* The strings /sys/kernel/iommu_groups/N/type reads back (iommu.c,
- * iommu_group_show_type()). */
+ * iommu_group_show_type()): blocked, identity, unmanaged, DMA, DMA-FQ, and
+ * "unknown" when the group has no default domain. */
 typedef enum GroupType {
-        GROUP_TYPE_UNKNOWN, /* a string this daemon does not know; kept verbatim */
+        GROUP_TYPE_UNKNOWN, /* a string this daemon does not know ("unrecognised"); kept verbatim */
         GROUP_TYPE_BLOCKED,
         GROUP_TYPE_IDENTITY,
         GROUP_TYPE_UNMANAGED,
         GROUP_TYPE_DMA,
         GROUP_TYPE_DMA_FQ,
+        GROUP_TYPE_NO_DEFAULT, /* the kernel's "unknown": no default domain; never switched */
         _GROUP_TYPE_MAX,
 } GroupType;
 
@@ -54,7 +56,8 @@ typedef struct VtdCaps {
         bool caching_mode;           /* cap bit 7: every map needs a flush too */
         bool page_selective_inv;     /* cap bit 39 (PSI) */
         unsigned max_addr_mask;      /* cap bits 48..53 (MAMV): largest PSI is 2^MAMV pages */
-        unsigned superpage_val;      /* cap bits 34..37 (SLLPS): bit 0 2M, bit 1 1G */
+        unsigned superpage_val;      /* cap bits 34..37 (SLLPS) as read: bit 0 2M, bit 1 1G,
+                                      * bits 2..3 reserved (ignored for page sizes) */
         unsigned domains_supported;  /* from cap bits 0..2 (ND) */
         bool first_level_1g;         /* cap bit 56 (FL1GP) */
         bool queued_invalidation;    /* ecap bit 1 (QI) */
@@ -112,7 +115,7 @@ typedef struct Device {
         int numa_node;               /* -1 when none or unknown */
         char **net_ifaces;
         char **block_devs;
-        unsigned *msi_irqs;
+        unsigned *msi_irqs;          /* msi_irqs/ entries, sorted numerically */
         size_t n_msi_irqs;
 } Device;
 
@@ -175,8 +178,15 @@ int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index);
 const IommuGroup *topology_find_group(const Topology *t, unsigned id);
 const Device *topology_find_device(const Topology *t, const char *name);
 
-const char *group_type_to_string(GroupType t);   /* the kernel's spelling */
+/* The kernel's spelling. GROUP_TYPE_NO_DEFAULT is "unknown", as the kernel
+ * prints it; GROUP_TYPE_UNKNOWN (a string this daemon does not recognise) is
+ * "unrecognised", so that the two never share a name (in metrics labels,
+ * for one). */
+const char *group_type_to_string(GroupType t);
 GroupType group_type_from_string(const char *s); /* GROUP_TYPE_UNKNOWN if not known */
+/* What the type means, in words ("lazy translation (flush queue)", "no
+ * default domain", ...); NULL for GROUP_TYPE_UNKNOWN. */
+const char *group_type_meaning(GroupType t);
 const char *iommu_vendor_to_string(IommuVendor v);
 
 /* Whether every map on the unit costs an IOTLB flush too, in any mode

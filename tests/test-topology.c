@@ -84,6 +84,91 @@ static void test_vtd_caps(void) {
         CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K | SZ_2M, "SLLPS 1 -> 4K 2M");
 }
 
+/* PT (ecap bit 6), QI (ecap bit 1), FL1GP (cap bit 56) and PSI (cap bit
+ * 39), each set alone, then each clear with every other bit set, so that a
+ * decoder reading a neighbouring bit fails one way or the other. */
+static void test_vtd_cap_bits(void) {
+        const uint64_t fl1gp = UINT64_C(1) << 56, psi = UINT64_C(1) << 39;
+        const uint64_t qi = UINT64_C(1) << 1, pt = UINT64_C(1) << 6;
+        VtdCaps c;
+
+        vtd_caps_decode(fl1gp, qi | pt, &c);
+        CHECK(c.first_level_1g, "cap bit 56 alone: FL1GP");
+        CHECK(c.queued_invalidation, "ecap bit 1: QI");
+        CHECK(c.pass_through, "ecap bit 6: PT");
+        CHECK(!c.page_selective_inv && !c.caching_mode, "cap bit 56 alone: no PSI, no caching mode");
+        CHECK(!c.device_tlb && !c.scalable_mode && !c.first_level, "ecap bits 1 and 6 alone: no DT, SMTS, FLTS");
+
+        vtd_caps_decode(~fl1gp, ~(qi | pt), &c);
+        CHECK(!c.first_level_1g, "cap bit 56 clear: no FL1GP");
+        CHECK(!c.queued_invalidation, "ecap bit 1 clear: no QI");
+        CHECK(!c.pass_through, "ecap bit 6 clear: no PT");
+        CHECK(c.page_selective_inv && c.device_tlb, "the other bits still read: PSI, DT");
+
+        vtd_caps_decode(~psi, 0, &c);
+        CHECK(!c.page_selective_inv, "cap bit 39 clear: no PSI");
+        CHECK(c.first_level_1g && c.caching_mode, "cap bit 39 clear, the rest set: FL1GP, caching mode");
+        vtd_caps_decode(psi, 0, &c);
+        CHECK(c.page_selective_inv, "cap bit 39 alone: PSI");
+
+        /* FL1GP decides the first-level sizes (scalable mode, SMTS|FLTS). */
+        vtd_caps_decode(fl1gp, (UINT64_C(1) << 43) | (UINT64_C(1) << 47), &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, true), SZ_4K | SZ_2M | SZ_1G, "first level with FL1GP -> 4K 2M 1G");
+        vtd_caps_decode(0, (UINT64_C(1) << 43) | (UINT64_C(1) << 47), &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, true), SZ_4K | SZ_2M, "first level without FL1GP -> 4K 2M");
+}
+
+/* SLLPS bits 2 and 3 are reserved: the kernel looks at 2M (bit 0) and 1G
+ * (bit 1) only, so reserved bits alone give 4K only. */
+static void test_vtd_sllps_reserved(void) {
+        VtdCaps c;
+
+        vtd_caps_decode(UINT64_C(4) << 34, 0, &c);
+        CHECK_INT(c.superpage_val, 4, "SLLPS 4 kept as read");
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K, "SLLPS 4 (reserved bit 2 alone) -> 4K");
+        vtd_caps_decode(UINT64_C(8) << 34, 0, &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K, "SLLPS 8 (reserved bit 3 alone) -> 4K");
+        vtd_caps_decode(UINT64_C(0xc) << 34, 0, &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K, "SLLPS 0xc (reserved bits alone) -> 4K");
+        vtd_caps_decode(UINT64_C(2) << 34, 0, &c);
+        CHECK_U64(vtd_pgsize_bitmap(&c, false, false), SZ_4K | SZ_2M | SZ_1G,
+                  "SLLPS 2: fls() = 2 -> 4K 2M 1G, as the kernel has it");
+}
+
+/* The six strings the kernel's iommu_group_show_type() prints, spelt out
+ * here so that a misspelling in the daemon fails. */
+static void test_group_type_strings(void) {
+        static const struct {
+                const char *s;
+                GroupType t;
+        } kernel[] = {
+                { "blocked", GROUP_TYPE_BLOCKED }, { "identity", GROUP_TYPE_IDENTITY },
+                { "unmanaged", GROUP_TYPE_UNMANAGED }, { "DMA", GROUP_TYPE_DMA },
+                { "DMA-FQ", GROUP_TYPE_DMA_FQ }, { "unknown", GROUP_TYPE_NO_DEFAULT },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(kernel); i++) {
+                CHECK_INT(group_type_from_string(kernel[i].s), kernel[i].t, kernel[i].s);
+                CHECK_STR(group_type_to_string(kernel[i].t), kernel[i].s, "the kernel's spelling back");
+                CHECK(group_type_meaning(kernel[i].t) != NULL, "%s has a meaning in words", kernel[i].s);
+        }
+        CHECK_STR(group_type_meaning(GROUP_TYPE_NO_DEFAULT), "no default domain", "\"unknown\" in words");
+        CHECK_INT(group_type_from_string("auto"), GROUP_TYPE_UNKNOWN, "\"auto\" is not a type the kernel reads back");
+        CHECK_INT(group_type_from_string("D\x01MA garbage"), GROUP_TYPE_UNKNOWN, "garbage");
+        CHECK_INT(group_type_from_string("dma"), GROUP_TYPE_UNKNOWN, "case matters");
+        CHECK_INT(group_type_from_string(""), GROUP_TYPE_UNKNOWN, "empty");
+        CHECK_INT(group_type_from_string(NULL), GROUP_TYPE_UNKNOWN, "NULL");
+        /* Unrecognised and no-default-domain never share a name (metrics
+         * label groups by group_type_to_string()). */
+        for (GroupType a = 0; a < _GROUP_TYPE_MAX; a++)
+                for (GroupType b = a + 1; b < _GROUP_TYPE_MAX; b++)
+                        if (streq(group_type_to_string(a), group_type_to_string(b)))
+                                CHECK(false, "types %d and %d share the name %s", a, b, group_type_to_string(a));
+        CHECK(!streq(group_type_to_string(GROUP_TYPE_UNKNOWN), "unknown"),
+              "an unrecognised string is not called \"unknown\" (is \"%s\")", group_type_to_string(GROUP_TYPE_UNKNOWN));
+        CHECK(group_type_meaning(GROUP_TYPE_UNKNOWN) == NULL, "an unrecognised type has no meaning");
+}
+
 static void test_class_words(void) {
         CHECK_STR(pci_class_to_word(0x010802), "nvme", "NVMe class");
         CHECK_STR(pci_class_to_word(0x020000), "ethernet", "Ethernet class");
@@ -139,6 +224,23 @@ static void test_reserved_region(void) {
 
 /* ---- the generated server --------------------------------------------- */
 
+/* Checks a device's MSI IRQs, in order: first, first + 1, ... */
+static void check_irqs(const Device *d, const char *what, unsigned first, size_t n) {
+        char got[512] = "";
+        size_t len = 0;
+        bool ok;
+
+        CHECK(d != NULL, "%s: device found", what);
+        if (!d)
+                return;
+        ok = d->n_msi_irqs == n;
+        for (size_t i = 0; i < d->n_msi_irqs && len < sizeof(got); i++) {
+                ok = ok && d->msi_irqs[i] == first + i;
+                len += (size_t) snprintf(got + len, sizeof(got) - len, "%s%u", i ? " " : "", d->msi_irqs[i]);
+        }
+        CHECK(ok, "%s: IRQs %u..%zu in numeric order (got %s)", what, first, first + n - 1, got);
+}
+
 static void test_server(void) {
         _cleanup_(topology_freep) Topology *t = NULL;
         const char *root = getenv("SERVER_FIXTURE");
@@ -168,6 +270,24 @@ static void test_server(void) {
         CHECK_INT(t->units[1].vendor, IOMMU_VENDOR_INTEL_VTD, "dmar1 is VT-d");
         CHECK(t->units[1].has_vtd_caps && !t->units[1].vtd.caching_mode, "dmar1 caps, no caching mode");
         CHECK_U64(t->units[1].pgsize_bitmap, SZ_4K | SZ_2M | SZ_1G, "dmar1 page sizes");
+        /* gen-server-fixture: "MAMV 18, ND 2 (256 domains)", as its own
+         * domains_supported file says. */
+        CHECK_INT(t->units[1].vtd.max_addr_mask, 18, "dmar1 MAMV");
+        CHECK_INT(t->units[1].vtd.domains_supported, 256, "dmar1 ND 2: 256 domains");
+        {
+                char path[1024], buf[32] = "";
+                FILE *f;
+
+                snprintf(path, sizeof(path), "%s/sys/class/iommu/dmar1/intel-iommu/domains_supported", root);
+                f = fopen(path, "re");
+                if (f) {
+                        if (!fgets(buf, sizeof(buf), f))
+                                buf[0] = '\0';
+                        fclose(f);
+                }
+                CHECK_INT(strtoul(buf, NULL, 10), t->units[1].vtd.domains_supported,
+                          "the fixture's domains_supported matches its cap");
+        }
 
         /* Groups are sorted numerically, not as strings (10 after 9). */
         for (size_t i = 0; i < t->n_groups; i++)
@@ -201,6 +321,12 @@ static void test_server(void) {
         d = topology_find_device(t, "0000:98:00.0");
         CHECK(d && d->driver == NULL && d->n_msi_irqs == 0, "unbound NVMe has no driver and no vectors");
 
+        /* msi_irqs/ lists 100..114 before 98 and 99 when sorted as names. */
+        check_irqs(topology_find_device(t, "0000:18:00.0"), "first NVMe", 42, 9);
+        check_irqs(topology_find_device(t, "0000:99:00.0"), "X710 port 0", 81, 17);
+        check_irqs(topology_find_device(t, "0000:99:00.1"), "X710 port 1", 98, 17);
+        check_irqs(topology_find_device(t, "0000:07:00.0"), "Thunderbolt NIC", 120, 5);
+
         d = topology_find_device(t, "0000:99:00.0");
         CHECK(d && streq(d->class_word, "ethernet") && streq(d->driver, "i40e"), "X710 port 0");
         CHECK(d && d->net_ifaces && streq(d->net_ifaces[0], "ens1f0"), "X710 port 0 interface");
@@ -222,6 +348,135 @@ static void test_server(void) {
         CHECK(g && g->type == GROUP_TYPE_DMA, "Thunderbolt NIC group is strict");
         d = topology_find_device(t, "0000:00:07.0");
         CHECK(d && d->untrusted == TRISTATE_NO && d->removable == TRISTATE_NO, "root port trusted, fixed");
+}
+
+/* The JSON of --dump-topology --json (topology_to_json()): the keys that
+ * are part of the interface, and a few values. */
+static json_object *json_get(json_object *o, const char *key) {
+        json_object *v = NULL;
+
+        return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
+}
+
+/* An array's length; 0 for anything else (json-c asserts on those). */
+static size_t json_len(json_object *a) {
+        return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+static bool json_has(json_object *o, const char *key) {
+        return o && json_object_object_get_ex(o, key, NULL);
+}
+
+static json_object *json_find_device(json_object *devices, const char *bdf) {
+        for (size_t i = 0; i < json_len(devices); i++) {
+                json_object *d = json_object_array_get_idx(devices, i);
+
+                if (streq_ptr(json_object_get_string(json_get(d, "bdf")), bdf))
+                        return d;
+        }
+        return NULL;
+}
+
+static void test_server_json(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        const char *root = getenv("SERVER_FIXTURE");
+        json_object *o, *parsed, *units, *groups, *devices, *kernel, *d, *v;
+        size_t bad_groups = 0, bad_devices = 0;
+
+        if (!root) {
+                CHECK(false, "SERVER_FIXTURE is set by meson");
+                return;
+        }
+        t = scan(root);
+        if (!t)
+                return;
+        o = topology_to_json(t);
+        CHECK(o != NULL, "topology_to_json of the server");
+        if (!o)
+                return;
+        /* What a client reads: the printed text, parsed again. */
+        parsed = json_tokener_parse(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
+        CHECK(parsed && json_object_is_type(parsed, json_type_object), "the JSON text parses back to an object");
+        if (!parsed)
+                return;
+
+        units = json_get(parsed, "units");
+        groups = json_get(parsed, "groups");
+        devices = json_get(parsed, "devices");
+        kernel = json_get(parsed, "kernel");
+        CHECK(json_len(units) == 4, "units: 4");
+        CHECK(json_len(groups) == 300,
+              "groups: 300");
+        CHECK(json_len(devices) == t->n_devices,
+              "devices: %zu", t->n_devices);
+        CHECK(json_object_is_type(kernel, json_type_object), "kernel is an object");
+        CHECK_STR(json_object_get_string(json_get(kernel, "release")), "6.1.0-28-amd64", "kernel.release");
+        CHECK(json_get(parsed, "iommu") && json_object_get_boolean(json_get(parsed, "iommu")), "iommu: true");
+        if (!json_object_is_type(groups, json_type_array) || !json_object_is_type(devices, json_type_array)) {
+                json_object_put(parsed);
+                return;
+        }
+
+        for (size_t i = 0; i < json_len(groups); i++) {
+                json_object *g = json_object_array_get_idx(groups, i);
+
+                if (!json_object_is_type(json_get(g, "group"), json_type_int) ||
+                    !json_object_is_type(json_get(g, "type"), json_type_string) ||
+                    !json_object_is_type(json_get(g, "devices"), json_type_array)) {
+                        if (bad_groups++ == 0)
+                                tap_diag("group %zu: %s", i, json_object_to_json_string(g));
+                }
+        }
+        CHECK_INT(bad_groups, 0, "every group has group (int), type (string), devices (array)");
+        for (size_t i = 0; i < json_len(devices); i++) {
+                json_object *dev = json_object_array_get_idx(devices, i);
+
+                if (!json_object_is_type(json_get(dev, "bdf"), json_type_string) || !json_has(dev, "driver") ||
+                    !json_object_is_type(json_get(dev, "class"), json_type_string) ||
+                    !json_object_is_type(json_get(dev, "group"), json_type_int) || !json_has(dev, "untrusted")) {
+                        if (bad_devices++ == 0)
+                                tap_diag("device %zu: %s", i, json_object_to_json_string(dev));
+                }
+        }
+        CHECK_INT(bad_devices, 0, "every device has bdf, driver, class, group (int), untrusted");
+
+        v = json_object_array_get_idx(groups, 0);
+        CHECK(json_object_get_int(json_get(v, "group")) == 0 &&
+                      streq_ptr(json_object_get_string(json_get(v, "type")), "identity") &&
+                      json_object_get_boolean(json_get(v, "type_known")),
+              "group 0 is identity, a known type");
+        CHECK(json_len(json_get(v, "devices")) == 1 &&
+                      streq_ptr(json_object_get_string(json_object_array_get_idx(json_get(v, "devices"), 0)),
+                                "0000:00:02.0"),
+              "group 0 holds the integrated GPU");
+
+        d = json_find_device(devices, "0000:07:00.0");
+        CHECK(d != NULL, "Thunderbolt NIC in the JSON");
+        v = json_get(d, "untrusted");
+        CHECK(json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v),
+              "Thunderbolt NIC untrusted: true");
+        CHECK_STR(json_object_get_string(json_get(d, "driver")), "igc", "Thunderbolt NIC driver");
+        CHECK_STR(json_object_get_string(json_get(d, "class")), "ethernet", "Thunderbolt NIC class");
+        CHECK_INT(json_object_get_int(json_get(d, "group")), topology_find_device(t, "0000:07:00.0")->group,
+                  "Thunderbolt NIC group");
+
+        d = json_find_device(devices, "0000:98:00.0");
+        CHECK(d != NULL, "driverless NVMe in the JSON");
+        CHECK(json_has(d, "driver") && json_get(d, "driver") == NULL, "driverless NVMe: driver null");
+        CHECK_STR(json_object_get_string(json_get(d, "class")), "nvme", "driverless NVMe class");
+        CHECK(json_has(d, "untrusted") && json_get(d, "untrusted") == NULL, "no untrusted attribute: null");
+
+        d = json_find_device(devices, "0000:00:07.0");
+        v = json_get(d, "untrusted");
+        CHECK(json_object_is_type(v, json_type_boolean) && !json_object_get_boolean(v), "root port untrusted: false");
+
+        d = json_find_device(devices, "0000:99:00.1");
+        v = json_get(d, "msi_irqs");
+        CHECK(json_len(v) == 17 && json_object_get_int(json_object_array_get_idx(v, 0)) == 98 &&
+                      json_object_get_int(json_object_array_get_idx(v, 16)) == 114,
+              "X710 port 1 msi_irqs 98..114 in numeric order");
+        json_object_put(parsed);
 }
 
 /* ---- broken trees ------------------------------------------------------- */
@@ -395,6 +650,99 @@ static void test_reread_group_type(void) {
                 close(fd);
 }
 
+/* Each string the kernel prints, and two it does not, read from a tree:
+ * the kernel's "unknown" (no default domain) is a known type, not a
+ * problem; the others are kept verbatim and flagged. */
+static void test_group_types_in_tree(void) {
+        static const struct {
+                const char *text;
+                GroupType type;
+                bool known;
+        } types[] = {
+                { "blocked", GROUP_TYPE_BLOCKED, true }, { "identity", GROUP_TYPE_IDENTITY, true },
+                { "unmanaged", GROUP_TYPE_UNMANAGED, true }, { "DMA", GROUP_TYPE_DMA, true },
+                { "DMA-FQ", GROUP_TYPE_DMA_FQ, true }, { "unknown", GROUP_TYPE_NO_DEFAULT, true },
+                { "auto", GROUP_TYPE_UNKNOWN, false }, { "frobnicated", GROUP_TYPE_UNKNOWN, false },
+        };
+        _cleanup_(topology_freep) Topology *t = NULL;
+        _cleanup_free_ char *table = NULL;
+        size_t table_size = 0;
+        json_object *o, *jgroups;
+        FILE *f;
+
+        new_tree();
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                char bdf[16], text[32];
+
+                snprintf(bdf, sizeof(bdf), "0000:00:%02zx.0", i + 3);
+                snprintf(text, sizeof(text), "%s\n", types[i].text);
+                put_device(bdf, (unsigned) i + 1, text);
+        }
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        dump_problems(t);
+        o = topology_to_json(t);
+        jgroups = json_get(o, "groups");
+        for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                const IommuGroup *g = topology_find_group(t, (unsigned) i + 1);
+                json_object *jg = json_len(jgroups) > i ? json_object_array_get_idx(jgroups, i) : NULL;
+                char subject[32];
+
+                snprintf(subject, sizeof(subject), "group %zu", i + 1);
+                CHECK(g && g->type == types[i].type && streq_ptr(g->type_raw, types[i].text),
+                      "\"%s\" read as type %d, kept verbatim", types[i].text, types[i].type);
+                CHECK_INT(has_problem(t, subject, "unknown type"), !types[i].known,
+                          types[i].known ? "a kernel type is not flagged" : "an unrecognised type is flagged");
+                CHECK(jg && json_object_get_int(json_get(jg, "group")) == (int) i + 1 &&
+                              streq_ptr(json_object_get_string(json_get(jg, "type")), types[i].text) &&
+                              json_object_get_boolean(json_get(jg, "type_known")) == types[i].known,
+                      "JSON: type \"%s\", type_known %s", types[i].text, types[i].known ? "true" : "false");
+        }
+        CHECK(has_problem(t, "group 7", "unknown type \"auto\", kept as read"), "\"auto\" flagged verbatim");
+        CHECK(has_problem(t, "group 8", "unknown type \"frobnicated\", kept as read"), "garbage flagged verbatim");
+        CHECK_INT(t->n_problems, 2, "only the two unrecognised types are problems");
+        CHECK(json_len(jgroups) > 5 &&
+                      streq_ptr(json_object_get_string(json_get(json_object_array_get_idx(jgroups, 5), "type_meaning")),
+                                "no default domain"),
+              "JSON says \"unknown\" means no default domain");
+        json_object_put(o);
+
+        f = open_memstream(&table, &table_size);
+        CHECK(f && topology_print(t, f) == 0, "print the groups");
+        if (f)
+                fclose(f);
+        CHECK(table && strstr(table, "unknown (no default domain)"), "the table says \"unknown\" in words");
+        CHECK(table && strstr(table, "auto (unrecognised)"), "the table flags \"auto\"");
+        CHECK(table && !strstr(table, "unknown (unrecognised)"), "the kernel's \"unknown\" is not flagged");
+}
+
+/* msi_irqs/ entries are IRQ numbers: sorted as numbers, not names. */
+static void test_msi_irq_order(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        static const char *const irqs[] = { "100", "9", "98", "1000", "99", "10" };
+        static const unsigned want[] = { 9, 10, 98, 99, 100, 1000 };
+        const Device *d;
+        bool ok;
+
+        new_tree();
+        put_device("0000:00:03.0", 1, "DMA\n");
+        for (size_t i = 0; i < ELEMENTSOF(irqs); i++) {
+                char rel[256];
+
+                snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/0000:00:03.0/msi_irqs/%s", irqs[i]);
+                put(rel, "msix\n");
+        }
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        d = topology_find_device(t, "0000:00:03.0");
+        ok = d && d->n_msi_irqs == ELEMENTSOF(want);
+        for (size_t i = 0; ok && i < ELEMENTSOF(want); i++)
+                ok = d->msi_irqs[i] == want[i];
+        CHECK(ok, "IRQs 9 10 98 99 100 1000 in numeric order");
+}
+
 static void test_broken_groups(void) {
         _cleanup_(topology_freep) Topology *t = NULL;
         const IommuGroup *g;
@@ -537,19 +885,42 @@ static void test_captured_trees(void) {
         }
 }
 
+/* The IRQ numbers of the VT-d guest, as its msi_irqs/ directories hold
+ * them (virtio-blk got its vectors first). */
+static void test_captured_irqs(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        char root[1024];
+
+        snprintf(root, sizeof(root), "%s/qemu-vtd", fixtures_dir());
+        t = scan(root);
+        if (!t)
+                return;
+        check_irqs(topology_find_device(t, "0000:00:01.0"), "qemu-vtd nvme", 28, 3);
+        check_irqs(topology_find_device(t, "0000:00:02.0"), "qemu-vtd virtio-blk", 25, 3);
+        check_irqs(topology_find_device(t, "0000:00:03.0"), "qemu-vtd first e1000e", 31, 3);
+        check_irqs(topology_find_device(t, "0000:00:04.0"), "qemu-vtd second e1000e", 34, 3);
+}
+
 int main(void) {
         test_vtd_caps();
+        test_vtd_cap_bits();
+        test_vtd_sllps_reserved();
+        test_group_type_strings();
         test_arm_lpae_pgsizes();
         test_class_words();
         test_cmdline();
         test_reserved_region();
         test_server();
+        test_server_json();
         test_no_iommu();
         test_missing_roots();
         test_broken_device_files();
         test_broken_groups();
+        test_group_types_in_tree();
+        test_msi_irq_order();
         test_reread_group_type();
         test_captured_trees();
+        test_captured_irqs();
         if (tmp_root[0])
                 nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         return tap_done();
