@@ -64,12 +64,14 @@ static unsigned long long parse_duration(const char *s) {
                 return 0;
         switch (*end) {
         case '\0': case 's': break;
-        case 'm': v *= 60; break;
-        case 'h': v *= 3600; break;
-        case 'd': v *= 86400; break;
+        case 'm': v = v > PROTOCOL_PIN_MAX_S / 60 ? UINT64_MAX : v * 60; break;
+        case 'h': v = v > PROTOCOL_PIN_MAX_S / 3600 ? UINT64_MAX : v * 3600; break;
+        case 'd': v = v > PROTOCOL_PIN_MAX_S / 86400 ? UINT64_MAX : v * 86400; break;
         default: return 0;
         }
-        return *end && end[1] ? 0 : v;
+        if (*end && end[1])
+                return 0;
+        return v > PROTOCOL_PIN_MAX_S ? 0 : v;
 }
 
 static int build_request(int argc, char **argv, ProtocolRequest *req) {
@@ -104,7 +106,8 @@ static int build_request(int argc, char **argv, ProtocolRequest *req) {
                 i = 3;
                 if (argc > i && streq(argv[i], "--for")) {
                         if (argc < i + 2 || !(req->for_s = parse_duration(argv[i + 1]))) {
-                                fprintf(stderr, "iommuctl: --for needs a duration like 90s, 15m, 2h or 1d\n");
+                                fprintf(stderr, "iommuctl: --for needs a duration like 90s, 15m, 2h or 1d, "
+                                                "at most 366d\n");
                                 return -EINVAL;
                         }
                         i += 2;
@@ -226,6 +229,17 @@ static void print_status(const Options *o, json_object *d) {
         }
         if (json_object_object_get(d, "last_reload_error"))
                 printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
+        {
+                /* A switch that could not be undone: the operator must look. */
+                json_object *att = json_object_object_get(d, "needs_attention");
+
+                for (size_t i = 0; att && i < json_object_array_length(att); i++) {
+                        json_object *a = json_object_array_get_idx(att, i);
+
+                        printf("%sAttention: group %s%s: %s (switching it is refused until \"iommuctl clear %s\")\n",
+                               bold(o), jstr(a, "group"), reset(o), jstr(a, "message"), jstr(a, "group"));
+                }
+        }
         t = table_new("UNIT", "VENDOR", "PAGE SIZES", "KERNEL FORCED STRICT", "DEVICES", NULL);
         for (size_t i = 0; t && units && i < json_object_array_length(units); i++) {
                 json_object *u = json_object_array_get_idx(units, i);

@@ -5,27 +5,55 @@
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include "control.h"
 #include "log.h"
 #include "util.h"
 
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59
+#endif
+
+/* One serialized line, shared by every client it is queued for: a watch
+ * update is serialized once per broadcast, whatever the number of
+ * watchers, and each of them holds a reference rather than a copy. */
+typedef struct ControlLine {
+        unsigned refs;
+        size_t len;
+        char *data; /* from protocol_to_line() */
+} ControlLine;
+
+/* A line queued for one client. */
+typedef struct ControlOut {
+        struct ControlOut *next;
+        ControlLine *line;
+        bool update; /* a watch update: may be dropped for a newer one */
+} ControlOut;
+
 struct ControlClient {
         ControlServer *server;
         ControlClient *next;
         int fd;
-        sd_event_source *source;
+        sd_event_source *source; /* the socket */
+        sd_event_source *defer;  /* more requests are buffered: go on later */
         uid_t uid;
         gid_t gid;
         pid_t pid;
-        char in[PROTOCOL_MAX_REQUEST + 1];
+        gid_t *groups;  /* supplementary groups from SO_PEERGROUPS */
+        int n_groups;   /* -1 when the kernel could not tell */
+        /* A request of PROTOCOL_MAX_REQUEST bytes, a CR and the newline. */
+        char in[PROTOCOL_MAX_REQUEST + 2];
         size_t in_len;
         bool skipping;   /* inside an oversized line: drop bytes up to its newline */
-        bool closing;    /* peer closed its side: drop once the output is written */
+        bool eof;        /* the peer shut its writing side: answer what is buffered, then go */
         bool subscribed; /* watch */
-        char *out;
-        size_t out_len, out_off, out_alloc;
+        bool told_behind; /* logged that its watch updates are being dropped */
+        ControlOut *out_head, *out_tail;
+        size_t out_off;     /* bytes of out_head already written */
+        size_t out_bytes;   /* bytes queued and not written, out_off excluded */
+        unsigned updates_unsent; /* watch updates queued, none of whose bytes went out */
 };
 
 struct ControlServer {
@@ -39,10 +67,17 @@ struct ControlServer {
         void *userdata;
         ControlClient *clients;
         size_t n_clients;
-        uint64_t requests, errors, refused;
+        uint64_t requests, errors, refused, updates_dropped;
 };
 
-bool control_peer_is_admin(uid_t uid, gid_t gid, gid_t admin_gid) {
+static bool in_groups(gid_t gid, const gid_t *groups, int n_groups) {
+        for (int i = 0; i < n_groups; i++)
+                if (groups[i] == gid)
+                        return true;
+        return false;
+}
+
+bool control_peer_is_admin(uid_t uid, gid_t gid, const gid_t *groups, int n_groups, gid_t admin_gid) {
         struct passwd pw, *pwp = NULL;
         struct group gr, *grp = NULL;
         char pbuf[4096], gbuf[16384];
@@ -53,8 +88,14 @@ bool control_peer_is_admin(uid_t uid, gid_t gid, gid_t admin_gid) {
                 return false;
         if (gid == admin_gid)
                 return true;
-        /* SO_PEERCRED carries only the primary group: look the user up in
-         * the group's member list. */
+        /* The kernel's list is what the peer process really holds
+         * (setpriv --groups, a login session's initgroups, a container's
+         * mapping), and it is authoritative: a group the process dropped
+         * does not count because the group file names the user. */
+        if (n_groups >= 0)
+                return in_groups(admin_gid, groups, n_groups);
+        /* Without SO_PEERGROUPS (before Linux 4.13) SO_PEERCRED carries only
+         * the primary group: look the user up in the group's member list. */
         if (getpwuid_r(uid, &pw, pbuf, sizeof(pbuf), &pwp) != 0 || !pwp)
                 return false;
         if (getgrgid_r(admin_gid, &gr, gbuf, sizeof(gbuf), &grp) != 0 || !grp)
@@ -63,6 +104,54 @@ bool control_peer_is_admin(uid_t uid, gid_t gid, gid_t admin_gid) {
                 if (streq(*m, pwp->pw_name))
                         return true;
         return false;
+}
+
+/* The peer's supplementary groups as the kernel recorded them at
+ * connect(). Returns the count, or -errno (-ENOPROTOOPT before 4.13). */
+static int peer_groups(int fd, gid_t **ret) {
+        socklen_t len = 32 * sizeof(gid_t);
+
+        for (int attempt = 0; attempt < 4; attempt++) {
+                _cleanup_free_ gid_t *g = malloc(len > 0 ? len : sizeof(gid_t));
+                socklen_t got = len;
+
+                if (!g)
+                        return -ENOMEM;
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &got) == 0) {
+                        *ret = TAKE_PTR(g);
+                        return (int) (got / sizeof(gid_t));
+                }
+                if (errno != ERANGE)
+                        return -errno;
+                len = got; /* the kernel says how much it needs */
+        }
+        return -ERANGE;
+}
+
+static ControlLine *line_new(json_object *obj) {
+        ControlLine *l = malloc(sizeof(*l));
+
+        if (!l)
+                return NULL;
+        l->data = protocol_to_line(obj, &l->len);
+        if (!l->data) {
+                free(l);
+                return NULL;
+        }
+        l->refs = 1;
+        return l;
+}
+
+static void line_unref(ControlLine *l) {
+        if (l && --l->refs == 0) {
+                free(l->data);
+                free(l);
+        }
+}
+
+static void out_free(ControlOut *o) {
+        line_unref(o->line);
+        free(o);
 }
 
 static void client_free(ControlClient *c) {
@@ -75,58 +164,117 @@ static void client_free(ControlClient *c) {
                         break;
                 }
         sd_event_source_disable_unref(c->source);
+        sd_event_source_disable_unref(c->defer);
         if (c->fd >= 0)
                 close(c->fd);
-        free(c->out);
+        while (c->out_head) {
+                ControlOut *o = c->out_head;
+
+                c->out_head = o->next;
+                out_free(o);
+        }
+        free(c->groups);
         free(c);
 }
 
-static int client_update_events(ControlClient *c) {
-        uint32_t events = c->closing ? 0 : EPOLLIN;
+/* Appends line (taking a reference) to what c is sent. */
+static int client_queue(ControlClient *c, ControlLine *line, bool update) {
+        ControlOut *o = malloc(sizeof(*o));
 
-        if (c->out_len > c->out_off)
-                events |= EPOLLOUT;
-        return sd_event_source_set_io_events(c->source, events);
+        if (!o)
+                return -ENOMEM;
+        *o = (ControlOut) { .line = line, .update = update };
+        line->refs++;
+        if (c->out_tail)
+                c->out_tail->next = o;
+        else
+                c->out_head = o;
+        c->out_tail = o;
+        c->out_bytes += line->len;
+        if (update)
+                c->updates_unsent++;
+        return 0;
 }
 
-/* Writes what is queued; returns 0, or -errno when the client must go. */
-static int client_flush(ControlClient *c) {
-        while (c->out_off < c->out_len) {
-                ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+/* Drops the oldest watch update none of which was written yet. */
+static void client_drop_oldest_update(ControlClient *c) {
+        ControlOut *prev = NULL;
 
+        for (ControlOut *o = c->out_head; o; prev = o, o = o->next) {
+                if (!o->update || (o == c->out_head && c->out_off > 0))
+                        continue;
+                if (prev)
+                        prev->next = o->next;
+                else
+                        c->out_head = o->next;
+                if (c->out_tail == o)
+                        c->out_tail = prev;
+                c->out_bytes -= o->line->len;
+                c->updates_unsent--;
+                out_free(o);
+                return;
+        }
+}
+
+/* Writes what is queued, as much as the socket takes; returns 0, or -errno
+ * when the client must go. */
+static int client_flush(ControlClient *c) {
+        while (c->out_head) {
+                struct iovec iov[64];
+                struct msghdr mh = { .msg_iov = iov };
+                ControlOut *o = c->out_head;
+                size_t off = c->out_off;
+                ssize_t n;
+
+                for (; o && mh.msg_iovlen < ELEMENTSOF(iov); o = o->next, off = 0)
+                        iov[mh.msg_iovlen++] = (struct iovec) { .iov_base = o->line->data + off,
+                                                                .iov_len = o->line->len - off };
+                n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
-                                break;
+                                return 0;
                         return -errno;
                 }
-                c->out_off += (size_t) n;
+                c->out_bytes -= (size_t) n;
+                while (n > 0) {
+                        ControlOut *head = c->out_head;
+                        size_t left = head->line->len - c->out_off;
+
+                        if ((size_t) n < left) {
+                                if (c->out_off == 0 && head->update)
+                                        c->updates_unsent--; /* started: it goes out whole */
+                                c->out_off += (size_t) n;
+                                break;
+                        }
+                        n -= (ssize_t) left;
+                        if (c->out_off == 0 && head->update)
+                                c->updates_unsent--;
+                        c->out_off = 0;
+                        c->out_head = head->next;
+                        if (!c->out_head)
+                                c->out_tail = NULL;
+                        out_free(head);
+                }
         }
-        if (c->out_off == c->out_len)
-                c->out_off = c->out_len = 0;
-        return client_update_events(c);
+        return 0;
 }
 
-/* Queues one object as a line. A client that lets more than
- * CONTROL_MAX_OUTPUT pile up is dropped: -ENOBUFS. */
+/* Queues one reply. Replies are only made while less than
+ * CONTROL_OUTPUT_HIGH is queued (see client_process()), so this bound is
+ * reached only by a single huge reply: -ENOBUFS, and the client goes. */
 static int client_send(ControlClient *c, json_object *obj) {
-        _cleanup_free_ char *line = NULL;
-        size_t len;
+        ControlLine *line;
+        int r;
 
-        line = protocol_to_line(obj, &len);
+        line = line_new(obj);
         if (!line)
                 return -ENOMEM;
-        if (c->out_len - c->out_off + len > CONTROL_MAX_OUTPUT)
-                return -ENOBUFS;
-        if (c->out_off > 0 && c->out_len + len > c->out_alloc) {
-                memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-                c->out_len -= c->out_off;
-                c->out_off = 0;
-        }
-        if (greedy_realloc((void **) &c->out, &c->out_alloc, c->out_len + len, 1) < 0)
-                return -ENOMEM;
-        memcpy(c->out + c->out_len, line, len);
-        c->out_len += len;
-        return client_flush(c);
+        if (c->out_bytes + line->len > CONTROL_MAX_OUTPUT)
+                r = -ENOBUFS;
+        else
+                r = client_queue(c, line, false);
+        line_unref(line);
+        return r;
 }
 
 static int client_reply_error(ControlClient *c, const char *msg) {
@@ -149,6 +297,8 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         json_object *reply;
         int r;
 
+        /* A CR before the newline is part of the line ending, not of the
+         * request: it does not count against PROTOCOL_MAX_REQUEST. */
         if (len > 0 && line[len - 1] == '\r')
                 len--;
         if (len == 0)
@@ -159,7 +309,7 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         if (r < 0)
                 return client_reply_error(c, err);
         info = protocol_command_info(req.cmd);
-        if (info->privileged && !control_peer_is_admin(c->uid, c->gid, s->admin_gid)) {
+        if (info->privileged && !control_peer_is_admin(c->uid, c->gid, c->groups, c->n_groups, s->admin_gid)) {
                 snprintf(err, sizeof(err), "%s changes the daemon's policy: it needs root or a member of the "
                          "admin group (uid %u is neither)", info->name, (unsigned) c->uid);
                 return client_reply_error(c, err);
@@ -179,23 +329,37 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         return r;
 }
 
-/* Splits what was read into lines; keeps a partial line for later. */
-static int client_process_input(ControlClient *c) {
-        size_t start = 0;
-        int r;
+/* Whether a request is buffered that can be answered now: a whole line,
+ * or after EOF the last line without its newline. */
+static bool client_has_request(const ControlClient *c) {
+        return memchr(c->in, '\n', c->in_len) || (c->eof && c->in_len > 0);
+}
 
-        for (size_t i = 0; i < c->in_len; i++) {
-                if (c->in[i] != '\n')
-                        continue;
+/* Answers at most CONTROL_BATCH buffered requests, and none once
+ * CONTROL_OUTPUT_HIGH is queued (the client is not reading: it waits).
+ * What is left waits for the next dispatch, so one client pipelining
+ * hundreds of requests in a write holds the loop for a batch at a time. */
+static int client_process(ControlClient *c) {
+        size_t start = 0;
+        int r = 0;
+
+        for (unsigned n = 0; n < CONTROL_BATCH && c->out_bytes < CONTROL_OUTPUT_HIGH; n++) {
+                char *nl = memchr(c->in + start, '\n', c->in_len - start);
+                size_t end = nl ? (size_t) (nl - c->in) : c->in_len;
+
+                if (!nl && !(c->eof && end > start))
+                        break;
                 if (c->skipping)
-                        c->skipping = false;
-                else if ((r = client_handle_line(c, c->in + start, i - start)) < 0)
-                        return r;
-                start = i + 1;
+                        c->skipping = false; /* the end of an oversized line */
+                else if ((r = client_handle_line(c, c->in + start, end - start)) < 0)
+                        break;
+                start = nl ? end + 1 : end;
         }
         memmove(c->in, c->in + start, c->in_len - start);
         c->in_len -= start;
-        if (c->in_len == sizeof(c->in)) {
+        if (r < 0)
+                return r;
+        if (c->in_len == sizeof(c->in) && !memchr(c->in, '\n', c->in_len)) {
                 /* A full buffer without a newline: the request is too long. */
                 if (!c->skipping) {
                         char msg[128];
@@ -208,6 +372,47 @@ static int client_process_input(ControlClient *c) {
                 }
                 c->in_len = 0;
         }
+        if (c->eof && c->skipping)
+                c->in_len = 0; /* the rest of an oversized line, cut off by EOF */
+        return 0;
+}
+
+/* Sets what the client waits for after a dispatch. Returns 1 when it is
+ * done (EOF, every request answered and written) and may go, 0, or -errno. */
+static int client_update(ControlClient *c) {
+        bool request = client_has_request(c), room = c->out_bytes < CONTROL_OUTPUT_HIGH;
+        uint32_t events = 0;
+        int r;
+
+        if (c->eof && !request && !c->out_head)
+                return 1;
+        if (c->out_head)
+                events |= EPOLLOUT;
+        /* Read on only when everything buffered was answered and the output
+         * is below its bound: a client that sends but does not read is
+         * throttled by its own socket filling up, not by our memory. */
+        if (!c->eof && !request && room && c->in_len < sizeof(c->in))
+                events |= EPOLLIN;
+        r = sd_event_source_set_io_events(c->source, events);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(c->defer, request && room ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+}
+
+static void client_drop(ControlClient *c, int r) {
+        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+                log_debug_errno(r, "Dropping control client (pid %d): %m", (int) c->pid);
+        client_free(c);
+}
+
+/* After a dispatch: write what was queued, then wait for what is next. */
+static int client_done(ControlClient *c, int r) {
+        if (r >= 0)
+                r = client_flush(c);
+        if (r >= 0)
+                r = client_update(c);
+        if (r != 0)
+                client_drop(c, r);
         return 0;
 }
 
@@ -215,35 +420,28 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         ControlClient *c = userdata;
         int r = 0;
 
-        if (revents & EPOLLOUT) {
-                r = client_flush(c);
-                if (r < 0)
-                        goto drop;
-        }
-        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        /* The peer closed (or reset) the connection: nothing it asked for
+         * can be answered any more. */
+        if (revents & (EPOLLHUP | EPOLLERR))
+                return client_done(c, -ECONNRESET);
+        if ((revents & EPOLLIN) && !c->eof && !client_has_request(c) && c->in_len < sizeof(c->in)) {
                 ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 
-                if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                        return 0;
-                if (n <= 0) {
-                        c->closing = true;
-                } else {
+                if (n < 0 && errno != EAGAIN && errno != EINTR)
+                        return client_done(c, -errno);
+                if (n == 0)
+                        c->eof = true;
+                else if (n > 0)
                         c->in_len += (size_t) n;
-                        r = client_process_input(c);
-                        if (r < 0)
-                                goto drop;
-                }
+                r = client_process(c);
         }
-        if (c->closing && c->out_len == c->out_off)
-                goto drop;
-        if (c->closing)
-                (void) client_update_events(c);
-        return 0;
-drop:
-        if (r < 0 && r != -EPIPE && r != -ECONNRESET)
-                log_debug_errno(r, "Dropping control client (pid %d): %m", (int) c->pid);
-        client_free(c);
-        return 0;
+        return client_done(c, r);
+}
+
+static int client_defer(sd_event_source *source, void *userdata) {
+        ControlClient *c = userdata;
+
+        return client_done(c, client_process(c));
 }
 
 static int server_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -251,7 +449,8 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
         ControlClient *c;
-        int cfd, r;
+        gid_t *groups = NULL;
+        int cfd, n_groups, r;
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
@@ -272,24 +471,39 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                 close(cfd);
                 return 0;
         }
-        c = calloc(1, sizeof(*c));
-        if (!c) {
+        n_groups = peer_groups(cfd, &groups);
+        if (n_groups == -ENOMEM) {
                 close(cfd);
                 return 0;
         }
-        *c = (ControlClient) { .server = s, .fd = cfd, .uid = cred.uid, .gid = cred.gid, .pid = cred.pid };
+        if (n_groups < 0) {
+                if (n_groups != -ENOPROTOOPT)
+                        log_debug_errno(n_groups, "Failed to read the peer groups of a control connection, "
+                                        "using the group database: %m");
+                n_groups = -1;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c) {
+                free(groups);
+                close(cfd);
+                return 0;
+        }
+        *c = (ControlClient) { .server = s, .fd = cfd, .uid = cred.uid, .gid = cred.gid, .pid = cred.pid,
+                               .groups = groups, .n_groups = n_groups };
         r = sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, client_io, c);
         if (r >= 0)
                 r = sd_event_source_set_priority(c->source, CONTROL_CLIENT_PRIORITY);
-        if (r < 0) {
-                c->source = sd_event_source_disable_unref(c->source);
-                close(cfd);
-                free(c);
-                return 0;
-        }
+        if (r >= 0)
+                r = sd_event_add_defer(s->event, &c->defer, client_defer, c);
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->defer, CONTROL_CLIENT_PRIORITY);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
         c->next = s->clients;
         s->clients = c;
         s->n_clients++;
+        if (r < 0)
+                client_free(c);
         return 0;
 }
 
@@ -402,12 +616,55 @@ void control_client_subscribe(ControlClient *c) {
         c->subscribed = true;
 }
 
+size_t control_server_watchers(const ControlServer *s) {
+        size_t n = 0;
+
+        for (const ControlClient *c = s->clients; c; c = c->next)
+                n += c->subscribed && !c->eof;
+        return n;
+}
+
 void control_server_broadcast(ControlServer *s, json_object *obj) {
+        ControlLine *line = NULL;
+
         for (ControlClient *c = s->clients, *next; c; c = next) {
+                int r;
+
                 next = c->next;
-                if (c->subscribed && !c->closing && client_send(c, obj) < 0)
-                        client_free(c); /* a watcher that stopped reading */
+                if (!c->subscribed || c->eof)
+                        continue;
+                if (!line) {
+                        line = line_new(obj);
+                        if (!line) {
+                                log_warning_errno(ENOMEM, "Failed to serialize a watch update: %m");
+                                return;
+                        }
+                }
+                /* Each update is the whole state, so a watcher that falls
+                 * behind loses nothing by skipping one: what it should see
+                 * is the latest. Past CONTROL_WATCH_BACKLOG unsent updates
+                 * the oldest unsent one is dropped (logged once per client)
+                 * and the client stays; a `watch` paused in a pager resumes
+                 * with current data, and at most a few shared updates stay
+                 * queued for it, whatever their size. */
+                if (c->updates_unsent >= CONTROL_WATCH_BACKLOG) {
+                        client_drop_oldest_update(c);
+                        s->updates_dropped++;
+                        if (!c->told_behind) {
+                                log_info("Watch client (pid %d) is not reading its updates: dropping the oldest "
+                                         "unsent ones", (int) c->pid);
+                                c->told_behind = true;
+                        }
+                }
+                r = client_queue(c, line, true);
+                /* The socket is written at the clients' priority, after the
+                 * tick that broadcast. */
+                if (r >= 0)
+                        r = client_update(c);
+                if (r < 0)
+                        client_drop(c, r);
         }
+        line_unref(line);
 }
 
 size_t control_server_clients(const ControlServer *s) {
@@ -419,4 +676,20 @@ void control_server_stats(const ControlServer *s, uint64_t *ret_requests, uint64
         *ret_requests = s->requests;
         *ret_errors = s->errors;
         *ret_refused = s->refused;
+}
+
+void control_server_queue_stats(const ControlServer *s, ControlQueueStats *ret) {
+        ControlQueueStats st = { .updates_dropped = s->updates_dropped };
+        double held = 0;
+
+        for (const ControlClient *c = s->clients; c; c = c->next) {
+                st.queued_bytes += c->out_bytes;
+                if (c->out_bytes > st.max_client_bytes)
+                        st.max_client_bytes = c->out_bytes;
+                /* Only queues hold lines: each reference holds its share. */
+                for (const ControlOut *o = c->out_head; o; o = o->next)
+                        held += (double) o->line->len / o->line->refs;
+        }
+        st.held_bytes = (size_t) (held + 0.5);
+        *ret = st;
 }

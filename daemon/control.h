@@ -3,20 +3,34 @@
 
 /*
  * The control socket: a non-blocking Unix stream server on the Manager's
- * sd-event loop. It reads one request line at a time per client, checks it
- * with protocol_parse_request(), checks privilege with SO_PEERCRED, and
- * hands it to the Manager's handler; replies are queued per client.
+ * sd-event loop. It reads request lines per client, checks each with
+ * protocol_parse_request(), checks privilege with SO_PEERCRED and
+ * SO_PEERGROUPS, and hands it to the Manager's handler; replies are queued
+ * per client.
  *
- * Bounds, so no client can hurt the loop: at most CONTROL_MAX_CLIENTS
- * connections (more are accepted and closed at once with an error line), a
- * request line of at most PROTOCOL_MAX_REQUEST bytes (longer ones get an
- * error and the rest of the line is skipped), and at most
- * CONTROL_MAX_OUTPUT bytes queued for a client that does not read (it is
- * disconnected past that). Nothing here blocks.
+ * Bounds, so no client can hurt the loop:
+ *  - at most CONTROL_MAX_CLIENTS connections (more are accepted and closed
+ *    at once with an error line);
+ *  - a request line of at most PROTOCOL_MAX_REQUEST bytes, not counting a
+ *    CR before its newline (longer ones get an error and the rest of the
+ *    line is skipped);
+ *  - at most CONTROL_BATCH requests answered per client per dispatch; the
+ *    rest wait for a deferred dispatch at the clients' priority, so a
+ *    client that pipelines hundreds of requests lets the tick in between;
+ *  - backpressure: no request of a client is answered, and nothing more is
+ *    read from it, while CONTROL_OUTPUT_HIGH bytes are queued for it, so a
+ *    client that writes but does not read stalls on its own socket; one
+ *    reply that would take a queue past CONTROL_MAX_OUTPUT drops the client;
+ *  - a watch update is serialized once per broadcast and shared by every
+ *    watcher; a watcher keeps at most CONTROL_WATCH_BACKLOG updates unsent,
+ *    older ones are dropped (see control_server_broadcast()).
+ * Nothing here blocks. A request that ends without a newline when the
+ * client shuts its writing side is still answered.
  */
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -24,6 +38,9 @@
 
 #define CONTROL_MAX_CLIENTS 256
 #define CONTROL_MAX_OUTPUT (4u << 20)
+#define CONTROL_OUTPUT_HIGH (256u << 10)
+#define CONTROL_BATCH 8
+#define CONTROL_WATCH_BACKLOG 2
 /* Clients are served at a lower priority than the Manager's sources (the
  * tick, signals), so however many clients have requests pending, the tick
  * waits for at most the one client being served. */
@@ -50,7 +67,13 @@ void control_server_set_admin_gid(ControlServer *s, gid_t gid);
 
 /* Marks a client as subscribed to watch updates. */
 void control_client_subscribe(ControlClient *c);
-/* Sends obj (not consumed) to every subscribed client. */
+/* How many clients are subscribed: the Manager need not build an update
+ * for nobody. */
+size_t control_server_watchers(const ControlServer *s);
+/* Sends obj (not consumed) to every subscribed client: serialized once,
+ * queued by reference, written at the clients' priority. A watcher with
+ * CONTROL_WATCH_BACKLOG updates still unsent loses the oldest of them
+ * (each update is the whole state) and stays connected. */
 void control_server_broadcast(ControlServer *s, json_object *obj);
 
 size_t control_server_clients(const ControlServer *s);
@@ -58,5 +81,16 @@ size_t control_server_clients(const ControlServer *s);
 void control_server_stats(const ControlServer *s, uint64_t *ret_requests, uint64_t *ret_errors,
                           uint64_t *ret_refused);
 
-/* Whether a peer with these credentials may use privileged commands. */
-bool control_peer_is_admin(uid_t uid, gid_t gid, gid_t admin_gid);
+typedef struct ControlQueueStats {
+        size_t queued_bytes;      /* not yet written, over all clients */
+        size_t max_client_bytes;  /* not yet written, the most for one client */
+        size_t held_bytes;        /* memory holding that: a shared update counted once */
+        uint64_t updates_dropped; /* watch updates dropped for watchers behind */
+} ControlQueueStats;
+void control_server_queue_stats(const ControlServer *s, ControlQueueStats *ret);
+
+/* Whether a peer with these credentials may use privileged commands: root,
+ * or admin_gid as primary group or among groups. n_groups < 0 means the
+ * supplementary groups are unknown (no SO_PEERGROUPS): then the group
+ * database's member list of admin_gid is asked instead. */
+bool control_peer_is_admin(uid_t uid, gid_t gid, const gid_t *groups, int n_groups, gid_t admin_gid);

@@ -26,6 +26,7 @@ typedef struct Args {
         int switch_group;        /* --switch-group N, -1: none */
         const char *switch_to;   /* --to TYPE */
         bool dry_run;
+        bool recover;            /* --recover */
 } Args;
 
 #define DEFAULT_CONFIG SYSCONFDIR "/iommutuned/iommutuned.conf"
@@ -44,6 +45,9 @@ static void help(void) {
                "  --switch-group N --to DMA|DMA-FQ|identity [--dry-run]\n"
                "                      Switch one group now, with every guard, rollback and the\n"
                "                      intent log, as the daemon would; print each step, then exit\n"
+               "                      (--dry-run writes nothing)\n"
+               "  --recover           Finish or roll back a switch that was interrupted (the\n"
+               "                      daemon does this at every start), then exit\n"
                "  --sysfs-root DIR    Read sysfs from DIR instead of /sys\n"
                "  --proc-root DIR     Read procfs from DIR instead of /proc\n"
                "  -h --help           Show this help\n"
@@ -53,7 +57,7 @@ static void help(void) {
 /* Returns 1 to go on, 0 to exit successfully, -EINVAL on a usage error. */
 static int parse_args(int argc, char *argv[], Args *args) {
         enum { ARG_DUMP = 0x100, ARG_JSON, ARG_SYSFS, ARG_PROC, ARG_VERSION, ARG_CHECK, ARG_CONFIG, ARG_SOCKET, ARG_STATE,
-               ARG_SWITCH, ARG_TO, ARG_DRY_RUN };
+               ARG_SWITCH, ARG_TO, ARG_DRY_RUN, ARG_RECOVER };
         static const struct option options[] = {
                 { "dump-topology", no_argument, NULL, ARG_DUMP },
                 { "check-config", no_argument, NULL, ARG_CHECK },
@@ -63,6 +67,7 @@ static int parse_args(int argc, char *argv[], Args *args) {
                 { "switch-group", required_argument, NULL, ARG_SWITCH },
                 { "to", required_argument, NULL, ARG_TO },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "recover", no_argument, NULL, ARG_RECOVER },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "sysfs-root", required_argument, NULL, ARG_SYSFS },
                 { "proc-root", required_argument, NULL, ARG_PROC },
@@ -87,6 +92,7 @@ static int parse_args(int argc, char *argv[], Args *args) {
                         break;
                 case ARG_TO: args->switch_to = optarg; break;
                 case ARG_DRY_RUN: args->dry_run = true; break;
+                case ARG_RECOVER: args->recover = true; break;
                 case ARG_JSON: args->json = true; break;
                 case ARG_SYSFS: args->sysfs_root = optarg; break;
                 case ARG_PROC: args->proc_root = optarg; break;
@@ -112,8 +118,8 @@ static int parse_args(int argc, char *argv[], Args *args) {
                 log_error("--to takes DMA, DMA-FQ or identity, got \"%s\"", args->switch_to);
                 return -EINVAL;
         }
-        if (args->dump_topology && args->check_config) {
-                log_error("--dump-topology and --check-config are separate actions");
+        if (args->dump_topology + args->check_config + (args->switch_group >= 0) + args->recover > 1) {
+                log_error("--dump-topology, --check-config, --switch-group and --recover are separate actions");
                 return -EINVAL;
         }
         return 1;
@@ -170,6 +176,8 @@ static int switch_one(const Args *args, const char *config_path, const char *dro
         _cleanup_(manager_freep) Manager *m = NULL;
         ManagerOptions opts = manager_options(args, config_path, dropin_dir);
         SwitchResult res = {};
+
+        opts.read_only = args->dry_run;
         const PolicyDecision *d = NULL;
         int r;
 
@@ -196,6 +204,19 @@ static int switch_one(const Args *args, const char *config_path, const char *dro
                 manager_record_manual_switch(m, d, &res);
         switch_result_done(&res);
         return r < 0 ? r : 0;
+}
+
+/* What every start does first, alone: an interrupted switch's record is
+ * finished or rolled back (logged as "Recovery: ..."), then exit. */
+static int recover_only(const Args *args, const char *config_path, const char *dropin_dir) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
+        int r;
+
+        r = manager_new(&opts, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start: %m");
+        return manager_open(m);
 }
 
 static int run_daemon(const Args *args, const char *config_path, const char *dropin_dir) {
@@ -260,5 +281,7 @@ int main(int argc, char *argv[]) {
                 return check_config(config_path, dropin_dir, args.config_path != NULL) < 0 ? 1 : 0;
         if (args.switch_group >= 0)
                 return switch_one(&args, config_path, dropin_dir) < 0 ? 1 : 0;
+        if (args.recover)
+                return recover_only(&args, config_path, dropin_dir) < 0 ? 1 : 0;
         return run_daemon(&args, config_path, dropin_dir) < 0 ? 1 : 0;
 }

@@ -37,12 +37,23 @@ int manager_read_device_usage(Manager *m) {
                 return -ENOMEM;
         r = device_usage_read(m->proc_fd, m->sysfs_fd, NULL, NULL, &u);
         for (size_t i = 0; i < t->n_devices; i++) {
-                if (r < 0) {
-                        if (asprintf(&in_use[i], "may back a mount, swap or the default route: reading them "
-                                                 "failed (%s)", strerror(-r)) < 0)
-                                in_use[i] = NULL;
-                } else if (device_usage_of(u, &t->devices[i], &in_use[i]) < 0)
-                        in_use[i] = NULL;
+                int k;
+
+                if (r < 0)
+                        k = asprintf(&in_use[i], "may back a mount, swap or the default route: reading them "
+                                                 "failed (%s)", strerror(-r));
+                else
+                        k = device_usage_of(u, &t->devices[i], &in_use[i]);
+                if (k < 0) {
+                        /* Out of memory: no answer at all rather than a
+                         * "not in use" for this device. Without an answer
+                         * every device counts as possibly in use. */
+                        for (size_t j = 0; j < i; j++)
+                                free(in_use[j]);
+                        free(in_use);
+                        manager_free_device_usage(m);
+                        return -ENOMEM;
+                }
         }
         manager_free_device_usage(m);
         m->device_in_use = in_use;
@@ -61,7 +72,11 @@ static int may_unbind(void *userdata, const char *bdf, const char *driver, char 
         if (!d)
                 return 1; /* gone: nothing of it can be in use */
         i = (size_t) (d - m->topology->devices);
-        if (i < m->n_device_in_use && m->device_in_use[i]) {
+        if (m->n_device_in_use != m->topology->n_devices) {
+                *ret_why_not = strdup("may back a mount, swap or the default route: not read");
+                return 0;
+        }
+        if (m->device_in_use[i]) {
                 *ret_why_not = strdup(m->device_in_use[i]);
                 return 0;
         }
@@ -137,7 +152,10 @@ static void log_result(const PolicyDecision *d, const SwitchResult *res, const c
                 log_debug("  group %u: %s", d->group, *s);
 }
 
-int manager_switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool dry_run, SwitchResult *ret) {
+/* restoring: putting back the kernel's own type at exit, which the hourly
+ * cap does not hold back (the daemon's own switches used it up). */
+static int switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool dry_run, bool restoring,
+                        SwitchResult *ret) {
         GuardDevice *facts;
         SwitchOptions opts;
         int r;
@@ -145,13 +163,20 @@ int manager_switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool
         facts = calloc(d->n_members + 1, sizeof(*facts));
         if (!facts)
                 return -ENOMEM;
-        for (size_t i = 0; i < d->n_members; i++)
+        for (size_t i = 0; i < d->n_members; i++) {
                 facts[i] = d->members[i].guard;
+                if (restoring)
+                        facts[i].switches_last_hour = 0;
+        }
         opts = (SwitchOptions) { .devices = facts, .n_devices = d->n_members, .kernel = &d->kernel };
         r = dry_run ? group_switch_plan(&m->switch_ctx, d->group, to, &opts, ret)
                     : group_switch(&m->switch_ctx, d->group, to, &opts, ret);
         free(facts);
         return r;
+}
+
+int manager_switch_group(Manager *m, const PolicyDecision *d, GroupType to, bool dry_run, SwitchResult *ret) {
+        return switch_group(m, d, to, dry_run, false, ret);
 }
 
 #define REFUSED_RETRY_NS (3600ULL * 1000000000ULL)
@@ -364,6 +389,50 @@ void manager_restore_overrides(Manager *m) {
         }
 }
 
+/* Whether a history entry's result ("OUTCOME: words") is a switch that
+ * counts for min_dwell_s and max_switches_per_hour, as record_result()
+ * counts it. */
+static bool history_entry_switched(const StateSwitch *h) {
+        static const SwitchOutcome counted[] = { SWITCH_OUTCOME_DONE, SWITCH_OUTCOME_OTHER_TYPE };
+
+        for (size_t i = 0; h->result && i < ELEMENTSOF(counted); i++) {
+                const char *name = switch_outcome_to_string(counted[i]);
+                size_t n = strlen(name);
+
+                if (strncmp(h->result, name, n) == 0 && h->result[n] == ':')
+                        return true;
+        }
+        return false;
+}
+
+/* The switches of the last hour, from the saved history, go back into the
+ * policy's per-group log (on the monotonic clock), so that a restart, a
+ * crash or a one-off --switch-group resets neither min_dwell_s nor
+ * max_switches_per_hour. Groups are found by their first device: group
+ * numbers can change across a reboot, PCI addresses do not. A switch from
+ * before this boot older than the uptime is left out: the monotonic clock
+ * cannot place it, and the reboot put the kernel's default types back. */
+void manager_restore_switch_log(Manager *m) {
+        uint64_t now_rt = now_realtime_ns(), now_mono = now_monotonic_ns();
+        const uint64_t hour_ns = 3600ULL * 1000000000ULL;
+
+        for (size_t i = 0; i < m->state.n_history; i++) {
+                const StateSwitch *h = &m->state.history[i];
+                const Device *dev = h->key ? topology_find_device(m->topology, h->key) : NULL;
+                uint64_t age_ns;
+                PolicyGroupState *ps;
+
+                if (!dev || dev->group < 0 || !history_entry_switched(h) || h->realtime_ns > now_rt)
+                        continue;
+                age_ns = now_rt - h->realtime_ns;
+                if (age_ns >= hour_ns || age_ns >= now_mono)
+                        continue;
+                ps = policy_state_get(&m->policy_state, (unsigned) dev->group);
+                if (ps)
+                        policy_group_state_record_switch(ps, now_mono - age_ns);
+        }
+}
+
 /* ---- restore at exit ---------------------------------------------------- */
 
 void manager_restore_groups(Manager *m) {
@@ -389,7 +458,7 @@ void manager_restore_groups(Manager *m) {
                         sg->changed_from = NULL;
                         continue;
                 }
-                (void) manager_switch_group(m, d, to, false, &res);
+                (void) switch_group(m, d, to, false, true, &res);
                 log_result(d, &res, "restore_on_exit");
                 record_result(m, d, &res);
                 if (res.outcome != SWITCH_OUTCOME_DONE)

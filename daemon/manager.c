@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -348,8 +349,13 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                 tick_cost_charge(&m->tick_cost, TICK_PHASE_DEVICE_USAGE);
                 (void) manager_decide(m, a.rates, due_ns);
         }
-        if (manager_apply_decisions(m))
+        if (manager_apply_decisions(m)) {
+                /* A switch is in the history at once, not at the next 10 s
+                 * save: a crash right after it must not forget it for
+                 * min_dwell_s and max_switches_per_hour. */
+                manager_save_state(m);
                 manager_rescan_after_switch(m, a.rates, due_ns);
+        }
         accounting_tick_done(&a);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_POLICY);
 }
@@ -461,7 +467,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         /* The counters of the last seconds are not lost at a clean stop. */
-        if (m->started_ns)
+        if (m->started_ns && !m->opts.read_only)
                 manager_save_state(m);
         control_server_free(m->control);
         sd_event_source_disable_unref(m->tick_source);
@@ -529,6 +535,17 @@ static int open_state(Manager *m) {
         m->state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (m->state_dir_fd < 0)
                 return log_error_errno(errno, "Failed to open the state directory %s: %m", dir);
+        /* One writer at a time: the daemon holds the lock for its life, and a
+         * one-off switch or --recover must not finish another's intent
+         * record or overwrite its state.json. A dry run writes nothing. */
+        if (!m->opts.read_only && flock(m->state_dir_fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EWOULDBLOCK)
+                        return log_error_errno(EBUSY,
+                                               "Another iommutuned uses the state directory %s (the running daemon?): "
+                                               "while it runs, change groups with iommuctl set",
+                                               dir);
+                return log_error_errno(errno, "Failed to lock the state directory %s: %m", dir);
+        }
         r = state_load(m->state_dir_fd, &m->state, &m->state_warning);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the state from %s: %m", dir);
@@ -586,7 +603,7 @@ static int open_samplers(Manager *m) {
 /* What both the daemon and a one-off switch need first: the roots, the
  * topology, the state, and recovery of an interrupted switch, which runs
  * before anything else looks at the groups. */
-static int manager_open(Manager *m) {
+int manager_open(Manager *m) {
         int r;
 
         m->started_ns = now_monotonic_ns();
@@ -604,6 +621,12 @@ static int manager_open(Manager *m) {
         switch_context_init(&m->switch_ctx, m->sysfs_fd, m->state_dir_fd);
         (void) switch_context_read_kernel(&m->switch_ctx, m->proc_fd);
         (void) switch_context_test_hooks_from_env(&m->switch_ctx);
+        manager_restore_switch_log(m); /* before recovery adds to the history */
+        if (m->opts.read_only) {
+                log_notice("Dry run: an interrupted switch is not recovered here "
+                           "(the daemon does that at start, or iommutuned --recover)");
+                return 0;
+        }
         r = manager_recover(m);
         if (r < 0)
                 return r;
@@ -631,13 +654,15 @@ int manager_start(Manager *m) {
         r = open_samplers(m);
         if (r < 0)
                 return r;
-        r = open_control_socket(m);
-        if (r < 0)
-                return r;
+        /* Signals before the socket: a client that sees the socket may stop
+         * the daemon at once, and SIGTERM must then be a clean stop. */
         if ((r = sd_event_add_signal(m->event, NULL, SIGTERM | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGINT | SD_EVENT_SIGNAL_PROCMASK, NULL, NULL)) < 0 ||
             (r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_hup, m)) < 0)
                 return log_error_errno(r, "Failed to set up signal handling: %m");
+        r = open_control_socket(m);
+        if (r < 0)
+                return r;
         (void) signal(SIGPIPE, SIG_IGN);
         /* Accuracy 1 ms: sd-event's default (250 ms) would stretch the tick. */
         r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC,
@@ -656,7 +681,9 @@ int manager_run(Manager *m) {
         int r = sd_event_loop(m->event);
 
         (void) sd_notify(false, "STOPPING=1");
-        if (config_daemon(m->config)->restore_on_exit.b) {
+        if (config_daemon(m->config)->restore_on_exit.b && config_daemon(m->config)->mode.mode == DAEMON_MODE_ADVISE)
+                log_info("restore_on_exit = yes, but mode = advise writes nothing: the groups stay as they are");
+        else if (config_daemon(m->config)->restore_on_exit.b) {
                 log_info("Putting back the groups this daemon changed (restore_on_exit = yes)");
                 manager_restore_groups(m);
         }

@@ -30,6 +30,8 @@ typedef struct ManagerOptions {
         const char *proc_root;
         const char *socket_path;  /* overrides [daemon] socket when set */
         const char *state_dir;    /* overrides [daemon] state_dir when set */
+        bool read_only;           /* plans only (--dry-run): recovers nothing, saves
+                                   * nothing, takes no lock on the state directory */
 } ManagerOptions;
 
 typedef struct Manager {
@@ -102,6 +104,9 @@ int manager_start(Manager *m);
 /* For a one-off switch: everything manager_start() does before the loop
  * that a switch needs (topology, state, recovery, device usage), and one
  * decision per group for its guard facts. */
+/* The roots, the topology, the state (locked), and recovery of an
+ * interrupted switch: what every start does first; --recover stops there. */
+int manager_open(Manager *m);
 int manager_prepare_switching(Manager *m);
 /* Decides every group now, without rates (for a switch by hand or at
  * exit, when the rate runs no longer matter). */
@@ -128,6 +133,8 @@ bool manager_apply_decisions(Manager *m);
 int manager_set_override(Manager *m, unsigned group, ProtocolSetType type, uint64_t for_s);
 int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention);
 void manager_restore_overrides(Manager *m);
+/* The last hour's switches from the saved history into the policy's log. */
+void manager_restore_switch_log(Manager *m);
 void manager_restore_groups(Manager *m);
 /* After a reload everything may be tried again. */
 void manager_forget_refusals(Manager *m);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -80,41 +81,116 @@ static int fail(char *err, size_t size, const char *fmt, ...) {
         return -EINVAL;
 }
 
-int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, char *err, size_t err_size) {
+/* What a JSON value is, for error messages: "got a string". */
+static const char *json_value_kind(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_null: return "null";
+        case json_type_boolean: return json_object_get_boolean(o) ? "true" : "false";
+        case json_type_int:
+        case json_type_double: return "a number";
+        case json_type_string: return "a string";
+        case json_type_array: return "an array";
+        case json_type_object: return "an object";
+        }
+        return "something else";
+}
+
+/* Parses line[0..len) as exactly one JSON value. json-c cannot tell a bare
+ * number or literal at the end of the input ("1", "true") from one that
+ * goes on, so it answers json_tokener_continue for those as for a
+ * truncated object; ending the input with a NUL settles both. A null
+ * value is returned as NULL with 0. */
+static int parse_json_value(const char *line, size_t len, json_object **ret, char *err, size_t err_size) {
         json_tokener *tok;
-        json_object *o, *v;
-        ProtocolRequest req = { .set_type = _SET_INVALID };
-        const ProtocolCommandInfo *info;
+        json_object *o;
         enum json_tokener_error jerr;
+        size_t end, first = 0;
         int r = 0;
 
-        if (len > PROTOCOL_MAX_REQUEST)
-                return fail(err, err_size, "request too long (%zu bytes, at most %d)", len, PROTOCOL_MAX_REQUEST);
+        while (first < len && strchr(" \t", line[first]))
+                first++;
+        if (first == len)
+                return fail(err, err_size, "malformed JSON: empty request");
         tok = json_tokener_new();
         if (!tok)
                 return -ENOMEM;
         o = json_tokener_parse_ex(tok, line, (int) len);
         jerr = json_tokener_get_error(tok);
-        if (!o || jerr != json_tokener_success || tok->char_offset != (int) len) {
-                r = fail(err, err_size, "malformed JSON: %s",
-                         jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "trailing data after the object");
-                goto out;
+        end = json_tokener_get_parse_end(tok);
+        if (jerr == json_tokener_continue) {
+                o = json_tokener_parse_ex(tok, "", 1);
+                jerr = json_tokener_get_error(tok);
+                end = len;
         }
+        if (jerr == json_tokener_continue || jerr == json_tokener_error_parse_eof)
+                r = fail(err, err_size, "malformed JSON: incomplete %s",
+                         line[first] == '{' ? "object" : line[first] == '[' ? "array" :
+                         line[first] == '"' ? "string" : "value");
+        else if (jerr != json_tokener_success)
+                r = fail(err, err_size, "malformed JSON: %s", json_tokener_error_desc(jerr));
+        else {
+                while (end < len && strchr(" \t", line[end]))
+                        end++;
+                if (end != len)
+                        r = fail(err, err_size, "malformed JSON: trailing data after the value");
+        }
+        json_tokener_free(tok);
+        if (r < 0) {
+                json_object_put(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
+}
+
+int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, char *err, size_t err_size) {
+        json_object *o = NULL, *v;
+        ProtocolRequest req = { .set_type = _SET_INVALID };
+        const ProtocolCommandInfo *info;
+        int64_t version;
+        int r = 0;
+
+        if (len > PROTOCOL_MAX_REQUEST)
+                return fail(err, err_size, "request too long (%zu bytes, at most %d)", len, PROTOCOL_MAX_REQUEST);
+        r = parse_json_value(line, len, &o, err, err_size);
+        if (r < 0)
+                return r;
         if (!json_object_is_type(o, json_type_object)) {
-                r = fail(err, err_size, "a request must be a JSON object");
+                r = fail(err, err_size, "request must be a JSON object, got %s", json_value_kind(o));
                 goto out;
         }
-        if (!json_object_object_get_ex(o, "v", &v) || !json_object_is_type(v, json_type_int)) {
+        if (!json_object_object_get_ex(o, "v", &v)) {
                 r = fail(err, err_size, "missing protocol version \"v\" (this daemon speaks %d)", PROTOCOL_VERSION);
                 goto out;
         }
-        if (json_object_get_int64(v) != PROTOCOL_VERSION) {
-                r = fail(err, err_size, "unsupported protocol version %lld (this daemon speaks %d)",
-                         (long long) json_object_get_int64(v), PROTOCOL_VERSION);
+        if (json_object_is_type(v, json_type_double)) {
+                /* json-c keeps a number's text as sent: "1.0", "1e3". */
+                r = fail(err, err_size, "\"v\" must be an integer, got %.32s", json_object_get_string(v));
                 goto out;
         }
-        if (!json_object_object_get_ex(o, "cmd", &v) || !json_object_is_type(v, json_type_string)) {
+        if (!json_object_is_type(v, json_type_int)) {
+                r = fail(err, err_size, "\"v\" must be an integer, got %s", json_value_kind(v));
+                goto out;
+        }
+        /* json-c clamps what does not fit 64 bits, so a huge value is not
+         * echoed: it would read as INT64_MAX. */
+        version = json_object_get_int64(v);
+        if (version < INT32_MIN || version > INT32_MAX) {
+                r = fail(err, err_size, "unsupported protocol version: \"v\" is out of range (this daemon speaks %d)",
+                         PROTOCOL_VERSION);
+                goto out;
+        }
+        if (version != PROTOCOL_VERSION) {
+                r = fail(err, err_size, "unsupported protocol version %" PRId64 " (this daemon speaks %d)", version,
+                         PROTOCOL_VERSION);
+                goto out;
+        }
+        if (!json_object_object_get_ex(o, "cmd", &v)) {
                 r = fail(err, err_size, "missing command \"cmd\"");
+                goto out;
+        }
+        if (!json_object_is_type(v, json_type_string)) {
+                r = fail(err, err_size, "\"cmd\" must be a string, got %s", json_value_kind(v));
                 goto out;
         }
         req.cmd = protocol_command_from_string(json_object_get_string(v));
@@ -151,12 +227,16 @@ int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, c
                                 goto out;
                         }
                         req.for_s = (unsigned long long) json_object_get_int64(v);
+                        if (req.for_s > PROTOCOL_PIN_MAX_S) {
+                                r = fail(err, err_size, "\"for_s\" is at most %llu (366 days), got %llu",
+                                         PROTOCOL_PIN_MAX_S, req.for_s);
+                                goto out;
+                        }
                 }
         }
         *ret = req;
 out:
         json_object_put(o);
-        json_tokener_free(tok);
         return r;
 }
 

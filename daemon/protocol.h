@@ -65,11 +65,14 @@ typedef enum ProtocolSetType {
 const char *protocol_set_type_to_string(ProtocolSetType t);
 ProtocolSetType protocol_set_type_from_string(const char *s);
 
+/* The longest pin "set ... --for" takes: a year. Longer belongs in the config. */
+#define PROTOCOL_PIN_MAX_S (366ULL * 86400ULL)
+
 typedef struct ProtocolRequest {
         ProtocolCommand cmd;
         char target[64];          /* GROUP id or PCI address; empty when none */
         ProtocolSetType set_type; /* CMD_SET */
-        unsigned long long for_s; /* CMD_SET: 0 = until cleared */
+        unsigned long long for_s; /* CMD_SET: 0 = until cleared, at most PROTOCOL_PIN_MAX_S */
 } ProtocolRequest;
 
 /* Parses one request line (without its newline). Returns 0, or -EINVAL

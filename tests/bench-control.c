@@ -6,7 +6,10 @@
  * seconds. Prints the round-trip latency (median, p90, p99, max), the
  * throughput, the daemon's CPU time, and how steady the tick stayed: the
  * daemon's tick counter against the elapsed time, and the spacing of watch
- * updates (one per tick). Figures only; asserts nothing.
+ * updates (one per tick). Then two abusive loads, each alone: 250 watchers
+ * that never read (the tick rate and the daemon's RSS), and one client
+ * pipelining 170 savings requests per write (the tick rate, and the round
+ * trip of a status client meanwhile). Figures only; asserts nothing.
  *
  * Usage: bench-control [SECONDS] (default 5)
  * Environment: IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF (set by meson).
@@ -205,6 +208,125 @@ static void print_latency(const char *what, Samples *s) {
                pct(s, 0.5) / 1e6, pct(s, 0.9) / 1e6, pct(s, 0.99) / 1e6, s->n ? s->v[s->n - 1] / 1e6 : 0.0);
 }
 
+static long proc_rss_kib(pid_t pid) {
+        char path[64], line[256];
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+                        break;
+        fclose(f);
+        return kib;
+}
+
+/* The daemon's tick counter over `seconds` of whatever load runs. */
+static void report_ticks(const char *what, double seconds, pid_t pid) {
+        json_object *before = status_once(), *after;
+        uint64_t t0 = now_monotonic_ns(), t1;
+        long rss0 = proc_rss_kib(pid), rss_max = rss0;
+
+        for (double t = 0; t < seconds; t += 0.1) {
+                long rss;
+
+                usleep(100000);
+                rss = proc_rss_kib(pid);
+                if (rss > rss_max)
+                        rss_max = rss;
+        }
+        after = status_once();
+        t1 = now_monotonic_ns();
+        if (before && after) {
+                int64_t ticks = status_int(after, "ticks") - status_int(before, "ticks");
+                double expected = (t1 - t0) / 1e6 / INTERVAL_MS;
+
+                printf("%-28s %" PRId64 " ticks in %.2f s, %.1f expected (%.1f%%); daemon RSS %ld -> max %ld KiB\n",
+                       what, ticks, (t1 - t0) / 1e9, expected, 100.0 * (double) ticks / expected, rss0, rss_max);
+        } else
+                printf("%-28s status failed\n", what);
+        json_object_put(before);
+        json_object_put(after);
+}
+
+/* 250 watchers that subscribe and never read again. */
+static void run_stuck_watchers(double seconds, pid_t pid) {
+        static const char req[] = "{\"v\":1,\"cmd\":\"watch\"}\n";
+        enum { N = 250 };
+        int fds[N], n = 0;
+
+        for (int i = 0; i < N; i++) {
+                fds[i] = connect_daemon();
+                if (fds[i] >= 0 && write(fds[i], req, sizeof(req) - 1) == sizeof(req) - 1)
+                        n++;
+        }
+        printf("%-28s %d connected\n", "250 stuck watchers:", n);
+        report_ticks("... tick counter:", seconds, pid);
+        for (int i = 0; i < N; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+}
+
+/* One client writes 170 savings requests per write, as fast as the daemon
+ * takes them; a thread reads the answers. */
+static atomic_size_t pipelined_answers;
+static void *pipeline_reader(void *userdata) {
+        int fd = *(int *) userdata;
+        char buf[65536];
+        ssize_t n;
+
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                for (ssize_t i = 0; i < n; i++)
+                        pipelined_answers += buf[i] == '\n';
+        return NULL;
+}
+
+static void *pipeline_writer(void *userdata) {
+        static const char req[] = "{\"v\":1,\"cmd\":\"savings\"}\n";
+        int fd = *(int *) userdata;
+        char block[170 * (sizeof(req) - 1)];
+
+        for (size_t i = 0; i < 170; i++)
+                memcpy(block + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+        while (!atomic_load(&stop))
+                if (write(fd, block, sizeof(block)) != (ssize_t) sizeof(block))
+                        break;
+        shutdown(fd, SHUT_WR);
+        return NULL;
+}
+
+static void run_pipelining(double seconds, pid_t pid, size_t *failures) {
+        pthread_t reader, writer;
+        Samples lat = {};
+        Client c = {};
+        int fd = connect_daemon();
+
+        if (fd < 0)
+                return;
+        atomic_store(&stop, false);
+        pthread_create(&reader, NULL, pipeline_reader, &fd);
+        pthread_create(&writer, NULL, pipeline_writer, &fd);
+        pthread_barrier_init(&start_line, NULL, 2);
+        pthread_create(&c.thread, NULL, client_thread, &c);
+        pthread_barrier_wait(&start_line);
+        report_ticks("pipelining client: ticks:", seconds, pid);
+        atomic_store(&stop, true);
+        pthread_join(c.thread, NULL);
+        pthread_join(writer, NULL);
+        pthread_join(reader, NULL);
+        close(fd);
+        pthread_barrier_destroy(&start_line);
+        printf("%-28s %zu savings answers (%.0f/s)\n", "... pipelined:", (size_t) pipelined_answers,
+               pipelined_answers / seconds);
+        print_latency("... a status client meanwhile:", &c.lat_ns);
+        *failures += c.failures;
+        free(c.lat_ns.v);
+        free(lat.v);
+}
+
 static void run_clients(int n, double seconds, Samples *all, size_t *failures) {
         Client *c = calloc((size_t) n, sizeof(Client));
 
@@ -336,6 +458,14 @@ int main(int argc, char *argv[]) {
         }
         json_object_put(before);
         json_object_put(after);
+
+        usleep(3 * INTERVAL_MS * 1000);
+        run_stuck_watchers(seconds, pid);
+        usleep(3 * INTERVAL_MS * 1000);
+        run_pipelining(seconds, pid, &failures);
+        if (failures)
+                printf("%zu failures\n", failures);
+
         free(one.v);
         free(many.v);
         free(watch_arrivals.v);

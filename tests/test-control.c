@@ -43,8 +43,15 @@ typedef struct Server {
         int stop_fd, ready_fd;
         int start_error;
         ControlServer *control;    /* owned by the server thread */
+        sd_event *event;           /* the server thread's */
         atomic_uint_fast64_t ticks;
         atomic_uint_fast64_t last_tick_us, max_tick_gap_us;
+        atomic_uint_fast64_t watch_pad; /* bytes of padding in each watch update */
+        atomic_uint_fast64_t slow_us;   /* how long the handler takes per request */
+        /* Requests handled in one event loop iteration (one dispatch), and
+         * between two ticks: the most of each since the test reset them. */
+        atomic_uint_fast64_t iteration, in_iteration, max_per_iteration;
+        atomic_uint_fast64_t since_tick, max_between_ticks;
         uint64_t requests, errors, refused; /* copied out when the loop ends */
 } Server;
 
@@ -54,15 +61,48 @@ static uint64_t now_us(void) {
 
 /* The handler: answers every command with something small, except
  * "groups" (1 KiB) and "metrics" (32 KiB), which fill a queue quickly. */
+static void count_request(Server *s) {
+        uint64_t it = 0, n;
+
+        (void) sd_event_get_iteration(s->event, &it);
+        if (it != atomic_load(&s->iteration)) {
+                atomic_store(&s->iteration, it);
+                atomic_store(&s->in_iteration, 0);
+        }
+        n = atomic_fetch_add(&s->in_iteration, 1) + 1;
+        if (n > atomic_load(&s->max_per_iteration))
+                atomic_store(&s->max_per_iteration, n);
+        if (atomic_load(&s->slow_us)) {
+                n = atomic_fetch_add(&s->since_tick, 1) + 1;
+                if (n > atomic_load(&s->max_between_ticks))
+                        atomic_store(&s->max_between_ticks, n);
+                usleep((useconds_t) atomic_load(&s->slow_us));
+        }
+}
+
+static void add_int(json_object *data, const char *key, uint64_t v) {
+        json_object_object_add(data, key, json_object_new_int64((int64_t) v));
+}
+
 static json_object *handler(void *userdata, ControlClient *client, const ProtocolRequest *req) {
         Server *s = userdata;
         json_object *data = json_object_new_object();
 
+        count_request(s);
         switch (req->cmd) {
-        case CMD_STATUS:
-                json_object_object_add(data, "clients", json_object_new_int64((int64_t) control_server_clients(s->control)));
-                json_object_object_add(data, "ticks", json_object_new_int64((int64_t) atomic_load(&s->ticks)));
+        case CMD_STATUS: {
+                ControlQueueStats q;
+
+                control_server_queue_stats(s->control, &q);
+                add_int(data, "clients", control_server_clients(s->control));
+                add_int(data, "watchers", control_server_watchers(s->control));
+                add_int(data, "ticks", atomic_load(&s->ticks));
+                add_int(data, "queued", q.queued_bytes);
+                add_int(data, "max_queued", q.max_client_bytes);
+                add_int(data, "held", q.held_bytes);
+                add_int(data, "dropped", q.updates_dropped);
                 break;
+        }
         case CMD_GROUPS:
         case CMD_METRICS: {
                 size_t n = req->cmd == CMD_GROUPS ? 1024 : 32768;
@@ -93,12 +133,22 @@ static int on_tick(sd_event_source *source, uint64_t usec, void *userdata) {
                 atomic_store(&s->max_tick_gap_us, now - last);
         atomic_store(&s->last_tick_us, now);
         n = atomic_fetch_add(&s->ticks, 1) + 1;
+        atomic_store(&s->since_tick, 0);
         if (n % 5 == 0) {
                 /* What the manager sends watchers after a tick. */
                 json_object *data = json_object_new_object();
                 json_object *update;
+                size_t pad = (size_t) atomic_load(&s->watch_pad);
 
                 json_object_object_add(data, "tick", json_object_new_int64((int64_t) n));
+                if (pad > 0) {
+                        char *p = malloc(pad + 1);
+
+                        memset(p, 'w', pad);
+                        p[pad] = '\0';
+                        json_object_object_add(data, "pad", json_object_new_string(p));
+                        free(p);
+                }
                 update = protocol_reply_ok(CMD_WATCH, data);
                 control_server_broadcast(s->control, update);
                 json_object_put(update);
@@ -120,12 +170,15 @@ static void *server_thread(void *userdata) {
         int r;
 
         r = sd_event_new(&e);
+        s->event = e;
         if (r >= 0)
                 r = control_server_new(e, s->path, -1, s->admin_gid, handler, s, &s->control);
         if (r >= 0)
                 r = sd_event_add_io(e, &stop, s->stop_fd, EPOLLIN, on_stop, s);
         if (r >= 0)
-                r = sd_event_add_time_relative(e, &tick, CLOCK_MONOTONIC, TICK_US, 0, on_tick, s);
+                /* 1 ms accuracy: the default (250 ms) would let an idle loop
+                 * coalesce the 10 ms ticks. */
+                r = sd_event_add_time_relative(e, &tick, CLOCK_MONOTONIC, TICK_US, 1000, on_tick, s);
         s->start_error = r < 0 ? r : 0;
         (void) !write(s->ready_fd, &one, sizeof(one));
         if (r >= 0)
@@ -350,6 +403,13 @@ static void test_requests(Server *s) {
         expect_error_reply(&c, "not json at all\n", "malformed JSON", "not JSON");
         expect_error_reply(&c, "{\"v\":1,\"cmd\":\"status\"} trailing\n", "malformed JSON", "trailing data");
         expect_error_reply(&c, "[1,2,3]\n", "must be a JSON object", "an array");
+        expect_error_reply(&c, "1\n", "request must be a JSON object, got a number", "a number");
+        expect_error_reply(&c, "null\n", "request must be a JSON object, got null", "null");
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":\"status\"\n", "malformed JSON: incomplete object",
+                           "an object without its end");
+        expect_error_reply(&c, "{\"v\":\"1\",\"cmd\":\"status\"}\n", "\"v\" must be an integer, got a string",
+                           "a string version");
+        expect_error_reply(&c, "{\"v\":1,\"cmd\":1}\n", "\"cmd\" must be a string", "a number command");
         expect_error_reply(&c, "{\"v\":1,\"cmd\":\"frobnicate\"}\n", "unknown command \"frobnicate\"",
                            "unknown command");
         expect_error_reply(&c, "{\"v\":2,\"cmd\":\"status\"}\n", "unsupported protocol version 2", "version 2");
@@ -393,12 +453,17 @@ static char *padded_request(size_t len) {
 static void test_oversized(Server *s) {
         _cleanup_free_ char *at_limit = padded_request(PROTOCOL_MAX_REQUEST);
         _cleanup_free_ char *over = padded_request(PROTOCOL_MAX_REQUEST + 1);
+        _cleanup_free_ char *at_limit_crlf = realloc(padded_request(PROTOCOL_MAX_REQUEST), PROTOCOL_MAX_REQUEST + 3);
         _cleanup_free_ char *huge = malloc(200001);
         Conn c;
         int r;
 
         CHECK_INT(conn_open(&c, s->path, false), 0, "connect");
         expect_ok_reply(&c, at_limit, "a request of exactly PROTOCOL_MAX_REQUEST bytes is answered");
+        /* The CR of a CRLF ending is not part of the request. */
+        strcpy(at_limit_crlf + PROTOCOL_MAX_REQUEST, "\r\n");
+        expect_ok_reply(&c, at_limit_crlf, "... also when it ends in CRLF");
+        expect_ok_reply(&c, STATUS, "and the next request is answered, not an error for the rest of a line");
         expect_error_reply(&c, over, "request too long", "one byte over PROTOCOL_MAX_REQUEST");
         expect_ok_reply(&c, STATUS, "the next request on the same connection is answered");
 
@@ -538,17 +603,30 @@ static void test_concurrent(Server *s) {
         free(p);
 }
 
-/* A client that keeps sending but never reads is dropped past
- * CONTROL_MAX_OUTPUT; meanwhile another client and the tick go on. */
+/* The queue figures the server reports in status. */
+static int64_t status_int(Conn *c, const char *key) {
+        json_object *o = roundtrip(c, STATUS);
+        int64_t v = reply_int(o, key);
+
+        json_object_put(o);
+        return v;
+}
+
+/* A client that keeps sending but never reads is not answered past
+ * CONTROL_OUTPUT_HIGH queued bytes, and nothing more is read from it: it
+ * stalls on its own full socket instead of growing the daemon's memory.
+ * Meanwhile another client and the tick go on; when it reads at last, it
+ * gets every answer. */
 static void test_stuck_client(Server *s) {
         static const char req[] = "{\"v\":1,\"cmd\":\"groups\"}\n";
-        uint64_t t0, deadline, max_rt_us = 0, ticks0, elapsed_us;
-        size_t sent = 0, roundtrips = 0, answered = 0, reply_len;
-        bool dropped = false;
+        uint64_t t0, deadline, max_rt_us = 0, ticks0, elapsed_us, stalled_since = 0;
+        size_t sent = 0, off = 0, roundtrips = 0, answered = 0, reply_len, replies = 0, bad = 0;
+        bool stalled = false, broken = false;
+        int64_t max_queued, clients;
         Conn stuck, good;
         int err = 0;
 
-        CHECK_INT(conn_open(&stuck, s->path, true), 0, "connect the client that never reads");
+        CHECK_INT(conn_open(&stuck, s->path, true), 0, "connect the client that does not read");
         CHECK_INT(conn_open(&good, s->path, false), 0, "connect a well-behaved client");
         {
                 _cleanup_free_ char *line = NULL;
@@ -562,21 +640,28 @@ static void test_stuck_client(Server *s) {
         ticks0 = atomic_load(&s->ticks);
         t0 = now_us();
         deadline = t0 + 6 * WAIT_MS * 1000ULL;
-        while (!dropped && now_us() < deadline) {
+        /* Write until the socket has taken nothing for 300 ms. */
+        while (!stalled && !broken && now_us() < deadline) {
                 uint64_t r0;
                 json_object *o;
 
                 for (int i = 0; i < 64; i++) {
-                        ssize_t n = send(stuck.fd, req, sizeof(req) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        ssize_t n = send(stuck.fd, req + off, sizeof(req) - 1 - off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
                         if (n < 0) {
                                 err = errno;
-                                dropped = errno == EPIPE || errno == ECONNRESET;
+                                broken = err != EAGAIN;
+                                if (!stalled_since)
+                                        stalled_since = now_us();
+                                stalled = now_us() - stalled_since > 300000;
                                 break;
                         }
-                        /* A partial write leaves a broken line: the server
-                         * answers it with an error, which queues output too. */
-                        sent++;
+                        stalled_since = 0;
+                        off += (size_t) n;
+                        if (off == sizeof(req) - 1) {
+                                off = 0;
+                                sent++;
+                        }
                 }
                 r0 = now_us();
                 o = roundtrip(&good, STATUS);
@@ -585,12 +670,17 @@ static void test_stuck_client(Server *s) {
                 json_object_put(o);
                 if (now_us() - r0 > max_rt_us)
                         max_rt_us = now_us() - r0;
+                if (stalled_since)
+                        usleep(10000);
         }
         elapsed_us = now_us() - t0;
-        CHECK(dropped, "the client that never reads is dropped (after %zu requests, errno %d)", sent, err);
-        CHECK(sent * reply_len > CONTROL_MAX_OUTPUT,
-              "... only after more than CONTROL_MAX_OUTPUT was queued for it (%zu replies of %zu bytes)", sent,
-              reply_len);
+        CHECK(!broken, "the client that does not read is not dropped (%s)", broken ? strerror(err) : "ok");
+        CHECK(stalled, "its socket fills: the server stopped reading from it (after %zu requests)", sent);
+        max_queued = status_int(&good, "max_queued");
+        clients = status_int(&good, "clients");
+        CHECK(max_queued > 0 && (uint64_t) max_queued <= CONTROL_OUTPUT_HIGH + reply_len,
+              "what is queued for it stays under CONTROL_OUTPUT_HIGH plus one reply: %" PRId64 " bytes", max_queued);
+        CHECK_INT(clients, 2, "both clients are still connected");
         CHECK_INT(answered, roundtrips, "every request of the well-behaved client answered meanwhile");
         CHECK(max_rt_us < STALL_US, "its slowest round trip: %.1f ms (under %llu s)", max_rt_us / 1000.0,
               STALL_US / 1000000);
@@ -602,10 +692,226 @@ static void test_stuck_client(Server *s) {
               elapsed_us / 1000.0);
         CHECK(atomic_load(&s->max_tick_gap_us) < STALL_US, "the longest gap between ticks: %.1f ms (under %llu s)",
               atomic_load(&s->max_tick_gap_us) / 1000.0, STALL_US / 1000000);
+
+        /* It reads at last (finishing the request it was writing): every
+         * request is answered, in full. */
+        deadline = now_us() + 4 * WAIT_MS * 1000ULL;
+        while (!broken && (replies < sent || off > 0) && now_us() < deadline) {
+                struct pollfd p = { .fd = stuck.fd, .events = POLLIN | (off > 0 ? POLLOUT : 0) };
+                char *line;
+
+                if (poll(&p, 1, 1000) <= 0)
+                        continue;
+                if (p.revents & POLLOUT) {
+                        ssize_t n = send(stuck.fd, req + off, sizeof(req) - 1 - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+                        if (n > 0 && (off += (size_t) n) == sizeof(req) - 1) {
+                                off = 0;
+                                sent++;
+                        }
+                }
+                if (p.revents & (POLLIN | POLLHUP)) {
+                        ssize_t n = conn_fill(&stuck);
+
+                        broken = n == 0 || (n < 0 && n != -EAGAIN);
+                        while ((line = conn_take_line(&stuck))) {
+                                json_object *o = json_tokener_parse(line);
+
+                                replies++;
+                                bad += !reply_ok(o) || strlen(line) + 1 != reply_len;
+                                json_object_put(o);
+                                free(line);
+                        }
+                }
+        }
+        CHECK_INT(replies, sent, "once it reads, it gets an answer to every request it wrote");
+        CHECK_INT(bad, 0, "... each the whole groups reply");
         conn_close(&stuck);
         expect_ok_reply(&good, STATUS, "the well-behaved client is still answered");
-        CHECK_INT(wait_for_clients(&good, 1), 1, "the dropped client is gone from the server");
+        CHECK_INT(wait_for_clients(&good, 1), 1, "the closed client is gone from the server");
         conn_close(&good);
+}
+
+/* 100 watchers that never read, with 64 KiB updates: each may hold at most
+ * CONTROL_WATCH_BACKLOG unsent updates plus the one being written, the
+ * update is serialized once and shared, older updates are dropped, and
+ * the watchers stay connected. One that then reads gets recent updates. */
+static void test_stuck_watchers(Server *s) {
+        enum { N = 100, PAD = 65536, BROADCASTS = 12 };
+        Conn *w = calloc(N, sizeof(Conn)), probe;
+        size_t subscribed = 0;
+        uint64_t ticks0, update_len = PAD + 128, deadline;
+        int64_t watchers, max_queued, queued, held, dropped, clients, last_tick = -1, now_tick;
+        int updates = 0, in_order = 1;
+        char *line;
+
+        CHECK_INT(conn_open(&probe, s->path, false), 0, "connect a probe");
+        atomic_store(&s->watch_pad, PAD);
+        for (size_t i = 0; i < N; i++) {
+                json_object *o;
+
+                if (conn_open(&w[i], s->path, false) < 0)
+                        continue;
+                o = roundtrip(&w[i], "{\"v\":1,\"cmd\":\"watch\"}\n");
+                subscribed += reply_ok(o);
+                json_object_put(o);
+        }
+        CHECK_INT(subscribed, N, "100 watchers subscribed");
+        watchers = status_int(&probe, "watchers");
+        CHECK_INT(watchers, N, "the server counts 100 watchers");
+        /* Enough broadcasts to fill every socket and then some. */
+        ticks0 = atomic_load(&s->ticks);
+        deadline = now_us() + 6 * WAIT_MS * 1000ULL;
+        while (atomic_load(&s->ticks) < ticks0 + 5 * BROADCASTS && now_us() < deadline)
+                usleep(10000);
+        max_queued = status_int(&probe, "max_queued");
+        queued = status_int(&probe, "queued");
+        held = status_int(&probe, "held");
+        dropped = status_int(&probe, "dropped");
+        clients = status_int(&probe, "clients");
+        tap_diag("%d stuck watchers after %d broadcasts of %" PRIu64 " bytes: %" PRId64 " bytes queued, "
+                 "%" PRId64 " held, at most %" PRId64 " for one, %" PRId64 " updates dropped",
+                 N, BROADCASTS, update_len, queued, held, max_queued, dropped);
+        CHECK(max_queued > 0 && (uint64_t) max_queued <= (CONTROL_WATCH_BACKLOG + 1) * update_len &&
+                      max_queued <= 512 * 1024,
+              "a stuck watcher has at most CONTROL_WATCH_BACKLOG + 1 updates queued (%" PRId64 " bytes)",
+              max_queued);
+        CHECK((uint64_t) held <= 2 * (CONTROL_WATCH_BACKLOG + 1) * update_len && held <= 1024 * 1024,
+              "the queued updates are shared, not copied per watcher: %" PRId64 " bytes held for %" PRId64
+              " queued",
+              held, queued);
+        CHECK(dropped > 0, "older updates were dropped for them (%" PRId64 ")", dropped);
+        CHECK_INT(clients, N + 1, "every stuck watcher is still connected");
+        CHECK(atomic_load(&s->max_tick_gap_us) < STALL_US, "the tick kept running: longest gap %.1f ms",
+              atomic_load(&s->max_tick_gap_us) / 1000.0);
+
+        /* The first watcher reads: whole updates in order, then current ones. */
+        now_tick = (int64_t) atomic_load(&s->ticks);
+        while ((line = conn_read_line(&w[0], 500))) {
+                json_object *o = json_tokener_parse(line);
+                int64_t t = reply_int(o, "tick");
+
+                updates += reply_ok(o) && t > 0;
+                in_order &= t > last_tick;
+                last_tick = t;
+                json_object_put(o);
+                free(line);
+                if (t > now_tick + 10)
+                        break;
+        }
+        CHECK(updates > 0 && in_order, "a watcher that reads again gets whole updates in order (%d)", updates);
+        CHECK(last_tick > now_tick, "... and then the current ones (tick %" PRId64 ", was at %" PRId64 ")",
+              last_tick, now_tick);
+        atomic_store(&s->watch_pad, 0);
+        for (size_t i = 0; i < N; i++)
+                conn_close(&w[i]);
+        CHECK_INT(wait_for_clients(&probe, 1), 1, "the closed watchers are gone");
+        watchers = status_int(&probe, "watchers");
+        CHECK_INT(watchers, 0, "no watcher is left");
+        conn_close(&probe);
+        free(w);
+}
+
+/* One client pipelines 170 requests per write: each is answered, in
+ * order, at most CONTROL_BATCH per dispatch, and the tick runs between
+ * batches even though each request takes a millisecond. */
+static void test_pipelined(Server *s) {
+        enum { PER_WRITE = 170, ROUNDS = 3 };
+        char *buf = malloc(PER_WRITE * 64);
+        size_t answered = 0, in_order = 0;
+        Conn c;
+
+        CHECK_INT(conn_open(&c, s->path, false), 0, "connect the pipelining client");
+        atomic_store(&s->slow_us, 1000);
+        usleep(50000); /* ticks reset the count between them */
+        atomic_store(&s->max_per_iteration, 0);
+        atomic_store(&s->max_between_ticks, 0);
+        for (int round = 0; round < ROUNDS; round++) {
+                size_t len = 0;
+
+                for (int i = 0; i < PER_WRITE; i++)
+                        len += (size_t) sprintf(buf + len, "{\"v\":1,\"cmd\":\"show\",\"target\":\"%d\"}\n",
+                                                round * PER_WRITE + i);
+                CHECK(send_all(c.fd, buf, len) == 0, "write %d requests at once (%zu bytes)", PER_WRITE, len);
+                for (int i = 0; i < PER_WRITE; i++) {
+                        char *line = conn_read_line(&c, WAIT_MS), want[16];
+                        json_object *o = line ? json_tokener_parse(line) : NULL, *data, *t;
+
+                        snprintf(want, sizeof(want), "%d", round * PER_WRITE + i);
+                        answered += reply_ok(o);
+                        in_order += o && json_object_object_get_ex(o, "data", &data) &&
+                                    json_object_object_get_ex(data, "target", &t) &&
+                                    streq(json_object_get_string(t), want);
+                        json_object_put(o);
+                        free(line);
+                }
+        }
+        atomic_store(&s->slow_us, 0);
+        CHECK_INT(answered, PER_WRITE * ROUNDS, "every pipelined request answered");
+        CHECK_INT(in_order, PER_WRITE * ROUNDS, "... in the order they were sent");
+        CHECK(atomic_load(&s->max_per_iteration) <= CONTROL_BATCH && CONTROL_BATCH <= 16,
+              "at most CONTROL_BATCH (%d) requests answered per dispatch (at most %" PRIu64 ")", CONTROL_BATCH,
+              atomic_load(&s->max_per_iteration));
+        /* A tick is due every 10 requests (10 ms); it waits for at most
+         * the batch being answered. */
+        CHECK(atomic_load(&s->max_between_ticks) <= 48,
+              "the tick runs between batches: at most %" PRIu64 " requests between two ticks",
+              atomic_load(&s->max_between_ticks));
+        expect_ok_reply(&c, STATUS, "the connection is still answered");
+        conn_close(&c);
+        free(buf);
+}
+
+/* A last request without its newline, before the client shuts its
+ * writing side, is answered; so is everything pipelined before it. */
+static void test_eof(Server *s) {
+        static const char *const tails[] = {
+                "{\"v\":1,\"cmd\":\"status\"}",
+                "{\"v\":1,\"cmd\":\"status\"}\r",
+                STATUS STATUS STATUS STATUS STATUS STATUS STATUS STATUS STATUS STATUS "{\"v\":1,\"cmd\":\"status\"}",
+                "{\"v\":1,\"cmd\":",
+        };
+        static const int want[] = { 1, 1, 11, 1 };
+
+        for (size_t i = 0; i < ELEMENTSOF(tails); i++) {
+                int got = 0, ok = 0;
+                char *line;
+                Conn c;
+
+                CHECK_INT(conn_open(&c, s->path, false), 0, "connect");
+                CHECK(send_str(&c, tails[i]) == 0 && shutdown(c.fd, SHUT_WR) == 0, "write, then shut down writing");
+                while ((line = conn_read_line(&c, WAIT_MS))) {
+                        json_object *o = json_tokener_parse(line);
+
+                        got++;
+                        ok += reply_ok(o) || strstr(reply_error(o), "incomplete object");
+                        json_object_put(o);
+                        free(line);
+                }
+                CHECK(got == want[i] && ok == want[i], "request %zu answered at EOF: %d replies, %d as expected", i,
+                      got, ok);
+                CHECK(conn_fill(&c) == 0, "... then the server closes");
+                conn_close(&c);
+        }
+        {
+                /* An oversized line cut off by EOF: one error, nothing else. */
+                _cleanup_free_ char *big = malloc(3 * PROTOCOL_MAX_REQUEST);
+                char *line;
+                int got = 0;
+                Conn c;
+
+                memset(big, 'x', 3 * PROTOCOL_MAX_REQUEST);
+                CHECK_INT(conn_open(&c, s->path, false), 0, "connect");
+                CHECK(send_all(c.fd, big, 3 * PROTOCOL_MAX_REQUEST) == 0 && shutdown(c.fd, SHUT_WR) == 0,
+                      "write an oversized line, then shut down writing");
+                while ((line = conn_read_line(&c, WAIT_MS))) {
+                        got++;
+                        CHECK(strstr(line, "request too long"), "the reply: %s", line);
+                        free(line);
+                }
+                CHECK_INT(got, 1, "one error for an oversized line cut off by EOF");
+                conn_close(&c);
+        }
 }
 
 /* watch subscribers get the broadcast; others do not. */
@@ -708,16 +1014,27 @@ static void test_peer_is_admin(void) {
         uid_t uid;
         char who[128];
 
-        CHECK(control_peer_is_admin(0, 0, (gid_t) -1), "root is admin without an admin group");
-        CHECK(control_peer_is_admin(0, 1234, 4321), "root is admin with any primary group");
-        CHECK(!control_peer_is_admin(65534, 65534, (gid_t) -1), "no admin group: only root");
-        CHECK(control_peer_is_admin(65534, 65534, 65534), "the primary group is the admin group");
-        CHECK(!control_peer_is_admin(65534, 65534, 4242), "another group is not");
-        CHECK(!control_peer_is_admin(4294960000u, 4242, 4242 + 1), "an unknown uid is not");
+        static const gid_t some[] = { 100, 4242, 27 }, others[] = { 100, 27 };
+
+        CHECK(control_peer_is_admin(0, 0, NULL, -1, (gid_t) -1), "root is admin without an admin group");
+        CHECK(control_peer_is_admin(0, 1234, NULL, 0, 4321), "root is admin with any primary group");
+        CHECK(!control_peer_is_admin(65534, 65534, NULL, -1, (gid_t) -1), "no admin group: only root");
+        CHECK(!control_peer_is_admin(65534, 65534, some, 3, (gid_t) -1), "no admin group: only root, whatever groups");
+        CHECK(control_peer_is_admin(65534, 65534, NULL, -1, 65534), "the primary group is the admin group");
+        CHECK(control_peer_is_admin(65534, 65534, NULL, 0, 65534), "... also with no supplementary groups");
+        CHECK(!control_peer_is_admin(65534, 65534, NULL, -1, 4242), "another group is not");
+        CHECK(!control_peer_is_admin(4294960000u, 4242, NULL, -1, 4242 + 1), "an unknown uid is not");
+        CHECK(control_peer_is_admin(65534, 65534, some, 3, 4242), "a supplementary group is the admin group");
+        CHECK(control_peer_is_admin(4294960000u, 1, some, 3, 27), "... for a uid the database does not know");
+        CHECK(!control_peer_is_admin(65534, 65534, others, 2, 4242), "supplementary groups without it are not");
         if (find_group_member(&gid, &uid, &primary, who, sizeof(who))) {
-                CHECK(control_peer_is_admin(uid, primary, gid), "a member listed in the group's gr_mem (%s)", who);
-                CHECK(getpwuid(65534) && primary != 65534 && gid != 65534 ? !control_peer_is_admin(65534, 65534, gid)
-                                                                         : true,
+                CHECK(control_peer_is_admin(uid, primary, NULL, -1, gid),
+                      "without SO_PEERGROUPS: a member listed in the group's gr_mem (%s)", who);
+                CHECK(!control_peer_is_admin(uid, primary, NULL, 0, gid),
+                      "with SO_PEERGROUPS the kernel's list decides: a dropped group does not count (%s)", who);
+                CHECK(getpwuid(65534) && primary != 65534 && gid != 65534
+                              ? !control_peer_is_admin(65534, 65534, NULL, -1, gid)
+                              : true,
                       "a user not in that member list is not (%s)", who);
         } else
                 tap_diag("no group with a non-root member in the group database: gr_mem case not checked");
@@ -825,6 +1142,107 @@ static void test_privileged_over_socket(Server *s) {
         }
 }
 
+/* A gid the group database does not know, so that only the kernel's list
+ * of the peer's groups can make a peer a member. */
+static gid_t unknown_gid(gid_t from) {
+        for (gid_t g = from; g < from + 1000; g++)
+                if (!getgrgid(g))
+                        return g;
+        return (gid_t) -1;
+}
+
+/* Connects as uid and gid 65534 with the supplementary groups given, asks
+ * for set, and returns the reply line (or NULL). */
+static char *set_as_nobody_with_groups(const char *path, const gid_t *groups, size_t n_groups) {
+        int pipefd[2], status;
+        char out[4096] = "";
+        size_t len = 0;
+        ssize_t n;
+        pid_t pid;
+
+        if (pipe(pipefd) < 0)
+                return NULL;
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+                char *reply;
+                Conn c;
+
+                close(pipefd[0]);
+                if (setgroups(n_groups, groups) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(2);
+                if (conn_open(&c, path, false) < 0)
+                        _exit(3);
+                (void) send_str(&c, "{\"v\":1,\"cmd\":\"set\",\"target\":\"5\",\"type\":\"lazy\"}\n");
+                reply = conn_read_line(&c, WAIT_MS);
+                if (reply)
+                        (void) !write(pipefd[1], reply, strlen(reply));
+                _exit(reply ? 0 : 4);
+        }
+        close(pipefd[1]);
+        while (len < sizeof(out) - 1 && (n = read(pipefd[0], out + len, sizeof(out) - 1 - len)) > 0)
+                len += (size_t) n;
+        close(pipefd[0]);
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                tap_diag("the child as nobody failed (status 0x%x)", status);
+                return NULL;
+        }
+        return strndup(out, len);
+}
+
+/* The admin group held only as a supplementary group (setpriv --groups,
+ * a login session) is enough for set: SO_PEERGROUPS tells the server. A
+ * gid the group database does not know makes sure it is not the member
+ * list that decides. */
+static void test_supplementary_admin(const char *dir) {
+        gid_t admin = unknown_gid(4242), other = admin == (gid_t) -1 ? admin : unknown_gid(admin + 1);
+        char sdir[sizeof(((Server *) NULL)->dir)];
+        Server s2;
+        int r;
+
+        if (geteuid() != 0 || admin == (gid_t) -1 || other == (gid_t) -1) {
+                tap_diag("not root, or no free gid: the supplementary admin group is not checked");
+                return;
+        }
+        snprintf(sdir, sizeof(sdir), "%s/admin", dir);
+        CHECK(chmod(dir, 0711) == 0 && mkdir(sdir, 0711) == 0, "a directory for a server with admin group %u", (unsigned) admin);
+        r = server_start(&s2, sdir, admin);
+        snprintf(s2.dir, sizeof(s2.dir), "%s", sdir);
+        CHECK(r == 0, "a second server listens, admin group %u (%d)", (unsigned) admin, r);
+        if (r < 0)
+                return;
+        CHECK(chmod(s2.path, 0666) == 0, "open its socket to nobody");
+        {
+                const gid_t groups[] = { 100, admin, 27 };
+                _cleanup_free_ char *line = set_as_nobody_with_groups(s2.path, groups, ELEMENTSOF(groups));
+                json_object *o = line ? json_tokener_parse(line) : NULL;
+
+                CHECK(reply_ok(o) && reply_int(o, "handled") == 1,
+                      "nobody with the admin group among its supplementary groups may set: %s", line ?: "(no reply)");
+                json_object_put(o);
+        }
+        {
+                const gid_t groups[] = { 100, other };
+                _cleanup_free_ char *line = set_as_nobody_with_groups(s2.path, groups, ELEMENTSOF(groups));
+                json_object *o = line ? json_tokener_parse(line) : NULL;
+
+                CHECK(o && !reply_ok(o) && strstr(reply_error(o), "needs root or a member of the admin group"),
+                      "nobody with other supplementary groups may not: %s", line ?: "(no reply)");
+                json_object_put(o);
+        }
+        {
+                _cleanup_free_ char *line = set_as_nobody_with_groups(s2.path, NULL, 0);
+                json_object *o = line ? json_tokener_parse(line) : NULL;
+
+                CHECK(o && !reply_ok(o) && strstr(reply_error(o), "needs root or a member of the admin group"),
+                      "nobody with no supplementary group may not: %s", line ?: "(no reply)");
+                json_object_put(o);
+        }
+        server_stop(&s2);
+        rmdir(sdir);
+}
+
 /* The socket path: a stale socket is replaced, a live one or anything
  * that is not a socket is left alone. */
 static void test_socket_path(Server *s, const char *dir) {
@@ -890,10 +1308,14 @@ int main(void) {
         test_flood(&s);
         test_concurrent(&s);
         test_stuck_client(&s);
+        test_pipelined(&s);
+        test_eof(&s);
         test_watch(&s);
+        test_stuck_watchers(&s);
         test_max_clients(&s);
         test_peer_is_admin();
         test_privileged_over_socket(&s);
+        test_supplementary_admin(dir);
         test_socket_path(&s, dir);
 
         server_stop(&s);

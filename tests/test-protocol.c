@@ -46,7 +46,6 @@ static void test_invalid(void) {
         expect_error("[1,2]", "must be a JSON object");
         expect_error("{\"cmd\":\"status\"}", "missing protocol version");
         expect_error("{\"v\":2,\"cmd\":\"status\"}", "unsupported protocol version 2");
-        expect_error("{\"v\":\"1\",\"cmd\":\"status\"}", "missing protocol version");
         expect_error("{\"v\":1}", "missing command");
         expect_error("{\"v\":1,\"cmd\":\"frobnicate\"}", "unknown command \"frobnicate\"");
         expect_error("{\"v\":1,\"cmd\":\"show\"}", "show needs a target");
@@ -60,6 +59,57 @@ static void test_invalid(void) {
         memset(big, ' ', sizeof(big));
         big[sizeof(big) - 1] = '\0';
         expect_error(big, "request too long");
+}
+
+/* Each error says what was wrong, not what json-c's tokenizer was doing
+ * ("continue"), and never echoes a number it did not get. */
+static void test_error_messages(void) {
+        expect_error("1", "request must be a JSON object, got a number");
+        expect_error("-2.5", "request must be a JSON object, got a number");
+        expect_error("null", "request must be a JSON object, got null");
+        expect_error("true", "request must be a JSON object, got true");
+        expect_error("false", "request must be a JSON object, got false");
+        expect_error("[]", "request must be a JSON object, got an array");
+        expect_error("\"x\"", "request must be a JSON object, got a string");
+        expect_error(" 17 ", "request must be a JSON object, got a number");
+
+        expect_error("{\"v\":1,\"cmd\":", "malformed JSON: incomplete object");
+        expect_error("{\"v\":1", "malformed JSON: incomplete object");
+        expect_error("{", "malformed JSON: incomplete object");
+        expect_error("[1,", "malformed JSON: incomplete array");
+        expect_error("\"abc", "malformed JSON: incomplete string");
+        expect_error("tru", "malformed JSON");
+        expect_error("   ", "malformed JSON: empty request");
+        expect_error("1 2", "malformed JSON: trailing data");
+        expect_error("{} x", "malformed JSON: trailing data");
+
+        expect_error("{\"v\":\"1\",\"cmd\":\"status\"}", "\"v\" must be an integer, got a string");
+        expect_error("{\"v\":1.0,\"cmd\":\"status\"}", "\"v\" must be an integer, got 1.0");
+        expect_error("{\"v\":1e0,\"cmd\":\"status\"}", "\"v\" must be an integer, got 1e0");
+        expect_error("{\"v\":null,\"cmd\":\"status\"}", "\"v\" must be an integer, got null");
+        expect_error("{\"v\":[1],\"cmd\":\"status\"}", "\"v\" must be an integer, got an array");
+        expect_error("{\"v\":1,\"cmd\":1}", "\"cmd\" must be a string, got a number");
+        expect_error("{\"v\":1,\"cmd\":{}}", "\"cmd\" must be a string, got an object");
+        expect_error("{\"v\":1,\"cmd\":null}", "\"cmd\" must be a string, got null");
+        expect_error("{\"v\":-3,\"cmd\":\"status\"}", "unsupported protocol version -3");
+        expect_error("{\"v\":2147483647,\"cmd\":\"status\"}", "unsupported protocol version 2147483647");
+
+        /* json-c clamps these to INT64_MAX/MIN or UINT64_MAX. */
+        static const char *const huge[] = {
+                "{\"v\":99999999999999999999,\"cmd\":\"status\"}",
+                "{\"v\":9223372036854775807,\"cmd\":\"status\"}",
+                "{\"v\":-99999999999999999999,\"cmd\":\"status\"}",
+                "{\"v\":4294967297,\"cmd\":\"status\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(huge); i++) {
+                ProtocolRequest req;
+                char err[256] = "";
+                int r = parse(huge[i], &req, err, sizeof(err));
+
+                CHECK(r == -EINVAL && strstr(err, "out of range") && !strstr(err, "922337203685477580") &&
+                              !strstr(err, "18446744073709551615"),
+                      "%s -> out of range, no clamped number (got \"%s\")", huge[i], err);
+        }
 }
 
 static void test_roundtrip(void) {
@@ -102,6 +152,7 @@ static void test_roundtrip(void) {
 int main(void) {
         test_valid();
         test_invalid();
+        test_error_messages();
         test_roundtrip();
         return tap_done();
 }
