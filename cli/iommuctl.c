@@ -350,6 +350,49 @@ static void print_savings(const Options *o, json_object *d) {
         printf("  last tick: %s\n", jstr(d, "last_tick_attribution"));
 }
 
+/* The strings or numbers of a JSON array, joined with commas ("-": none). */
+static const char *jlist(json_object *o, const char *key, char *buf, size_t size) {
+        json_object *a = json_object_object_get(o, key);
+        size_t len = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; a && json_object_is_type(a, json_type_array) && i < json_object_array_length(a) && len < size;
+             i++)
+                len += (size_t) snprintf(buf + len, size - len, "%s%s", i ? "," : "",
+                                         json_object_get_string(json_object_array_get_idx(a, i)));
+        return buf[0] ? buf : "-";
+}
+
+static void print_group_line(const Options *o, json_object *d) {
+        printf("%sGroup %s%s: %s (policy %s; desired %s, action %s)\n", bold(o), jstr(d, "group"), reset(o),
+               jstr(d, "type"), jstr(d, "policy"), jstr(d, "desired"), jstr(d, "action"));
+        if (json_object_object_get(d, "reason"))
+                printf("Reason: %s\n", jstr(d, "reason"));
+}
+
+static void print_show(const Options *o, json_object *d) {
+        json_object *devs = json_object_object_get(d, "device_details");
+        Table *t = table_new("DEVICE", "ID", "CLASS", "DRIVER", "UNIT", "NUMA", "UNTRUSTED", "REMOVABLE", "BLOCK",
+                             "NET", "MSI IRQS", NULL);
+
+        print_group_line(o, d);
+        for (size_t i = 0; t && devs && i < json_object_array_length(devs); i++) {
+                json_object *v = json_object_array_get_idx(devs, i);
+                char id[32], block[128], net[128], irqs[256];
+
+                snprintf(id, sizeof(id), "%s:%s", jstr(v, "vendor"), jstr(v, "device"));
+                table_add_row(t, jstr(v, "bdf"), id, jstr(v, "class"), jstr(v, "driver"), jstr(v, "unit"),
+                              jstr(v, "numa_node"), jstr(v, "untrusted"), jstr(v, "removable"),
+                              jlist(v, "block", block, sizeof(block)), jlist(v, "net", net, sizeof(net)),
+                              jlist(v, "msi_irqs", irqs, sizeof(irqs)));
+        }
+        if (t) {
+                putchar('\n');
+                table_print(t, stdout);
+        }
+        table_free(t);
+}
+
 static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data) {
         if (o->json) {
                 puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -361,6 +404,24 @@ static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data
         case CMD_EXPLAIN: print_explain(o, data); break;
         case CMD_SAVINGS: print_savings(o, data); break;
         case CMD_METRICS: fputs(json_object_get_string(data), stdout); break;
+        case CMD_SHOW: print_show(o, data); break;
+        case CMD_SET:
+                if (json_object_object_get(data, "for_s"))
+                        printf("Group %s pinned to %s for %s s", jstr(data, "group"), jstr(data, "pinned"),
+                               jstr(data, "for_s"));
+                else
+                        printf("Group %s pinned to %s until cleared", jstr(data, "group"), jstr(data, "pinned"));
+                printf(" (%s).\n", jstr(data, "note"));
+                print_group_line(o, data);
+                break;
+        case CMD_CLEAR:
+                printf("Group %s: pin cleared%s.\n", jstr(data, "group"),
+                       json_object_get_boolean(json_object_object_get(data, "attention_cleared"))
+                               ? "; its needs-attention mark released"
+                               : "");
+                print_group_line(o, data);
+                break;
+        case CMD_RELOAD: printf("Configuration reloaded.\n"); break;
         case CMD_WATCH:
                 /* Redraw in place like top: home, clear, then the table. */
                 if (o->redraw)
@@ -415,8 +476,13 @@ int main(int argc, char *argv[]) {
 
         fd = connect_daemon(o.socket_path);
         if (fd < 0) {
-                fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(is iommutuned running? "
-                                "systemctl status iommutuned)\n", o.socket_path, strerror(-fd));
+                if (fd == -EACCES || fd == -EPERM)
+                        fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(the socket is for root and the "
+                                        "daemon's admin group: run as root or as a member of it)\n",
+                                o.socket_path, strerror(-fd));
+                else
+                        fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(is iommutuned running? "
+                                        "systemctl status iommutuned)\n", o.socket_path, strerror(-fd));
                 return EXIT_CONNECT;
         }
         request = protocol_request_new(&req);

@@ -37,7 +37,7 @@ struct ControlClient {
         ControlClient *next;
         int fd;
         sd_event_source *source; /* the socket */
-        sd_event_source *defer;  /* more requests are buffered: go on later */
+        sd_event_source *more;   /* more requests are buffered: go on later */
         uid_t uid;
         gid_t gid;
         pid_t pid;
@@ -164,7 +164,7 @@ static void client_free(ControlClient *c) {
                         break;
                 }
         sd_event_source_disable_unref(c->source);
-        sd_event_source_disable_unref(c->defer);
+        sd_event_source_disable_unref(c->more);
         if (c->fd >= 0)
                 close(c->fd);
         while (c->out_head) {
@@ -396,7 +396,7 @@ static int client_update(ControlClient *c) {
         r = sd_event_source_set_io_events(c->source, events);
         if (r < 0)
                 return r;
-        return sd_event_source_set_enabled(c->defer, request && room ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
+        return sd_event_source_set_enabled(c->more, request && room ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 }
 
 static void client_drop(ControlClient *c, int r) {
@@ -421,7 +421,9 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         int r = 0;
 
         /* The peer closed (or reset) the connection: nothing it asked for
-         * can be answered any more. */
+         * can be answered any more, and what it sent and we did not
+         * answer yet is dropped with it. (A peer that only shut its
+         * writing side gets EOF instead, and its answers.) */
         if (revents & (EPOLLHUP | EPOLLERR))
                 return client_done(c, -ECONNRESET);
         if ((revents & EPOLLIN) && !c->eof && !client_has_request(c) && c->in_len < sizeof(c->in)) {
@@ -438,7 +440,7 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         return client_done(c, r);
 }
 
-static int client_defer(sd_event_source *source, void *userdata) {
+static int client_more(sd_event_source *source, uint64_t usec, void *userdata) {
         ControlClient *c = userdata;
 
         return client_done(c, client_process(c));
@@ -493,12 +495,19 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         r = sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, client_io, c);
         if (r >= 0)
                 r = sd_event_source_set_priority(c->source, CONTROL_CLIENT_PRIORITY);
+        /* Buffered requests go on from a timer that is always due, as
+         * sd-bus does, not from a defer source: a defer source enabled
+         * during a dispatch is pending before the next poll, so it would
+         * always be older than, and served before, every other client's
+         * input. A due timer turns pending in the same poll as their
+         * input, so clients take turns, a batch each, and the tick (a
+         * higher priority) comes first whenever it is due. */
         if (r >= 0)
-                r = sd_event_add_defer(s->event, &c->defer, client_defer, c);
+                r = sd_event_add_time(s->event, &c->more, CLOCK_MONOTONIC, 1, 1, client_more, c);
         if (r >= 0)
-                r = sd_event_source_set_priority(c->defer, CONTROL_CLIENT_PRIORITY);
+                r = sd_event_source_set_priority(c->more, CONTROL_CLIENT_PRIORITY);
         if (r >= 0)
-                r = sd_event_source_set_enabled(c->defer, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(c->more, SD_EVENT_OFF);
         c->next = s->clients;
         s->clients = c;
         s->n_clients++;

@@ -15,8 +15,9 @@
  *    CR before its newline (longer ones get an error and the rest of the
  *    line is skipped);
  *  - at most CONTROL_BATCH requests answered per client per dispatch; the
- *    rest wait for a deferred dispatch at the clients' priority, so a
- *    client that pipelines hundreds of requests lets the tick in between;
+ *    rest wait for a later dispatch at the clients' priority, taking turns
+ *    with other clients, so a client that pipelines hundreds of requests
+ *    lets the tick and the others in between;
  *  - backpressure: no request of a client is answered, and nothing more is
  *    read from it, while CONTROL_OUTPUT_HIGH bytes are queued for it, so a
  *    client that writes but does not read stalls on its own socket; one

@@ -81,7 +81,13 @@ static int parse_args(int argc, char *argv[], Args *args) {
                 switch (c) {
                 case ARG_DUMP: args->dump_topology = true; break;
                 case ARG_CHECK: args->check_config = true; break;
-                case ARG_CONFIG: args->config_path = optarg; break;
+                case ARG_CONFIG:
+                        if (!*optarg) {
+                                log_error("--config needs a file name");
+                                return -EINVAL;
+                        }
+                        args->config_path = optarg;
+                        break;
                 case ARG_SOCKET: args->socket_path = optarg; break;
                 case ARG_STATE: args->state_dir = optarg; break;
                 case ARG_SWITCH:

@@ -84,12 +84,15 @@ const char *errno_to_name(int error) {
 int switch_context_test_hooks_from_env(SwitchContext *ctx) {
         const char *crash = getenv("IOMMUTUNED_TEST_CRASH_AT_STEP");
         const char *fail = getenv("IOMMUTUNED_TEST_FAIL_AT_STEP");
-        uint64_t crash_step = 0, fail_step = 0;
+        const char *pause = getenv("IOMMUTUNED_TEST_PAUSE_AT_STEP");
+        uint64_t crash_step = 0, fail_step = 0, pause_step = 0;
         int fail_errno = 0;
 
-        if (!crash && !fail)
+        if (!crash && !fail && !pause)
                 return 0;
         if (crash && (safe_atou64(crash, &crash_step) < 0 || crash_step == 0 || crash_step > 1000000))
+                return -EINVAL;
+        if (pause && (safe_atou64(pause, &pause_step) < 0 || pause_step == 0 || pause_step > 1000000))
                 return -EINVAL;
         if (fail) {
                 const char *colon = strchr(fail, ':');
@@ -106,6 +109,7 @@ int switch_context_test_hooks_from_env(SwitchContext *ctx) {
                         return -EINVAL;
         }
         ctx->crash_at_step = (unsigned) crash_step;
+        ctx->pause_at_step = (unsigned) pause_step;
         ctx->fail_at_step = (unsigned) fail_step;
         ctx->fail_errno = fail_errno;
         return 1;
@@ -243,6 +247,11 @@ int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, con
                            kernel_write_kind_to_string(kind), path);
                 raise(SIGKILL);
                 _exit(137); /* not reached */
+        }
+        if (ctx->pause_at_step == step) {
+                log_notice("Test hook: stopping with SIGSTOP before step %u (%s %s); SIGCONT goes on.", step,
+                           kernel_write_kind_to_string(kind), path);
+                raise(SIGSTOP);
         }
         if (ctx->fail_at_step == step && ctx->fail_errno > 0) {
                 log_notice("Test hook: failing step %u (%s %s) with %s.", step,

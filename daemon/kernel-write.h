@@ -13,6 +13,9 @@
  *     is crash_at_step (a "kill -9 at step N" without a second process);
  *   - the test-only failure hook fails the step with fail_errno when it is
  *     fail_at_step, without writing;
+ *   - the test-only pause hook stops the process with SIGSTOP when the step
+ *     is pause_at_step, so a test can change the machine under a running
+ *     switch (remove a device) and let it go on with SIGCONT;
  *   - the write hook, when set, sees the step and may fail it, let it
  *     happen, or carry it out itself (tests model the kernel this way).
  * Both test-only hooks can come from the environment
@@ -52,6 +55,7 @@ typedef struct SwitchContext {
         void *hook_userdata;
         unsigned crash_at_step;   /* test only: SIGKILL before this step; 0: never */
         unsigned fail_at_step;    /* test only: fail this step with fail_errno; 0: never */
+        unsigned pause_at_step;   /* test only: SIGSTOP before this step, to go on at SIGCONT; 0: never */
         int fail_errno;           /* positive */
 } SwitchContext;
 
@@ -66,7 +70,8 @@ int switch_context_read_kernel(SwitchContext *ctx, int proc_fd);
 /* Parses "6.1.0-13-amd64" into major and minor; -EINVAL when it is not. */
 int kernel_release_parse(const char *release, unsigned *ret_major, unsigned *ret_minor);
 
-/* Reads IOMMUTUNED_TEST_CRASH_AT_STEP=N and IOMMUTUNED_TEST_FAIL_AT_STEP=N:ERRNO
+/* Reads IOMMUTUNED_TEST_CRASH_AT_STEP=N, IOMMUTUNED_TEST_PAUSE_AT_STEP=N and
+ * IOMMUTUNED_TEST_FAIL_AT_STEP=N:ERRNO
  * (ERRNO a name like EBUSY or a number). Returns 1 when a hook was set, 0
  * when neither variable is set, -EINVAL for a malformed value (nothing set). */
 int switch_context_test_hooks_from_env(SwitchContext *ctx);

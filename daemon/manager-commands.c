@@ -540,6 +540,16 @@ static json_object *handle_metrics(Manager *m) {
         fprintf(f, "iommutuned_control_errors_total %" PRIu64 "\n", errors);
         metric(f, "iommutuned_control_refused", "counter", "Connections refused because too many were open.");
         fprintf(f, "iommutuned_control_refused_total %" PRIu64 "\n", refused);
+        {
+                ControlQueueStats q;
+
+                control_server_queue_stats(m->control, &q);
+                metric(f, "iommutuned_watch_updates_dropped", "counter",
+                       "Watch updates dropped for watchers too far behind (each update is the whole state).");
+                fprintf(f, "iommutuned_watch_updates_dropped_total %" PRIu64 "\n", q.updates_dropped);
+                metric(f, "iommutuned_control_queued_bytes", "gauge", "Answers and updates not yet written.");
+                fprintf(f, "iommutuned_control_queued_bytes %zu\n", q.queued_bytes);
+        }
         metric(f, "iommutuned_config_reload_failures", "counter", "Reloads rejected for an invalid config.");
         fprintf(f, "iommutuned_config_reload_failures_total %" PRIu64 "\n", m->reload_failures);
         fputs("# EOF\n", f);

@@ -440,6 +440,14 @@ void manager_restore_groups(Manager *m) {
          * (a switch rescans the topology) or stale. */
         if (manager_decide_now(m) < 0)
                 return;
+        for (size_t j = 0; j < m->state.n_groups; j++) {
+                const StateGroup *sg = &m->state.groups[j];
+                const Device *dev = topology_find_device(m->topology, sg->key);
+
+                if (sg->changed_from && (!dev || dev->group < 0))
+                        log_warning("Could not put back the group of %s to %s: the device is gone", sg->key,
+                                    sg->changed_from);
+        }
         for (size_t i = 0; i < m->n_decisions; i++) {
                 const PolicyDecision *d = &m->decisions[i];
                 const IommuGroup *g = topology_find_group(m->topology, d->group);

@@ -127,6 +127,7 @@ static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now
         m->decisions = d;
         m->n_decisions = n;
         m->device_facts = facts;
+        m->decisions_config = config_free(m->decisions_config);
         return 0;
 }
 
@@ -383,7 +384,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (now - m->last_state_save_ns >= STATE_SAVE_NS)
                 manager_save_state(m);
 
-        update = manager_watch_update(m);
+        update = control_server_watchers(m->control) > 0 ? manager_watch_update(m) : NULL;
         if (update) {
                 control_server_broadcast(m->control, update);
                 json_object_put(update);
@@ -413,6 +414,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
 int manager_reload(Manager *m, char ***ret_errors) {
         _cleanup_strv_free_ char **errors = NULL;
+        const DaemonSettings *old, *new;
         Config *c = NULL;
         int r;
 
@@ -428,17 +430,28 @@ int manager_reload(Manager *m, char ***ret_errors) {
                         *ret_errors = TAKE_PTR(errors);
                 return r;
         }
-        m->decisions = policy_decisions_free(m->decisions, m->n_decisions);
-        m->n_decisions = 0;
-        config_free(m->config);
+        old = config_daemon(m->config);
+        new = config_daemon(c);
+        /* The tick keeps its phase unless its interval changed. */
+        if (new->interval_ms.u != old->interval_ms.u)
+                (void) sd_event_source_set_time_relative(m->tick_source, new->interval_ms.u * 1000ULL);
+        if (!m->opts.socket_path && !streq_ptr(new->socket.s, old->socket.s))
+                log_notice("socket changed to %s: it takes effect at the next start", new->socket.s);
+        if (!m->opts.state_dir && !streq_ptr(new->state_dir.s, old->state_dir.s))
+                log_notice("state_dir changed to %s: it takes effect at the next start", new->state_dir.s);
+        /* The last tick's decisions stay until the next tick decides under
+         * the new config, so groups, explain and watch stay complete; they
+         * point into the config they were made with, kept until then. */
+        if (m->decisions && !m->decisions_config)
+                m->decisions_config = m->config;
+        else
+                config_free(m->config);
         m->config = c;
         control_server_set_admin_gid(m->control, admin_gid(c));
-        (void) sd_event_source_set_time_relative(m->tick_source,
-                                                 config_daemon(c)->interval_ms.u * 1000ULL);
         manager_forget_refusals(m);
         manager_forget_advice(m);
         log_info("Configuration reloaded");
-        return manager_scan_topology(m);
+        return 0;
 }
 
 int manager_new(const ManagerOptions *opts, Manager **ret) {
@@ -489,6 +502,7 @@ Manager *manager_free(Manager *m) {
         policy_state_done(&m->policy_state);
         topology_free(m->topology);
         config_free(m->config);
+        config_free(m->decisions_config);
         free(m->last_reload_error);
         free(m);
         return NULL;

@@ -39,6 +39,9 @@ typedef struct Manager {
         sd_event *event;
         sd_event_source *tick_source;
         Config *config;
+        Config *decisions_config;  /* the config the decisions were made with,
+                                    * when a reload replaced it since: they
+                                    * point into it until the next decision */
         Topology *topology;
         int sysfs_fd, proc_fd, state_dir_fd;
         FlushSampler *flush;

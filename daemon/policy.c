@@ -297,6 +297,9 @@ static bool group_managed(const IommuGroup *g, PolicyDecision *d) {
                 reason_add(d, "group %u is unmanaged (a user such as VFIO owns its domain): "
                               "never touched", g->id);
                 return false;
+        case GROUP_TYPE_NO_DEFAULT:
+                reason_add(d, "group %u has no default domain (its type reads \"unknown\"): never touched", g->id);
+                return false;
         default:
                 reason_add(d, "group %u is %s: never touched", g->id, type);
                 return false;
@@ -421,6 +424,21 @@ static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecis
                         d->desired = GROUP_TYPE_DMA;
                 else
                         reason_add(d, ", not yet sustained");
+                return;
+        }
+        if (state->above && th->lazy_above.value.u <= th->strict_below.value.u) {
+                /* The layers of the config (device, driver, class, policy;
+                 * or the members of a group) left no band between the two
+                 * thresholds: nothing would hold a lazy decision. Strict
+                 * still comes when the rate drops; lazy waits for a fix. */
+                _cleanup_free_ char *lazy_from = conf_origin_to_string(&th->lazy_above.value.origin);
+                _cleanup_free_ char *strict_from = conf_origin_to_string(&th->strict_below.value.origin);
+
+                reason_add(d, "policy auto: %.0f unmaps/s, but lazy_above_unmaps_per_sec = %" PRIu64
+                              " (%s, %s) is not above strict_below_unmaps_per_sec = %" PRIu64
+                              " (%s, %s): no band between them, so auto does not go lazy; fix the config",
+                           rate, th->lazy_above.value.u, strna(th->lazy_above.device), strna(lazy_from),
+                           th->strict_below.value.u, strna(th->strict_below.device), strna(strict_from));
                 return;
         }
         if (state->above) {

@@ -76,8 +76,11 @@ typedef struct ProtocolRequest {
 } ProtocolRequest;
 
 /* Parses one request line (without its newline). Returns 0, or -EINVAL
- * with a message naming what was wrong in err: malformed JSON, a missing or
- * unsupported "v", an unknown command, a missing or bad argument. */
+ * with a message naming what was wrong in err: malformed JSON (incomplete,
+ * trailing data), a value that is not an object, a missing, non-integer or
+ * unsupported "v" (one beyond 32 bits is called out of range, never echoed
+ * clamped), a "cmd" that is missing, not a string or unknown, a missing or
+ * bad argument. */
 int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, char *err, size_t err_size);
 
 /* Builds a request object (for iommuctl and tests); NULL on ENOMEM. */

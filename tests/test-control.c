@@ -52,6 +52,7 @@ typedef struct Server {
          * between two ticks: the most of each since the test reset them. */
         atomic_uint_fast64_t iteration, in_iteration, max_per_iteration;
         atomic_uint_fast64_t since_tick, max_between_ticks;
+        atomic_uint_fast64_t shows; /* show requests handled */
         uint64_t requests, errors, refused; /* copied out when the loop ends */
 } Server;
 
@@ -101,6 +102,7 @@ static json_object *handler(void *userdata, ControlClient *client, const Protoco
                 add_int(data, "max_queued", q.max_client_bytes);
                 add_int(data, "held", q.held_bytes);
                 add_int(data, "dropped", q.updates_dropped);
+                add_int(data, "shows", atomic_load(&s->shows));
                 break;
         }
         case CMD_GROUPS:
@@ -118,6 +120,8 @@ static json_object *handler(void *userdata, ControlClient *client, const Protoco
                 control_client_subscribe(client);
                 break;
         default:
+                if (req->cmd == CMD_SHOW)
+                        atomic_fetch_add(&s->shows, 1);
                 if (req->target[0])
                         json_object_object_add(data, "target", json_object_new_string(req->target));
                 json_object_object_add(data, "handled", json_object_new_boolean(true));
@@ -814,14 +818,17 @@ static void test_stuck_watchers(Server *s) {
 
 /* One client pipelines 170 requests per write: each is answered, in
  * order, at most CONTROL_BATCH per dispatch, and the tick runs between
- * batches even though each request takes a millisecond. */
+ * batches even though each request takes a millisecond. Another client
+ * that asks meanwhile waits for a batch or two, not for the whole write. */
 static void test_pipelined(Server *s) {
         enum { PER_WRITE = 170, ROUNDS = 3 };
         char *buf = malloc(PER_WRITE * 64);
         size_t answered = 0, in_order = 0;
-        Conn c;
+        int64_t max_shows_before = 0;
+        Conn c, other;
 
         CHECK_INT(conn_open(&c, s->path, false), 0, "connect the pipelining client");
+        CHECK_INT(conn_open(&other, s->path, false), 0, "connect another client");
         atomic_store(&s->slow_us, 1000);
         usleep(50000); /* ticks reset the count between them */
         atomic_store(&s->max_per_iteration, 0);
@@ -837,6 +844,15 @@ static void test_pipelined(Server *s) {
                         char *line = conn_read_line(&c, WAIT_MS), want[16];
                         json_object *o = line ? json_tokener_parse(line) : NULL, *data, *t;
 
+                        if (i == 0) {
+                                /* The first answer is out: the rest are
+                                 * buffered or being answered. */
+                                int64_t shows0 = (int64_t) atomic_load(&s->shows);
+                                int64_t shows1 = status_int(&other, "shows");
+
+                                if (shows1 - shows0 > max_shows_before)
+                                        max_shows_before = shows1 - shows0;
+                        }
                         snprintf(want, sizeof(want), "%d", round * PER_WRITE + i);
                         answered += reply_ok(o);
                         in_order += o && json_object_object_get_ex(o, "data", &data) &&
@@ -857,8 +873,12 @@ static void test_pipelined(Server *s) {
         CHECK(atomic_load(&s->max_between_ticks) <= 48,
               "the tick runs between batches: at most %" PRIu64 " requests between two ticks",
               atomic_load(&s->max_between_ticks));
+        CHECK(max_shows_before <= 4 * CONTROL_BATCH && CONTROL_BATCH <= 16,
+              "a client asking meanwhile is answered after at most %" PRId64 " of the %d pipelined requests",
+              max_shows_before, PER_WRITE);
         expect_ok_reply(&c, STATUS, "the connection is still answered");
         conn_close(&c);
+        conn_close(&other);
         free(buf);
 }
 

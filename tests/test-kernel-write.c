@@ -148,6 +148,33 @@ static void test_hooks(void) {
                 CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "killed by SIGKILL");
                 CHECK(sim_state_exists(&s, "one") && !sim_state_exists(&s, "two"), "step 1 done, step 2 not");
         }
+        /* SIGSTOP before step N: stopped with steps before it done and N
+         * not; SIGCONT carries out N and the rest. */
+        {
+                pid_t pid;
+                int status;
+                bool three_while_stopped;
+
+                fflush(stdout);
+                pid = fork();
+                if (pid == 0) {
+                        SwitchContext c;
+
+                        switch_context_init(&c, s.sys_fd, s.state_fd);
+                        c.pause_at_step = 2;
+                        kernel_write(&c, KERNEL_WRITE_STATE_REPLACE, "three", "3");
+                        kernel_write(&c, KERNEL_WRITE_STATE_REPLACE, "four", "4");
+                        _exit(0);
+                }
+                waitpid(pid, &status, WUNTRACED);
+                CHECK(WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP, "stopped by SIGSTOP");
+                three_while_stopped = sim_state_exists(&s, "three") && !sim_state_exists(&s, "four");
+                CHECK(three_while_stopped, "while stopped: step 1 done, step 2 not");
+                kill(pid, SIGCONT);
+                waitpid(pid, &status, 0);
+                CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && sim_state_exists(&s, "four"),
+                      "after SIGCONT: step 2 done, exit 0");
+        }
         sim_destroy(&s);
 }
 
@@ -178,6 +205,11 @@ static void test_env(void) {
         setenv("IOMMUTUNED_TEST_CRASH_AT_STEP", "0", 1);
         CHECK(switch_context_test_hooks_from_env(&ctx) == -EINVAL, "crash at 0 refused");
         unsetenv("IOMMUTUNED_TEST_CRASH_AT_STEP");
+        setenv("IOMMUTUNED_TEST_PAUSE_AT_STEP", "3", 1);
+        CHECK(switch_context_test_hooks_from_env(&ctx) == 1 && ctx.pause_at_step == 3, "pause at 3");
+        setenv("IOMMUTUNED_TEST_PAUSE_AT_STEP", "x", 1);
+        CHECK(switch_context_test_hooks_from_env(&ctx) == -EINVAL, "pause at x refused");
+        unsetenv("IOMMUTUNED_TEST_PAUSE_AT_STEP");
 
         CHECK(errno_from_name("EPERM") == EPERM && errno_from_name("ENODEV") == ENODEV &&
               errno_from_name("nope") == -EINVAL && errno_from_name(NULL) == -EINVAL, "errno names");

@@ -272,6 +272,17 @@ static const Scenario scenarios[] = {
                 .final = FQ, .switches = 1,
         },
         {
+                /* [class] and [driver] each pass the config check against
+                 * [policy], but together leave lazy_above under strict_below. */
+                .name = "no band between the thresholds from two sections: never lazy",
+                .config = "[class nvme]\nlazy_above_unmaps_per_sec = 400\n"
+                          "[driver nvme]\nstrict_below_unmaps_per_sec = 500\n",
+                .group = 1, .start = DMA,
+                .segments = { { 10, 5000 } }, .duration = 10,
+                .only_expected = true,
+                .final = DMA, .switches = 0,
+        },
+        {
                 .name = "sustain_s = 0: lazy on the first busy tick",
                 .config = "[policy]\nsustain_s = 0\n",
                 .group = 1, .start = DMA,

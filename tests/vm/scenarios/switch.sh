@@ -269,6 +269,37 @@ USE_WHAT=
 check "after the rescan the nvme reads" usable "$NVME" nvme
 echo "measured usable $NVME after the rescan: $USE_WHAT"
 
+# --- 3b. the nvme removed while a switch is running ------------------------------
+# Paused (SIGSTOP) before step 3, the type write: the nvme is unbound; it is
+# removed, and the switch goes on (SIGCONT) against a group that is gone.
+say "hot removal under a running switch: pause it before its type write, remove $NVME, let it go on"
+[ "$(group_type "$G")" = DMA-FQ ] || fail "group $G is $(group_type "$G") after the rescan, not DMA-FQ"
+IOMMUTUNED_TEST_PAUSE_AT_STEP=3 iommutuned --config "$CONF" --state-dir "$ST" --switch-group "$G" --to DMA \
+	> /tmp/sw.out 2>&1 &
+swpid=$!
+i=0
+until [ "$(cut -d' ' -f3 "/proc/$swpid/stat" 2>/dev/null)" = T ]; do
+	i=$((i + 1)); [ $i -lt 300 ] || fail "the switch did not stop before its type write"
+	sleep 0.1
+done
+check "paused before the type write: nvme unbound" [ "$(driver_of "$NVME")" = - ]
+echo 1 > "/sys/bus/pci/devices/$NVME/remove" || fail "cannot remove $NVME"
+check "nvme $NVME removed, its group $G with it" [ ! -e "/sys/kernel/iommu_groups/$G" ]
+kill -CONT "$swpid"
+rc=0; wait "$swpid" || rc=$?
+echo "measured switch with its group removed under it: exit $rc"
+show_out /tmp/sw.out
+check "the switch fails (exit $rc)" [ "$rc" != 0 ]
+check "... saying the device was hot-removed and the group no longer exists" \
+	grep -qi "hot-removed.*no longer exists\|no longer exists.*hot-removed" /tmp/sw.out
+check "... and leaves no intent or attention record ($(intents))" [ -z "$(intents)" ]
+echo 1 > /sys/bus/pci/rescan || fail "PCI rescan failed"
+wait_for "/sys/bus/pci/devices/$NVME/driver" 150 || true
+check "after the rescan $NVME is back and bound to nvme" [ "$(driver_of "$NVME")" = nvme ]
+G=$(group_of "$NVME")
+USE_WHAT=
+check "after the rescan the nvme reads" usable "$NVME" nvme
+
 # --- 4. kill -9 at every write step ------------------------------------------------
 say "kill -9 matrix: group $G DMA-FQ -> DMA, SIGKILL before write step N"
 MATRIX=/tmp/matrix.txt
