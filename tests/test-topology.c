@@ -866,6 +866,17 @@ static void test_captured_trees(void) {
                 { "qemu-vtd", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
                   NULL, false },
+                /* The two test kernels of ../shared/kernels (drivers built in)
+                 * and Debian 12's 6.12 from bookworm-backports. */
+                { "qemu-vtd-debugfs", IOMMU_VENDOR_INTEL_VTD, "6.1.192", GROUP_TYPE_DMA_FQ, 0, true,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  NULL, false },
+                { "qemu-vtd-unpatched", IOMMU_VENDOR_INTEL_VTD, "6.1.192-unpatched", GROUP_TYPE_DMA_FQ, 0, true,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  NULL, false },
+                { "qemu-vtd-6.12", IOMMU_VENDOR_INTEL_VTD, "6.12.95+deb12-amd64", GROUP_TYPE_DMA_FQ, 0, true,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  NULL, false },
                 { "qemu-vtd-cm", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA, 1, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
                   "Intel caching mode", true },
