@@ -48,6 +48,7 @@ struct ControlClient {
         size_t in_len;
         bool skipping;   /* inside an oversized line: drop bytes up to its newline */
         bool eof;        /* the peer shut its writing side: answer what is buffered, then go */
+        bool gone;       /* the peer closed: what it sent is carried out, answers are not kept */
         bool subscribed; /* watch */
         bool told_behind; /* logged that its watch updates are being dropped */
         ControlOut *out_head, *out_tail;
@@ -266,6 +267,9 @@ static int client_send(ControlClient *c, json_object *obj) {
         ControlLine *line;
         int r;
 
+        if (c->gone)
+                return 0; /* nobody to read it */
+
         line = line_new(obj);
         if (!line)
                 return -ENOMEM;
@@ -406,9 +410,34 @@ static void client_drop(ControlClient *c, int r) {
 }
 
 /* After a dispatch: write what was queued, then wait for what is next. */
+/* The peer closed the connection: what it sent before closing is still
+ * carried out (a `set` written just before close is not lost), as far as
+ * one input buffer holds it (about a hundred requests at most, so the tick
+ * waits for little); the answers go nowhere. */
+static void client_run_rest(ControlClient *c, int fd) {
+        if (!c->eof && c->in_len < sizeof(c->in)) {
+                ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
+
+                if (n > 0)
+                        c->in_len += (size_t) n;
+        }
+        c->eof = true;
+        c->gone = true;
+        while (client_has_request(c)) {
+                size_t before = c->in_len;
+
+                if (client_process(c) < 0 || c->in_len >= before)
+                        break;
+        }
+}
+
 static int client_done(ControlClient *c, int r) {
         if (r >= 0)
                 r = client_flush(c);
+        if (r == -EPIPE || r == -ECONNRESET)
+                /* Closed before its answers were written: what it sent is
+                 * still carried out, as on a hang-up. */
+                client_run_rest(c, c->fd);
         if (r >= 0)
                 r = client_update(c);
         if (r != 0)
@@ -420,12 +449,14 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         ControlClient *c = userdata;
         int r = 0;
 
-        /* The peer closed (or reset) the connection: nothing it asked for
-         * can be answered any more, and what it sent and we did not
-         * answer yet is dropped with it. (A peer that only shut its
-         * writing side gets EOF instead, and its answers.) */
-        if (revents & (EPOLLHUP | EPOLLERR))
+        /* Closed by the peer (HUP): its buffered requests still run, see
+         * client_run_rest(). Reset (ERR): nothing can be trusted. A peer
+         * that only shut its writing side gets EOF instead, and answers. */
+        if (revents & (EPOLLHUP | EPOLLERR)) {
+                if (!(revents & EPOLLERR))
+                        client_run_rest(c, fd);
                 return client_done(c, -ECONNRESET);
+        }
         if ((revents & EPOLLIN) && !c->eof && !client_has_request(c) && c->in_len < sizeof(c->in)) {
                 ssize_t n = recv(fd, c->in + c->in_len, sizeof(c->in) - c->in_len, MSG_DONTWAIT);
 

@@ -210,10 +210,17 @@ static void check_rebind_allowed(bool rebind, const GuardDevice *devices, size_t
                 verdict_set(v, true, true, "every bound device has allow_rebind = yes");
 }
 
-static void check_rate_limit(const GuardDevice *devices, size_t n, GuardVerdict *v) {
+static void check_rate_limit(GroupType to, const GuardDevice *devices, size_t n, GuardVerdict *v) {
         const GuardDevice *closest = NULL;
         unsigned n_failed = 0;
 
+        for (size_t i = 0; to == GROUP_TYPE_DMA && i < n; i++)
+                if (devices[i].strict_required) {
+                        verdict_set(v, false, true,
+                                    "%s must be strict (policy or pin): the hourly cap never holds back DMA",
+                                    devices[i].name);
+                        return;
+                }
         for (size_t i = 0; i < n; i++) {
                 const GuardDevice *d = devices + i;
 
@@ -263,7 +270,7 @@ bool guards_check(GroupType from, GroupType to, const GuardDevice *devices, size
         check_kernel_strict(to, devices, n, kernel, ret + GUARD_KERNEL_STRICT);
         check_identity_named(to, devices, n, ret + GUARD_IDENTITY_NAMED);
         check_rebind_allowed(rebind, devices, n, ret + GUARD_REBIND_ALLOWED);
-        check_rate_limit(devices, n, ret + GUARD_RATE_LIMIT);
+        check_rate_limit(to, devices, n, ret + GUARD_RATE_LIMIT);
 
         for (GuardId id = 0; id < _GUARD_MAX; id++)
                 if (ret[id].applies && !ret[id].passed)

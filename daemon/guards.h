@@ -39,6 +39,8 @@ typedef struct GuardDevice {
         bool allow_lazy_when_kernel_forced_strict;
         unsigned max_switches_per_hour;      /* effective value */
         unsigned switches_last_hour;         /* from the history */
+        bool strict_required;                /* policy = strict, or pinned strict: the hourly
+                                              * cap never holds back a switch to DMA */
 } GuardDevice;
 
 /* What the kernel says about the group's unit. */
@@ -77,8 +79,11 @@ bool group_switch_needs_rebind(GroupType from, GroupType to);
  *   REBIND_ALLOWED  the switch needs a rebind and at least one device is
  *                   bound; checks the bound devices (an unbound device is
  *                   not unbound, so its allow_rebind does not matter).
- *   RATE_LIMIT      always; fails for a device whose switches_last_hour >=
- *                   max_switches_per_hour (0 blocks every switch). */
+ *   RATE_LIMIT      always but for a switch to DMA when a device has
+ *                   strict_required (protection the config asks for is
+ *                   never held back); fails for a device whose
+ *                   switches_last_hour >= max_switches_per_hour (0 blocks
+ *                   every switch). */
 bool guards_check(GroupType from, GroupType to, const GuardDevice *devices, size_t n,
                   const GuardKernel *kernel, GuardVerdict ret[_GUARD_MAX]);
 

@@ -172,7 +172,18 @@ static ManagerOptions manager_options(const Args *args, const char *config_path,
                 .proc_root = args->proc_root,
                 .socket_path = args->socket_path,
                 .state_dir = args->state_dir,
+                .read_only = args->dry_run, /* only with --switch-group */
         };
+}
+
+static int new_manager(const Args *args, const char *config_path, const char *dropin_dir, Manager **ret) {
+        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
+        int r;
+
+        r = manager_new(&opts, ret);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start: %m");
+        return 0;
 }
 
 /* One switch by hand: the Manager prepares exactly what the daemon would
@@ -180,16 +191,13 @@ static ManagerOptions manager_options(const Args *args, const char *config_path,
  * switching engine runs once. */
 static int switch_one(const Args *args, const char *config_path, const char *dropin_dir) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
         SwitchResult res = {};
-
-        opts.read_only = args->dry_run;
         const PolicyDecision *d = NULL;
         int r;
 
-        r = manager_new(&opts, &m);
+        r = new_manager(args, config_path, dropin_dir, &m);
         if (r < 0)
-                return log_error_errno(r, "Failed to start: %m");
+                return r;
         r = manager_prepare_switching(m);
         if (r < 0)
                 return r;
@@ -216,23 +224,19 @@ static int switch_one(const Args *args, const char *config_path, const char *dro
  * finished or rolled back (logged as "Recovery: ..."), then exit. */
 static int recover_only(const Args *args, const char *config_path, const char *dropin_dir) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
         int r;
 
-        r = manager_new(&opts, &m);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start: %m");
-        return manager_open(m);
+        r = new_manager(args, config_path, dropin_dir, &m);
+        return r < 0 ? r : manager_open(m);
 }
 
 static int run_daemon(const Args *args, const char *config_path, const char *dropin_dir) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        ManagerOptions opts = manager_options(args, config_path, dropin_dir);
         int r;
 
-        r = manager_new(&opts, &m);
+        r = new_manager(args, config_path, dropin_dir, &m);
         if (r < 0)
-                return log_error_errno(r, "Failed to start: %m");
+                return r;
         r = manager_start(m);
         if (r < 0)
                 return r;

@@ -18,7 +18,7 @@
  *     switch (remove a device) and let it go on with SIGCONT;
  *   - the write hook, when set, sees the step and may fail it, let it
  *     happen, or carry it out itself (tests model the kernel this way).
- * Both test-only hooks can come from the environment
+ * The test-only hooks can come from the environment
  * (switch_context_test_hooks_from_env()), so the test bed can kill or fail
  * the real daemon at any step.
  *
@@ -73,7 +73,7 @@ int kernel_release_parse(const char *release, unsigned *ret_major, unsigned *ret
 /* Reads IOMMUTUNED_TEST_CRASH_AT_STEP=N, IOMMUTUNED_TEST_PAUSE_AT_STEP=N and
  * IOMMUTUNED_TEST_FAIL_AT_STEP=N:ERRNO
  * (ERRNO a name like EBUSY or a number). Returns 1 when a hook was set, 0
- * when neither variable is set, -EINVAL for a malformed value (nothing set). */
+ * when none of the variables is set, -EINVAL for a malformed value (nothing set). */
 int switch_context_test_hooks_from_env(SwitchContext *ctx);
 
 /* The one write function. Runs the step (see above) and returns 0 or

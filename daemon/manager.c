@@ -120,6 +120,10 @@ static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now
         r = policy_decide(&in, &m->policy_state, &d, &n);
         if (r < 0) {
                 free(facts);
+                /* The old decisions point at device usage that may have been
+                 * read again since: none is better than a stale one. */
+                m->decisions = policy_decisions_free(m->decisions, m->n_decisions);
+                m->n_decisions = 0;
                 return log_error_errno(r, "The policy failed to decide: %m");
         }
         policy_decisions_free(m->decisions, m->n_decisions);
@@ -152,7 +156,9 @@ void manager_save_state_now(Manager *m) {
 static void manager_save_state(Manager *m) {
         int r;
 
-        if (m->state_dir_fd < 0)
+        /* Only a state read under the lock is written back, and never by a
+         * dry run. */
+        if (m->state_dir_fd < 0 || !m->state_loaded || m->opts.read_only)
                 return;
         r = state_save(m->state_dir_fd, &m->state);
         if (r < 0)
@@ -480,8 +486,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         /* The counters of the last seconds are not lost at a clean stop. */
-        if (m->started_ns && !m->opts.read_only)
-                manager_save_state(m);
+        manager_save_state(m);
         control_server_free(m->control);
         sd_event_source_disable_unref(m->tick_source);
         if (m->latency_timing)
@@ -553,16 +558,21 @@ static int open_state(Manager *m) {
          * one-off switch or --recover must not finish another's intent
          * record or overwrite its state.json. A dry run writes nothing. */
         if (!m->opts.read_only && flock(m->state_dir_fd, LOCK_EX | LOCK_NB) < 0) {
-                if (errno == EWOULDBLOCK)
+                int e = errno;
+
+                closep(&m->state_dir_fd);
+                m->state_dir_fd = -EBADF;
+                if (e == EWOULDBLOCK)
                         return log_error_errno(EBUSY,
                                                "Another iommutuned uses the state directory %s (the running daemon?): "
                                                "while it runs, change groups with iommuctl set",
                                                dir);
-                return log_error_errno(errno, "Failed to lock the state directory %s: %m", dir);
+                return log_error_errno(e, "Failed to lock the state directory %s: %m", dir);
         }
         r = state_load(m->state_dir_fd, &m->state, &m->state_warning);
         if (r < 0)
                 return log_error_errno(r, "Failed to load the state from %s: %m", dir);
+        m->state_loaded = true;
         if (m->state_warning)
                 log_warning("%s", m->state_warning);
         return 0;

@@ -47,6 +47,7 @@ typedef struct Manager {
         FlushSampler *flush;
         WorkloadSampler *workload;
         DaemonState state;         /* cumulative counters, overrides, history */
+        bool state_loaded;         /* read under the state directory's lock: only then saved */
         SwitchContext switch_ctx;  /* the only way to the kernel's writable files */
         char **device_in_use;      /* parallel to topology->devices: what it backs, or NULL */
         /* Switches the engine refused or that failed: not tried again for
@@ -104,12 +105,13 @@ static inline void manager_freep(Manager **m) {
 /* Scans the topology, opens the control socket (socket-activated when
  * systemd passed one), arms the tick, and tells systemd it is ready. */
 int manager_start(Manager *m);
-/* For a one-off switch: everything manager_start() does before the loop
- * that a switch needs (topology, state, recovery, device usage), and one
- * decision per group for its guard facts. */
 /* The roots, the topology, the state (locked), and recovery of an
- * interrupted switch: what every start does first; --recover stops there. */
+ * interrupted switch: what every start does first; --recover stops there.
+ * Read-only (a dry run): no lock, no recovery. */
 int manager_open(Manager *m);
+/* For a one-off switch: everything manager_start() does before the loop
+ * that a switch needs (manager_open(), device usage), and one decision per
+ * group for its guard facts. */
 int manager_prepare_switching(Manager *m);
 /* Decides every group now, without rates (for a switch by hand or at
  * exit, when the rate runs no longer matter). */

@@ -204,6 +204,9 @@ static int members_fill(const PolicyInput *in, const IommuGroup *g, const Policy
                         .max_switches_per_hour = (unsigned) m->config.max_switches_per_hour.u,
                         .switches_last_hour = policy_group_state_switches_since(
                                 state, in->now_ns >= HOUR_NS ? in->now_ns - HOUR_NS + 1 : 0),
+                        .strict_required = member_mode(m) == POLICY_MODE_STRICT ||
+                                           (state && policy_override_active(&state->override, in->now_ns) &&
+                                            state->override.mode == POLICY_OVERRIDE_STRICT),
                 };
                 d->n_members++;
         }

@@ -884,6 +884,33 @@ static void test_pipelined(Server *s) {
 
 /* A last request without its newline, before the client shuts its
  * writing side, is answered; so is everything pipelined before it. */
+/* Clients that write a request and close at once (no shutdown, no read):
+ * every request is still carried out, though nobody gets the answers. */
+static void test_close_after_send(Server *s) {
+        enum { N = 20 };
+        int64_t before, after = 0;
+        Conn probe;
+
+        CHECK_INT(conn_open(&probe, s->path, false), 0, "connect a probe");
+        before = status_int(&probe, "shows");
+        for (int i = 0; i < N; i++) {
+                Conn c;
+
+                if (conn_open(&c, s->path, false) < 0)
+                        continue;
+                (void) send_str(&c, "{\"v\":1,\"cmd\":\"show\",\"target\":\"7\"}\n"
+                                    "{\"v\":1,\"cmd\":\"show\",\"target\":\"8\"}");
+                conn_close(&c);
+        }
+        for (int tries = 0; tries < 50 && after < before + 2 * N; tries++) {
+                usleep(20000);
+                after = status_int(&probe, "shows");
+        }
+        CHECK(after == before + 2 * N, "%d clients that wrote two requests and closed: %" PRId64 " of %d carried out",
+              N, after - before, 2 * N);
+        conn_close(&probe);
+}
+
 static void test_eof(Server *s) {
         static const char *const tails[] = {
                 "{\"v\":1,\"cmd\":\"status\"}",
@@ -1330,6 +1357,7 @@ int main(void) {
         test_stuck_client(&s);
         test_pipelined(&s);
         test_eof(&s);
+        test_close_after_send(&s);
         test_watch(&s);
         test_stuck_watchers(&s);
         test_max_clients(&s);

@@ -294,6 +294,27 @@ static void test_rate_limit(void) {
         d.max_switches_per_hour = 0;
         CHECK(!guards_check(DMA, FQ, &d, 1, NULL, v), "max 0: never");
         CHECK(!guards_check(FQ, DMA, &d, 1, NULL, v), "max 0: not even to strict");
+
+        /* A device the config (or a pin) wants strict: the cap never holds
+         * back DMA, and still holds back lazy. */
+        d.strict_required = true;
+        d.max_switches_per_hour = 4;
+        d.switches_last_hour = 4;
+        CHECK(guards_check(FQ, DMA, &d, 1, NULL, v), "strict required, cap used up: to DMA allowed");
+        CHECK(!v[GUARD_RATE_LIMIT].applies, "... the cap does not apply");
+        CHECK_REASON(v[GUARD_RATE_LIMIT], "never holds back DMA");
+        CHECK(!guards_check(DMA, FQ, &d, 1, NULL, v), "strict required, cap used up: to DMA-FQ still blocked");
+        d.max_switches_per_hour = 0;
+        d.switches_last_hour = 0;
+        CHECK(guards_check(FQ, DMA, &d, 1, NULL, v), "strict required, max 0: to DMA still allowed");
+        {
+                GuardDevice two[2] = { good("0000:00:04.0"), good("0000:00:05.0") };
+
+                two[0].switches_last_hour = 4;
+                two[1].strict_required = true;
+                CHECK(guards_check(FQ, DMA, two, 2, NULL, v),
+                      "a group with one strict-required member goes to DMA past another's cap");
+        }
 }
 
 static void test_multi_device(void) {
