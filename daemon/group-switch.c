@@ -409,6 +409,18 @@ static void intent_step(SwitchContext *ctx, IntentRecord *rec, IntentStep step) 
                                   intent_step_to_string(step));
 }
 
+/* Binds a device back to the driver it had when the switch began: nothing
+ * to do for one that had none or is gone (hot-removed). 0 or -errno. */
+static int bind_back(SwitchContext *ctx, const GroupDevice *d, char ***steps) {
+        if (!d->driver)
+                return 0;
+        if (device_gone(ctx->sysfs_fd, d->name)) {
+                steps_add(steps, "%s is gone; nothing to bind", d->name);
+                return 0;
+        }
+        return device_bind(ctx, d->name, d->driver, steps, NULL);
+}
+
 /* Puts the old type back and binds every device: at most one attempt at
  * each action. Returns 0 when the group ended at the old type with every
  * device bound, else the first error, with *problems listing each failure
@@ -471,13 +483,7 @@ static int roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec,
         for (size_t i = 0; i < s->n_devices; i++) {
                 const GroupDevice *d = s->devices + i;
 
-                if (!d->driver)
-                        continue;
-                if (device_gone(ctx->sysfs_fd, d->name)) {
-                        steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
-                        continue;
-                }
-                q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
+                q = bind_back(ctx, d, &r->steps);
                 if (q < 0) {
                         const char *why = bind_error_explain(q);
 
@@ -659,7 +665,6 @@ static int not_started(SwitchContext *ctx, const GroupState *s, SwitchResult *r,
 static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *r) {
         _cleanup_(intent_record_done) IntentRecord rec = {};
         char what[2048], gone[512], note[600];
-        bool any_failed = false;
         size_t what_len = 0;
         int q;
 
@@ -732,17 +737,10 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                 const GroupDevice *d = s->devices + i;
                 const char *why;
 
-                if (!d->driver)
-                        continue;
-                if (device_gone(ctx->sysfs_fd, d->name)) {
-                        steps_add(&r->steps, "%s is gone; nothing to bind", d->name);
-                        continue;
-                }
-                q = device_bind(ctx, d->name, d->driver, &r->steps, NULL);
+                q = bind_back(ctx, d, &r->steps);
                 if (q >= 0)
                         continue;
                 why = bind_error_explain(q);
-                any_failed = true;
                 r->error = r->error ?: q;
                 log_warning_errno(q, "Group %u: could not bind %s to %s under %s: %m", s->group, d->name,
                                   d->driver, type_name(r->to));
@@ -751,7 +749,7 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                                              "%sbinding %s to %s under %s failed: %s", what_len ? "; " : "",
                                              d->name, d->driver, type_name(r->to), why ? why : strerror(-q));
         }
-        if (any_failed)
+        if (what_len > 0) /* a bind failed */
                 return fail_and_roll_back(ctx, s, &rec, r, r->error, what);
 
         if (group_gone(ctx, s, gone, sizeof(gone)))
