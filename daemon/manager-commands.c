@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "counters.h"
 #include "log.h"
 #include "intent-log.h"
 #include "manager.h"
@@ -305,18 +306,8 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
 static json_object *counters_to_json(const StateCounters *c) {
         json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "maps", json_object_new_int64((int64_t) c->maps));
-        json_object_object_add(o, "unmaps", json_object_new_int64((int64_t) c->unmaps));
-        json_object_object_add(o, "invalidations", json_object_new_int64((int64_t) c->iotlb_invalidations));
-        json_object_object_add(o, "invalidations_page_selective",
-                               json_object_new_int64((int64_t) c->iotlb_page_selective));
-        json_object_object_add(o, "device_tlb_invalidations", json_object_new_int64((int64_t) c->devtlb_invalidations));
-        json_object_object_add(o, "strict_would_cost", json_object_new_int64((int64_t) c->strict_model_invalidations));
-        json_object_object_add(o, "unpatched_lazy_would_cost",
-                               json_object_new_int64((int64_t) c->unpatched_model_invalidations));
-        json_object_object_add(o, "avoided_vs_strict", json_object_new_int64((int64_t) c->avoided_vs_strict));
-        json_object_object_add(o, "avoided_by_patch", json_object_new_int64((int64_t) c->avoided_by_patch));
-        json_object_object_add(o, "time_saved_ns", json_object_new_int64((int64_t) c->time_saved_ns));
+        for (size_t i = 0; i < counter_info_count(); i++)
+                json_object_object_add(o, counter_info(i)->wire_key, json_object_new_int64((int64_t) counter_value(c, i)));
         return o;
 }
 
@@ -468,94 +459,10 @@ static json_object *handle_reload(Manager *m, json_object **ret_error) {
         return o;
 }
 
-static void metric(FILE *f, const char *name, const char *type, const char *help) {
-        fprintf(f, "# TYPE %s %s\n# HELP %s %s\n", name, type, name, help);
-}
-
 static json_object *handle_metrics(Manager *m) {
-        _cleanup_free_ char *text = NULL;
-        uint64_t requests, errors, refused;
-        size_t size = 0;
-        FILE *f;
+        _cleanup_free_ char *text = manager_metrics_text(m);
 
-        f = open_memstream(&text, &size);
-        if (!f)
-                return NULL;
-        control_server_stats(m->control, &requests, &errors, &refused);
-        metric(f, "iommutuned_ticks", "counter", "Monitoring ticks since the daemon started.");
-        fprintf(f, "iommutuned_ticks_total %" PRIu64 "\n", m->ticks);
-        metric(f, "iommutuned_groups", "gauge", "IOMMU groups by type.");
-        for (GroupType t = GROUP_TYPE_UNKNOWN; t < _GROUP_TYPE_MAX; t++) {
-                size_t n = 0;
-
-                for (size_t i = 0; i < m->topology->n_groups; i++)
-                        n += m->topology->groups[i].type == t;
-                fprintf(f, "iommutuned_groups{type=\"%s\"} %zu\n", group_type_to_string(t), n);
-        }
-        metric(f, "iommutuned_group_info", "gauge", "One series per IOMMU group, labelled with its type.");
-        for (size_t i = 0; i < m->topology->n_groups; i++)
-                fprintf(f, "iommutuned_group_info{group=\"%u\",type=\"%s\"} 1\n", m->topology->groups[i].id,
-                        group_type_to_string(m->topology->groups[i].type));
-        /* Flush counters, cumulative across restarts (state.json). */
-        {
-                static const struct {
-                        const char *name, *help;
-                        size_t offset;
-                } counters[] = {
-                        { "iommutuned_unmaps", "DMA unmaps (perf iommu:unmap).", offsetof(StateCounters, unmaps) },
-                        { "iommutuned_iotlb_invalidations", "IOTLB invalidations (VT-d qi_submit).",
-                          offsetof(StateCounters, iotlb_invalidations) },
-                        { "iommutuned_avoided_vs_strict", "Invalidations lazy mode avoided (estimated).",
-                          offsetof(StateCounters, avoided_vs_strict) },
-                        { "iommutuned_avoided_by_patch", "Invalidations the patched driver avoided (estimated).",
-                          offsetof(StateCounters, avoided_by_patch) },
-                };
-
-                for (size_t c = 0; c < ELEMENTSOF(counters); c++) {
-#define COUNTER(sc) (*(const uint64_t *) ((const char *) (sc) + counters[c].offset))
-                        metric(f, counters[c].name, "counter", counters[c].help);
-                        fprintf(f, "%s_total{scope=\"machine\"} %" PRIu64 "\n", counters[c].name,
-                                COUNTER(&m->state.total));
-                        for (size_t i = 0; i < m->state.n_units; i++) {
-                                fprintf(f, "%s_total{scope=\"unit\",unit=\"%s\"} %" PRIu64 "\n", counters[c].name,
-                                        m->state.units[i].name, COUNTER(&m->state.units[i].counters));
-                                fprintf(f, "%s_total{scope=\"unattributed\",unit=\"%s\"} %" PRIu64 "\n",
-                                        counters[c].name, m->state.units[i].name,
-                                        COUNTER(&m->state.units[i].unattributed));
-                        }
-                        for (size_t i = 0; i < m->state.n_groups; i++)
-                                fprintf(f, "%s_total{scope=\"group\",group=\"%u\",device=\"%s\"} %" PRIu64 "\n",
-                                        counters[c].name, m->state.groups[i].group_hint, m->state.groups[i].key,
-                                        COUNTER(&m->state.groups[i].counters));
-#undef COUNTER
-                }
-        }
-        metric(f, "iommutuned_switches", "counter", "Group type switches since the daemon started, by outcome.");
-        for (SwitchOutcome o = 0; o < _SWITCH_OUTCOME_MAX; o++)
-                fprintf(f, "iommutuned_switches_total{outcome=\"%s\"} %" PRIu64 "\n", switch_outcome_to_string(o),
-                        m->switch_outcomes[o]);
-        metric(f, "iommutuned_control_requests", "counter", "Control socket requests answered.");
-        fprintf(f, "iommutuned_control_requests_total %" PRIu64 "\n", requests);
-        metric(f, "iommutuned_control_errors", "counter", "Control socket requests answered with an error.");
-        fprintf(f, "iommutuned_control_errors_total %" PRIu64 "\n", errors);
-        metric(f, "iommutuned_control_refused", "counter", "Connections refused because too many were open.");
-        fprintf(f, "iommutuned_control_refused_total %" PRIu64 "\n", refused);
-        {
-                ControlQueueStats q;
-
-                control_server_queue_stats(m->control, &q);
-                metric(f, "iommutuned_watch_updates_dropped", "counter",
-                       "Watch updates dropped for watchers too far behind (each update is the whole state).");
-                fprintf(f, "iommutuned_watch_updates_dropped_total %" PRIu64 "\n", q.updates_dropped);
-                metric(f, "iommutuned_control_queued_bytes", "gauge", "Answers and updates not yet written.");
-                fprintf(f, "iommutuned_control_queued_bytes %zu\n", q.queued_bytes);
-        }
-        metric(f, "iommutuned_config_reload_failures", "counter", "Reloads rejected for an invalid config.");
-        fprintf(f, "iommutuned_config_reload_failures_total %" PRIu64 "\n", m->reload_failures);
-        fputs("# EOF\n", f);
-        if (fclose(f) != 0)
-                return NULL;
-        return json_object_new_string(text);
+        return text ? json_object_new_string(text) : NULL;
 }
 
 json_object *manager_watch_update(Manager *m) {

@@ -129,6 +129,10 @@ int manager_reload(Manager *m, char ***ret_errors);
  * flush_cost_ns, else the debugfs measurement, else 0 (unknown). */
 uint64_t manager_flush_cost_ns(const Manager *m);
 
+/* The "metrics" answer: Prometheus text format (manager-metrics.c). A new
+ * string, NULL on ENOMEM. */
+char *manager_metrics_text(Manager *m);
+
 /* Switching (manager-switch.c). */
 int manager_read_device_usage(Manager *m);
 void manager_free_device_usage(Manager *m);

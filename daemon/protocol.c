@@ -17,7 +17,7 @@ static const ProtocolCommandInfo commands[_CMD_MAX] = {
         [CMD_CLEAR] = { "clear", true, true, "GROUP|BDF", "remove a pin" },
         [CMD_RELOAD] = { "reload", true, false, "", "re-read the configuration" },
         [CMD_WATCH] = { "watch", false, false, "", "stream one update per tick" },
-        [CMD_METRICS] = { "metrics", false, false, "", "OpenMetrics text" },
+        [CMD_METRICS] = { "metrics", false, false, "", "Prometheus text format" },
 };
 
 const ProtocolCommandInfo *protocol_command_info(ProtocolCommand c) {

@@ -9,42 +9,24 @@
 #include <sys/stat.h>
 
 #include "atomic-file.h"
+#include "counters.h"
 #include "state-file.h"
 #include "util.h"
 
 int (*state_write_hook)(const char *step) = NULL;
 
-static const struct {
-        const char *name;
-        size_t offset;
-} counter_fields[] = {
-        { "maps", offsetof(StateCounters, maps) },
-        { "unmaps", offsetof(StateCounters, unmaps) },
-        { "iotlb_invalidations", offsetof(StateCounters, iotlb_invalidations) },
-        { "iotlb_page_selective", offsetof(StateCounters, iotlb_page_selective) },
-        { "devtlb_invalidations", offsetof(StateCounters, devtlb_invalidations) },
-        { "strict_model_invalidations", offsetof(StateCounters, strict_model_invalidations) },
-        { "unpatched_model_invalidations", offsetof(StateCounters, unpatched_model_invalidations) },
-        { "avoided_vs_strict", offsetof(StateCounters, avoided_vs_strict) },
-        { "avoided_by_patch", offsetof(StateCounters, avoided_by_patch) },
-        { "time_saved_ns", offsetof(StateCounters, time_saved_ns) },
-};
-
-/* A counter added to StateCounters but not here would silently never be
- * saved. */
-_Static_assert(ELEMENTSOF(counter_fields) * sizeof(uint64_t) == sizeof(StateCounters),
-               "every field of StateCounters is listed in counter_fields");
-
+/* The counters' keys come from the one table (counters.c), where each
+ * row's state_key never changes. */
 static uint64_t *counter_at(StateCounters *c, size_t i) {
-        return (uint64_t *) ((char *) c + counter_fields[i].offset);
+        return counter_value_ptr(c, i);
 }
 
 static uint64_t counter_get(const StateCounters *c, size_t i) {
-        return *(const uint64_t *) ((const char *) c + counter_fields[i].offset);
+        return counter_value(c, i);
 }
 
 void state_counters_add(StateCounters *acc, const StateCounters *delta) {
-        for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++) {
+        for (size_t i = 0; i < counter_info_count(); i++) {
                 uint64_t *a = counter_at(acc, i), d = counter_get(delta, i);
 
                 *a = *a > UINT64_MAX - d ? UINT64_MAX : *a + d;
@@ -208,8 +190,8 @@ static json_object *new_u64(uint64_t v) {
 static json_object *counters_to_json(const StateCounters *c) {
         json_object *o = json_object_new_object();
 
-        for (size_t i = 0; o && i < ELEMENTSOF(counter_fields); i++)
-                if (add(o, counter_fields[i].name, new_u64(counter_get(c, i))) < 0) {
+        for (size_t i = 0; o && i < counter_info_count(); i++)
+                if (add(o, counter_info(i)->state_key, new_u64(counter_get(c, i))) < 0) {
                         json_object_put(o);
                         return NULL;
                 }
@@ -460,8 +442,8 @@ static int get_counters(Parser *p, json_object *o, const char *where, const char
         if (r < 0)
                 return r;
         snprintf(path, sizeof(path), "%s%s%s", where, DOT(where), key);
-        for (size_t i = 0; i < ELEMENTSOF(counter_fields); i++) {
-                r = get_u64(p, c, path, counter_fields[i].name, true, counter_at(ret, i));
+        for (size_t i = 0; i < counter_info_count(); i++) {
+                r = get_u64(p, c, path, counter_info(i)->state_key, true, counter_at(ret, i));
                 if (r < 0)
                         return r;
         }

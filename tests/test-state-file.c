@@ -758,6 +758,30 @@ static void test_counters_add(void) {
         CHECK(a.unmaps == UINT64_MAX && a.time_saved_ns == UINT64_MAX, "and saturate at UINT64_MAX");
 }
 
+/* A state.json as version 1 wrote it before the counter table (counters.c)
+ * named its keys: every counter key is read into its own field, so the
+ * table never renames one. */
+static void test_existing_file_keys(void) {
+        static const char text[] =
+                "{\"version\":1,\"total\":{\"maps\":1,\"unmaps\":2,\"iotlb_invalidations\":3,"
+                "\"iotlb_page_selective\":4,\"devtlb_invalidations\":5,\"strict_model_invalidations\":6,"
+                "\"unpatched_model_invalidations\":7,\"avoided_vs_strict\":8,\"avoided_by_patch\":9,"
+                "\"time_saved_ns\":10},\"units\":[],\"groups\":[],\"history\":[]}";
+        _cleanup_free_ char *error = NULL, *out = NULL;
+        DaemonState s = {};
+
+        CHECK_INT(state_parse(text, strlen(text), &s, &error), 0, "an existing state.json loads");
+        CHECK(s.total.maps == 1 && s.total.unmaps == 2 && s.total.iotlb_invalidations == 3 &&
+                      s.total.iotlb_page_selective == 4 && s.total.devtlb_invalidations == 5 &&
+                      s.total.strict_model_invalidations == 6 && s.total.unpatched_model_invalidations == 7 &&
+                      s.total.avoided_vs_strict == 8 && s.total.avoided_by_patch == 9 && s.total.time_saved_ns == 10,
+              "... each counter key into its own field");
+        CHECK(state_to_json(&s, &out) == 0 && strstr(out, "\"iotlb_page_selective\": 4") &&
+                      strstr(out, "\"time_saved_ns\": 10"),
+              "... and saved under the same keys");
+        state_done(&s);
+}
+
 int main(void) {
         test_round_trip();
         test_missing();
@@ -772,5 +796,6 @@ int main(void) {
         test_history_bounded();
         test_find_or_add();
         test_counters_add();
+        test_existing_file_keys();
         return tap_done();
 }

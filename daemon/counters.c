@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "counters.h"
+#include "util.h"
+
+/* The state key is the field's name: renaming a field would rename the key in
+ * every existing state.json. */
+#define ROW(field, wire, metric_name, unit_, help_) \
+        { #field, wire, metric_name, help_, unit_, offsetof(StateCounters, field) }
+
+static const CounterInfo counters[] = {
+        ROW(maps, "maps", "maps", COUNTER_UNIT_EVENTS,
+            "DMA map calls (perf counter on the iommu:map tracepoint)."),
+        ROW(unmaps, "unmaps", "unmaps", COUNTER_UNIT_EVENTS,
+            "DMA unmap calls (perf counter on the iommu:unmap tracepoint)."),
+        ROW(iotlb_invalidations, "invalidations", "iotlb_invalidations", COUNTER_UNIT_EVENTS,
+            "IOTLB invalidation descriptors submitted (VT-d qi_submit records; measured)."),
+        ROW(iotlb_page_selective, "invalidations_page_selective", "iotlb_page_selective_invalidations",
+            COUNTER_UNIT_EVENTS, "Page-selective IOTLB invalidations, part of the IOTLB invalidations (measured)."),
+        ROW(devtlb_invalidations, "device_tlb_invalidations", "device_tlb_invalidations", COUNTER_UNIT_EVENTS,
+            "Device-TLB (ATS) invalidation descriptors submitted (VT-d qi_submit records; measured)."),
+        ROW(strict_model_invalidations, "strict_would_cost", "strict_model_invalidations", COUNTER_UNIT_EVENTS,
+            "IOTLB invalidations strict mode would have cost for the same unmaps (estimated by the gather model)."),
+        ROW(unpatched_model_invalidations, "unpatched_lazy_would_cost", "unpatched_model_invalidations",
+            COUNTER_UNIT_EVENTS,
+            "IOTLB invalidations the lazy driver without the VT-d fix would have cost (estimated by the gather model)."),
+        ROW(avoided_vs_strict, "avoided_vs_strict", "avoided_vs_strict_invalidations", COUNTER_UNIT_EVENTS,
+            "IOTLB invalidations avoided compared with strict mode (estimated)."),
+        ROW(avoided_by_patch, "avoided_by_patch", "avoided_by_patch_invalidations", COUNTER_UNIT_EVENTS,
+            "IOTLB invalidations the patched lazy driver avoided (estimated)."),
+        ROW(time_saved_ns, "time_saved_ns", "time_saved_seconds", COUNTER_UNIT_NANOSECONDS,
+            "Time not spent on IOTLB invalidations: avoided invalidations times the measured or configured cost of one (estimated)."),
+};
+
+/* A counter added to StateCounters but not here would silently never be
+ * saved, replied or exported. */
+_Static_assert(ELEMENTSOF(counters) * sizeof(uint64_t) == sizeof(StateCounters),
+               "every field of StateCounters has a row in counters[]");
+
+const CounterInfo *counter_info(size_t i) {
+        return i < ELEMENTSOF(counters) ? &counters[i] : NULL;
+}
+
+size_t counter_info_count(void) {
+        return ELEMENTSOF(counters);
+}
+
+uint64_t *counter_value_ptr(StateCounters *c, size_t i) {
+        return (uint64_t *) ((char *) c + counters[i].offset);
+}
+
+uint64_t counter_value(const StateCounters *c, size_t i) {
+        return *(const uint64_t *) ((const char *) c + counters[i].offset);
+}
