@@ -28,7 +28,8 @@ static const CounterInfo counters[] = {
         ROW(avoided_by_patch, "avoided_by_patch", "avoided_by_patch_invalidations", COUNTER_UNIT_EVENTS,
             "IOTLB invalidations the patched lazy driver avoided (estimated)."),
         ROW(time_saved_ns, "time_saved_ns", "time_saved_seconds", COUNTER_UNIT_NANOSECONDS,
-            "Time not spent on IOTLB invalidations: avoided invalidations times the measured or configured cost of one (estimated)."),
+            "Time not spent on IOTLB invalidations: avoided invalidations times the measured or configured "
+            "cost of one (estimated)."),
 };
 
 /* A counter added to StateCounters but not here would silently never be

@@ -87,50 +87,50 @@ static void group_labels(char *buf, size_t size, unsigned group, const char *dev
 
 /* ---- machine level: one row per family -------------------------------- */
 
-static uint64_t gauge_ticks(Manager *m) {
+static uint64_t value_ticks(Manager *m) {
         return m->ticks;
 }
 
-static uint64_t gauge_reload_failures(Manager *m) {
+static uint64_t value_reload_failures(Manager *m) {
         return m->reload_failures;
 }
 
-static uint64_t gauge_control_requests(Manager *m) {
+static uint64_t value_control_requests(Manager *m) {
         uint64_t requests, errors, refused;
 
         control_server_stats(m->control, &requests, &errors, &refused);
         return requests;
 }
 
-static uint64_t gauge_control_errors(Manager *m) {
+static uint64_t value_control_errors(Manager *m) {
         uint64_t requests, errors, refused;
 
         control_server_stats(m->control, &requests, &errors, &refused);
         return errors;
 }
 
-static uint64_t gauge_control_refused(Manager *m) {
+static uint64_t value_control_refused(Manager *m) {
         uint64_t requests, errors, refused;
 
         control_server_stats(m->control, &requests, &errors, &refused);
         return refused;
 }
 
-static uint64_t gauge_watch_dropped(Manager *m) {
+static uint64_t value_watch_dropped(Manager *m) {
         ControlQueueStats q;
 
         control_server_queue_stats(m->control, &q);
         return q.updates_dropped;
 }
 
-static uint64_t gauge_queued_bytes(Manager *m) {
+static uint64_t value_queued_bytes(Manager *m) {
         ControlQueueStats q;
 
         control_server_queue_stats(m->control, &q);
         return q.queued_bytes;
 }
 
-static uint64_t gauge_tick_cpu_ns(Manager *m) {
+static uint64_t value_tick_cpu_ns(Manager *m) {
         return m->ticks ? tick_cost_total_ns(&m->tick_cost) / m->ticks : 0;
 }
 
@@ -182,7 +182,7 @@ static void samples_switches(FILE *f, const char *name, Manager *m) {
         }
 }
 
-static uint64_t gauge_groups_pinned(Manager *m) {
+static uint64_t value_groups_pinned(Manager *m) {
         uint64_t n = 0, now = now_realtime_ns();
 
         for (size_t i = 0; i < m->state.n_groups; i++)
@@ -204,30 +204,34 @@ typedef struct MachineFamily {
 static const MachineFamily machine_families[] = {
         { "iommutuned_build_info", METRIC_GAUGE, "Always 1; the daemon's version is the label.",
           .samples = samples_build_info },
-        { "iommutuned_mode", METRIC_GAUGE, "1 for the daemon's mode (enforce: writes group types; advise: never writes).",
+        { "iommutuned_mode", METRIC_GAUGE,
+          "1 for the daemon's mode (enforce: writes group types; advise: never writes).",
           .samples = samples_mode },
-        { "iommutuned_ticks_total", METRIC_COUNTER, "Monitoring ticks since the daemon started.", .value = gauge_ticks },
+        { "iommutuned_ticks_total", METRIC_COUNTER, "Monitoring ticks since the daemon started.", .value = value_ticks },
         { "iommutuned_tick_cpu_seconds", METRIC_GAUGE,
-          "The daemon's own CPU time per tick, the mean since it started.", .seconds = gauge_tick_cpu_ns },
+          "The daemon's own CPU time per tick, the mean since it started.", .seconds = value_tick_cpu_ns },
         { "iommutuned_tick_phase_cpu_seconds", METRIC_GAUGE,
-          "The daemon's own CPU time per tick by phase, the mean since it started (the phases add up to iommutuned_tick_cpu_seconds).",
+          "The daemon's own CPU time per tick by phase, the mean since it started "
+          "(the phases add up to iommutuned_tick_cpu_seconds).",
           .samples = samples_tick_phase_cpu },
         { "iommutuned_groups", METRIC_GAUGE, "IOMMU groups by their current type.", .samples = samples_groups_by_type },
         { "iommutuned_groups_pinned", METRIC_GAUGE, "IOMMU groups with a pin (iommuctl set) in force.",
-          .value = gauge_groups_pinned },
+          .value = value_groups_pinned },
         { "iommutuned_switches_total", METRIC_COUNTER, "Group type switches since the daemon started, by outcome.",
           .samples = samples_switches },
         { "iommutuned_control_requests_total", METRIC_COUNTER, "Control socket requests answered.",
-          .value = gauge_control_requests },
+          .value = value_control_requests },
         { "iommutuned_control_errors_total", METRIC_COUNTER, "Control socket requests answered with an error.",
-          .value = gauge_control_errors },
+          .value = value_control_errors },
         { "iommutuned_control_refused_total", METRIC_COUNTER, "Connections refused because too many were open.",
-          .value = gauge_control_refused },
+          .value = value_control_refused },
         { "iommutuned_watch_updates_dropped_total", METRIC_COUNTER,
-          "Watch updates dropped for watchers too far behind (each update is the whole state).", .value = gauge_watch_dropped },
-        { "iommutuned_control_queued_bytes", METRIC_GAUGE, "Answers and updates not yet written.", .value = gauge_queued_bytes },
+          "Watch updates dropped for watchers too far behind (each update is the whole state).",
+          .value = value_watch_dropped },
+        { "iommutuned_control_queued_bytes", METRIC_GAUGE, "Answers and updates not yet written.",
+          .value = value_queued_bytes },
         { "iommutuned_config_reload_failures_total", METRIC_COUNTER, "Reloads rejected for an invalid config.",
-          .value = gauge_reload_failures },
+          .value = value_reload_failures },
 };
 
 static void write_machine_families(FILE *f, Manager *m) {
