@@ -3,7 +3,7 @@
  * dma-load: O_DIRECT block I/O to drive DMA maps and unmaps through the
  * IOMMU of the guest's disk controller.
  *
- *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H]
+ *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H | -S]
  *
  * Each operation is one pread()/pwrite() of SIZE bytes (default 64K; K, M
  * and G suffixes) at consecutive offsets, wrapping at the device's end. The
@@ -12,6 +12,15 @@
  * whole huge page and half of the next. When no huge page can be had, -H
  * falls back to normal pages and says so (huge=0 in the result line); -HH
  * makes that an error.
+ *
+ * With -S the buffer's 4 KiB pages are scattered: page i is page 2i of a
+ * mapping twice as large, moved into place with mremap(), so no two of its
+ * pages are physically adjacent (however the allocator handed them out) and
+ * an O_DIRECT request of N pages reaches the driver as N segments. On 6.17+
+ * such a request takes nvme's IOVA-based DMA API path, where a contiguous one
+ * may not. The line then ends with "adjacent=N": pairs of consecutive pages
+ * that are physically adjacent after all (from /proc/self/pagemap; -1 when
+ * it cannot be read).
  *
  * Prints one line: "dma-load: op=read bs=N ops=N bytes=N secs=S MBps=R huge=0|1".
  */
@@ -29,6 +38,7 @@
 #include <unistd.h>
 
 #define HUGE_2M (2UL << 20)
+#define PAGE_4K 4096UL
 
 static int parse_size(const char *s, unsigned long long *ret)
 {
@@ -63,8 +73,62 @@ static double now(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H[H]]\n");
+		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H[H] | -S]\n");
 	exit(1);
+}
+
+/*
+ * A buffer of len bytes whose pages are every other page of a mapping of
+ * 2 * len (see -S above); MAP_FAILED on failure.
+ */
+static void *scattered_buffer(size_t len)
+{
+	char *src, *dst;
+
+	src = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED)
+		return MAP_FAILED;
+	(void) madvise(src, 2 * len, MADV_NOHUGEPAGE);
+	memset(src, 0x5a, 2 * len);
+	/* Reserve the destination range, then move pages over it. */
+	dst = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return MAP_FAILED;
+	for (size_t i = 0; i < len / PAGE_4K; i++)
+		if (mremap(src + 2 * i * PAGE_4K, PAGE_4K, PAGE_4K, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   dst + i * PAGE_4K) == MAP_FAILED)
+			return MAP_FAILED;
+	return dst;
+}
+
+/* Consecutive pages of buf that are physically adjacent; -1 if unknown. */
+static long adjacent_pages(const char *buf, size_t len)
+{
+	uint64_t prev = 0;
+	long adjacent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < len / PAGE_4K; i++) {
+		uint64_t e, pfn;
+
+		if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)(buf + i * PAGE_4K) / PAGE_4K * 8)) !=
+		    (ssize_t)sizeof(e) || !(e >> 63)) {
+			close(fd);
+			return -1;
+		}
+		pfn = e & ((UINT64_C(1) << 55) - 1);
+		if (pfn == 0) {		/* PFNs hidden (not root) */
+			close(fd);
+			return -1;
+		}
+		if (i > 0 && pfn == prev + 1)
+			adjacent++;
+		prev = pfn;
+	}
+	close(fd);
+	return adjacent;
 }
 
 int main(int argc, char **argv)
@@ -72,13 +136,13 @@ int main(int argc, char **argv)
 	const char *dev = NULL;
 	unsigned long long bs = 64 << 10, ops = 0, seconds = 0, devsize = 0;
 	unsigned long long done = 0, off = 0;
-	bool do_write = false, huge_ok = false;
+	bool do_write = false, huge_ok = false, scatter = false;
 	int huge = 0, opt, fd;
 	size_t maplen;
 	void *buf = MAP_FAILED;
 	double t0, t1;
 
-	while ((opt = getopt(argc, argv, "d:b:n:t:wH")) != -1) {
+	while ((opt = getopt(argc, argv, "d:b:n:t:wHS")) != -1) {
 		switch (opt) {
 		case 'd': dev = optarg; break;
 		case 'b': if (parse_size(optarg, &bs) < 0) usage(); break;
@@ -86,11 +150,12 @@ int main(int argc, char **argv)
 		case 't': if (parse_size(optarg, &seconds) < 0) usage(); break;
 		case 'w': do_write = true; break;
 		case 'H': huge++; break;
+		case 'S': scatter = true; break;
 		default: usage();
 		}
 	}
 	if (!dev || optind != argc || bs == 0 || bs % 4096 || (!ops && !seconds) ||
-	    (ops && seconds))
+	    (ops && seconds) || (huge && scatter))
 		usage();
 
 	fd = open(dev, (do_write ? O_RDWR : O_RDONLY) | O_DIRECT);
@@ -116,6 +181,14 @@ int main(int argc, char **argv)
 				return 1;
 		} else {
 			huge_ok = true;
+		}
+	}
+	if (scatter) {
+		buf = scattered_buffer(maplen);
+		if (buf == MAP_FAILED) {
+			fprintf(stderr, "dma-load: scattered buffer of %zu bytes: %s\n",
+				maplen, strerror(errno));
+			return 1;
 		}
 	}
 	if (buf == MAP_FAILED) {
@@ -151,9 +224,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t1 = now();
-	printf("dma-load: op=%s bs=%llu ops=%llu bytes=%llu secs=%.3f MBps=%.1f huge=%d\n",
+	printf("dma-load: op=%s bs=%llu ops=%llu bytes=%llu secs=%.3f MBps=%.1f huge=%d",
 	       do_write ? "write" : "read", bs, done, done * bs, t1 - t0,
 	       t1 > t0 ? done * bs / (t1 - t0) / 1e6 : 0.0, huge_ok);
+	if (scatter)
+		printf(" adjacent=%ld", adjacent_pages(buf, (size_t)bs));
+	printf("\n");
 	close(fd);
 	return 0;
 }

@@ -66,7 +66,7 @@ check_topology first
 capture_tree
 
 # --- 1. default type --------------------------------------------------------
-case $VM_PLATFORM in
+case $VM_MACHINE in
 vtd|vtd-debugfs|vtd-unpatched|vtd-6.12) DEFAULT=DMA-FQ ;; # x86 Kconfig default: lazy
 vtd-cm) DEFAULT=DMA ;;  # caching mode: "IOMMU batching disallowed"
 amd) DEFAULT=DMA ;;     # NpCache under QEMU: "Using strict mode due to virtualization"
