@@ -898,6 +898,9 @@ static void test_captured_trees(void) {
                 { "qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, "6.1.0-56-arm64", GROUP_TYPE_DMA, -1, false,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
                   false },
+                { "qemu-smmuv3-13bpo", IOMMU_VENDOR_ARM_SMMUV3, "7.3.4+deb13-arm64", GROUP_TYPE_DMA, -1, false,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
+                  false },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++) {
