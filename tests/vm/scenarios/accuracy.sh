@@ -120,6 +120,8 @@ iommutuned --config "$CONF" --socket "$SOCK" --state-dir /tmp/ast > "$LOG" 2>&1 
 DAEMON=$!
 wait_for "$SOCK" 150 || { cat "$LOG"; fail "iommutuned did not open $SOCK"; }
 
+# jget_has FLAT KEY TEXT: the value of KEY contains TEXT.
+jget_has() { case $(jget "$1" "$2") in *"$3"*) return 0 ;; esac; return 1; }
 ticks() { ctl --json status > /tmp/status.json && json_flat < /tmp/status.json | sed -n 's/^ticks=//p'; }
 # wait_ticks N: until the daemon has ticked N more times.
 wait_ticks() {
@@ -210,6 +212,8 @@ if ! is_vtd; then
 	fi
 	ctl --json status > /tmp/status.json && json_flat < /tmp/status.json > /tmp/status.flat
 	grep -E '^sources\.' /tmp/status.flat | sed 's/^/    status: /' || true
+	check "status shows the $WANT_RULES rules in use ($(jget /tmp/status.flat flush_rules))" \
+		jget_has /tmp/status.flat flush_rules "$WANT_RULES, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "the driver's own") page table"
 	window strict64k -b 64K -n 1000
 	model_checks strict64k 1000
 	[ "$BIG_DEV" = /dev/vda ] && vda_type DMA
@@ -291,6 +295,8 @@ fi
 # The daemon's verdict on the driver fix: by version, cross-checked by what
 # it has now seen (50 lazy unmaps with a page-size change).
 ctl --json status > /tmp/status.json && json_flat < /tmp/status.json > /tmp/status.flat
+check "status shows the intel-iommu rules in use ($(jget /tmp/status.flat flush_rules))" \
+	jget_has /tmp/status.flat flush_rules "intel-iommu, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "the driver's own") page table"
 VERDICT=$(jget /tmp/status.flat driver_fix.verdict)
 echo "measured driver-fix verdict after lazy3m: $VERDICT ($(jget /tmp/status.flat driver_fix.evidence))"
 if [ "$GENERIC_PT" = 1 ]; then WANT="not applicable"; elif [ "$PATCHED" = 0 ]; then WANT=unpatched; else WANT=patched; fi
