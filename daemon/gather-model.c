@@ -207,10 +207,12 @@ bool gather_rules_model_unpatched(const GatherRules *rules) {
 void gather_rules_describe(const GatherRules *rules, bool iova_api, char *buf, size_t size) {
         snprintf(buf, size, "%s, %s: strict %s; lazy %s on the flush-queue path%s",
                  gather_driver_to_string(rules->driver),
-                 rules->generic_pt ? "generic page table (6.19+)" : "the driver's own page table (6.1-6.18)",
+                 rules->generic_pt                         ? "generic page table (6.19+)"
+                 : rules->driver == GATHER_DRIVER_ARM_LPAE ? "its own page table"
+                                                           : "its own page table (up to 6.18)",
                  one_sync_per_event(rules) ? "1 sync per unmap" : "k + 1 syncs per unmap (k page-size changes)",
                  gather_rules_model_unpatched(rules) ? "0 (k + (k > 0) without the VT-d fix)" : "0",
-                 iova_api ? ", 1 per unmap on the IOVA DMA API path (6.17+)" : "");
+                 iova_api ? ", what strict pays on the IOVA DMA API path (6.17+)" : "");
 }
 
 uint64_t gather_model_strict_syncs(const GatherRules *rules, uint64_t iova, uint64_t size) {

@@ -153,8 +153,9 @@ GatherRules gather_rules_for_kernel(GatherDriver driver, uint64_t pgsize_bitmap,
 bool gather_rules_model_unpatched(const GatherRules *rules);
 
 /* The rule set in words, for the log and status: e.g. "intel-iommu,
- * generic page table (6.19+): strict 1 sync per unmap; lazy 0 on the flush
- * queue path, 1 per unmap on the IOVA DMA API path (6.17+)". */
+ * generic page table (6.19+): strict 1 sync per unmap; lazy 0 on the
+ * flush-queue path, what strict pays on the IOVA DMA API path (6.17+)".
+ * iova_api: the kernel has that path (6.17+). */
 void gather_rules_describe(const GatherRules *rules, bool iova_api, char *buf, size_t size);
 
 /* How an unmap reached the IOMMU (dma-iommu.c). Both paths issue one

@@ -662,6 +662,10 @@ static void test_kernel_rules(void) {
         gather_rules_describe(&vtd73, true, words, sizeof(words));
         CHECK(strstr(words, "generic page table") && strstr(words, "strict 1 sync per unmap") &&
               strstr(words, "IOVA DMA API"), "VT-d 7.3 described: %s", words);
+        gather_rules_describe(&arm73, true, words, sizeof(words));
+        CHECK(strstr(words, "io-pgtable-arm, its own page table:") && strstr(words, "k + 1") &&
+              !strstr(words, "6.18") && strstr(words, "what strict pays on the IOVA DMA API path"),
+              "io-pgtable-arm 7.3 described: %s", words);
         gather_rules_describe(&vtd61, false, words, sizeof(words));
         CHECK(strstr(words, "k + 1") && strstr(words, "without the VT-d fix") && !strstr(words, "IOVA"),
               "VT-d 6.1 described: %s", words);

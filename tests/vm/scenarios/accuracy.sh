@@ -213,7 +213,7 @@ if ! is_vtd; then
 	ctl --json status > /tmp/status.json && json_flat < /tmp/status.json > /tmp/status.flat
 	grep -E '^sources\.' /tmp/status.flat | sed 's/^/    status: /' || true
 	check "status shows the $WANT_RULES rules in use ($(jget /tmp/status.flat flush_rules))" \
-		jget_has /tmp/status.flat flush_rules "$WANT_RULES, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "the driver's own") page table"
+		jget_has /tmp/status.flat flush_rules "$WANT_RULES, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "its own") page table"
 	window strict64k -b 64K -n 1000
 	model_checks strict64k 1000
 	[ "$BIG_DEV" = /dev/vda ] && vda_type DMA
@@ -296,7 +296,7 @@ fi
 # it has now seen (50 lazy unmaps with a page-size change).
 ctl --json status > /tmp/status.json && json_flat < /tmp/status.json > /tmp/status.flat
 check "status shows the intel-iommu rules in use ($(jget /tmp/status.flat flush_rules))" \
-	jget_has /tmp/status.flat flush_rules "intel-iommu, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "the driver's own") page table"
+	jget_has /tmp/status.flat flush_rules "intel-iommu, $([ "$GENERIC_PT" = 1 ] && echo generic || echo "its own") page table"
 VERDICT=$(jget /tmp/status.flat driver_fix.verdict)
 echo "measured driver-fix verdict after lazy3m: $VERDICT ($(jget /tmp/status.flat driver_fix.evidence))"
 if [ "$GENERIC_PT" = 1 ]; then WANT="not applicable"; elif [ "$PATCHED" = 0 ]; then WANT=unpatched; else WANT=patched; fi
