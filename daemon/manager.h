@@ -74,6 +74,7 @@ typedef struct Manager {
         uint64_t ticks_with_lost_records;
         uint64_t strict_credit, patch_credit; /* accounting's credits for the next tick */
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
+        char flush_rules[256];          /* the gather model's rule set in use, in words (log, status) */
         uint64_t switch_outcomes[_SWITCH_OUTCOME_MAX]; /* since start, for metrics */
         bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
         uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */
