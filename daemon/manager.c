@@ -303,7 +303,9 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         FlushTick ft = {};
         int r;
 
-        if (!m->flush || !m->workload)
+        /* Without an IOMMU there is nothing to sample or decide: the daemon
+         * runs idle and answers with topology_no_iommu_message(). */
+        if (!m->flush || !m->workload || topology_no_iommu_message(m->topology))
                 return;
         r = flush_sampler_collect(m->flush, &ft);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);

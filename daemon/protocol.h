@@ -11,6 +11,8 @@
  *   reply:    {"v":1,"ok":true,"cmd":"show","data":{...}}
  *             {"v":1,"ok":false,"error":"unknown command \"frobnicate\""}
  *   watch:    one reply per tick, each {"v":1,"ok":true,"cmd":"watch","data":{...}}
+ *   notice:   an ok reply may carry "notice":"..." beside "data", something
+ *             the operator must read whatever was asked (no IOMMU is active)
  *
  * Version history:
  *   1  first version.

@@ -108,7 +108,7 @@ typedef struct Device {
         uint32_t class_code;         /* 24-bit PCI class; 0 when unknown */
         const char *class_word;      /* nvme, ethernet, gpu, ... (static string) */
         char *driver;                /* bound driver, NULL when none */
-        int group;                   /* IOMMU group id, -1 when none */
+        int group;                   /* IOMMU group id, -1 when none: DMA not translated by an IOMMU */
         char *unit;                  /* IOMMU unit name, NULL when none */
         Tristate untrusted;
         Tristate removable;          /* the kernel's removable attribute: "removable" -> yes */
@@ -153,7 +153,8 @@ typedef struct Topology {
         size_t n_units;
         IommuGroup *groups;          /* sorted by id */
         size_t n_groups;
-        Device *devices;             /* every device in some group or unit, sorted by name */
+        Device *devices;             /* every device in some group or unit, and every
+                                      * PCI device (group -1: not translated), sorted by name */
         size_t n_devices;
         KernelInfo kernel;
         TopologyProblem *problems;
