@@ -213,6 +213,15 @@ const char *pci_class_to_word(uint32_t class_code) {
         }
 }
 
+bool pci_class_word_known(const char *word) {
+        if (streq(word, "platform") || streq(word, "unknown"))
+                return true;
+        for (uint32_t code = 0; code <= 0xffff; code++)
+                if (streq(word, pci_class_to_word(code << 8)))
+                        return true;
+        return false;
+}
+
 /* Reads a kernel boolean option value as kstrtobool() does. */
 static int parse_kernel_bool(const char *v) {
         if (!v)

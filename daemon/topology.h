@@ -211,6 +211,9 @@ void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);
 uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on);
 /* Maps a 24-bit PCI class code to a word: nvme, ethernet, gpu, ... */
 const char *pci_class_to_word(uint32_t class_code);
+/* Whether word is one pci_class_to_word() gives, or "platform" or "unknown"
+ * (what a device gets without a PCI class): the words [class WORD] may use. */
+bool pci_class_word_known(const char *word);
 /* Parses the DMA-related options of a kernel command line. Returns 0 or
  * -ENOMEM. */
 int dma_defaults_parse(const char *cmdline, DmaDefaults *ret);
