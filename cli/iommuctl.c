@@ -35,7 +35,7 @@ enum {
         "status also 4 when a group needs attention, 5 when the daemon cannot sample.\n"
 
 typedef struct Options {
-        const char *socket_path;
+        const char *socket_path;     /* NULL: the default, or the reader socket for who may not use it */
         bool json;
         bool color;
         bool redraw;                 /* watch on a terminal: redraw in place */
@@ -64,7 +64,8 @@ static void help(void) {
                 printf("  %-48s %s%s\n", left, i->summary, i->privileged ? " (root or admin group)" : "");
         }
         printf("\nOptions:\n"
-               "  --socket PATH   the daemon's socket (default " PROTOCOL_DEFAULT_SOCKET ")\n"
+               "  --socket PATH   the daemon's socket (default " PROTOCOL_DEFAULT_SOCKET ",\n"
+               "                  or " PROTOCOL_DEFAULT_READER_SOCKET " to read where that is refused)\n"
                "  --json          print the daemon's JSON\n"
                "  --no-color      no color, even on a terminal (none either with NO_COLOR or TERM=dumb)\n"
                "  --for DURATION  set: the pin lasts 90s, 15m, 2h or 1d (at most 366d)\n"
@@ -626,7 +627,7 @@ int main(int argc, char *argv[]) {
                 /* Hidden: the verbs, one a line, for the shell completion. */
                 { "list-commands", no_argument, NULL, 'L' }, {},
         };
-        Options o = { .socket_path = PROTOCOL_DEFAULT_SOCKET, .color = isatty(STDOUT_FILENO),
+        Options o = { .color = isatty(STDOUT_FILENO),
                       .redraw = isatty(STDOUT_FILENO) };
         _cleanup_free_ char *buf = NULL, *line_out = NULL;
         size_t len = 0, alloc = 0, out_len;
@@ -690,11 +691,24 @@ int main(int argc, char *argv[]) {
         if (build_request(argc - optind, argv + optind, &o, &req) < 0)
                 return EXIT_USAGE;
 
-        fd = connect_daemon(o.socket_path);
+        if (o.socket_path)
+                fd = connect_daemon(o.socket_path);
+        else {
+                /* Who may not use the main socket may still read on the
+                 * read-only one (the reader group). */
+                o.socket_path = PROTOCOL_DEFAULT_SOCKET;
+                fd = connect_daemon(o.socket_path);
+                if ((fd == -EACCES || fd == -EPERM) && !protocol_command_info(req.cmd)->privileged &&
+                    access(PROTOCOL_DEFAULT_READER_SOCKET, F_OK) == 0) {
+                        o.socket_path = PROTOCOL_DEFAULT_READER_SOCKET;
+                        fd = connect_daemon(o.socket_path);
+                }
+        }
         if (fd < 0) {
                 if (fd == -EACCES || fd == -EPERM)
                         fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(the socket is for root and the "
-                                        "daemon's admin group: run as root or as a member of it)\n",
+                                        "daemon's admin group: run as root or as a member of it; to read only, "
+                                        "the reader group and " PROTOCOL_DEFAULT_READER_SOCKET ")\n",
                                 o.socket_path, strerror(-fd));
                 else
                         fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(is iommutuned running? "

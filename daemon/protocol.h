@@ -27,6 +27,8 @@
  * skipping to the next newline). */
 #define PROTOCOL_MAX_REQUEST 4096
 #define PROTOCOL_DEFAULT_SOCKET "/run/iommutuned/iommutuned.sock"
+/* The read-only socket (reader_socket): privileged commands are refused. */
+#define PROTOCOL_DEFAULT_READER_SOCKET "/run/iommutuned/reader.sock"
 
 typedef enum ProtocolCommand {
         CMD_STATUS,
