@@ -293,8 +293,15 @@ static void print_status(const Options *o, json_object *d) {
                 printf("          invalidation records: %s\n", jstr(src, "invalidation_records"));
                 printf("          workload: %s\n", jstr(src, "workload"));
         }
-        printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),
-               jstr(d, "last_tick_s_ago"));
+        {
+                char up[32], ago[32] = "-";
+
+                format_ns((uint64_t) (json_object_get_double(json_object_object_get(d, "uptime_s")) * 1e9), up, sizeof(up));
+                if (json_object_object_get(d, "last_tick_s_ago"))
+                        format_ns((uint64_t) (json_object_get_double(json_object_object_get(d, "last_tick_s_ago")) * 1e9),
+                                  ago, sizeof(ago));
+                printf("Uptime:   %s, %s ticks, last tick %s ago\n", up, jstr(d, "ticks"), ago);
+        }
         printf("Groups:   %s\n", jstr(d, "groups"));
         print_pins(json_object_object_get(d, "pins"));
         if (json_object_object_get(d, "cannot_sample"))
