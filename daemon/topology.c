@@ -901,8 +901,13 @@ static int scan_devices(Scan *s) {
                 r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
         }
         if (r >= 0 && n_refs > 0) {
+                size_t n_unique = 0;
+
                 qsort(refs, n_refs, sizeof(*refs), cmp_device_ref);
-                t->devices = calloc(n_refs, sizeof(*t->devices));
+                /* Most devices are found two or three times (group, unit, bus). */
+                for (size_t i = 0; i < n_refs; i++)
+                        n_unique += i == 0 || !streq(refs[i].name, refs[i - 1].name);
+                t->devices = calloc(n_unique, sizeof(*t->devices));
                 if (!t->devices)
                         r = -ENOMEM;
         }
