@@ -7,6 +7,7 @@
  * 3 cannot connect; status also 4 when a group needs attention and 5 when
  * the daemon cannot sample.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -75,7 +76,8 @@ static void help(void) {
 }
 
 static void command_help(const ProtocolCommandInfo *i) {
-        printf("Usage: iommuctl [OPTIONS] %s%s%s\n\n%s.%s\n", i->name, *i->usage ? " " : "", i->usage, i->summary,
+        printf("Usage: iommuctl [OPTIONS] %s%s%s\n\n%c%s.%s\n", i->name, *i->usage ? " " : "", i->usage,
+               toupper((unsigned char) i->summary[0]), i->summary + 1,
                i->privileged ? "\nNeeds root or the daemon's admin group (not the read-only socket)." : "");
         if (streq(i->name, "status"))
                 printf("\nExit status 4 when a group needs attention (a switch that could not be undone;\n"
