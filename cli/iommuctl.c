@@ -643,7 +643,7 @@ int main(int argc, char *argv[]) {
         ProtocolRequest req;
         json_object *request;
         int c, fd, status = EXIT_OK, send_error = 0;
-        bool want_help = false;
+        bool want_help = false, notice_shown = false;
         const char *term = getenv("TERM");
         char *line;
 
@@ -767,9 +767,10 @@ int main(int argc, char *argv[]) {
                  * IOMMU): beside the table, or on stderr where stdout is
                  * for programs. */
                 o.notice = json_object_object_get(reply, "notice") ? jstr(reply, "notice") : NULL;
-                if (o.notice && (!o.json || !o.previous_watch)) {
+                if (o.notice && !notice_shown) {
                         bool to_stderr = o.json || req.cmd == CMD_METRICS;
 
+                        notice_shown = req.cmd == CMD_WATCH; /* watch: once, then under each header */
                         if (to_stderr || (req.cmd != CMD_STATUS && req.cmd != CMD_WATCH))
                                 fprintf(to_stderr ? stderr : stdout, "%s%s\n%s", to_stderr ? "iommuctl: " : "",
                                         jstr(reply, "notice"), to_stderr ? "" : "\n");
