@@ -563,8 +563,9 @@ static void print_watch(Options *o, json_object *data) {
         /* Redraw in place like top: home, clear, then the table. */
         if (o->redraw)
                 fputs("\033[H\033[2J", stdout);
-        printf("tick %s: %zu groups%s, %zu doing DMA, %zu changed\n\n", jstr(data, "tick"), n_wanted,
-               o->group_filter ? " (--group)" : "", n_active, n_changed);
+        /* "tick N" first: scripts read the tick number off this line. */
+        printf("tick %s (%zu groups%s, %zu doing DMA, %zu changed)\n\n", jstr(data, "tick"), n_wanted,
+               o->group_filter ? " chosen with --group" : "", n_active, n_changed);
         if (o->notice)
                 printf("%s\n\n", o->notice);
         if (shown) {
