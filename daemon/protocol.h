@@ -15,7 +15,8 @@
  *             the operator must read whatever was asked (no IOMMU is active)
  *
  * Version history:
- *   1  first version.
+ *   1  first version. Keys added since are optional and change no meaning
+ *      (a reply's "notice"), so the version stays.
  */
 
 #include <json-c/json.h>
