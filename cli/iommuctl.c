@@ -4,27 +4,47 @@
  * as aligned tables for people or as the daemon's JSON (--json).
  *
  * Exit status: 0 ok, 1 the daemon reported an error, 2 usage error,
- * 3 cannot connect.
+ * 3 cannot connect; status also 4 when a group needs attention and 5 when
+ * the daemon cannot sample.
  */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "config.h"
 #include "protocol.h"
 #include "table.h"
 #include "util.h"
 
-enum { EXIT_OK = 0, EXIT_DAEMON_ERROR = 1, EXIT_USAGE = 2, EXIT_CONNECT = 3 };
+enum {
+        EXIT_OK = 0,
+        EXIT_DAEMON_ERROR = 1,
+        EXIT_USAGE = 2,
+        EXIT_CONNECT = 3,
+        EXIT_ATTENTION = 4,     /* status: a group needs attention */
+        EXIT_CANNOT_SAMPLE = 5, /* status: the daemon cannot sample */
+};
+
+#define EXIT_STATUS_TEXT                                                                                       \
+        "Exit status: 0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot connect;\n"                \
+        "status also 4 when a group needs attention, 5 when the daemon cannot sample.\n"
 
 typedef struct Options {
-        const char *socket_path;
+        const char *socket_path;     /* NULL: the default, or the reader socket for who may not use it */
         bool json;
         bool color;
-        bool redraw; /* watch on a terminal: redraw in place */
+        bool redraw;                 /* watch on a terminal: redraw in place */
+        unsigned long long for_s;    /* set --for, 0: not given */
+        const char *group_filter;    /* groups, watch: --group N[,N...] */
+        unsigned rows;               /* the terminal's height when redrawing, 0: unknown */
+        json_object *previous_watch; /* watch: the last update's groups, to see what changed */
+        const char *notice;          /* watch: the reply's notice, shown under each header */
 } Options;
 
 static const char *bold(const Options *o) {
@@ -35,7 +55,7 @@ static const char *reset(const Options *o) {
 }
 
 static void help(void) {
-        printf("Usage: iommuctl [--socket PATH] [--json] [--no-color] COMMAND ...\n\n"
+        printf("Usage: iommuctl [OPTIONS] COMMAND ... [OPTIONS]\n\n"
                "Asks iommutuned about IOMMU groups, flushes and policy.\n\nCommands:\n");
         for (ProtocolCommand c = 0; c < _CMD_MAX; c++) {
                 const ProtocolCommandInfo *i = protocol_command_info(c);
@@ -45,10 +65,28 @@ static void help(void) {
                 printf("  %-48s %s%s\n", left, i->summary, i->privileged ? " (root or admin group)" : "");
         }
         printf("\nOptions:\n"
-               "  --socket PATH   the daemon's socket (default " PROTOCOL_DEFAULT_SOCKET ")\n"
+               "  --socket PATH   the daemon's socket (default " PROTOCOL_DEFAULT_SOCKET ",\n"
+               "                  or " PROTOCOL_DEFAULT_READER_SOCKET " to read where that is refused)\n"
                "  --json          print the daemon's JSON\n"
-               "  --no-color      no color, even on a terminal\n"
-               "\nExit status: 0 ok, 1 the daemon reported an error, 2 usage error, 3 cannot connect.\n");
+               "  --no-color      no color, even on a terminal (none either with NO_COLOR or TERM=dumb)\n"
+               "  --for DURATION  set: the pin lasts 90s, 15m, 2h or 1d (at most 366d)\n"
+               "  --group N[,N]   groups, watch: only these groups\n"
+               "  -h --help       this help; after a command, that command's\n"
+               "\nOptions go before or after the command.\n\n" EXIT_STATUS_TEXT);
+}
+
+static void command_help(const ProtocolCommandInfo *i) {
+        printf("Usage: iommuctl [OPTIONS] %s%s%s\n\n%c%s.%s\n", i->name, *i->usage ? " " : "", i->usage,
+               toupper((unsigned char) i->summary[0]), i->summary + 1,
+               i->privileged ? "\nNeeds root or the daemon's admin group (not the read-only socket)." : "");
+        if (streq(i->name, "status"))
+                printf("\nExit status 4 when a group needs attention (a switch that could not be undone;\n"
+                       "\"iommuctl clear GROUP\" once looked at), 5 when the daemon cannot sample flushes.\n");
+        if (streq(i->name, "watch"))
+                printf("\nOn a terminal the table is redrawn in place and fits it: groups doing DMA and\n"
+                       "groups that changed since the last tick first. --group N[,N] shows only those;\n"
+                       "--json prints one compact object per line.\n");
+        printf("\nSee iommuctl --help for the options.\n");
 }
 
 /* Parses "90", "90s", "15m", "2h", "1d" into seconds; 0 on error. */
@@ -74,7 +112,7 @@ static unsigned long long parse_duration(const char *s) {
         return v > PROTOCOL_PIN_MAX_S ? 0 : v;
 }
 
-static int build_request(int argc, char **argv, ProtocolRequest *req) {
+static int build_request(int argc, char **argv, const Options *o, ProtocolRequest *req) {
         const ProtocolCommandInfo *info;
         int i = 1;
 
@@ -104,14 +142,14 @@ static int build_request(int argc, char **argv, ProtocolRequest *req) {
                         return -EINVAL;
                 }
                 i = 3;
-                if (argc > i && streq(argv[i], "--for")) {
-                        if (argc < i + 2 || !(req->for_s = parse_duration(argv[i + 1]))) {
-                                fprintf(stderr, "iommuctl: --for needs a duration like 90s, 15m, 2h or 1d, "
-                                                "at most 366d\n");
-                                return -EINVAL;
-                        }
-                        i += 2;
-                }
+                req->for_s = o->for_s;
+        } else if (o->for_s) {
+                fprintf(stderr, "iommuctl: --for goes with set only\n");
+                return -EINVAL;
+        }
+        if (o->group_filter && req->cmd != CMD_WATCH && req->cmd != CMD_GROUPS) {
+                fprintf(stderr, "iommuctl: --group goes with groups and watch only\n");
+                return -EINVAL;
         }
         if (argc > i) {
                 fprintf(stderr, "iommuctl: unexpected argument \"%s\" (usage: iommuctl %s %s)\n", argv[i], info->name,
@@ -183,6 +221,61 @@ static const char *jstr(json_object *o, const char *key) {
         return json_object_get_string(v);
 }
 
+/* A duration in nanoseconds for people: "0", "850 ns", "12.3 us", "4.5 ms",
+ * "2.1 s", "3 min 20 s", "5 h 10 min", "2 d 3 h". */
+static void format_ns(uint64_t ns, char *buf, size_t size) {
+        uint64_t s = ns / 1000000000ULL;
+
+        if (ns == 0)
+                snprintf(buf, size, "0");
+        else if (ns < 1000)
+                snprintf(buf, size, "%" PRIu64 " ns", ns);
+        else if (ns < 1000000)
+                snprintf(buf, size, "%.1f us", (double) ns / 1e3);
+        else if (ns < 1000000000ULL)
+                snprintf(buf, size, "%.1f ms", (double) ns / 1e6);
+        else if (s < 60)
+                snprintf(buf, size, "%.1f s", (double) ns / 1e9);
+        else if (s < 3600)
+                snprintf(buf, size, "%" PRIu64 " min %" PRIu64 " s", s / 60, s % 60);
+        else if (s < 86400)
+                snprintf(buf, size, "%" PRIu64 " h %" PRIu64 " min", s / 3600, s % 3600 / 60);
+        else
+                snprintf(buf, size, "%" PRIu64 " d %" PRIu64 " h", s / 86400, s % 86400 / 3600);
+}
+
+/* The pins "iommuctl set" made, one a line. */
+static void print_pins(json_object *pins) {
+        for (size_t i = 0; pins && i < json_object_array_length(pins); i++) {
+                json_object *p = json_object_array_get_idx(pins, i), *until = json_object_object_get(p, "until_unix_s");
+                char when[96] = "until cleared";
+
+                if (until) {
+                        time_t t = (time_t) json_object_get_int64(until);
+                        char left[32], date[40];
+                        struct tm tm;
+
+                        format_ns((uint64_t) json_object_get_int64(json_object_object_get(p, "expires_in_s")) *
+                                          1000000000ULL, left, sizeof(left));
+                        strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
+                        snprintf(when, sizeof(when), "until %s (in %s)", date, left);
+                }
+                printf("%s group %s (%s): %s %s\n", i ? "         " : "Pins:    ", jstr(p, "group"), jstr(p, "device"),
+                       jstr(p, "mode"), when);
+        }
+}
+
+/* What status exits with: EXIT_ATTENTION before EXIT_CANNOT_SAMPLE. */
+static int status_exit(json_object *d) {
+        json_object *att = json_object_object_get(d, "needs_attention");
+
+        if (att && json_object_array_length(att) > 0)
+                return EXIT_ATTENTION;
+        if (json_object_object_get(d, "cannot_sample"))
+                return EXIT_CANNOT_SAMPLE;
+        return EXIT_OK;
+}
+
 static void print_status(const Options *o, json_object *d) {
         json_object *units = json_object_object_get(d, "units"), *src = json_object_object_get(d, "sources");
         Table *t;
@@ -202,9 +295,19 @@ static void print_status(const Options *o, json_object *d) {
                 printf("          invalidation records: %s\n", jstr(src, "invalidation_records"));
                 printf("          workload: %s\n", jstr(src, "workload"));
         }
-        printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),
-               jstr(d, "last_tick_s_ago"));
+        {
+                char up[32], ago[32] = "-";
+
+                format_ns((uint64_t) (json_object_get_double(json_object_object_get(d, "uptime_s")) * 1e9), up, sizeof(up));
+                if (json_object_object_get(d, "last_tick_s_ago"))
+                        format_ns((uint64_t) (json_object_get_double(json_object_object_get(d, "last_tick_s_ago")) * 1e9),
+                                  ago, sizeof(ago));
+                printf("Uptime:   %s, %s ticks, last tick %s ago\n", up, jstr(d, "ticks"), ago);
+        }
         printf("Groups:   %s\n", jstr(d, "groups"));
+        print_pins(json_object_object_get(d, "pins"));
+        if (json_object_object_get(d, "cannot_sample"))
+                printf("%sCannot sample:%s %s\n", bold(o), reset(o), jstr(d, "cannot_sample"));
         {
                 json_object *tc = json_object_object_get(d, "tick_cost");
                 json_object *ph = tc ? json_object_object_get(tc, "phases_us_per_tick") : NULL;
@@ -271,6 +374,19 @@ static void devices_cell(json_object *g, char *buf, size_t size) {
         }
 }
 
+/* Whether --group lists the group (no filter: every group). */
+static bool group_wanted(const Options *o, json_object *g) {
+        const char *id = jstr(g, "group");
+        size_t len = strlen(id);
+
+        if (!o->group_filter)
+                return true;
+        for (const char *p = o->group_filter; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+                if (strncmp(p, id, len) == 0 && (p[len] == ',' || p[len] == '\0'))
+                        return true;
+        return false;
+}
+
 static void print_groups(const Options *o, json_object *d) {
         Table *t = table_new("GROUP", "TYPE", "POLICY", "DESIRED", "DEVICES", "REASON", NULL);
 
@@ -278,6 +394,8 @@ static void print_groups(const Options *o, json_object *d) {
                 json_object *g = json_object_array_get_idx(d, i);
                 char devs[1024];
 
+                if (!group_wanted(o, g))
+                        continue;
                 devices_cell(g, devs, sizeof(devs));
                 table_add_row(t, jstr(g, "group"), jstr(g, "type"), jstr(g, "policy"), jstr(g, "desired"), devs,
                               jstr(g, "reason"));
@@ -314,15 +432,18 @@ static void print_explain(const Options *o, json_object *d) {
 }
 
 static void savings_row(Table *t, const char *who, const char *type, json_object *c) {
+        char saved[32];
+
+        format_ns((uint64_t) json_object_get_int64(json_object_object_get(c, "time_saved_ns")), saved, sizeof(saved));
         table_add_row(t, who, type, jstr(c, "unmaps"), jstr(c, "invalidations"), jstr(c, "strict_would_cost"),
-                      jstr(c, "avoided_vs_strict"), jstr(c, "avoided_by_patch"), jstr(c, "time_saved_ns"));
+                      jstr(c, "avoided_vs_strict"), jstr(c, "avoided_by_patch"), saved);
 }
 
 static void print_savings(const Options *o, json_object *d) {
         json_object *groups = json_object_object_get(d, "groups"), *units = json_object_object_get(d, "units");
         json_object *sources = json_object_object_get(d, "sources");
         Table *t = table_new("GROUP", "TYPE", "UNMAPS", "INVALIDATIONS", "STRICT WOULD COST", "AVOIDED VS STRICT",
-                             "AVOIDED BY PATCH", "TIME SAVED NS", NULL);
+                             "AVOIDED BY PATCH", "TIME SAVED", NULL);
 
         /* Groups that saw nothing are left out here (--json has them all). */
         for (size_t i = 0; t && groups && i < json_object_array_length(groups); i++) {
@@ -366,6 +487,14 @@ static const char *jlist(json_object *o, const char *key, char *buf, size_t size
 }
 
 static void print_group_line(const Options *o, json_object *d) {
+        if (!json_object_object_get(d, "group")) {
+                json_object *devs = json_object_object_get(d, "devices");
+
+                printf("%sDevice %s%s: group none, %s\n", bold(o),
+                       devs && json_object_array_length(devs) ? jstr(json_object_array_get_idx(devs, 0), "bdf") : "-",
+                       reset(o), jstr(d, "translation"));
+                return;
+        }
         printf("%sGroup %s%s: %s (policy %s; desired %s, action %s)\n", bold(o), jstr(d, "group"), reset(o),
                jstr(d, "type"), jstr(d, "policy"), jstr(d, "desired"), jstr(d, "action"));
         if (json_object_object_get(d, "reason"))
@@ -395,7 +524,77 @@ static void print_show(const Options *o, json_object *d) {
         table_free(t);
 }
 
-static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data) {
+/* Whether a group's type or decision differs from the previous update's
+ * (a group that was not there counts as changed; nothing did at the first). */
+static bool watch_changed(const Options *o, json_object *g) {
+        json_object *prev = o->previous_watch;
+
+        if (!prev)
+                return false;
+        for (size_t i = 0; i < json_object_array_length(prev); i++) {
+                json_object *p = json_object_array_get_idx(prev, i);
+
+                if (streq(jstr(p, "group"), jstr(g, "group")))
+                        return !streq(jstr(p, "type"), jstr(g, "type")) || !streq(jstr(p, "desired"), jstr(g, "desired"));
+        }
+        return true;
+}
+
+/* One watch update for people: groups doing DMA and groups that changed
+ * first, then the rest in group order; on a terminal only as many rows as
+ * fit, with a count of the rest. */
+static void print_watch(Options *o, json_object *data) {
+        json_object *groups = json_object_object_get(data, "groups"), *shown = json_object_new_array();
+        size_t n = groups ? json_object_array_length(groups) : 0, n_active = 0, n_changed = 0, n_wanted = 0;
+        size_t limit = o->redraw && o->rows > 6 ? o->rows - 5 : SIZE_MAX;
+
+        for (int pass = 0; shown && pass < 2; pass++)
+                for (size_t i = 0; i < n; i++) {
+                        json_object *g = json_object_array_get_idx(groups, i);
+                        bool active = json_object_get_boolean(json_object_object_get(g, "active"));
+                        bool changed = watch_changed(o, g);
+
+                        if (!group_wanted(o, g) || (pass == 0) != (active || changed))
+                                continue;
+                        n_wanted++;
+                        n_active += active;
+                        n_changed += changed;
+                        if (json_object_array_length(shown) < limit)
+                                json_object_array_add(shown, json_object_get(g));
+                }
+        /* Redraw in place like top: home, clear, then the table. */
+        if (o->redraw)
+                fputs("\033[H\033[2J", stdout);
+        /* "tick N" first: scripts read the tick number off this line. */
+        printf("tick %s (%zu groups%s, %zu doing DMA, %zu changed)\n\n", jstr(data, "tick"), n_wanted,
+               o->group_filter ? " chosen with --group" : "", n_active, n_changed);
+        if (o->notice)
+                printf("%s\n\n", o->notice);
+        if (shown) {
+                print_groups(&(Options) { .color = o->color }, shown);
+                if (n_wanted > json_object_array_length(shown))
+                        printf("... %zu more (iommuctl watch --group N[,N] shows chosen groups)\n",
+                               n_wanted - json_object_array_length(shown));
+        }
+        json_object_put(shown);
+        json_object_put(o->previous_watch);
+        o->previous_watch = json_object_get(groups);
+}
+
+static void print_reply(Options *o, ProtocolCommand cmd, json_object *data) {
+        if (o->json && o->group_filter) {
+                json_object *groups = cmd == CMD_WATCH ? json_object_object_get(data, "groups") : data;
+
+                for (size_t i = json_object_array_length(groups); i > 0; i--)
+                        if (!group_wanted(o, json_object_array_get_idx(groups, i - 1)))
+                                json_object_array_del_idx(groups, i - 1, 1);
+        }
+        if (o->json && cmd == CMD_WATCH) {
+                /* One compact object per line, for line-based consumers. */
+                puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                fflush(stdout);
+                return;
+        }
         if (o->json) {
                 puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 return;
@@ -424,13 +623,7 @@ static void print_reply(const Options *o, ProtocolCommand cmd, json_object *data
                 print_group_line(o, data);
                 break;
         case CMD_RELOAD: printf("Configuration reloaded.\n"); break;
-        case CMD_WATCH:
-                /* Redraw in place like top: home, clear, then the table. */
-                if (o->redraw)
-                        fputs("\033[H\033[2J", stdout);
-                printf("tick %s\n\n", jstr(data, "tick"));
-                print_groups(o, json_object_object_get(data, "groups"));
-                break;
+        case CMD_WATCH: print_watch(o, data); break;
         default:
                 puts(json_object_to_json_string_ext(data, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         }
@@ -441,25 +634,43 @@ int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
                 { "no-color", no_argument, NULL, 'n' },     { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
+                { "version", no_argument, NULL, 'V' },       { "for", required_argument, NULL, 'f' },
+                { "group", required_argument, NULL, 'g' },
                 /* Hidden: the verbs, one a line, for the shell completion. */
                 { "list-commands", no_argument, NULL, 'L' }, {},
         };
-        Options o = { .socket_path = PROTOCOL_DEFAULT_SOCKET, .color = isatty(STDOUT_FILENO),
+        Options o = { .color = isatty(STDOUT_FILENO),
                       .redraw = isatty(STDOUT_FILENO) };
         _cleanup_free_ char *buf = NULL, *line_out = NULL;
         size_t len = 0, alloc = 0, out_len;
         ProtocolRequest req;
         json_object *request;
         int c, fd, status = EXIT_OK, send_error = 0;
+        bool want_help = false, notice_shown = false;
+        const char *term = getenv("TERM");
         char *line;
 
-        while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0)
+        /* Options go before or after the verb (getopt moves them first). */
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 's': o.socket_path = optarg; break;
                 case 'j': o.json = true; break;
                 case 'n': o.color = false; break;
-                case 'h': help(); return EXIT_OK;
+                case 'h': want_help = true; break;
+                case 'f':
+                        if (!(o.for_s = parse_duration(optarg))) {
+                                fprintf(stderr, "iommuctl: --for needs a duration like 90s, 15m, 2h or 1d, "
+                                                "at most 366d\n");
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case 'g':
+                        if (!*optarg || strspn(optarg, "0123456789,") != strlen(optarg)) {
+                                fprintf(stderr, "iommuctl: --group needs group numbers like 7 or 2,7\n");
+                                return EXIT_USAGE;
+                        }
+                        o.group_filter = optarg;
+                        break;
                 case 'V': printf("iommuctl %s (protocol %d)\n", PACKAGE_VERSION, PROTOCOL_VERSION); return EXIT_OK;
                 case 'L':
                         for (ProtocolCommand cmd = 0; cmd < _CMD_MAX; cmd++)
@@ -467,20 +678,49 @@ int main(int argc, char *argv[]) {
                         return EXIT_OK;
                 default: return EXIT_USAGE;
                 }
+        if (want_help) {
+                if (optind < argc && protocol_command_from_string(argv[optind]) != _CMD_INVALID)
+                        command_help(protocol_command_info(protocol_command_from_string(argv[optind])));
+                else
+                        help();
+                return EXIT_OK;
+        }
         if (getenv("NO_COLOR"))
                 o.color = false;
+        /* A terminal that cannot show escapes gets none: no bold, no redraw. */
+        if (term && streq(term, "dumb"))
+                o.color = o.redraw = false;
+        if (o.redraw) {
+                struct winsize ws;
+
+                if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+                        o.rows = ws.ws_row;
+        }
         if (optind >= argc) {
                 help();
                 return EXIT_USAGE;
         }
-        if (build_request(argc - optind, argv + optind, &req) < 0)
+        if (build_request(argc - optind, argv + optind, &o, &req) < 0)
                 return EXIT_USAGE;
 
-        fd = connect_daemon(o.socket_path);
+        if (o.socket_path)
+                fd = connect_daemon(o.socket_path);
+        else {
+                /* Who may not use the main socket may still read on the
+                 * read-only one (the reader group). */
+                o.socket_path = PROTOCOL_DEFAULT_SOCKET;
+                fd = connect_daemon(o.socket_path);
+                if ((fd == -EACCES || fd == -EPERM) && !protocol_command_info(req.cmd)->privileged &&
+                    access(PROTOCOL_DEFAULT_READER_SOCKET, F_OK) == 0) {
+                        o.socket_path = PROTOCOL_DEFAULT_READER_SOCKET;
+                        fd = connect_daemon(o.socket_path);
+                }
+        }
         if (fd < 0) {
                 if (fd == -EACCES || fd == -EPERM)
                         fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(the socket is for root and the "
-                                        "daemon's admin group: run as root or as a member of it)\n",
+                                        "daemon's admin group: run as root or as a member of it; to read only, "
+                                        "the reader group and " PROTOCOL_DEFAULT_READER_SOCKET ")\n",
                                 o.socket_path, strerror(-fd));
                 else
                         fprintf(stderr, "iommuctl: cannot connect to %s: %s\n(is iommutuned running? "
@@ -526,10 +766,25 @@ int main(int argc, char *argv[]) {
                         status = EXIT_DAEMON_ERROR;
                         break;
                 }
+                /* Something the operator must read whatever was asked (no
+                 * IOMMU): beside the table, or on stderr where stdout is
+                 * for programs. */
+                o.notice = json_object_object_get(reply, "notice") ? jstr(reply, "notice") : NULL;
+                if (o.notice && !notice_shown) {
+                        bool to_stderr = o.json || req.cmd == CMD_METRICS;
+
+                        notice_shown = req.cmd == CMD_WATCH; /* watch: once, then under each header */
+                        if (to_stderr || (req.cmd != CMD_STATUS && req.cmd != CMD_WATCH))
+                                fprintf(to_stderr ? stderr : stdout, "%s%s\n%s", to_stderr ? "iommuctl: " : "",
+                                        jstr(reply, "notice"), to_stderr ? "" : "\n");
+                }
                 print_reply(&o, req.cmd, data);
+                if (req.cmd == CMD_STATUS)
+                        status = status_exit(data);
                 json_object_put(reply);
                 free(line);
         } while (req.cmd == CMD_WATCH);
+        json_object_put(o.previous_watch);
         close(fd);
         return status;
 }

@@ -48,6 +48,13 @@ static const ConfKey conf_table[] = {
         DAEMON_KEY(restore_on_exit, CONF_TYPE_BOOL, "no", 0, 0,
                    "On a clean stop, put every group the daemon changed back to the type it "
                    "had before."),
+        DAEMON_KEY(reader_socket, CONF_TYPE_PATH, "/run/iommutuned/reader.sock", 0, 107,
+                   "A second, read-only control socket for monitoring: status, groups, show, "
+                   "explain, savings, metrics and watch; set, clear and reload are refused "
+                   "on it."),
+        DAEMON_KEY(reader_group, CONF_TYPE_GROUP, "iommutuned-reader", 0, 32,
+                   "Members of this group may use reader_socket (the file belongs to it, "
+                   "mode 0660). Empty: no read-only socket."),
 
         POLICY_KEY_NAMED("default", policy, CONF_TYPE_POLICY, "auto", 0, 0,
                          "What to do with a device. auto: switch its group between strict "

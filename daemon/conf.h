@@ -102,6 +102,8 @@ typedef struct DaemonSettings {
         ConfValue mode;
         ConfValue admin_group;
         ConfValue restore_on_exit;
+        ConfValue reader_socket;
+        ConfValue reader_group;
 } DaemonSettings;
 
 /* The per-device keys: [policy], and the subset a [device], [driver] or

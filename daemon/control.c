@@ -64,6 +64,7 @@ struct ControlServer {
         char *path;
         sd_event_source *source;
         gid_t admin_gid;
+        bool read_only;     /* the reader socket: no privileged command for anyone */
         ControlHandler handler;
         void *userdata;
         ControlClient *clients;
@@ -313,6 +314,11 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         if (r < 0)
                 return client_reply_error(c, err);
         info = protocol_command_info(req.cmd);
+        if (info->privileged && s->read_only) {
+                snprintf(err, sizeof(err), "%s changes the daemon's policy: this is the read-only socket; use the "
+                         "daemon's main socket as root or a member of the admin group", info->name);
+                return client_reply_error(c, err);
+        }
         if (info->privileged && !control_peer_is_admin(c->uid, c->gid, c->groups, c->n_groups, s->admin_gid)) {
                 snprintf(err, sizeof(err), "%s changes the daemon's policy: it needs root or a member of the "
                          "admin group (uid %u is neither)", info->name, (unsigned) c->uid);
@@ -650,6 +656,10 @@ ControlServer *control_server_free(ControlServer *s) {
 
 void control_server_set_admin_gid(ControlServer *s, gid_t gid) {
         s->admin_gid = gid;
+}
+
+void control_server_set_read_only(ControlServer *s) {
+        s->read_only = true;
 }
 
 void control_client_subscribe(ControlClient *c) {

@@ -65,6 +65,9 @@ ControlServer *control_server_free(ControlServer *s);
 
 /* The admin group may change on reload. */
 void control_server_set_admin_gid(ControlServer *s, gid_t gid);
+/* Makes a server read-only (the reader socket): every privileged command
+ * is refused, whoever the peer is. admin_gid then only owns the file. */
+void control_server_set_read_only(ControlServer *s);
 
 /* Marks a client as subscribed to watch updates. */
 void control_client_subscribe(ControlClient *c);

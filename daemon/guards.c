@@ -24,6 +24,10 @@ const char *guard_id_to_string(GuardId id) {
         return id >= 0 && id < _GUARD_MAX ? guard_names[id] : NULL;
 }
 
+bool guard_is_permanent(GuardId id) {
+        return id == GUARD_TRUSTED || id == GUARD_KERNEL_STRICT;
+}
+
 bool group_switch_needs_rebind(GroupType from, GroupType to) {
         if (from == to)
                 return false;

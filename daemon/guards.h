@@ -88,3 +88,9 @@ bool guards_check(GroupType from, GroupType to, const GuardDevice *devices, size
                   const GuardKernel *kernel, GuardVerdict ret[_GUARD_MAX]);
 
 const char *guard_id_to_string(GuardId id); /* "trusted", "not-in-use", ... */
+/* Whether a failing guard blocks a switch whatever happens at run time: it
+ * rests on the devices (untrusted, external-facing, removable) or on the
+ * kernel (forced strict) under the running config, so a pin cannot get past
+ * it. The others (a device in use, rebind allowed, the hourly cap) may pass
+ * later. */
+bool guard_is_permanent(GuardId id);

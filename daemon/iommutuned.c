@@ -4,6 +4,7 @@
  * the workload allows. main() parses arguments and runs one action.
  */
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 
 #include "conf.h"
@@ -141,6 +142,66 @@ static char *dropin_dir_for(const char *config_path) {
         return dir;
 }
 
+/* The first file:line that set a value in a scoped section. */
+static const ConfOrigin *section_origin(const ConfSection *sec) {
+        size_t n_keys;
+        const ConfKey *keys = conf_keys(&n_keys);
+        const ConfOrigin *first = NULL;
+
+        for (size_t i = 0; i < n_keys; i++) {
+                const ConfValue *v;
+
+                if (keys[i].section != CONF_SCOPE_POLICY)
+                        continue;
+                v = conf_key_value(&keys[i], &sec->values);
+                if (v->origin.file && (!first || v->origin.line < first->line))
+                        first = &v->origin;
+        }
+        return first;
+}
+
+/* What only this machine can tell about a valid file: every group a key
+ * names exists, every [class WORD] is a word the daemon gives devices.
+ * A group named by a built-in default that does not exist (systemd-sysusers
+ * has not run yet) is a note, not an error. Prints each; returns how many
+ * errors. */
+static unsigned check_config_on_host(const Config *c) {
+        size_t n_keys, n_sections;
+        const ConfKey *keys = conf_keys(&n_keys);
+        const ConfSection *sections = config_sections(c, &n_sections);
+        unsigned errors = 0;
+
+        for (size_t i = 0; i < n_keys; i++) {
+                const ConfValue *v;
+                struct group gr, *grp = NULL;
+                char buf[16384];
+
+                if (keys[i].section != CONF_SCOPE_DAEMON || keys[i].type != CONF_TYPE_GROUP)
+                        continue;
+                v = conf_key_value(&keys[i], config_daemon(c));
+                if (isempty(v->s) || (getgrnam_r(v->s, &gr, buf, sizeof(buf), &grp) == 0 && grp))
+                        continue;
+                if (v->origin.file) {
+                        fprintf(stderr, "%s:%u: %s: group \"%s\" does not exist on this machine\n", v->origin.file,
+                                v->origin.line, keys[i].name, v->s);
+                        errors++;
+                } else
+                        fprintf(stderr, "Note: %s is \"%s\" by default, and that group does not exist yet "
+                                        "(systemd-sysusers creates it)\n", keys[i].name, v->s);
+        }
+        for (size_t i = 0; i < n_sections; i++) {
+                const ConfOrigin *at = section_origin(&sections[i]);
+
+                if (sections[i].scope != CONF_SCOPE_CLASS || pci_class_word_known(sections[i].name))
+                        continue;
+                fprintf(stderr, "%s:%u: [class %s]: the daemon gives no device the class \"%s\" (iommutuned "
+                                "--dump-topology shows each device's class)\n",
+                        at ? at->file : "?", at ? at->line : 0, sections[i].name, sections[i].name);
+                errors++;
+        }
+        return errors;
+}
+
 static int check_config(const char *path, const char *dropin_dir, bool required) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
@@ -155,6 +216,14 @@ static int check_config(const char *path, const char *dropin_dir, bool required)
                 fprintf(stderr, "%zu error%s; the configuration is not valid.\n", strv_length(errors),
                         strv_length(errors) == 1 ? "" : "s");
                 return r;
+        }
+        {
+                unsigned n = check_config_on_host(c);
+
+                if (n > 0) {
+                        fprintf(stderr, "%u error%s; the configuration is not valid.\n", n, n == 1 ? "" : "s");
+                        return -EINVAL;
+                }
         }
         printf("Configuration valid (read:");
         for (char *const *f = config_files(c); f && *f; f++)

@@ -33,6 +33,18 @@ static const IommuGroup *find_target_group(const Manager *m, const char *target,
         return d && d->group >= 0 ? topology_find_group(m->topology, (unsigned) d->group) : NULL;
 }
 
+/* The error for a target that is no group: without an IOMMU the reason is
+ * that, with its hint; a device outside every group is named as such. */
+static json_object *target_error(const Manager *m, const char *target) {
+        const Device *d = topology_find_device(m->topology, target);
+
+        if (topology_no_iommu_message(m->topology))
+                return protocol_reply_error("%s", topology_no_iommu_message(m->topology));
+        if (d && d->group < 0)
+                return protocol_reply_error("%s is in no IOMMU group: %s", d->name, TOPOLOGY_UNTRANSLATED);
+        return protocol_reply_error("no IOMMU group or grouped device \"%s\"", target);
+}
+
 static json_object *device_summary(const Device *d) {
         json_object *o = json_object_new_object();
 
@@ -84,6 +96,9 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
         json_object_object_add(o, "devices", devs);
         json_object_object_add(o, "policy", json_object_new_string(group_policy_word(m, g)));
         if (dec) {
+                /* Doing DMA now: watch shows these first. */
+                json_object_object_add(o, "active", json_object_new_boolean(dec->rate.measured &&
+                                                                            dec->rate.unmaps_per_sec > 0));
                 json_object_object_add(o, "desired", json_object_new_string(group_type_to_string(dec->desired)));
                 json_object_object_add(o, "action", json_object_new_string(policy_action_to_string(dec->action)));
                 json_object_object_add(o, "reason", json_object_new_string(dec->reason));
@@ -110,6 +125,48 @@ static void attention_to_json(Manager *m, json_object *o) {
         intent_records_free(recs, n);
         json_object_object_add(o, "needs_attention", a);
         json_object_object_add(o, "switch_history", json_object_new_int64((int64_t) m->state.n_history));
+}
+
+/* Every pin "iommuctl set" made, with its mode and expiry. */
+static json_object *pins_to_json(const Manager *m) {
+        json_object *a = json_object_new_array();
+        uint64_t now_rt = now_realtime_ns();
+
+        for (size_t i = 0; i < m->state.n_groups; i++) {
+                const StateGroup *sg = &m->state.groups[i];
+                const Device *d = topology_find_device(m->topology, sg->key);
+                json_object *p;
+
+                if (!sg->override_mode || (sg->override_until_realtime_ns && sg->override_until_realtime_ns <= now_rt))
+                        continue;
+                p = json_object_new_object();
+                json_object_object_add(p, "group", d && d->group >= 0 ? json_object_new_int(d->group) : NULL);
+                json_object_object_add(p, "device", json_object_new_string(sg->key));
+                json_object_object_add(p, "mode", json_object_new_string(sg->override_mode));
+                json_object_object_add(p, "until_unix_s",
+                                       sg->override_until_realtime_ns
+                                               ? json_object_new_int64((int64_t) (sg->override_until_realtime_ns / 1000000000ULL))
+                                               : NULL);
+                json_object_object_add(p, "expires_in_s",
+                                       sg->override_until_realtime_ns
+                                               ? json_object_new_int64((int64_t) ((sg->override_until_realtime_ns - now_rt) / 1000000000ULL))
+                                               : NULL);
+                json_object_array_add(a, p);
+        }
+        return a;
+}
+
+/* Why the daemon cannot measure flushes on a machine with an IOMMU, or
+ * NULL when it can (or there is no IOMMU: then it idles by design). */
+static const char *cannot_sample(const Manager *m) {
+        const char *counters;
+
+        if (topology_no_iommu_message(m->topology))
+                return NULL;
+        if (!m->flush)
+                return "the flush sampler is not running";
+        counters = flush_sampler_status_counters(m->flush);
+        return strncmp(counters, "counting", 8) == 0 ? NULL : counters;
 }
 
 static json_object *handle_status(Manager *m) {
@@ -198,6 +255,8 @@ static json_object *handle_status(Manager *m) {
         {
                 attention_to_json(m, o);
         }
+        json_object_object_add(o, "pins", pins_to_json(m));
+        json_object_object_add(o, "cannot_sample", json_str_or_null(cannot_sample(m)));
         if (m->last_reload_error)
                 json_object_object_add(o, "last_reload_error", json_object_new_string(m->last_reload_error));
         return o;
@@ -216,11 +275,18 @@ static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_obj
         const IommuGroup *g = find_target_group(m, req->target, &d);
         json_object *o, *full = NULL;
 
-        if (!g) {
-                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+        if (!g && d && d->group < 0) {
+                /* A device outside every group: shown, as what it is. */
+                o = json_object_new_object();
+                json_object_object_add(o, "group", NULL);
+                json_object_object_add(o, "translation", json_object_new_string(TOPOLOGY_UNTRANSLATED));
+                json_object_object_add(o, "devices", json_object_new_array());
+                json_object_array_add(json_object_object_get(o, "devices"), device_summary(d));
+        } else if (!g) {
+                *ret_error = target_error(m, req->target);
                 return NULL;
-        }
-        o = group_summary(m, g);
+        } else
+                o = group_summary(m, g);
         /* The full device records, as --dump-topology prints them. */
         full = topology_to_json(m->topology);
         if (full) {
@@ -230,7 +296,8 @@ static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_obj
                         json_object *dev = json_object_array_get_idx(all, i);
                         json_object *grp = json_object_object_get(dev, "group");
 
-                        if (grp && json_object_get_int64(grp) == (int64_t) g->id)
+                        if (g ? grp && json_object_get_int64(grp) == (int64_t) g->id
+                              : streq(json_object_get_string(json_object_object_get(dev, "bdf")), d->name))
                                 json_object_array_add(devs, json_object_get(dev));
                 }
                 json_object_object_add(o, "device_details", devs);
@@ -277,7 +344,7 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
         json_object *o, *devs;
 
         if (!g) {
-                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                *ret_error = target_error(m, req->target);
                 return NULL;
         }
         o = group_summary(m, g);
@@ -395,13 +462,46 @@ static json_object *handle_savings(Manager *m) {
         return o;
 }
 
+/* Whether a permanent guard (guards.h) would block the type a pin asks
+ * for; reason then holds its verdict's reason. Judged on the members'
+ * facts of the last decision (none before the first tick: not refused). */
+static bool pin_blocked_for_good(const Manager *m, const IommuGroup *g, ProtocolSetType type, char *reason,
+                                 size_t size) {
+        GuardVerdict verdicts[_GUARD_MAX];
+        const PolicyDecision *dec = find_decision(m, g->id);
+        _cleanup_free_ GuardDevice *facts = NULL;
+
+        if (!dec || (type != SET_STRICT && type != SET_LAZY))
+                return false;
+        facts = calloc(dec->n_members + 1, sizeof(*facts));
+        if (!facts)
+                return false;
+        for (size_t i = 0; i < dec->n_members; i++)
+                facts[i] = dec->members[i].guard;
+        (void) guards_check(dec->current, type == SET_LAZY ? GROUP_TYPE_DMA_FQ : GROUP_TYPE_DMA, facts,
+                            dec->n_members, &dec->kernel, verdicts);
+        for (GuardId id = 0; id < _GUARD_MAX; id++)
+                if (guard_is_permanent(id) && verdicts[id].applies && !verdicts[id].passed) {
+                        snprintf(reason, size, "%s", verdicts[id].reason);
+                        return true;
+                }
+        return false;
+}
+
 static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
         const IommuGroup *g = find_target_group(m, req->target, NULL);
+        char error_reason[sizeof(((GuardVerdict *) NULL)->reason)];
         json_object *o;
         int r;
 
         if (!g) {
-                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                *ret_error = target_error(m, req->target);
+                return NULL;
+        }
+        if (pin_blocked_for_good(m, g, req->set_type, error_reason, sizeof(error_reason))) {
+                *ret_error = protocol_reply_error("group %u cannot be pinned %s: %s (a guard that a pin cannot pass; "
+                                                  "see iommuctl explain %u)",
+                                                  g->id, protocol_set_type_to_string(req->set_type), error_reason, g->id);
                 return NULL;
         }
         r = manager_set_override(m, g->id, req->set_type, req->for_s);
@@ -425,7 +525,7 @@ static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_ob
         int r;
 
         if (!g) {
-                *ret_error = protocol_reply_error("no IOMMU group or grouped device \"%s\"", req->target);
+                *ret_error = target_error(m, req->target);
                 return NULL;
         }
         r = manager_clear_override(m, g->id, &had_attention);
@@ -467,12 +567,19 @@ static json_object *handle_metrics(Manager *m) {
         return text ? json_object_new_string(text) : NULL;
 }
 
+/* Without an IOMMU every answer says so, beside its data. */
+static json_object *add_notice(const Manager *m, json_object *reply) {
+        if (reply && topology_no_iommu_message(m->topology))
+                json_object_object_add(reply, "notice", json_object_new_string(topology_no_iommu_message(m->topology)));
+        return reply;
+}
+
 json_object *manager_watch_update(Manager *m) {
         json_object *o = json_object_new_object();
 
         json_object_object_add(o, "tick", json_object_new_int64((int64_t) m->ticks));
         json_object_object_add(o, "groups", handle_groups(m));
-        return protocol_reply_ok(CMD_WATCH, o);
+        return add_notice(m, protocol_reply_ok(CMD_WATCH, o));
 }
 
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req) {
@@ -499,5 +606,5 @@ json_object *manager_handle_request(void *userdata, ControlClient *client, const
                 return error;
         if (!data)
                 return protocol_reply_error("out of memory answering %s", protocol_command_info(req->cmd)->name);
-        return protocol_reply_ok(req->cmd, data);
+        return add_notice(m, protocol_reply_ok(req->cmd, data));
 }

@@ -21,6 +21,7 @@
 #include "intent-log.h"
 #include "manager.h"
 #include "metrics.h"
+#include "topology-output.h"
 #include "util.h"
 
 /* Groups a failed switch left needing attention (the intent log). */
@@ -89,6 +90,10 @@ static void group_labels(char *buf, size_t size, unsigned group, const char *dev
 
 static uint64_t value_ticks(Manager *m) {
         return m->ticks;
+}
+
+static uint64_t value_iommu_active(Manager *m) {
+        return !topology_no_iommu_message(m->topology);
 }
 
 static uint64_t value_reload_failures(Manager *m) {
@@ -208,6 +213,8 @@ static const MachineFamily machine_families[] = {
           "1 for the daemon's mode (enforce: writes group types; advise: never writes).",
           .samples = samples_mode },
         { "iommutuned_ticks_total", METRIC_COUNTER, "Monitoring ticks since the daemon started.", .value = value_ticks },
+        { "iommutuned_iommu_active", METRIC_GAUGE,
+          "1 when the machine has an active IOMMU, 0 when not (the daemon idles).", .value = value_iommu_active },
         { "iommutuned_tick_cpu_seconds", METRIC_GAUGE,
           "The daemon's own CPU time per tick, the mean since it started.", .seconds = value_tick_cpu_ns },
         { "iommutuned_tick_phase_cpu_seconds", METRIC_GAUGE,

@@ -34,18 +34,23 @@ static void log_config_errors(char **errors) {
                 log_error("%s", *e);
 }
 
-static gid_t admin_gid(const Config *c) {
-        const char *name = config_daemon(c)->admin_group.s;
+/* The gid of a group named by the config; (gid_t) -1 when empty or not
+ * there (what_then says what that means). */
+static gid_t group_gid(const char *name, const char *key, const char *what_then) {
         struct group gr, *grp = NULL;
         char buf[16384];
 
         if (isempty(name))
                 return (gid_t) -1;
         if (getgrnam_r(name, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
-                log_warning("Admin group \"%s\" does not exist; only root may change policy", name);
+                log_warning("%s \"%s\" does not exist; %s", key, name, what_then);
                 return (gid_t) -1;
         }
         return grp->gr_gid;
+}
+
+static gid_t admin_gid(const Config *c) {
+        return group_gid(config_daemon(c)->admin_group.s, "Admin group", "only root may change policy");
 }
 
 static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now_ns);
@@ -303,7 +308,9 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         FlushTick ft = {};
         int r;
 
-        if (!m->flush || !m->workload)
+        /* Without an IOMMU there is nothing to sample or decide: the daemon
+         * runs idle and answers with topology_no_iommu_message(). */
+        if (!m->flush || !m->workload || topology_no_iommu_message(m->topology))
                 return;
         r = flush_sampler_collect(m->flush, &ft);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
@@ -390,9 +397,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (now - m->last_state_save_ns >= STATE_SAVE_NS)
                 manager_save_state(m);
 
-        update = control_server_watchers(m->control) > 0 ? manager_watch_update(m) : NULL;
+        update = control_server_watchers(m->control) + (m->reader ? control_server_watchers(m->reader) : 0) > 0
+                         ? manager_watch_update(m)
+                         : NULL;
         if (update) {
                 control_server_broadcast(m->control, update);
+                if (m->reader)
+                        control_server_broadcast(m->reader, update);
                 json_object_put(update);
         }
         manager_notify_status(m);
@@ -488,6 +499,7 @@ Manager *manager_free(Manager *m) {
         /* The counters of the last seconds are not lost at a clean stop. */
         manager_save_state(m);
         control_server_free(m->control);
+        control_server_free(m->reader);
         sd_event_source_disable_unref(m->tick_source);
         if (m->latency_timing)
                 (void) dmar_latency_disable(m->sysfs_fd, NULL);
@@ -513,18 +525,59 @@ Manager *manager_free(Manager *m) {
         return NULL;
 }
 
+/* The read-only socket (reader_socket, for reader_group), from systemd
+ * (the socket named "reader") or bound here. */
+static int open_reader_socket(Manager *m, int listen_fd) {
+        const DaemonSettings *d = config_daemon(m->config);
+        gid_t gid;
+        int r;
+
+        if (isempty(d->reader_group.s)) {
+                if (listen_fd >= 0)
+                        close(listen_fd);
+                return 0;
+        }
+        /* Bound here only for a group that exists: a socket nobody but root
+         * may use is no use, and a daemon run by hand (a test) must not
+         * take the system's path for it. */
+        gid = group_gid(d->reader_group.s, "Reader group", "no read-only socket");
+        if (gid == (gid_t) -1 && listen_fd < 0)
+                return 0;
+        r = control_server_new(m->event, d->reader_socket.s, listen_fd, gid, manager_handle_request, m, &m->reader);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %m", d->reader_socket.s);
+        control_server_set_read_only(m->reader);
+        log_info("Read-only socket for %s: %s%s", d->reader_group.s, listen_fd >= 0 ? "the socket systemd passed, " : "",
+                 d->reader_socket.s);
+        return 0;
+}
+
 static int open_control_socket(Manager *m) {
         const char *path = m->opts.socket_path ? m->opts.socket_path : config_daemon(m->config)->socket.s;
-        int n, listen_fd = -1, r;
+        int n, listen_fd = -1, reader_fd = -1, r;
+        char **names = NULL;
 
-        n = sd_listen_fds(true);
-        if (n > 1)
-                return log_error_errno(EINVAL, "systemd passed %d sockets; expected one", n);
-        if (n == 1) {
-                listen_fd = SD_LISTEN_FDS_START;
-                if (sd_is_socket_unix(listen_fd, SOCK_STREAM, 1, NULL, 0) <= 0)
-                        return log_error_errno(EINVAL, "The socket systemd passed is not a listening Unix stream socket");
-        } else {
+        /* systemd passes the main socket (iommutuned.socket) and the one
+         * named "reader" (iommutuned-reader.socket, FileDescriptorName=). */
+        n = sd_listen_fds_with_names(true, &names);
+        for (int i = 0; i < n; i++) {
+                int fd = SD_LISTEN_FDS_START + i;
+                bool reader = names && names[i] && streq(names[i], "reader");
+
+                if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0 || (reader ? reader_fd : listen_fd) >= 0) {
+                        strv_free(names);
+                        return log_error_errno(EINVAL, "systemd passed %d sockets; expected one listening Unix "
+                                                       "stream socket, and one named \"reader\"", n);
+                }
+                if (reader)
+                        reader_fd = fd;
+                else
+                        listen_fd = fd;
+        }
+        strv_free(names);
+        if (n > 0 && listen_fd < 0)
+                return log_error_errno(EINVAL, "systemd passed only the reader socket; the main one is missing");
+        if (n < 1) {
                 /* The directory is systemd's RuntimeDirectory; create it when
                  * run by hand. */
                 _cleanup_free_ char *dir = strdup(path);
@@ -539,8 +592,8 @@ static int open_control_socket(Manager *m) {
                                &m->control);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", path);
-        log_info("Listening on %s%s", n == 1 ? "the socket systemd passed, " : "", path);
-        return 0;
+        log_info("Listening on %s%s", n >= 1 ? "the socket systemd passed, " : "", path);
+        return open_reader_socket(m, reader_fd);
 }
 
 static int open_state(Manager *m) {

@@ -80,6 +80,7 @@ typedef struct Manager {
         uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */
         char cost_source[256];     /* where the cost per invalidation comes from, in words */
         ControlServer *control;
+        ControlServer *reader;    /* the read-only socket, NULL when reader_group is empty */
         uint64_t started_ns;      /* CLOCK_MONOTONIC */
         uint64_t last_tick_ns;    /* CLOCK_MONOTONIC, 0 before the first */
         uint64_t ticks;

@@ -11,9 +11,12 @@
  *   reply:    {"v":1,"ok":true,"cmd":"show","data":{...}}
  *             {"v":1,"ok":false,"error":"unknown command \"frobnicate\""}
  *   watch:    one reply per tick, each {"v":1,"ok":true,"cmd":"watch","data":{...}}
+ *   notice:   an ok reply may carry "notice":"..." beside "data", something
+ *             the operator must read whatever was asked (no IOMMU is active)
  *
  * Version history:
- *   1  first version.
+ *   1  first version. Keys added since are optional and change no meaning
+ *      (a reply's "notice"), so the version stays.
  */
 
 #include <json-c/json.h>
@@ -25,6 +28,8 @@
  * skipping to the next newline). */
 #define PROTOCOL_MAX_REQUEST 4096
 #define PROTOCOL_DEFAULT_SOCKET "/run/iommutuned/iommutuned.sock"
+/* The read-only socket (reader_socket): privileged commands are refused. */
+#define PROTOCOL_DEFAULT_READER_SOCKET "/run/iommutuned/reader.sock"
 
 typedef enum ProtocolCommand {
         CMD_STATUS,

@@ -139,6 +139,9 @@ static json_object *device_to_json(const Device *d) {
         json_object_object_add(o, "class", json_object_new_string(d->class_word));
         json_object_object_add(o, "driver", json_str_or_null(d->driver));
         json_object_object_add(o, "group", d->group >= 0 ? json_object_new_int(d->group) : NULL);
+        json_object_object_add(o, "translated", json_object_new_boolean(d->group >= 0));
+        if (d->group < 0)
+                json_object_object_add(o, "translation", json_object_new_string(TOPOLOGY_UNTRANSLATED));
         json_object_object_add(o, "unit", json_str_or_null(d->unit));
         json_object_object_add(o, "untrusted", json_tristate(d->untrusted));
         json_object_object_add(o, "removable", json_tristate(d->removable));
@@ -274,15 +277,18 @@ static int print_devices(const Topology *t, FILE *f) {
         Table *tab = table_new("DEVICE", "ID", "CLASS", "DRIVER", "GROUP", "UNIT", "UNTRUSTED", "REMOVABLE",
                                "NUMA", "IRQS", "NET/BLOCK", NULL);
         int r = tab ? 0 : -ENOMEM;
+        size_t untranslated = 0;
 
         for (size_t i = 0; r >= 0 && i < t->n_devices; i++) {
                 const Device *d = &t->devices[i];
-                char id[16] = "-", group[16] = "-", numa[16] = "-", irqs[16], net[256], blk[256], nb[520];
+                char id[16] = "-", group[16] = "none", numa[16] = "-", irqs[16], net[256], blk[256], nb[520];
 
                 if (d->is_pci)
                         snprintf(id, sizeof(id), "%04x:%04x", d->vendor_id, d->device_id);
                 if (d->group >= 0)
                         snprintf(group, sizeof(group), "%d", d->group);
+                else
+                        untranslated++;
                 if (d->numa_node >= 0)
                         snprintf(numa, sizeof(numa), "%d", d->numa_node);
                 snprintf(irqs, sizeof(irqs), "%zu", d->n_msi_irqs);
@@ -296,6 +302,13 @@ static int print_devices(const Topology *t, FILE *f) {
         if (r >= 0)
                 r = table_print(tab, f);
         table_free(tab);
+        if (r >= 0 && untranslated > 0) {
+                fprintf(f, "\nGroup none: %s; these devices reach memory untranslated:\n", TOPOLOGY_UNTRANSLATED);
+                for (size_t i = 0; i < t->n_devices; i++)
+                        if (t->devices[i].group < 0)
+                                fprintf(f, "  %s (%s, %s)\n", t->devices[i].name, t->devices[i].class_word,
+                                        t->devices[i].driver ? t->devices[i].driver : "no driver");
+        }
         return r;
 }
 
@@ -323,6 +336,8 @@ int topology_print(const Topology *t, FILE *f) {
                 fputc('\n', f);
                 if ((r = print_groups(t, f)) < 0)
                         return r;
+        }
+        if (t->n_devices > 0) {
                 fputc('\n', f);
                 if ((r = print_devices(t, f)) < 0)
                         return r;

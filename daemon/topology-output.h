@@ -20,3 +20,6 @@ int topology_print(const Topology *t, FILE *f);
 void pgsize_bitmap_format(uint64_t bitmap, char *buf, size_t size);
 /* The words shown when the machine has no active IOMMU, or NULL if it has. */
 const char *topology_no_iommu_message(const Topology *t);
+/* What a device outside every IOMMU group is, in the words every output
+ * uses: "not translated by an IOMMU". */
+#define TOPOLOGY_UNTRANSLATED "not translated by an IOMMU"

@@ -213,6 +213,15 @@ const char *pci_class_to_word(uint32_t class_code) {
         }
 }
 
+bool pci_class_word_known(const char *word) {
+        if (streq(word, "platform") || streq(word, "unknown"))
+                return true;
+        for (uint32_t code = 0; code <= 0xffff; code++)
+                if (streq(word, pci_class_to_word(code << 8)))
+                        return true;
+        return false;
+}
+
 /* Reads a kernel boolean option value as kstrtobool() does. */
 static int parse_kernel_bool(const char *v) {
         if (!v)
@@ -848,15 +857,26 @@ static int device_ref_add(DeviceRef **refs, size_t *n, size_t *alloc, const char
 }
 
 static int scan_devices(Scan *s) {
+        _cleanup_strv_free_ char **pci = NULL;
         Topology *t = s->t;
         DeviceRef *refs = NULL;
         size_t n_refs = 0, refs_alloc = 0;
         int r = 0;
 
-        /* Devices are found through the groups they belong to, and through
-         * the units for those without a group (a unit lists every device it
-         * translates for). Sorting the references by name (first found
-         * first) lets each device be scanned once, in name order. */
+        /* Devices are found through the groups they belong to, through the
+         * units for those without a group (a unit lists every device it
+         * translates for), and through the PCI bus for those no IOMMU
+         * translates for at all (an AMD IOMMU's own function, a host bridge
+         * on SMMUv3, every device on a machine without an IOMMU): they do
+         * DMA untranslated, which an operator must see. Sorting the
+         * references by name (first found first) lets each device be
+         * scanned once, in name order. */
+        r = sysfs_list_dir(s->sys_fd, "bus/pci/devices", &pci);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && r != -ENOENT && problem_attr(s, "kernel", "bus/pci/devices", r) < 0)
+                return -ENOMEM;
+        r = 0;
         for (size_t i = 0; r >= 0 && i < t->n_groups; i++)
                 for (char **n = t->groups[i].devices; r >= 0 && n && *n; n++) {
                         char *link = NULL;
@@ -873,9 +893,21 @@ static int scan_devices(Scan *s) {
                                 link = NULL;
                         r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
                 }
+        for (char **n = pci; r >= 0 && n && *n; n++) {
+                char *link = NULL;
+
+                if (asprintf(&link, "bus/pci/devices/%s", *n) < 0)
+                        link = NULL;
+                r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+        }
         if (r >= 0 && n_refs > 0) {
+                size_t n_unique = 0;
+
                 qsort(refs, n_refs, sizeof(*refs), cmp_device_ref);
-                t->devices = calloc(n_refs, sizeof(*t->devices));
+                /* Most devices are found two or three times (group, unit, bus). */
+                for (size_t i = 0; i < n_refs; i++)
+                        n_unique += i == 0 || !streq(refs[i].name, refs[i - 1].name);
+                t->devices = calloc(n_unique, sizeof(*t->devices));
                 if (!t->devices)
                         r = -ENOMEM;
         }

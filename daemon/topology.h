@@ -108,7 +108,7 @@ typedef struct Device {
         uint32_t class_code;         /* 24-bit PCI class; 0 when unknown */
         const char *class_word;      /* nvme, ethernet, gpu, ... (static string) */
         char *driver;                /* bound driver, NULL when none */
-        int group;                   /* IOMMU group id, -1 when none */
+        int group;                   /* IOMMU group id, -1 when none: DMA not translated by an IOMMU */
         char *unit;                  /* IOMMU unit name, NULL when none */
         Tristate untrusted;
         Tristate removable;          /* the kernel's removable attribute: "removable" -> yes */
@@ -153,7 +153,8 @@ typedef struct Topology {
         size_t n_units;
         IommuGroup *groups;          /* sorted by id */
         size_t n_groups;
-        Device *devices;             /* every device in some group or unit, sorted by name */
+        Device *devices;             /* every device in some group or unit, and every
+                                      * PCI device (group -1: not translated), sorted by name */
         size_t n_devices;
         KernelInfo kernel;
         TopologyProblem *problems;
@@ -210,6 +211,9 @@ void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);
 uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on);
 /* Maps a 24-bit PCI class code to a word: nvme, ethernet, gpu, ... */
 const char *pci_class_to_word(uint32_t class_code);
+/* Whether word is one pci_class_to_word() gives, or "platform" or "unknown"
+ * (what a device gets without a PCI class): the words [class WORD] may use. */
+bool pci_class_word_known(const char *word);
 /* Parses the DMA-related options of a kernel command line. Returns 0 or
  * -ENOMEM. */
 int dma_defaults_parse(const char *cmdline, DmaDefaults *ret);

@@ -98,7 +98,9 @@ int workload_sample(WorkloadSampler *w, const Topology *t, uint64_t now_ns, cons
         bool first = w->last_ns == 0;
         uint64_t interval = first ? 0 : now_ns - w->last_ns;
 
-        if (w->n_devices != t->n_devices || w->n_groups != t->n_groups) {
+        /* The first sample allocates even for an empty topology (no IOMMU):
+         * the arrays are never NULL past here. */
+        if (!w->devices || w->n_devices != t->n_devices || w->n_groups != t->n_groups) {
                 free(w->devices);
                 free(w->group_active);
                 w->devices = calloc(t->n_devices + 1, sizeof(*w->devices));

@@ -169,6 +169,14 @@ static void test_group_type_strings(void) {
         CHECK(group_type_meaning(GROUP_TYPE_UNKNOWN) == NULL, "an unrecognised type has no meaning");
 }
 
+static void test_class_words_known(void) {
+        CHECK(pci_class_word_known("nvme") && pci_class_word_known("ethernet") && pci_class_word_known("iommu") &&
+                      pci_class_word_known("platform"),
+              "class words the daemon gives are known");
+        CHECK(!pci_class_word_known("nvmee") && !pci_class_word_known("") && !pci_class_word_known("NVMe"),
+              "a misspelt class word is not");
+}
+
 static void test_class_words(void) {
         CHECK_STR(pci_class_to_word(0x010802), "nvme", "NVMe class");
         CHECK_STR(pci_class_to_word(0x020000), "ethernet", "Ethernet class");
@@ -574,6 +582,39 @@ static void test_no_iommu(void) {
         json_object_put(o);
 }
 
+/* A machine with PCI devices and no IOMMU: the captured VT-d guest's tree
+ * without its unit and groups, as the same guest shows it with
+ * intel_iommu=off. Every device is listed, in group none. */
+static void test_devices_without_iommu(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        _cleanup_free_ char *text = NULL;
+        char cmd[1400];
+        size_t size = 0;
+        FILE *f;
+
+        new_tree();
+        snprintf(cmd, sizeof(cmd), "cp -a '%s/qemu-vtd/sys' '%s/qemu-vtd/proc' '%s/' && rm -rf '%s/sys/kernel/iommu_groups' "
+                 "'%s/sys/class/iommu'/*", fixtures_dir(), fixtures_dir(), tmp_root, tmp_root, tmp_root);
+        CHECK(system(cmd) == 0, "copy qemu-vtd without its IOMMU");
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        CHECK(t->n_units == 0 && t->n_groups == 0, "no unit, no group");
+        CHECK_INT(t->n_devices, 8, "the 8 PCI devices are listed");
+        for (size_t i = 0; i < t->n_devices; i++)
+                CHECK(t->devices[i].group < 0 && !t->devices[i].unit, "%s: group none, no unit", t->devices[i].name);
+        CHECK(topology_find_device(t, "0000:00:01.0") && streq(topology_find_device(t, "0000:00:01.0")->class_word, "nvme"),
+              "the nvme is read in full (class nvme)");
+        CHECK(topology_no_iommu_message(t), "the no-IOMMU message");
+        f = open_memstream(&text, &size);
+        CHECK(f && topology_print(t, f) == 0, "the tables print");
+        if (f)
+                fclose(f);
+        CHECK(text && strstr(text, "No IOMMU is active") && strstr(text, "0000:00:01.0  ") &&
+                      strstr(text, "Group none: not translated by an IOMMU"),
+              "they give the message, the devices table and group none");
+}
+
 static void test_missing_roots(void) {
         Topology *t = NULL;
 
@@ -798,7 +839,62 @@ typedef struct Captured {
         const char *nvme, *virtio, *eth0, *eth1;
         const char *forced_strict;   /* the start of iommu_unit_forced_strict(), NULL: not forced */
         bool maps_flushed;
+        const char *untranslated; /* the PCI device in no group (the AMD IOMMU's own function,
+                                   * SMMUv3's host bridge), NULL when every one is grouped */
 } Captured;
+
+/* Every PCI device of the tree is in the topology; only c->untranslated
+ * is outside every group, and every output says it is not translated. */
+static void check_untranslated(const Topology *t, const char *root, const Captured *c) {
+        _cleanup_strv_free_ char **pci = NULL;
+        char dir[1100];
+        size_t n_ungrouped = 0;
+        json_object *o;
+        const Device *d;
+
+        snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices", root);
+        {
+                _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                CHECK(fd >= 0 && sysfs_list_open_dir(fd, &pci, NULL) >= 0 && strv_length(pci) > 0,
+                      "%s: bus/pci/devices lists devices", c->name);
+        }
+        for (char **n = pci; n && *n; n++)
+                CHECK(topology_find_device(t, *n), "PCI device %s is in the topology", *n);
+        for (size_t i = 0; i < t->n_devices; i++)
+                n_ungrouped += t->devices[i].group < 0;
+        CHECK_INT(n_ungrouped, c->untranslated ? 1 : 0, "devices outside every group");
+        if (!c->untranslated)
+                return;
+        d = topology_find_device(t, c->untranslated);
+        CHECK(d && d->group < 0 && d->is_pci, "%s is outside every group", c->untranslated);
+        o = topology_to_json(t);
+        for (size_t i = 0; o && i < json_object_array_length(json_object_object_get(o, "devices")); i++) {
+                json_object *dev = json_object_array_get_idx(json_object_object_get(o, "devices"), i);
+
+                if (!streq(json_object_get_string(json_object_object_get(dev, "bdf")), c->untranslated))
+                        continue;
+                CHECK(!json_object_get_boolean(json_object_object_get(dev, "translated")) &&
+                              !json_object_object_get(dev, "group"),
+                      "JSON: %s translated false, group null", c->untranslated);
+                CHECK_STR(json_object_get_string(json_object_object_get(dev, "translation")),
+                          "not translated by an IOMMU", "JSON says so in words");
+        }
+        json_object_put(o);
+        {
+                _cleanup_free_ char *text = NULL;
+                size_t size = 0;
+                FILE *f = open_memstream(&text, &size);
+                char row[128];
+
+                CHECK(f && topology_print(t, f) == 0, "the tables print");
+                if (f)
+                        fclose(f);
+                snprintf(row, sizeof(row), "\n  %s (", c->untranslated);
+                CHECK(text && strstr(text, "Group none: not translated by an IOMMU") && strstr(text, row),
+                      "the tables list %s under group none, not translated by an IOMMU", c->untranslated);
+        }
+}
 
 static void check_device(const Topology *t, const char *what, const char *bdf, const char *class_word,
                          const char *driver, const char *blk_or_net, GroupType type) {
@@ -856,6 +952,7 @@ static void test_captured(const Captured *c) {
         check_device(t, "virtio-blk", c->virtio, "storage", "virtio-pci", "vda", c->type);
         check_device(t, "first e1000e", c->eth0, "ethernet", "e1000e", "eth0", c->type);
         check_device(t, "second e1000e", c->eth1, "ethernet", "e1000e", "eth1", c->type);
+        check_untranslated(t, root, c);
 }
 
 static void test_captured_trees(void) {
@@ -865,42 +962,43 @@ static void test_captured_trees(void) {
         static const Captured trees[] = {
                 { "qemu-vtd", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  NULL, false },
+                  NULL, false, NULL },
                 /* The two test kernels of ../shared/kernels (drivers built in)
                  * and Debian 12's 6.12 from bookworm-backports. */
                 { "qemu-vtd-debugfs", IOMMU_VENDOR_INTEL_VTD, "6.1.192", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  NULL, false },
+                  NULL, false, NULL },
                 { "qemu-vtd-unpatched", IOMMU_VENDOR_INTEL_VTD, "6.1.192-unpatched", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  NULL, false },
+                  NULL, false, NULL },
                 { "qemu-vtd-6.12", IOMMU_VENDOR_INTEL_VTD, "6.12.95+deb12-amd64", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  NULL, false },
+                  NULL, false, NULL },
                 { "qemu-vtd-cm", IOMMU_VENDOR_INTEL_VTD, "6.1.0-56-amd64", GROUP_TYPE_DMA, 1, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  "Intel caching mode", true },
+                  "Intel caching mode", true, NULL },
                 { "qemu-amd", IOMMU_VENDOR_AMD_VI, "6.1.0-56-amd64", GROUP_TYPE_DMA, -1, true,
                   ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  "0000:00:05.0", "AMD NpCache", true },
+                  "0000:00:05.0", "AMD NpCache", true, "0000:00:01.0" },
                 /* Debian 13's backports kernel (7.x, trixie-backports). */
                 { "qemu-vtd-13bpo", IOMMU_VENDOR_INTEL_VTD, "7.3.4+deb13-amd64", GROUP_TYPE_DMA_FQ, 0, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  NULL, false },
+                  NULL, false, NULL },
                 { "qemu-vtd-cm-13bpo", IOMMU_VENDOR_INTEL_VTD, "7.3.4+deb13-amd64", GROUP_TYPE_DMA, 1, true,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  "Intel caching mode", true },
+                  "Intel caching mode", true, NULL },
                 { "qemu-amd-13bpo", IOMMU_VENDOR_AMD_VI, "7.3.4+deb13-amd64", GROUP_TYPE_DMA, -1, true,
                   ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
-                  "0000:00:05.0", "AMD NpCache", true },
+                  "0000:00:05.0", "AMD NpCache", true, "0000:00:01.0" },
                 /* The arm64 guest's page size is 4K, as this host's is:
                  * the inferred io-pgtable-arm sizes are 4K|2M|1G. */
                 { "qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, "6.1.0-56-arm64", GROUP_TYPE_DMA, -1, false,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
-                  false },
+                  false, "0000:00:00.0" },
+                /* On 7.3 the host bridge is in group 0: every device is translated. */
                 { "qemu-smmuv3-13bpo", IOMMU_VENDOR_ARM_SMMUV3, "7.3.4+deb13-arm64", GROUP_TYPE_DMA, -1, false,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
-                  false },
+                  false, NULL },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(trees); i++) {
@@ -932,11 +1030,13 @@ int main(void) {
         test_group_type_strings();
         test_arm_lpae_pgsizes();
         test_class_words();
+        test_class_words_known();
         test_cmdline();
         test_reserved_region();
         test_server();
         test_server_json();
         test_no_iommu();
+        test_devices_without_iommu();
         test_missing_roots();
         test_broken_device_files();
         test_broken_groups();

@@ -233,8 +233,10 @@ check_topology() {
 				echo "group $id device $(basename "$d")"
 			done
 		done
-		# Every device in some group or under some unit, as the daemon lists them.
-		for d in /sys/kernel/iommu_groups/*/devices/* /sys/class/iommu/*/devices/*; do
+		# Every device in some group or under some unit, and every PCI device
+		# (one in no group is not translated: the AMD IOMMU's own function,
+		# SMMUv3's host bridge), as the daemon lists them.
+		for d in /sys/kernel/iommu_groups/*/devices/* /sys/class/iommu/*/devices/* /sys/bus/pci/devices/*; do
 			[ -e "$d" ] && basename "$d"
 		done | sort -u | while read -r dev; do
 			dir=
