@@ -558,7 +558,7 @@ static void test_hostile_files(void) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
         size_t big = 600u << 10;
-        char *line = malloc(big + 32);
+        char *line = malloc(CONF_MAX_FILE_SIZE + 32); /* more than big */
         uint64_t t0;
         int r;
 
@@ -587,7 +587,7 @@ static void test_hostile_files(void) {
         errors = strv_free(errors);
 
         /* A file past the size bound is not read. */
-        memset(line, 'x', big);
+        memset(line, 'x', CONF_MAX_FILE_SIZE + 1);
         write_bytes("h1/huge.conf", line, CONF_MAX_FILE_SIZE + 1);
         r = config_load(tpath("h1/huge.conf"), NULL, 0, &c, &errors);
         CHECK(r == -EINVAL && errors && strstr(errors[0], "larger than") && strlen(errors[0]) < 300,
