@@ -1087,12 +1087,15 @@ static void test_admin_reserve(Server *s) {
                 tap_diag("not root: the admin reserve and the per-user limit are not checked");
                 return;
         }
+        CHECK_INT(conn_open(&root, s->path, false), 0, "connect a probe");
+        CHECK_INT(wait_for_clients(&root, 1), 1, "no other client is left over");
+        conn_close(&root);
         (void) chmod(s->dir, 0755);
         (void) chmod(s->path, 0666);
         if (pipe(release) < 0 || pipe(report) < 0)
                 return;
-        fflush(stdout);
         for (int u = 0; u < USERS; u++) {
+                fflush(stdout);
                 pids[u] = fork();
                 if (pids[u] == 0) {
                         close(release[1]);
