@@ -351,6 +351,7 @@ typedef struct Parser {
         enum { SECTION_NONE, SECTION_BAD, SECTION_OK } section_state;
         ConfScope scope;
         const char *section_name; /* scoped sections only */
+        size_t n_errors, n_errors_unlisted; /* listed in errors; past CONF_MAX_ERRORS */
 } Parser;
 
 static void parser_error_at(Parser *p, const char *file, unsigned line, const char *fmt, ...)
@@ -360,6 +361,10 @@ static void parser_error_at(Parser *p, const char *file, unsigned line, const ch
         va_list ap;
         int r;
 
+        if (p->n_errors >= CONF_MAX_ERRORS) {
+                p->n_errors_unlisted++;
+                return;
+        }
         va_start(ap, fmt);
         r = vasprintf(&msg, fmt, ap);
         va_end(ap);
@@ -386,6 +391,8 @@ static void parser_error_at(Parser *p, const char *file, unsigned line, const ch
         free(msg);
         if (r < 0 || strv_consume(&p->errors, full) < 0)
                 p->r = -ENOMEM;
+        else
+                p->n_errors++;
 }
 
 #define parser_error(p, ...) parser_error_at((p), (p)->file, (p)->line, __VA_ARGS__)
@@ -706,13 +713,14 @@ static void parser_read_file(Parser *p, const char *path, bool required) {
                         parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
                 return;
         }
-        if (fstat(fd, &st) < 0)
-                parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
-        else if (!S_ISREG(st.st_mode))
-                parser_error_at(p, path, 0, "not a regular file (%s); not read", file_type_name(st.st_mode));
-        else if (st.st_size > CONF_MAX_FILE_SIZE)
-                parser_error_at(p, path, 0, "larger than %u bytes; not read", CONF_MAX_FILE_SIZE);
-        if (strv_length(p->errors) > n_errors) {
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_MAX_FILE_SIZE) {
+                if (fstat(fd, &st) < 0)
+                        parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
+                else if (!S_ISREG(st.st_mode))
+                        parser_error_at(p, path, 0, "not a regular file (%s); not read",
+                                        file_type_name(st.st_mode));
+                else
+                        parser_error_at(p, path, 0, "larger than %u bytes; not read", CONF_MAX_FILE_SIZE);
                 close(fd);
                 return;
         }
@@ -861,6 +869,13 @@ int config_load(const char *main_path, const char *dropin_dir, ConfigLoadFlags f
         for (size_t i = 0; p.r >= 0 && i < c->n_sections; i++)
                 parser_check_thresholds(&p, &c->sections[i].values);
         free(p.buf);
+        if (p.r >= 0 && p.n_errors_unlisted > 0) {
+                char *more = NULL;
+
+                if (asprintf(&more, "... and %zu more errors", p.n_errors_unlisted) < 0 ||
+                    strv_consume(&p.errors, more) < 0)
+                        p.r = -ENOMEM;
+        }
 
         if (p.r < 0) {
                 strv_free(p.errors);

@@ -188,6 +188,9 @@ int config_load(const char *main_path, const char *dropin_dir, ConfigLoadFlags f
  * message is at most CONF_MAX_ERROR bytes (a longer one, quoting the
  * offending input, is cut and says how long it was). */
 #define CONF_MAX_FILE_SIZE (1u << 20)
+/* At most this many errors are listed, then one line saying how many more
+ * there were: a file of a million bad lines is reported in milliseconds. */
+#define CONF_MAX_ERRORS 100
 #define CONF_MAX_DROPINS 1000
 #define CONF_MAX_ERROR 256
 

@@ -605,6 +605,30 @@ static void test_hostile_files(void) {
         if (errors)
                 tap_diag("%s", errors[0]);
         errors = strv_free(errors);
+
+        /* Half a million bad lines: CONF_MAX_ERRORS listed, the rest
+         * counted, in linear time. */
+        {
+                size_t n_lines = 500000, len = 9 + 2 * n_lines;
+                char *many = malloc(len);
+
+                memcpy(many, "[policy]\n", 9);
+                for (size_t i = 0; i < n_lines; i++)
+                        memcpy(many + 9 + 2 * i, "x\n", 2);
+                write_bytes("h1/many-errors.conf", many, len);
+                free(many);
+                t0 = now_monotonic_ns();
+                r = config_load(tpath("h1/many-errors.conf"), NULL, 0, &c, &errors);
+                tap_diag("%zu bad lines checked in %.1f ms", n_lines, (now_monotonic_ns() - t0) / 1e6);
+                CHECK(r == -EINVAL && strv_length(errors) == CONF_MAX_ERRORS + 1,
+                      "%zu bad lines: %d errors listed and one more line (%zu)", n_lines, CONF_MAX_ERRORS,
+                      strv_length(errors));
+                CHECK(errors && strv_length(errors) == CONF_MAX_ERRORS + 1 &&
+                              streq(errors[CONF_MAX_ERRORS], "... and 499900 more errors"),
+                      "... which counts the rest: %s", errors && strv_length(errors) > CONF_MAX_ERRORS ?
+                                                              errors[CONF_MAX_ERRORS] : "(none)");
+                errors = strv_free(errors);
+        }
         free(line);
 
         /* Past CONF_MAX_DROPINS drop-ins: a clear error. */

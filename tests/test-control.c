@@ -1174,6 +1174,38 @@ static void test_idle_timeout(Server *s) {
         conn_close(&probe);
 }
 
+/* admin_group by reload: the socket file's group changes with it, or
+ * nothing changes (a socket systemd passed is not ours to change). */
+static void test_set_admin_gid(const char *dir) {
+        ControlServer *own = NULL, *passed = NULL;
+        sd_event *e = NULL;
+        char path[128];
+        struct stat st;
+        int fd;
+
+        if (geteuid() != 0) {
+                tap_diag("not root: changing the socket's group is not checked");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/admin.sock", dir);
+        CHECK(sd_event_new(&e) >= 0, "an event loop");
+        CHECK_INT(control_server_new(e, path, -1, (gid_t) -1, handler, NULL, &own), 0, "a server that binds");
+        CHECK_INT(control_server_set_admin_gid(own, 4), 0, "admin gid 4");
+        CHECK(stat(path, &st) == 0 && st.st_gid == 4, "... the socket file's group is 4 (%u)", (unsigned) st.st_gid);
+        CHECK_INT(control_server_set_admin_gid(own, (gid_t) -1), 0, "no admin group");
+        CHECK(stat(path, &st) == 0 && st.st_gid == 0, "... the socket file's group is root's (%u)",
+              (unsigned) st.st_gid);
+        own = control_server_free(own);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0, "a listening socket as systemd passes it");
+        CHECK_INT(control_server_new(e, NULL, fd, 4, handler, NULL, &passed), 0, "a server on it");
+        CHECK_INT(control_server_set_admin_gid(passed, 5), -EPERM, "changing its admin group is refused");
+        CHECK_INT(control_server_set_admin_gid(passed, 4), 0, "keeping it is fine");
+        passed = control_server_free(passed); /* closes fd */
+        sd_event_unref(e);
+}
+
 /* A group whose member list names a user whose primary group is another. */
 static bool find_group_member(gid_t *ret_gid, uid_t *ret_uid, gid_t *ret_primary, char *name, size_t size) {
         struct group *gr;
@@ -1507,6 +1539,7 @@ int main(void) {
         test_privileged_over_socket(&s);
         test_supplementary_admin(dir);
         test_socket_path(&s, dir);
+        test_set_admin_gid(dir);
 
         server_stop(&s);
         CHECK(access(s.path, F_OK) < 0 && errno == ENOENT, "the socket file is removed when the server goes");
