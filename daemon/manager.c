@@ -433,15 +433,13 @@ int manager_reload(Manager *m, char ***ret_errors) {
         _cleanup_strv_free_ char **errors = NULL;
         const DaemonSettings *old, *new;
         Config *c = NULL;
-        gid_t gid;
         int r;
 
         m->reloads++;
         r = load_config(&m->opts, &c, &errors);
         /* admin_group: the privilege checks and the socket's group change
          * together, or the reload is refused; never half. */
-        if (r >= 0 && m->control && (gid = admin_gid(c)) != admin_gid(m->config) &&
-            (r = control_server_set_admin_gid(m->control, gid)) < 0) {
+        if (r >= 0 && m->control && (r = control_server_set_admin_gid(m->control, admin_gid(c))) < 0) {
                 char *e = NULL;
 
                 if (asprintf(&e, "admin_group = %s: the control socket's group cannot be changed (%s); "
