@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -71,27 +72,26 @@ static bool valid_utf8(const char *s, size_t n) {
 
 static sd_event *event;
 static ControlServer *server;
-static char sock_path[108];
-
-static char sock_dir[] = "/tmp/fuzz-control-session.XXXXXX";
-
-static void teardown(void) {
-        server = control_server_free(server); /* removes the socket file */
-        event = sd_event_unref(event);
-        (void) rmdir(sock_dir);
-}
+/* An abstract socket (no file to leave behind when libFuzzer stops),
+ * passed to the server as systemd passes its socket. */
+static struct sockaddr_un sa = { .sun_family = AF_UNIX };
+static socklen_t sa_len;
 
 static void setup(void) {
+        int fd;
+
         log_set_max_level(LOG_CRIT);
-        FUZZ_CHECK(mkdtemp(sock_dir));
-        snprintf(sock_path, sizeof(sock_path), "%s/s", sock_dir);
+        snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "fuzz-control-session-%d", (int) getpid());
+        sa_len = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sa.sun_path + 1));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        FUZZ_CHECK(fd >= 0);
+        FUZZ_CHECK(bind(fd, (struct sockaddr *) &sa, sa_len) == 0);
+        FUZZ_CHECK(listen(fd, 16) == 0);
         FUZZ_CHECK(sd_event_new(&event) >= 0);
-        FUZZ_CHECK(control_server_new(event, sock_path, -1, (gid_t) -1, handler, NULL, &server) == 0);
-        atexit(teardown);
+        FUZZ_CHECK(control_server_new(event, NULL, fd, (gid_t) -1, handler, NULL, &server) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_free_ char *out = NULL;
         size_t written = 0, got = 0, allocated = 0, lines = 1, replies = 0;
         bool shut = false, eof = false;
@@ -102,10 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         for (size_t i = 0; i < size; i++)
                 lines += data[i] == '\n';
 
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         FUZZ_CHECK(fd >= 0);
-        FUZZ_CHECK(connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        FUZZ_CHECK(connect(fd, (struct sockaddr *) &sa, sa_len) == 0);
 
         /* One thread: write what the socket takes, let the server run, read
          * what it answered; until it closes. The bound on rounds is far
