@@ -335,6 +335,14 @@ static void print_status(const Options *o, json_object *d) {
         if (json_object_object_get(d, "last_reload_error"))
                 printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
         {
+                /* Failing until a save succeeds: set, clear and reload are refused. */
+                json_object *sd = json_object_object_get(d, "state_dir");
+
+                if (sd && !json_object_get_boolean(json_object_object_get(sd, "writable")))
+                        printf("State:    %s cannot be written (%s): set, clear and reload fail until it can\n",
+                               jstr(sd, "path"), jstr(sd, "error"));
+        }
+        {
                 /* A switch that could not be undone: the operator must look. */
                 json_object *att = json_object_object_get(d, "needs_attention");
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -18,7 +19,20 @@ struct Config {
         size_t n_sections, n_sections_allocated;
         char **files;   /* read, in order */
         char **strings; /* every string a value or an origin points to */
+        size_t n_files, n_files_allocated, n_strings, n_strings_allocated;
 };
+
+/* Appends s (taken, NULL-terminated list) in constant time: a config of
+ * CONF_MAX_DROPINS files loads in linear time. */
+static int strv_push(char ***l, size_t *n, size_t *allocated, char *s) {
+        if (!s || greedy_realloc((void **) l, allocated, *n + 2, sizeof(char *)) < 0) {
+                free(s);
+                return -ENOMEM;
+        }
+        (*l)[(*n)++] = s;
+        (*l)[*n] = NULL;
+        return 0;
+}
 
 #define DAEMON_KEY(field, type, def, lo, hi, text)                                   \
         { CONF_SCOPE_DAEMON, #field, NULL, type, def, lo, hi, text,                  \
@@ -280,7 +294,7 @@ static int conf_parse_value(const ConfKey *k, ConfScope scope, const char *text,
 static const char *config_intern(Config *c, const char *s) {
         char *copy = strdup(s);
 
-        if (!copy || strv_consume(&c->strings, copy) < 0)
+        if (strv_push(&c->strings, &c->n_strings, &c->n_strings_allocated, copy) < 0)
                 return NULL;
         return copy;
 }
@@ -344,6 +358,7 @@ typedef struct Parser {
         enum { SECTION_NONE, SECTION_BAD, SECTION_OK } section_state;
         ConfScope scope;
         const char *section_name; /* scoped sections only */
+        size_t n_errors, n_errors_unlisted; /* listed in errors; past CONF_MAX_ERRORS */
 } Parser;
 
 static void parser_error_at(Parser *p, const char *file, unsigned line, const char *fmt, ...)
@@ -353,12 +368,28 @@ static void parser_error_at(Parser *p, const char *file, unsigned line, const ch
         va_list ap;
         int r;
 
+        if (p->n_errors >= CONF_MAX_ERRORS) {
+                p->n_errors_unlisted++;
+                return;
+        }
         va_start(ap, fmt);
         r = vasprintf(&msg, fmt, ap);
         va_end(ap);
         if (r < 0) {
                 p->r = -ENOMEM;
                 return;
+        }
+        if ((size_t) r > CONF_MAX_ERROR) {
+                /* A huge bad line is quoted by its start only. */
+                char cut[CONF_MAX_ERROR + 64];
+
+                snprintf(cut, sizeof(cut), "%.*s... (cut: %d bytes in all)", CONF_MAX_ERROR - 40, msg, r);
+                free(msg);
+                msg = strdup(cut);
+                if (!msg) {
+                        p->r = -ENOMEM;
+                        return;
+                }
         }
         if (line > 0)
                 r = asprintf(&full, "%s:%u: %s", file, line, msg);
@@ -367,6 +398,8 @@ static void parser_error_at(Parser *p, const char *file, unsigned line, const ch
         free(msg);
         if (r < 0 || strv_consume(&p->errors, full) < 0)
                 p->r = -ENOMEM;
+        else
+                p->n_errors++;
 }
 
 #define parser_error(p, ...) parser_error_at((p), (p)->file, (p)->line, __VA_ARGS__)
@@ -662,23 +695,49 @@ static int parser_handle(void *user, _unused_ const char *section, const char *n
         return 1;
 }
 
+/* "a FIFO", for an error about a file that is not a regular one. */
+static const char *file_type_name(mode_t mode) {
+        return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device" :
+               S_ISDIR(mode) ? "a directory" : S_ISSOCK(mode) ? "a socket" : "not a plain file";
+}
+
 static void parser_read_file(Parser *p, const char *path, bool required) {
         size_t n_errors = strv_length(p->errors);
+        struct stat st;
         FILE *f;
-        int r;
+        int fd, r;
 
         p->file = config_intern(p->config, path);
         if (!p->file) {
                 p->r = -ENOMEM;
                 return;
         }
-        f = fopen(path, "re");
-        if (!f) {
+        /* O_NONBLOCK: a FIFO must not hang the loop (its open would wait
+         * for a writer); it and devices are refused before any read. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
                 if (errno != ENOENT || required)
                         parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
                 return;
         }
-        if (strv_extend(&p->config->files, path) < 0) {
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_MAX_FILE_SIZE) {
+                if (fstat(fd, &st) < 0)
+                        parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
+                else if (!S_ISREG(st.st_mode))
+                        parser_error_at(p, path, 0, "not a regular file (%s); not read",
+                                        file_type_name(st.st_mode));
+                else
+                        parser_error_at(p, path, 0, "larger than %u bytes; not read", CONF_MAX_FILE_SIZE);
+                close(fd);
+                return;
+        }
+        f = fdopen(fd, "re");
+        if (!f) {
+                close(fd);
+                p->r = -ENOMEM;
+                return;
+        }
+        if (strv_push(&p->config->files, &p->config->n_files, &p->config->n_files_allocated, strdup(path)) < 0) {
                 fclose(f);
                 p->r = -ENOMEM;
                 return;
@@ -700,6 +759,7 @@ static void parser_read_file(Parser *p, const char *path, bool required) {
 
 static void parser_read_dropins(Parser *p, const char *dir) {
         _cleanup_strv_free_ char **names = NULL;
+        size_t n_names = 0, n_allocated = 0;
         struct dirent *de;
         DIR *d;
 
@@ -715,7 +775,13 @@ static void parser_read_dropins(Parser *p, const char *dir) {
 
                 if (de->d_name[0] == '.' || len < 6 || !streq(de->d_name + len - 5, ".conf"))
                         continue;
-                if (strv_extend(&names, de->d_name) < 0) {
+                if (n_names == CONF_MAX_DROPINS) {
+                        parser_error_at(p, dir, 0, "more than %d drop-ins (*.conf); none read: merge them",
+                                        CONF_MAX_DROPINS);
+                        closedir(d);
+                        return;
+                }
+                if (strv_push(&names, &n_names, &n_allocated, strdup(de->d_name)) < 0) {
                         p->r = -ENOMEM;
                         break;
                 }
@@ -810,6 +876,13 @@ int config_load(const char *main_path, const char *dropin_dir, ConfigLoadFlags f
         for (size_t i = 0; p.r >= 0 && i < c->n_sections; i++)
                 parser_check_thresholds(&p, &c->sections[i].values);
         free(p.buf);
+        if (p.r >= 0 && p.n_errors_unlisted > 0) {
+                char *more = NULL;
+
+                if (asprintf(&more, "... and %zu more errors", p.n_errors_unlisted) < 0 ||
+                    strv_consume(&p.errors, more) < 0)
+                        p.r = -ENOMEM;
+        }
 
         if (p.r < 0) {
                 strv_free(p.errors);

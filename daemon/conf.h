@@ -182,6 +182,20 @@ typedef enum ConfigLoadFlags {
 int config_load(const char *main_path, const char *dropin_dir, ConfigLoadFlags flags,
                 Config **ret, char ***ret_errors);
 
+/* Bounds, so that no file blocks or swamps the loader: each file is opened
+ * without blocking and read only when it is a regular file of at most
+ * CONF_MAX_FILE_SIZE bytes (a FIFO, device or directory as the main file is
+ * an error; one in conf.d is skipped, as a directory there always was); at
+ * most CONF_MAX_DROPINS drop-ins (an error past that, none read); an error
+ * message is at most CONF_MAX_ERROR bytes (a longer one, quoting the
+ * offending input, is cut and says how long it was). */
+#define CONF_MAX_FILE_SIZE (1u << 20)
+/* At most this many errors are listed, then one line saying how many more
+ * there were: a file of a million bad lines is reported in milliseconds. */
+#define CONF_MAX_ERRORS 100
+#define CONF_MAX_DROPINS 1000
+#define CONF_MAX_ERROR 256
+
 /* Frees c (NULL is fine) and returns NULL. */
 Config *config_free(Config *c);
 static inline void config_freep(Config **c) {

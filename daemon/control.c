@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -38,6 +39,9 @@ struct ControlClient {
         int fd;
         sd_event_source *source; /* the socket */
         sd_event_source *more;   /* more requests are buffered: go on later */
+        sd_event_source *idle;   /* closes it after CONTROL_IDLE_TIMEOUT_USEC without input */
+        uint64_t last_input_usec; /* CLOCK_MONOTONIC of its last byte (or its connect) */
+        bool admin;      /* root or the admin group at connect: may use the reserve */
         uid_t uid;
         gid_t gid;
         pid_t pid;
@@ -167,6 +171,7 @@ static void client_free(ControlClient *c) {
                 }
         sd_event_source_disable_unref(c->source);
         sd_event_source_disable_unref(c->more);
+        sd_event_source_disable_unref(c->idle);
         if (c->fd >= 0)
                 close(c->fd);
         while (c->out_head) {
@@ -294,6 +299,14 @@ static int client_reply_error(ControlClient *c, const char *msg) {
         return r;
 }
 
+/* Whether the peer closed its end (not just shut its writing side, which
+ * still reads the answers). */
+static bool peer_closed(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
+}
+
 static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         ControlServer *s = c->server;
         const ProtocolCommandInfo *info;
@@ -318,6 +331,13 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
                 snprintf(err, sizeof(err), "%s changes the daemon's policy: this is the read-only socket; use the "
                          "daemon's main socket as root or a member of the admin group", info->name);
                 return client_reply_error(c, err);
+        }
+        /* Work only for someone who reads it: a read-only request from a
+         * peer that has closed is dropped (a flood of connect, pipeline,
+         * close costs no answer each); set, clear and reload still run. */
+        if (!info->privileged && (c->gone || peer_closed(c->fd))) {
+                c->gone = true;
+                return 0;
         }
         if (info->privileged && !control_peer_is_admin(c->uid, c->gid, c->groups, c->n_groups, s->admin_gid)) {
                 snprintf(err, sizeof(err), "%s changes the daemon's policy: it needs root or a member of the "
@@ -451,6 +471,8 @@ static int client_done(ControlClient *c, int r) {
         return 0;
 }
 
+static void client_touch(ControlClient *c);
+
 static int client_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         ControlClient *c = userdata;
         int r = 0;
@@ -470,11 +492,56 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
                         return client_done(c, -errno);
                 if (n == 0)
                         c->eof = true;
-                else if (n > 0)
+                else if (n > 0) {
                         c->in_len += (size_t) n;
+                        client_touch(c);
+                }
                 r = client_process(c);
         }
         return client_done(c, r);
+}
+
+/* Input arrived: the idle timeout starts again. */
+static void client_touch(ControlClient *c) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
+        c->last_input_usec = now;
+        (void) sd_event_source_set_time(c->idle, now + CONTROL_IDLE_TIMEOUT_USEC);
+        (void) sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT);
+}
+
+/* Idle: not a watcher, no whole request to answer, nothing to write. */
+static bool client_idle(const ControlClient *c) {
+        return !c->subscribed && !c->gone && !client_has_request(c) && !c->out_head;
+}
+
+/* Sends a last error line, as far as the socket takes it, and closes. */
+static void client_close_with(ControlClient *c, const char *msg) {
+        json_object *o = protocol_reply_error("%s", msg);
+        _cleanup_free_ char *line = o ? protocol_to_line(o, NULL) : NULL;
+
+        if (line)
+                (void) !send(c->fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+        json_object_put(o);
+        c->server->refused++;
+        client_free(c);
+}
+
+static int client_idle_timeout(sd_event_source *source, uint64_t usec, void *userdata) {
+        ControlClient *c = userdata;
+        char msg[128];
+
+        if (!client_idle(c)) {
+                /* Busy (a watcher, or answers pending): it is not idle. */
+                (void) sd_event_source_set_time(source, usec + CONTROL_IDLE_TIMEOUT_USEC);
+                return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        }
+        log_debug("Closing control client (pid %d): no complete request in %llu s", (int) c->pid,
+                  CONTROL_IDLE_TIMEOUT_USEC / 1000000ULL);
+        snprintf(msg, sizeof(msg), "closed: no complete request in %llu s", CONTROL_IDLE_TIMEOUT_USEC / 1000000ULL);
+        client_close_with(c, msg);
+        return 0;
 }
 
 static int client_more(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -483,26 +550,51 @@ static int client_more(sd_event_source *source, uint64_t usec, void *userdata) {
         return client_done(c, client_process(c));
 }
 
+#define USEC_PER_SEC_ACCURACY 1000000ULL
+
+/* Whether a peer may take a slot now; NULL when it may, else why not.
+ * Root and admins get the last CONTROL_ADMIN_RESERVE slots, and when every
+ * slot is taken the client idle longest makes room for them. */
+static const char *server_room_for(ControlServer *s, uid_t uid, bool admin) {
+        ControlClient *oldest = NULL;
+        size_t same_uid = 0;
+
+        if (!admin) {
+                if (s->n_clients >= CONTROL_MAX_CLIENTS - CONTROL_ADMIN_RESERVE)
+                        return "too many clients, try again";
+                for (const ControlClient *c = s->clients; c; c = c->next)
+                        same_uid += c->uid == uid;
+                if (same_uid >= CONTROL_MAX_PER_UID)
+                        return "too many connections from this user, try again";
+                return NULL;
+        }
+        if (s->n_clients < CONTROL_MAX_CLIENTS)
+                return NULL;
+        for (ControlClient *c = s->clients; c; c = c->next)
+                if (client_idle(c) && (!oldest || c->last_input_usec < oldest->last_input_usec))
+                        oldest = c;
+        if (!oldest)
+                return "too many clients, try again";
+        log_debug("Control connections full: closing the client idle longest (pid %d) for an admin",
+                  (int) oldest->pid);
+        client_close_with(oldest, "closed: the daemon is full and this connection was idle longest");
+        return NULL;
+}
+
 static int server_accept(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         ControlServer *s = userdata;
         struct ucred cred = {};
         socklen_t len = sizeof(cred);
         ControlClient *c;
         gid_t *groups = NULL;
+        const char *busy;
+        bool admin;
         int cfd, n_groups, r;
 
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0) {
                 if (errno != EAGAIN && errno != EINTR)
                         log_warning_errno(errno, "Failed to accept a control connection: %m");
-                return 0;
-        }
-        if (s->n_clients >= CONTROL_MAX_CLIENTS) {
-                static const char busy[] = "{\"v\":1,\"ok\":false,\"error\":\"too many clients, try again\"}\n";
-
-                s->refused++;
-                (void) !send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                close(cfd);
                 return 0;
         }
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -521,6 +613,20 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                                         "using the group database: %m");
                 n_groups = -1;
         }
+        admin = control_peer_is_admin(cred.uid, cred.gid, groups, n_groups, s->admin_gid);
+        busy = server_room_for(s, cred.uid, admin);
+        if (busy) {
+                json_object *o = protocol_reply_error("%s", busy);
+                _cleanup_free_ char *line = o ? protocol_to_line(o, NULL) : NULL;
+
+                s->refused++;
+                if (line)
+                        (void) !send(cfd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+                json_object_put(o);
+                free(groups);
+                close(cfd);
+                return 0;
+        }
         c = calloc(1, sizeof(*c));
         if (!c) {
                 free(groups);
@@ -528,7 +634,7 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                 return 0;
         }
         *c = (ControlClient) { .server = s, .fd = cfd, .uid = cred.uid, .gid = cred.gid, .pid = cred.pid,
-                               .groups = groups, .n_groups = n_groups };
+                               .groups = groups, .n_groups = n_groups, .admin = admin };
         r = sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, client_io, c);
         if (r >= 0)
                 r = sd_event_source_set_priority(c->source, CONTROL_CLIENT_PRIORITY);
@@ -545,6 +651,12 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                 r = sd_event_source_set_priority(c->more, CONTROL_CLIENT_PRIORITY);
         if (r >= 0)
                 r = sd_event_source_set_enabled(c->more, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(s->event, &c->idle, CLOCK_MONOTONIC, CONTROL_IDLE_TIMEOUT_USEC,
+                                               USEC_PER_SEC_ACCURACY, client_idle_timeout, c);
+        if (r >= 0)
+                r = sd_event_source_set_priority(c->idle, CONTROL_CLIENT_PRIORITY);
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &c->last_input_usec);
         c->next = s->clients;
         s->clients = c;
         s->n_clients++;
@@ -654,8 +766,15 @@ ControlServer *control_server_free(ControlServer *s) {
         return NULL;
 }
 
-void control_server_set_admin_gid(ControlServer *s, gid_t gid) {
+int control_server_set_admin_gid(ControlServer *s, gid_t gid) {
+        if (gid == s->admin_gid)
+                return 0;
+        if (!s->owns_path)
+                return -EPERM;
+        if (chown(s->path, (uid_t) -1, gid == (gid_t) -1 ? 0 : gid) < 0)
+                return -errno;
         s->admin_gid = gid;
+        return 0;
 }
 
 void control_server_set_read_only(ControlServer *s) {

@@ -10,7 +10,18 @@
  *
  * Bounds, so no client can hurt the loop:
  *  - at most CONTROL_MAX_CLIENTS connections (more are accepted and closed
- *    at once with an error line);
+ *    at once with an error line), of which the last CONTROL_ADMIN_RESERVE
+ *    are kept for root and the admin group, and at most
+ *    CONTROL_MAX_PER_UID belong to one other uid; when every slot is taken,
+ *    root or an admin still gets in by closing the client idle longest
+ *    (one with no request to answer, nothing to write, not a watcher);
+ *  - a client that is not a watcher and has no whole request to answer
+ *    and nothing left to write is closed, with an error line, after
+ *    CONTROL_IDLE_TIMEOUT_USEC without a byte from it (a blank line is a
+ *    keep-alive);
+ *  - a read-only request (every command that is not privileged) from a
+ *    client that has closed its connection is not carried out: nobody
+ *    would read the answer; set, clear and reload still are;
  *  - a request line of at most PROTOCOL_MAX_REQUEST bytes, not counting a
  *    CR before its newline (longer ones get an error and the rest of the
  *    line is skipped);
@@ -38,6 +49,9 @@
 #include "protocol.h"
 
 #define CONTROL_MAX_CLIENTS 256
+#define CONTROL_ADMIN_RESERVE 32
+#define CONTROL_MAX_PER_UID 64
+#define CONTROL_IDLE_TIMEOUT_USEC (10 * 1000000ULL)
 #define CONTROL_MAX_OUTPUT (4u << 20)
 #define CONTROL_OUTPUT_HIGH (256u << 10)
 #define CONTROL_BATCH 8
@@ -63,8 +77,13 @@ int control_server_new(sd_event *event, const char *path, int listen_fd, gid_t a
                        void *userdata, ControlServer **ret);
 ControlServer *control_server_free(ControlServer *s);
 
-/* The admin group may change on reload. */
-void control_server_set_admin_gid(ControlServer *s, gid_t gid);
+/* The admin group may change on reload: the privilege checks and the
+ * socket file's group (when the server bound it; gid (gid_t) -1 gives it
+ * to root's group) change together. Returns 0; -EPERM and nothing changed
+ * when the server listens on a socket systemd passed (its group is the
+ * unit's SocketGroup=); -errno and nothing changed when the file's group
+ * cannot be changed. */
+int control_server_set_admin_gid(ControlServer *s, gid_t gid);
 /* Makes a server read-only (the reader socket): every privileged command
  * is refused, whoever the peer is. admin_gid then only owns the file. */
 void control_server_set_read_only(ControlServer *s);
@@ -81,7 +100,8 @@ size_t control_server_watchers(const ControlServer *s);
 void control_server_broadcast(ControlServer *s, json_object *obj);
 
 size_t control_server_clients(const ControlServer *s);
-/* Counters for metrics: requests answered, errors returned, clients refused. */
+/* Counters for metrics: requests answered, errors returned, clients
+ * refused (too many, or closed for another's room or for idling). */
 void control_server_stats(const ControlServer *s, uint64_t *ret_requests, uint64_t *ret_errors,
                           uint64_t *ret_refused);
 

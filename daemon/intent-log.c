@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -316,10 +317,13 @@ static int read_record(SwitchContext *ctx, const char *name, IntentRecord *ret, 
         _cleanup_free_ char *text = NULL;
         int q;
 
-        q = sysfs_read_file(ctx->state_fd, name, INTENT_LOG_MAX_SIZE, &text);
-        if (q == -EFBIG) {
+        /* Never blocks: a FIFO named like a record is not waited on. */
+        q = read_regular_file_at(ctx->state_fd, name, INTENT_LOG_MAX_SIZE, &text);
+        if (q == -EFBIG || q == -EBADFD || q == -ELOOP) {
                 if (ret_error)
-                        *ret_error = strdup("the file is too large");
+                        *ret_error = strdup(q == -EFBIG ? "the file is too large" :
+                                            q == -ELOOP ? "a symbolic link, not a regular file" :
+                                                          "not a regular file");
                 *ret = (IntentRecord) {};
                 return -EBADMSG;
         }
@@ -645,10 +649,18 @@ static int recover_corrupt(SwitchContext *ctx, const char *name, unsigned group,
         _cleanup_strv_free_ char **steps = NULL;
         char aside[96];
         unsigned n_failed = 0;
-        int q;
+        int q = -EEXIST;
 
-        snprintf(aside, sizeof(aside), "%s.corrupt", name);
-        q = kernel_write(ctx, KERNEL_WRITE_STATE_RENAME, name, aside);
+        /* Never over an earlier copy: that is evidence too. */
+        for (unsigned i = 0; i < 1000 && q == -EEXIST; i++) {
+                if (i == 0)
+                        snprintf(aside, sizeof(aside), "%s.corrupt", name);
+                else
+                        snprintf(aside, sizeof(aside), "%s.corrupt.%u", name, i);
+                if (faccessat(ctx->state_fd, aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                        continue;
+                q = kernel_write(ctx, KERNEL_WRITE_STATE_RENAME, name, aside);
+        }
         if (q < 0)
                 log_warning_errno(q, "Failed to move %s aside: %m", name);
         q = report(rep, LOG_WARNING, "%s is corrupt (%s); moved to %s; binding every unbound device of group %u",

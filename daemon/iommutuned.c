@@ -213,8 +213,11 @@ static int check_config(const char *path, const char *dropin_dir, bool required)
         if (r < 0) {
                 for (char **e = errors; e && *e; e++)
                         fprintf(stderr, "%s\n", *e);
-                fprintf(stderr, "%zu error%s; the configuration is not valid.\n", strv_length(errors),
-                        strv_length(errors) == 1 ? "" : "s");
+                if (strv_length(errors) > CONF_MAX_ERRORS) /* the last line counts the rest */
+                        fprintf(stderr, "More than %d errors; the configuration is not valid.\n", CONF_MAX_ERRORS);
+                else
+                        fprintf(stderr, "%zu error%s; the configuration is not valid.\n", strv_length(errors),
+                                strv_length(errors) == 1 ? "" : "s");
                 return r;
         }
         {

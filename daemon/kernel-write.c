@@ -204,8 +204,15 @@ static int do_state_remove(int dirfd, const char *name) {
 }
 
 static int do_state_rename(int dirfd, const char *from, const char *to) {
-        if (renameat(dirfd, from, dirfd, to) < 0)
-                return -errno;
+        if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) < 0) {
+                if (errno != EINVAL && errno != ENOSYS)
+                        return -errno;
+                /* A file system without RENAME_NOREPLACE. */
+                if (faccessat(dirfd, to, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                        return -EEXIST;
+                if (renameat(dirfd, from, dirfd, to) < 0)
+                        return -errno;
+        }
         return fsync_dir(dirfd);
 }
 

@@ -34,7 +34,8 @@ typedef enum KernelWriteKind {
         KERNEL_WRITE_ATTR,          /* write value to the sysfs attribute path */
         KERNEL_WRITE_STATE_REPLACE, /* replace state file path with value: temp file, fsync, rename, fsync dir */
         KERNEL_WRITE_STATE_REMOVE,  /* remove state file path (absent is fine; ".NAME.tmp" allowed), fsync dir */
-        KERNEL_WRITE_STATE_RENAME,  /* rename state file path to value, fsync dir */
+        KERNEL_WRITE_STATE_RENAME,  /* rename state file path to value, never over an existing
+                                     * value (-EEXIST: evidence is kept), fsync dir */
         _KERNEL_WRITE_KIND_MAX,
 } KernelWriteKind;
 

@@ -259,6 +259,17 @@ static json_object *handle_status(Manager *m) {
         json_object_object_add(o, "cannot_sample", json_str_or_null(cannot_sample(m)));
         if (m->last_reload_error)
                 json_object_object_add(o, "last_reload_error", json_object_new_string(m->last_reload_error));
+        {
+                /* Failing until a save succeeds: set, clear and reload are
+                 * refused meanwhile, and the counters are not kept. */
+                json_object *sd = json_object_new_object();
+
+                json_object_object_add(sd, "path", json_object_new_string(manager_state_dir(m)));
+                json_object_object_add(sd, "writable", json_object_new_boolean(m->state_save_error == 0));
+                json_object_object_add(sd, "error", m->state_save_error < 0 ?
+                                       json_object_new_string(strerror(-m->state_save_error)) : NULL);
+                json_object_object_add(o, "state_dir", sd);
+        }
         return o;
 }
 
@@ -491,6 +502,7 @@ static bool pin_blocked_for_good(const Manager *m, const IommuGroup *g, Protocol
 static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         char error_reason[sizeof(((GuardVerdict *) NULL)->reason)];
+        OverrideSnapshot before = {};
         json_object *o;
         int r;
 
@@ -504,12 +516,23 @@ static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_obje
                                                   g->id, protocol_set_type_to_string(req->set_type), error_reason, g->id);
                 return NULL;
         }
-        r = manager_set_override(m, g->id, req->set_type, req->for_s);
+        r = manager_snapshot_override(m, g->id, &before);
+        if (r >= 0)
+                r = manager_set_override(m, g->id, req->set_type, req->for_s);
         if (r < 0) {
+                manager_restore_override(m, &before);
                 *ret_error = protocol_reply_error("cannot pin group %u: %s", g->id, strerror(-r));
                 return NULL;
         }
-        manager_save_state_now(m);
+        r = manager_save_state_now(m);
+        if (r < 0) {
+                /* Not saved, not done: the pin would be gone after a restart. */
+                manager_restore_override(m, &before);
+                *ret_error = protocol_reply_error("cannot pin group %u: the state cannot be saved in %s: %s; "
+                                                  "nothing changed", g->id, manager_state_dir(m), strerror(-r));
+                return NULL;
+        }
+        free(before.state_mode);
         o = group_summary(m, topology_find_group(m->topology, g->id));
         json_object_object_add(o, "pinned", json_object_new_string(protocol_set_type_to_string(req->set_type)));
         json_object_object_add(o, "for_s", req->for_s ? json_object_new_int64((int64_t) req->for_s) : NULL);
@@ -521,6 +544,7 @@ static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_obje
 static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         bool had_attention = false;
+        OverrideSnapshot before = {};
         json_object *o;
         int r;
 
@@ -528,12 +552,23 @@ static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_ob
                 *ret_error = target_error(m, req->target);
                 return NULL;
         }
-        r = manager_clear_override(m, g->id, &had_attention);
+        r = manager_snapshot_override(m, g->id, &before);
+        if (r >= 0)
+                r = manager_clear_override(m, g->id, &had_attention);
         if (r < 0) {
+                manager_restore_override(m, &before);
                 *ret_error = protocol_reply_error("cannot clear group %u: %s", g->id, strerror(-r));
                 return NULL;
         }
-        manager_save_state_now(m);
+        r = manager_save_state_now(m);
+        if (r < 0) {
+                manager_restore_override(m, &before);
+                *ret_error = protocol_reply_error("cannot clear group %u: the state cannot be saved in %s: %s; "
+                                                  "the pin stays%s", g->id, manager_state_dir(m), strerror(-r),
+                                                  had_attention ? " (its needs-attention mark was cleared)" : "");
+                return NULL;
+        }
+        free(before.state_mode);
         o = group_summary(m, topology_find_group(m->topology, g->id));
         json_object_object_add(o, "cleared", json_object_new_boolean(true));
         json_object_object_add(o, "attention_cleared", json_object_new_boolean(had_attention));
@@ -554,6 +589,12 @@ static json_object *handle_reload(Manager *m, json_object **ret_error) {
                 for (char **e = errors; e && *e && len < sizeof(msg); e++)
                         len += (size_t) snprintf(msg + len, sizeof(msg) - len, " %s;", *e);
                 *ret_error = protocol_reply_error("%s", msg);
+                return NULL;
+        }
+        r = manager_save_state_now(m);
+        if (r < 0) {
+                *ret_error = protocol_reply_error("the configuration was reloaded, but the state cannot be saved "
+                                                  "in %s: %s", manager_state_dir(m), strerror(-r));
                 return NULL;
         }
         o = json_object_new_object();

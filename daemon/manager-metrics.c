@@ -92,6 +92,14 @@ static uint64_t value_ticks(Manager *m) {
         return m->ticks;
 }
 
+static uint64_t value_state_save_failing(Manager *m) {
+        return m->state_save_error < 0;
+}
+
+static uint64_t value_state_save_failures(Manager *m) {
+        return m->state_save_failures;
+}
+
 static uint64_t value_iommu_active(Manager *m) {
         return !topology_no_iommu_message(m->topology);
 }
@@ -230,7 +238,8 @@ static const MachineFamily machine_families[] = {
           .value = value_control_requests },
         { "iommutuned_control_errors_total", METRIC_COUNTER, "Control socket requests answered with an error.",
           .value = value_control_errors },
-        { "iommutuned_control_refused_total", METRIC_COUNTER, "Connections refused because too many were open.",
+        { "iommutuned_control_refused_total", METRIC_COUNTER, "Connections the daemon refused or closed: no slot left for the peer, a partial request idle past "
+          "the timeout, or the longest idle client making room for root or the admin group.",
           .value = value_control_refused },
         { "iommutuned_watch_updates_dropped_total", METRIC_COUNTER,
           "Watch updates dropped for watchers too far behind (each update is the whole state).",
@@ -239,6 +248,11 @@ static const MachineFamily machine_families[] = {
           .value = value_queued_bytes },
         { "iommutuned_config_reload_failures_total", METRIC_COUNTER, "Reloads rejected for an invalid config.",
           .value = value_reload_failures },
+        { "iommutuned_state_save_failing", METRIC_GAUGE,
+          "1 while the state file cannot be written (set, clear and reload answer an error), else 0.",
+          .value = value_state_save_failing },
+        { "iommutuned_state_save_failures_total", METRIC_COUNTER, "State file writes that failed.",
+          .value = value_state_save_failures },
 };
 
 static void write_machine_families(FILE *f, Manager *m) {

@@ -357,6 +357,39 @@ int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention) 
         return 0;
 }
 
+int manager_snapshot_override(Manager *m, unsigned group, OverrideSnapshot *ret) {
+        const IommuGroup *g = topology_find_group(m->topology, group);
+        PolicyGroupState *ps = policy_state_find(&m->policy_state, group);
+
+        *ret = (OverrideSnapshot) { .group = group, .had_policy_state = ps != NULL };
+        if (ps)
+                ret->override = ps->override;
+        for (size_t i = 0; g && i < m->state.n_groups; i++)
+                if (streq(m->state.groups[i].key, first_device(g)) && m->state.groups[i].override_mode) {
+                        ret->state_mode = strdup(m->state.groups[i].override_mode);
+                        if (!ret->state_mode)
+                                return -ENOMEM;
+                        ret->state_until = m->state.groups[i].override_until_realtime_ns;
+                }
+        return 0;
+}
+
+void manager_restore_override(Manager *m, OverrideSnapshot *s) {
+        const IommuGroup *g = topology_find_group(m->topology, s->group);
+        PolicyGroupState *ps = policy_state_find(&m->policy_state, s->group);
+
+        if (ps)
+                ps->override = s->had_policy_state ? s->override : (PolicyOverride) { .mode = POLICY_OVERRIDE_NONE };
+        for (size_t i = 0; g && i < m->state.n_groups; i++)
+                if (streq(m->state.groups[i].key, first_device(g))) {
+                        free(m->state.groups[i].override_mode);
+                        m->state.groups[i].override_mode = s->state_mode ? strdup(s->state_mode) : NULL;
+                        m->state.groups[i].override_until_realtime_ns = s->state_until;
+                }
+        free(s->state_mode);
+        *s = (OverrideSnapshot) {};
+}
+
 /* Overrides saved with a realtime deadline come back as monotonic ones;
  * expired ones are dropped. */
 void manager_restore_overrides(Manager *m) {

@@ -154,8 +154,13 @@ static void manager_notify_status(Manager *m) {
                           m->topology ? m->topology->n_groups : 0, strict, lazy, (unsigned long long) m->ticks);
 }
 
-void manager_save_state_now(Manager *m) {
+int manager_save_state_now(Manager *m) {
         manager_save_state(m);
+        return m->state_save_error;
+}
+
+const char *manager_state_dir(const Manager *m) {
+        return m->opts.state_dir ? m->opts.state_dir : config_daemon(m->config)->state_dir.s;
 }
 
 static void manager_save_state(Manager *m) {
@@ -166,8 +171,14 @@ static void manager_save_state(Manager *m) {
         if (m->state_dir_fd < 0 || !m->state_loaded || m->opts.read_only)
                 return;
         r = state_save(m->state_dir_fd, &m->state);
-        if (r < 0)
-                log_error_errno(r, "Failed to write the state file: %m");
+        if (r < 0) {
+                /* Logged when it starts failing, then once it works again. */
+                if (m->state_save_error != r)
+                        log_error_errno(r, "Failed to write the state file in %s: %m", manager_state_dir(m));
+                m->state_save_failures++;
+        } else if (m->state_save_error < 0)
+                log_notice("The state file in %s is written again", manager_state_dir(m));
+        m->state_save_error = r < 0 ? r : 0;
         m->last_state_save_ns = now_monotonic_ns();
 }
 
@@ -437,6 +448,20 @@ int manager_reload(Manager *m, char ***ret_errors) {
 
         m->reloads++;
         r = load_config(&m->opts, &c, &errors);
+        /* admin_group: the privilege checks and the socket's group change
+         * together, or the reload is refused; never half. */
+        if (r >= 0 && m->control && (r = control_server_set_admin_gid(m->control, admin_gid(c))) < 0) {
+                char *e = NULL;
+
+                if (asprintf(&e, "admin_group = %s: the control socket's group cannot be changed (%s); "
+                             "restart the daemon to apply it",
+                             config_daemon(c)->admin_group.s ?: "",
+                             r == -EPERM ? "it is systemd's socket, or not ours to change" : strerror(-r)) < 0)
+                        e = NULL;
+                config_free(c);
+                c = NULL;
+                r = strv_consume(&errors, e) < 0 ? -ENOMEM : -EINVAL;
+        }
         if (r < 0) {
                 m->reload_failures++;
                 free(m->last_reload_error);
@@ -464,7 +489,8 @@ int manager_reload(Manager *m, char ***ret_errors) {
         else
                 config_free(m->config);
         m->config = c;
-        control_server_set_admin_gid(m->control, admin_gid(c));
+        free(m->last_reload_error); /* a good reload clears the last one's error */
+        m->last_reload_error = NULL;
         manager_forget_refusals(m);
         manager_forget_advice(m);
         log_info("Configuration reloaded");
@@ -596,6 +622,27 @@ static int open_control_socket(Manager *m) {
         return open_reader_socket(m, reader_fd);
 }
 
+/* As sshd's StrictModes: a state directory that someone other than root
+ * and our own user may write to is refused, since whoever can write there
+ * can plant intent records that make the daemon bind drivers, or state that
+ * pins groups lazy. */
+static int check_state_dir_owner(int dir_fd, const char *dir) {
+        struct stat st;
+
+        if (fstat(dir_fd, &st) < 0)
+                return log_error_errno(errno, "Failed to stat the state directory %s: %m", dir);
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return log_error_errno(EPERM, "The state directory %s belongs to uid %u, not to root or to this "
+                                       "daemon's user (uid %u): refusing it; chown it or choose another",
+                                       dir, (unsigned) st.st_uid, (unsigned) geteuid());
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return log_error_errno(EPERM, "The state directory %s is writable by %s (mode %04o): refusing it; "
+                                       "chmod go-w %s",
+                                       dir, st.st_mode & S_IWOTH ? "everyone" : "its group",
+                                       (unsigned) (st.st_mode & 07777), dir);
+        return 0;
+}
+
 static int open_state(Manager *m) {
         const char *dir = m->opts.state_dir ? m->opts.state_dir : config_daemon(m->config)->state_dir.s;
         int r;
@@ -607,6 +654,12 @@ static int open_state(Manager *m) {
         m->state_dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (m->state_dir_fd < 0)
                 return log_error_errno(errno, "Failed to open the state directory %s: %m", dir);
+        r = check_state_dir_owner(m->state_dir_fd, dir);
+        if (r < 0) {
+                closep(&m->state_dir_fd);
+                m->state_dir_fd = -EBADF;
+                return r;
+        }
         /* One writer at a time: the daemon holds the lock for its life, and a
          * one-off switch or --recover must not finish another's intent
          * record or overwrite its state.json. A dry run writes nothing. */

@@ -94,6 +94,8 @@ typedef struct Manager {
         size_t n_decisions;
         uint64_t reloads, reload_failures;
         char *last_reload_error;  /* the first error of the last failed reload */
+        int state_save_error;     /* -errno of the last state save, 0 when it succeeded */
+        uint64_t state_save_failures; /* since start, for metrics */
 } Manager;
 
 /* Loads the config (errors are logged with file:line) and creates the
@@ -154,8 +156,25 @@ void manager_forget_advice(Manager *m);
 /* Why the last switch of group was refused or failed, if that was within
  * the hour; NULL otherwise. */
 const char *manager_refusal(Manager *m, unsigned group);
-/* Writes the state file now (after a change made over the socket). */
-void manager_save_state_now(Manager *m);
+/* Writes the state file now (after a change made over the socket).
+ * Returns 0 (also when nothing is saved: a dry run), or -errno: the
+ * change is not saved, m->state_save_error says so until a save succeeds. */
+int manager_save_state_now(Manager *m);
+/* The directory the state lives in (the option, else the config's). */
+const char *manager_state_dir(const Manager *m);
+
+/* What set or clear changes for a group, kept to be put back when the
+ * change cannot be saved: nothing is reported done that was not saved. */
+typedef struct OverrideSnapshot {
+        unsigned group;
+        bool had_policy_state;
+        PolicyOverride override;
+        char *state_mode;     /* the saved override mode, NULL: none */
+        uint64_t state_until; /* its realtime deadline */
+} OverrideSnapshot;
+int manager_snapshot_override(Manager *m, unsigned group, OverrideSnapshot *ret);
+/* Puts the snapshot back and frees what it holds. */
+void manager_restore_override(Manager *m, OverrideSnapshot *s);
 
 /* The control socket's handler (manager-commands.c). */
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req);

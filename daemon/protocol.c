@@ -143,6 +143,21 @@ static int parse_json_value(const char *line, size_t len, json_object **ret, cha
         return 0;
 }
 
+/* A JSON string with a NUL in it ("2\u0000junk"): as a C string it would
+ * read as something else ("2"). */
+static bool json_string_has_nul(json_object *v) {
+        return json_object_is_type(v, json_type_string) &&
+               strlen(json_object_get_string(v)) != (size_t) json_object_get_string_len(v);
+}
+
+/* The first string field of o that holds a NUL, or NULL. */
+static const char *field_with_nul(json_object *o) {
+        json_object_object_foreach(o, key, v)
+                if (json_string_has_nul(v))
+                        return key;
+        return NULL;
+}
+
 int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, char *err, size_t err_size) {
         json_object *o = NULL, *v;
         ProtocolRequest req = { .set_type = _SET_INVALID };
@@ -158,6 +173,14 @@ int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, c
         if (!json_object_is_type(o, json_type_object)) {
                 r = fail(err, err_size, "request must be a JSON object, got %s", json_value_kind(o));
                 goto out;
+        }
+        {
+                const char *key = field_with_nul(o);
+
+                if (key) {
+                        r = fail(err, err_size, "\"%.32s\" contains a NUL byte", key);
+                        goto out;
+                }
         }
         if (!json_object_object_get_ex(o, "v", &v)) {
                 r = fail(err, err_size, "missing protocol version \"v\" (this daemon speaks %d)", PROTOCOL_VERSION);
@@ -287,23 +310,73 @@ json_object *protocol_reply_error(const char *fmt, ...) {
         return o;
 }
 
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_sequence_len(const unsigned char *s, size_t n) {
+        unsigned char c = s[0];
+        size_t len;
+        uint32_t cp;
+
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf)
+                len = 2, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+                len = 3, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+                len = 4, cp = c & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return len;
+}
+
 char *protocol_to_line(json_object *obj, size_t *ret_len) {
         /* json-c never emits a raw newline in plain mode: strings escape it. */
         const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        size_t n;
+        size_t n, bad = 0, len = 0;
         char *line;
 
         if (!s)
                 return NULL;
         n = strlen(s);
-        line = malloc(n + 2);
+        /* json-c copies a string's bytes as they are, so a config value, a
+         * file name or an echoed request may carry bytes that are not
+         * UTF-8. Outside strings the text is ASCII, so each invalid byte is
+         * inside a string: it becomes the text \xHH (a JSON "\\xHH"). */
+        for (size_t i = 0; i < n;) {
+                size_t k = utf8_sequence_len((const unsigned char *) s + i, n - i);
+
+                bad += k == 0;
+                i += k ? k : 1;
+        }
+        line = malloc(n + bad * 4 + 2);
         if (!line)
                 return NULL;
-        memcpy(line, s, n);
-        line[n] = '\n';
-        line[n + 1] = '\0';
+        for (size_t i = 0; i < n;) {
+                size_t k = utf8_sequence_len((const unsigned char *) s + i, n - i);
+
+                if (k) {
+                        memcpy(line + len, s + i, k);
+                        len += k;
+                        i += k;
+                } else {
+                        len += (size_t) sprintf(line + len, "\\\\x%02x", (unsigned char) s[i]);
+                        i++;
+                }
+        }
+        line[len] = '\n';
+        line[len + 1] = '\0';
         if (ret_len)
-                *ret_len = n + 1;
+                *ret_len = len + 1;
         return line;
 }
 

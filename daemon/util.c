@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <ctype.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -177,4 +178,42 @@ uint64_t now_realtime_ns(void) {
 
 uint64_t now_thread_cpu_ns(void) {
         return now_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+int read_regular_file_at(int dir_fd, const char *name, size_t max_size, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max_size)
+                return -EFBIG;
+        buf = malloc(max_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        /* Up to one byte past the bound: a file that grew is caught too. */
+        while (len <= max_size) {
+                ssize_t n = read(fd, buf + len, max_size + 1 - len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        if (len > max_size)
+                return -EFBIG;
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        return (int) len;
 }

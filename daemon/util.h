@@ -94,6 +94,14 @@ int safe_atoi(const char *s, int *ret);
 /* Hex with or without 0x, as sysfs prints cap registers and ids. */
 int safe_atoux64(const char *s, uint64_t *ret);
 
+/* Reads dir_fd/name, a file in a directory the daemon keeps (its state
+ * directory), without ever blocking: opened O_NONBLOCK | O_NOFOLLOW and read
+ * only when it is a regular file of at most max_size bytes. Returns its
+ * length with *ret a NUL-terminated copy, or -ENOENT, -ELOOP (a symbolic
+ * link), -EBADFD (a FIFO, device, directory or socket), -EFBIG (larger than
+ * max_size), -ENOMEM or another -errno. */
+int read_regular_file_at(int dir_fd, const char *name, size_t max_size, char **ret);
+
 /* Like mkdir -p: creates path and its missing parents with mode. 0 or -errno
  * (an existing directory is fine). */
 int mkdir_parents(const char *path, mode_t mode);

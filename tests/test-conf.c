@@ -553,6 +553,106 @@ static void test_dropins(void) {
         }
 }
 
+/* Hostile files: nothing blocks, nothing grows with the input. */
+static void test_hostile_files(void) {
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_strv_free_ char **errors = NULL;
+        size_t big = 600u << 10;
+        char *line = malloc(CONF_MAX_FILE_SIZE + 32); /* more than big */
+        uint64_t t0;
+        int r;
+
+        tap_diag("hostile files");
+        /* A FIFO as the main file: refused at once, not waited on. */
+        CHECK(mkfifo(tpath("fifo.conf"), 0600) == 0, "mkfifo");
+        t0 = now_monotonic_ns();
+        r = config_load(tpath("fifo.conf"), NULL, CONFIG_LOAD_MAIN_REQUIRED, &c, &errors);
+        CHECK(r == -EINVAL && errors && strstr(errors[0], "not a regular file (a FIFO)"),
+              "a FIFO as the config is an error: %s", errors ? errors[0] : "(none)");
+        CHECK(now_monotonic_ns() - t0 < 5000000000ULL, "... at once");
+        errors = strv_free(errors);
+        r = config_load("/dev/zero", NULL, CONFIG_LOAD_MAIN_REQUIRED, &c, &errors);
+        CHECK(r == -EINVAL && errors && strstr(errors[0], "not a regular file (a character device)"),
+              "/dev/zero as the config is an error, not an endless read: %s", errors ? errors[0] : "(none)");
+        errors = strv_free(errors);
+
+        /* A FIFO in conf.d is skipped like a directory. */
+        make_dir("h1");
+        make_dir("h1/conf.d");
+        CHECK(mkfifo(tpath("h1/conf.d/10-fifo.conf"), 0600) == 0, "mkfifo in conf.d");
+        write_file("h1/conf.d/20-ok.conf", "[policy]\nsustain_s = 4\n");
+        r = config_load(NULL, tpath("h1/conf.d"), 0, &c, &errors);
+        CHECK_INT(r, 0, "a FIFO in conf.d is skipped");
+        c = config_free(c);
+        errors = strv_free(errors);
+
+        /* A file past the size bound is not read. */
+        memset(line, 'x', CONF_MAX_FILE_SIZE + 1);
+        write_bytes("h1/huge.conf", line, CONF_MAX_FILE_SIZE + 1);
+        r = config_load(tpath("h1/huge.conf"), NULL, 0, &c, &errors);
+        CHECK(r == -EINVAL && errors && strstr(errors[0], "larger than") && strlen(errors[0]) < 300,
+              "a file past CONF_MAX_FILE_SIZE is an error: %s", errors ? errors[0] : "(none)");
+        errors = strv_free(errors);
+
+        /* A huge bad line is quoted by its start only. */
+        memcpy(line, "[policy]\n", 9);
+        line[big] = '\n';
+        write_bytes("h1/long.conf", line, big + 1);
+        r = config_load(tpath("h1/long.conf"), NULL, 0, &c, &errors);
+        CHECK(r == -EINVAL && errors && strlen(errors[0]) <= CONF_MAX_ERROR + PATH_MAX + 64 &&
+                      strstr(errors[0], "(cut: "),
+              "a %zu-byte bad line gives a short error (%zu bytes)", big, errors ? strlen(errors[0]) : 0);
+        if (errors)
+                tap_diag("%s", errors[0]);
+        errors = strv_free(errors);
+
+        /* Half a million bad lines: CONF_MAX_ERRORS listed, the rest
+         * counted, in linear time. */
+        {
+                size_t n_lines = 500000, len = 9 + 2 * n_lines;
+                char *many = malloc(len);
+
+                memcpy(many, "[policy]\n", 9);
+                for (size_t i = 0; i < n_lines; i++)
+                        memcpy(many + 9 + 2 * i, "x\n", 2);
+                write_bytes("h1/many-errors.conf", many, len);
+                free(many);
+                t0 = now_monotonic_ns();
+                r = config_load(tpath("h1/many-errors.conf"), NULL, 0, &c, &errors);
+                tap_diag("%zu bad lines checked in %.1f ms", n_lines, (now_monotonic_ns() - t0) / 1e6);
+                CHECK(r == -EINVAL && strv_length(errors) == CONF_MAX_ERRORS + 1,
+                      "%zu bad lines: %d errors listed and one more line (%zu)", n_lines, CONF_MAX_ERRORS,
+                      strv_length(errors));
+                CHECK(errors && strv_length(errors) == CONF_MAX_ERRORS + 1 &&
+                              streq(errors[CONF_MAX_ERRORS], "... and 499900 more errors"),
+                      "... which counts the rest: %s", errors && strv_length(errors) > CONF_MAX_ERRORS ?
+                                                              errors[CONF_MAX_ERRORS] : "(none)");
+                errors = strv_free(errors);
+        }
+        free(line);
+
+        /* Past CONF_MAX_DROPINS drop-ins: a clear error. */
+        make_dir("h2");
+        for (int i = 0; i <= CONF_MAX_DROPINS; i++) {
+                char name[64];
+
+                snprintf(name, sizeof(name), "h2/%05d.conf", i);
+                write_file(name, "[policy]\nsustain_s = 4\n");
+        }
+        t0 = now_monotonic_ns();
+        r = config_load(NULL, tpath("h2"), 0, &c, &errors);
+        CHECK(r == -EINVAL && errors && strstr(errors[0], "more than 1000 drop-ins"),
+              "%d drop-ins are refused: %s", CONF_MAX_DROPINS + 1, errors ? errors[0] : "(none)");
+        errors = strv_free(errors);
+        CHECK(unlink(tpath("h2/01000.conf")) == 0, "unlink");
+        t0 = now_monotonic_ns();
+        r = config_load(NULL, tpath("h2"), 0, &c, &errors);
+        CHECK_INT(r, 0, "CONF_MAX_DROPINS drop-ins load");
+        tap_diag("%d drop-ins loaded in %.1f ms", CONF_MAX_DROPINS, (now_monotonic_ns() - t0) / 1e6);
+        if (c)
+                CHECK_INT(strv_length((char **) config_files(c)), CONF_MAX_DROPINS, "... every one of them");
+}
+
 static void test_precedence(void) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_strv_free_ char **errors = NULL;
@@ -882,6 +982,7 @@ int main(int argc, char *argv[]) {
         test_syntax();
         test_errors();
         test_dropins();
+        test_hostile_files();
         test_precedence();
         test_dump_roundtrip();
         test_template_names_every_key();

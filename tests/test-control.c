@@ -53,6 +53,7 @@ typedef struct Server {
         atomic_uint_fast64_t iteration, in_iteration, max_per_iteration;
         atomic_uint_fast64_t since_tick, max_between_ticks;
         atomic_uint_fast64_t shows; /* show requests handled */
+        atomic_uint_fast64_t sets;  /* set requests handled */
         uint64_t requests, errors, refused; /* copied out when the loop ends */
 } Server;
 
@@ -103,6 +104,7 @@ static json_object *handler(void *userdata, ControlClient *client, const Protoco
                 add_int(data, "held", q.held_bytes);
                 add_int(data, "dropped", q.updates_dropped);
                 add_int(data, "shows", atomic_load(&s->shows));
+                add_int(data, "sets", atomic_load(&s->sets));
                 break;
         }
         case CMD_GROUPS:
@@ -122,6 +124,8 @@ static json_object *handler(void *userdata, ControlClient *client, const Protoco
         default:
                 if (req->cmd == CMD_SHOW)
                         atomic_fetch_add(&s->shows, 1);
+                if (req->cmd == CMD_SET)
+                        atomic_fetch_add(&s->sets, 1);
                 if (req->target[0])
                         json_object_object_add(data, "target", json_object_new_string(req->target));
                 json_object_object_add(data, "handled", json_object_new_boolean(true));
@@ -886,28 +890,44 @@ static void test_pipelined(Server *s) {
  * writing side, is answered; so is everything pipelined before it. */
 /* Clients that write a request and close at once (no shutdown, no read):
  * every request is still carried out, though nobody gets the answers. */
+/* Clients that write and close before the server reads them: a set is
+ * still carried out (nothing sent is lost), a read-only request is not
+ * (nobody reads its answer). The server is held in a slow request of a
+ * probe meanwhile, so every one of them has closed when it is read. */
 static void test_close_after_send(Server *s) {
         enum { N = 20 };
-        int64_t before, after = 0;
-        Conn probe;
+        int64_t shows_before, sets_before, shows = 0, sets = 0;
+        Conn probe, slow;
 
         CHECK_INT(conn_open(&probe, s->path, false), 0, "connect a probe");
-        before = status_int(&probe, "shows");
+        shows_before = status_int(&probe, "shows");
+        sets_before = status_int(&probe, "sets");
+        CHECK_INT(conn_open(&slow, s->path, false), 0, "connect a slow client");
+        atomic_store(&s->slow_us, 300000);
+        (void) send_str(&slow, "{\"v\":1,\"cmd\":\"explain\",\"target\":\"1\"}\n");
+        usleep(50000); /* the server is in that request now */
+        atomic_store(&s->slow_us, 0);
         for (int i = 0; i < N; i++) {
                 Conn c;
 
                 if (conn_open(&c, s->path, false) < 0)
                         continue;
-                (void) send_str(&c, "{\"v\":1,\"cmd\":\"show\",\"target\":\"7\"}\n"
+                (void) send_str(&c, "{\"v\":1,\"cmd\":\"set\",\"target\":\"7\",\"type\":\"lazy\"}\n"
+                                    "{\"v\":1,\"cmd\":\"show\",\"target\":\"7\"}\n"
                                     "{\"v\":1,\"cmd\":\"show\",\"target\":\"8\"}");
                 conn_close(&c);
         }
-        for (int tries = 0; tries < 50 && after < before + 2 * N; tries++) {
+        free(conn_read_line(&slow, WAIT_MS));
+        conn_close(&slow);
+        for (int tries = 0; tries < 100 && sets < sets_before + N; tries++) {
                 usleep(20000);
-                after = status_int(&probe, "shows");
+                sets = status_int(&probe, "sets");
         }
-        CHECK(after == before + 2 * N, "%d clients that wrote two requests and closed: %" PRId64 " of %d carried out",
-              N, after - before, 2 * N);
+        shows = status_int(&probe, "shows");
+        CHECK(sets == sets_before + N, "%d clients that wrote a set and closed: %" PRId64 " sets carried out", N,
+              sets - sets_before);
+        CHECK(shows == shows_before, "... and none of their %d read-only requests (%" PRId64 " carried out)", 2 * N,
+              shows - shows_before);
         conn_close(&probe);
 }
 
@@ -988,50 +1008,202 @@ static void test_watch(Server *s) {
 
 /* CONTROL_MAX_CLIENTS connections are served; the next one gets an error
  * line and is closed; once one leaves, a new one is served. */
+/* Every slot taken by root's idle clients: one more root client is still
+ * served, by closing the one idle longest, which reads why. */
 static void test_max_clients(Server *s) {
         Conn *c = calloc(CONTROL_MAX_CLIENTS, sizeof(Conn)), extra;
         size_t answered = 0;
         char *line;
-        json_object *o;
 
         CHECK_INT(conn_open(&c[0], s->path, false), 0, "connect the first");
         CHECK_INT(wait_for_clients(&c[0], 1), 1, "no other client is left over");
         for (size_t i = 1; i < CONTROL_MAX_CLIENTS; i++)
                 if (conn_open(&c[i], s->path, false) == 0) {
-                        o = roundtrip(&c[i], STATUS);
+                        json_object *o = roundtrip(&c[i], STATUS);
+
                         answered += reply_ok(o);
                         json_object_put(o);
                 }
         CHECK_INT(answered, CONTROL_MAX_CLIENTS - 1, "CONTROL_MAX_CLIENTS clients served");
 
-        CHECK_INT(conn_open(&extra, s->path, false), 0, "one more connects (the kernel accepts it)");
-        line = conn_read_line(&extra, WAIT_MS);
-        o = line ? json_tokener_parse(line) : NULL;
-        CHECK(o && !reply_ok(o) && strstr(reply_error(o), "too many clients"), "... and gets an error line: %s",
+        CHECK_INT(conn_open(&extra, s->path, false), 0, "one more root client connects");
+        expect_ok_reply(&extra, STATUS, "... and is served although every slot was taken");
+        line = conn_read_line(&c[0], WAIT_MS);
+        CHECK(line && strstr(line, "idle longest"), "the client idle longest was closed and told why: %s",
               line ?: "(none)");
-        json_object_put(o);
         free(line);
-        line = conn_read_line(&extra, WAIT_MS);
+        line = conn_read_line(&c[0], WAIT_MS);
         CHECK(!line, "... and is closed");
         free(line);
-        conn_close(&extra);
-
-        /* One that sends its request before reading still sees why. */
-        CHECK_INT(conn_open(&extra, s->path, false), 0, "another connects");
-        (void) send_str(&extra, STATUS);
-        line = conn_read_line(&extra, WAIT_MS);
-        CHECK(line && strstr(line, "too many clients"), "a refused client that wrote first still reads the error");
-        free(line);
-        conn_close(&extra);
-
-        conn_close(&c[CONTROL_MAX_CLIENTS - 1]);
-        CHECK_INT(wait_for_clients(&c[0], CONTROL_MAX_CLIENTS - 1), CONTROL_MAX_CLIENTS - 1, "one client left");
-        CHECK_INT(conn_open(&extra, s->path, false), 0, "a new client connects");
-        expect_ok_reply(&extra, STATUS, "... and is served again");
+        expect_ok_reply(&c[1], STATUS, "the others stay");
         conn_close(&extra);
         for (size_t i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 conn_close(&c[i]);
         free(c);
+}
+
+/* As uid (and gid) uid: opens up to CONTROL_MAX_PER_UID + 1 connections,
+ * each asked for status; writes to report_fd how many were answered, then
+ * the last refusal's error; holds them until release_fd is readable. */
+static void hold_clients_as(const char *path, uid_t uid, int report_fd, int release_fd) {
+        Conn c[CONTROL_MAX_PER_UID + 1];
+        char out[512], err[256] = "";
+        int answered = 0, n = 0;
+        char b;
+
+        if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(2);
+        while (n <= CONTROL_MAX_PER_UID && conn_open(&c[n], path, false) == 0)
+                n++;
+        usleep(200000); /* a refusal comes at once, before any request */
+        for (int i = 0; i < n; i++) {
+                char *refusal = conn_fill(&c[i]) > 0 ? conn_take_line(&c[i]) : NULL;
+                json_object *o = refusal ? json_tokener_parse(refusal) : roundtrip(&c[i], STATUS);
+
+                if (reply_ok(o))
+                        answered++;
+                else
+                        snprintf(err, sizeof(err), "%s", o ? reply_error(o) : "(no reply)");
+                json_object_put(o);
+                free(refusal);
+        }
+        snprintf(out, sizeof(out), "%d %s\n", answered, err);
+        (void) !write(report_fd, out, strlen(out));
+        (void) !read(release_fd, &b, 1);
+        _exit(0);
+}
+
+/* Other users fill what they may: CONTROL_MAX_PER_UID each, and no more
+ * than CONTROL_MAX_CLIENTS - CONTROL_ADMIN_RESERVE in all; root is answered
+ * at once beside them. */
+static void test_admin_reserve(Server *s) {
+        enum { USERS = (CONTROL_MAX_CLIENTS - CONTROL_ADMIN_RESERVE) / CONTROL_MAX_PER_UID + 1 };
+        int release[2], report[2], total = 0;
+        pid_t pids[USERS];
+        Conn root;
+        uint64_t t0;
+
+        if (geteuid() != 0) {
+                tap_diag("not root: the admin reserve and the per-user limit are not checked");
+                return;
+        }
+        CHECK_INT(conn_open(&root, s->path, false), 0, "connect a probe");
+        CHECK_INT(wait_for_clients(&root, 1), 1, "no other client is left over");
+        conn_close(&root);
+        (void) chmod(s->dir, 0755);
+        (void) chmod(s->path, 0666);
+        if (pipe(release) < 0 || pipe(report) < 0)
+                return;
+        for (int u = 0; u < USERS; u++) {
+                fflush(stdout);
+                pids[u] = fork();
+                if (pids[u] == 0) {
+                        close(release[1]);
+                        close(report[0]);
+                        hold_clients_as(s->path, 65534 - (uid_t) u, report[1], release[0]);
+                }
+                if (pids[u] > 0) {
+                        char line[512] = "";
+                        ssize_t n = read(report[0], line, sizeof(line) - 1);
+                        int got = n > 0 ? atoi(line) : -1;
+                        int want = CONTROL_MAX_CLIENTS - CONTROL_ADMIN_RESERVE - total;
+
+                        if (want > CONTROL_MAX_PER_UID)
+                                want = CONTROL_MAX_PER_UID;
+                        if (n > 0)
+                                line[n] = '\0';
+                        CHECK_INT(got, want, "connections another user may hold");
+                        CHECK(strstr(line, want == CONTROL_MAX_PER_UID ? "from this user" : "too many clients"),
+                              "... and the next is refused saying why: %s", line);
+                        total += got > 0 ? got : 0;
+                }
+        }
+        t0 = now_us();
+        CHECK_INT(conn_open(&root, s->path, false), 0, "root connects beside them");
+        expect_ok_reply(&root, STATUS, "... and is answered");
+        tap_diag("root answered in %.1f ms beside %d other users' connections", (now_us() - t0) / 1000.0, total);
+        CHECK_INT(wait_for_clients(&root, total + 1), total + 1, "every one of them is still connected");
+        close(release[1]);
+        close(release[0]);
+        close(report[0]);
+        close(report[1]);
+        for (int u = 0; u < USERS; u++)
+                if (pids[u] > 0)
+                        waitpid(pids[u], NULL, 0);
+        CHECK_INT(wait_for_clients(&root, 1), 1, "they are gone when their processes end");
+        conn_close(&root);
+        (void) chmod(s->path, 0660);
+        (void) chmod(s->dir, 0700);
+}
+
+/* A client with part of a request, and one with nothing, are closed after
+ * CONTROL_IDLE_TIMEOUT_USEC with a line saying why; a watcher that sends
+ * nothing stays. */
+static void test_idle_timeout(Server *s) {
+        Conn partial, silent, watcher, probe;
+        uint64_t t0 = now_us();
+        char *line;
+
+        CHECK_INT(conn_open(&probe, s->path, false), 0, "connect a probe");
+        CHECK_INT(wait_for_clients(&probe, 1), 1, "no other client is left over");
+        CHECK_INT(conn_open(&partial, s->path, false), 0, "connect a client that sends half a request");
+        (void) send_str(&partial, "{\"v\":1,\"cmd\":");
+        CHECK_INT(conn_open(&silent, s->path, false), 0, "connect a client that sends nothing");
+        CHECK_INT(conn_open(&watcher, s->path, false), 0, "connect a watcher");
+        (void) send_str(&watcher, "{\"v\":1,\"cmd\":\"watch\"}\n");
+        conn_close(&probe); /* it would be idle too */
+        line = conn_read_line(&partial, (int) (CONTROL_IDLE_TIMEOUT_USEC / 1000) + WAIT_MS);
+        CHECK(line && strstr(line, "no complete request"), "the half request times out with an error: %s",
+              line ?: "(none)");
+        CHECK(now_us() - t0 >= CONTROL_IDLE_TIMEOUT_USEC - 100000, "... not before the timeout (%.1f s)",
+              (now_us() - t0) / 1e6);
+        free(line);
+        line = conn_read_line(&partial, WAIT_MS);
+        CHECK(!line, "... and is closed");
+        free(line);
+        line = conn_read_line(&silent, WAIT_MS);
+        CHECK(line && strstr(line, "no complete request"), "the silent client too: %s", line ?: "(none)");
+        free(line);
+        conn_close(&probe);
+        CHECK_INT(conn_open(&probe, s->path, false), 0, "a new client connects");
+        CHECK_INT(status_int(&probe, "watchers"), 1, "the watcher stays");
+        CHECK_INT(wait_for_clients(&probe, 2), 2, "... and is the only other client left");
+        conn_close(&partial);
+        conn_close(&silent);
+        conn_close(&watcher);
+        conn_close(&probe);
+}
+
+/* admin_group by reload: the socket file's group changes with it, or
+ * nothing changes (a socket systemd passed is not ours to change). */
+static void test_set_admin_gid(const char *dir) {
+        ControlServer *own = NULL, *passed = NULL;
+        sd_event *e = NULL;
+        char path[128];
+        struct stat st;
+        int fd;
+
+        if (geteuid() != 0) {
+                tap_diag("not root: changing the socket's group is not checked");
+                return;
+        }
+        snprintf(path, sizeof(path), "%s/admin.sock", dir);
+        CHECK(sd_event_new(&e) >= 0, "an event loop");
+        CHECK_INT(control_server_new(e, path, -1, (gid_t) -1, handler, NULL, &own), 0, "a server that binds");
+        CHECK_INT(control_server_set_admin_gid(own, 4), 0, "admin gid 4");
+        CHECK(stat(path, &st) == 0 && st.st_gid == 4, "... the socket file's group is 4 (%u)", (unsigned) st.st_gid);
+        CHECK_INT(control_server_set_admin_gid(own, (gid_t) -1), 0, "no admin group");
+        CHECK(stat(path, &st) == 0 && st.st_gid == 0, "... the socket file's group is root's (%u)",
+              (unsigned) st.st_gid);
+        own = control_server_free(own);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0, "a listening socket as systemd passes it");
+        CHECK_INT(control_server_new(e, NULL, fd, 4, handler, NULL, &passed), 0, "a server on it");
+        CHECK_INT(control_server_set_admin_gid(passed, 5), -EPERM, "changing its admin group is refused");
+        CHECK_INT(control_server_set_admin_gid(passed, 4), 0, "keeping it is fine");
+        passed = control_server_free(passed); /* closes fd */
+        sd_event_unref(e);
 }
 
 /* A group whose member list names a user whose primary group is another. */
@@ -1361,10 +1533,13 @@ int main(void) {
         test_watch(&s);
         test_stuck_watchers(&s);
         test_max_clients(&s);
+        test_admin_reserve(&s);
+        test_idle_timeout(&s);
         test_peer_is_admin();
         test_privileged_over_socket(&s);
         test_supplementary_admin(dir);
         test_socket_path(&s, dir);
+        test_set_admin_gid(dir);
 
         server_stop(&s);
         CHECK(access(s.path, F_OK) < 0 && errno == ENOENT, "the socket file is removed when the server goes");

@@ -567,6 +567,50 @@ static void test_recover_corrupt(void) {
         recovery_report_done(&rep);
         sim_destroy(&s);
 
+        /* A second corrupt record does not replace the first one's copy. */
+        fixture(&s, "DMA-FQ", false);
+        sim_write_state(&s, "intent-group-1.json.corrupt", "the first corrupt record");
+        sim_write_state(&s, "intent-group-1.json", "the second one");
+        q = recover(&s, &rep, NULL);
+        CHECK(q == 0 && sim_state_exists(&s, "intent-group-1.json.corrupt.1") &&
+                      !sim_state_exists(&s, "intent-group-1.json"),
+              "a second corrupt record goes to .corrupt.1");
+        {
+                char buf[64] = "";
+                int fd = openat(s.state_fd, "intent-group-1.json.corrupt", O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+
+                CHECK(n > 0 && streq(buf, "the first corrupt record"), "... and the first copy is kept: \"%s\"", buf);
+                if (fd >= 0)
+                        close(fd);
+        }
+        CHECK(report_says(&rep, "intent-group-1.json.corrupt.1"), "the report names where it went");
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
+        /* A FIFO named like a record or a mark: not waited on. The record
+         * is moved aside as corrupt; the mark still marks the group. */
+        fixture(&s, "DMA-FQ", false);
+        CHECK(mkfifoat(s.state_fd, "intent-group-1.json", 0600) == 0, "mkfifo intent record");
+        CHECK(mkfifoat(s.state_fd, "attention-group-2.json", 0600) == 0, "mkfifo attention record");
+        {
+                uint64_t t0 = now_monotonic_ns();
+                IntentRecord *list = NULL;
+                SwitchContext ctx;
+                size_t n = 0;
+
+                q = recover(&s, &rep, NULL);
+                CHECK(q == 0 && report_says(&rep, "not a regular file") &&
+                              sim_state_exists(&s, "intent-group-1.json.corrupt") && streq(sim_driver(&s, BDF), "nvme"),
+                      "a FIFO as an intent record: reported, moved aside, the group bound");
+                CHECK_INT((sim_context(&s, &ctx), intent_log_list_attention(&ctx, &list, &n)), 0, "listing marks with a FIFO among them");
+                CHECK(n == 1 && list[0].group == 2 && list[0].message, "... the FIFO mark still marks group 2");
+                CHECK(now_monotonic_ns() - t0 < 5000000000ULL, "... nothing waited on the FIFOs");
+                intent_records_free(list, n);
+        }
+        recovery_report_done(&rep);
+        sim_destroy(&s);
+
         /* Names that only look like ours are not read. */
         fixture(&s, "DMA-FQ", false);
         sim_write_state(&s, "intent-group-1.json.bak", "{");

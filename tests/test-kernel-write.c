@@ -88,6 +88,11 @@ static void test_real_writes(void) {
               sim_state_count(&s) == 1, "a stale temp file does not get in the way");
         CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_RENAME, "intent-group-3.json", "intent-group-3.json.corrupt") == 0 &&
               sim_state_exists(&s, "intent-group-3.json.corrupt"), "rename");
+        sim_write_state(&s, "intent-group-3.json", "second");
+        CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_RENAME, "intent-group-3.json", "intent-group-3.json.corrupt") ==
+                      -EEXIST && sim_state_exists(&s, "intent-group-3.json"),
+              "rename onto an existing file: -EEXIST, nothing moved (evidence kept)");
+        CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_REMOVE, "intent-group-3.json", NULL) == 0, "remove the second");
         CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_REMOVE, "intent-group-3.json.corrupt", NULL) == 0 &&
               sim_state_count(&s) == 0, "remove");
         CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_REMOVE, "intent-group-3.json", NULL) == 0, "remove absent: 0");

@@ -149,8 +149,96 @@ static void test_roundtrip(void) {
         CHECK_INT(protocol_parse_reply("garbage", &reply, &data, err, sizeof(err)), -EBADMSG, "not a reply");
 }
 
+/* Whether s[0..n) is valid UTF-8, checked here independently of the
+ * daemon's own check: Python-style strictness by hand. */
+static bool valid_utf8(const char *s, size_t n) {
+        const unsigned char *p = (const unsigned char *) s;
+
+        for (size_t i = 0; i < n;) {
+                unsigned c = p[i], need, min, cp;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                if ((c & 0xe0) == 0xc0)
+                        need = 1, min = 0x80, cp = c & 0x1f;
+                else if ((c & 0xf0) == 0xe0)
+                        need = 2, min = 0x800, cp = c & 0x0f;
+                else if ((c & 0xf8) == 0xf0)
+                        need = 3, min = 0x10000, cp = c & 0x07;
+                else
+                        return false;
+                if (i + need >= n)
+                        return false;
+                for (unsigned k = 1; k <= need; k++) {
+                        if ((p[i + k] & 0xc0) != 0x80)
+                                return false;
+                        cp = (cp << 6) | (p[i + k] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return false;
+                i += need + 1;
+        }
+        return true;
+}
+
+/* Replies are valid UTF-8 whatever bytes they carry; strings with a NUL
+ * are refused naming the field. */
+static void test_hostile_strings(void) {
+        static const char *const bad[] = {
+                "\xff", "caf\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ok \xe2\x82", "\x80\x80",
+        };
+        ProtocolRequest req;
+        json_object *o, *reply, *data;
+        char err[256], *line, line_in[128];
+        size_t len;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                o = protocol_reply_error("unknown command \"%s\"", bad[i]);
+                line = protocol_to_line(o, &len);
+                CHECK(line && valid_utf8(line, len), "an error quoting invalid byte string %zu is valid UTF-8: %s", i,
+                      line ?: "(null)");
+                CHECK(line && line[len - 1] == '\n' && !memchr(line, '\n', len - 1), "... one line");
+                CHECK_INT(protocol_parse_reply(line, &reply, &data, err, sizeof(err)), -EPROTO, "... and parses");
+                json_object_put(reply);
+                free(line);
+                json_object_put(o);
+        }
+        o = protocol_reply_ok(CMD_STATUS, json_object_new_string("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+        line = protocol_to_line(o, &len);
+        CHECK(line && strstr(line, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"), "valid UTF-8 passes unchanged");
+        free(line);
+        json_object_put(o);
+        o = protocol_reply_ok(CMD_STATUS, json_object_new_string("a\xffz"));
+        line = protocol_to_line(o, &len);
+        CHECK_INT(protocol_parse_reply(line, &reply, &data, err, sizeof(err)), 0, "an escaped byte parses");
+        CHECK_STR(json_object_get_string(data), "a\\xffz", "... as the text \\xff");
+        json_object_put(reply);
+        free(line);
+        json_object_put(o);
+
+        /* An unknown command made of invalid bytes: the request is refused,
+         * and the reply quoting it is valid. */
+        snprintf(line_in, sizeof(line_in), "{\"v\":1,\"cmd\":\"\xff\xfe\"}");
+        r = parse(line_in, &req, err, sizeof(err));
+        o = protocol_reply_error("%s", err);
+        line = protocol_to_line(o, &len);
+        CHECK(r == -EINVAL && line && valid_utf8(line, len), "an unknown command of invalid bytes: %s",
+              line ?: "(null)");
+        free(line);
+        json_object_put(o);
+
+        expect_error("{\"v\":1,\"cmd\":\"show\",\"target\":\"2\\u0000junk\"}", "\"target\" contains a NUL byte");
+        expect_error("{\"v\":1,\"cmd\":\"status\\u0000\"}", "\"cmd\" contains a NUL byte");
+        expect_error("{\"v\":1,\"cmd\":\"set\",\"target\":\"2\",\"type\":\"lazy\\u0000x\"}",
+                     "\"type\" contains a NUL byte");
+}
+
 int main(void) {
         test_valid();
+        test_hostile_strings();
         test_invalid();
         test_error_messages();
         test_roundtrip();

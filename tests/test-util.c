@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include "tap.h"
 #include "util.h"
 
@@ -40,9 +43,45 @@ static void test_strscpy(void) {
         CHECK_STR(buf, "abc", "unchanged after failure");
 }
 
+/* Never blocks, reads only regular files within the bound. */
+static void test_read_regular_file_at(void) {
+        char dir[] = "/tmp/test-util.XXXXXX";
+        char *text = NULL;
+        int dfd, fd;
+
+        if (!mkdtemp(dir)) {
+                CHECK(false, "mkdtemp");
+                return;
+        }
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(dfd, "plain", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        CHECK(fd >= 0 && write(fd, "hello", 5) == 5, "write a file");
+        close(fd);
+        CHECK_INT(read_regular_file_at(dfd, "plain", 5, &text), 5, "a regular file of the bound's size");
+        CHECK_STR(text, "hello", "... its text");
+        free(text);
+        text = NULL;
+        CHECK_INT(read_regular_file_at(dfd, "plain", 4, &text), -EFBIG, "one byte over the bound: -EFBIG");
+        CHECK(mkfifoat(dfd, "fifo", 0600) == 0, "mkfifo");
+        CHECK_INT(read_regular_file_at(dfd, "fifo", 100, &text), -EBADFD, "a FIFO: -EBADFD, not waited on");
+        CHECK(mkdirat(dfd, "sub", 0700) == 0, "mkdir");
+        CHECK_INT(read_regular_file_at(dfd, "sub", 100, &text), -EBADFD, "a directory: -EBADFD");
+        CHECK(symlinkat("plain", dfd, "link") == 0, "symlink");
+        CHECK_INT(read_regular_file_at(dfd, "link", 100, &text), -ELOOP, "a symbolic link: -ELOOP");
+        CHECK_INT(read_regular_file_at(dfd, "absent", 100, &text), -ENOENT, "absent: -ENOENT");
+        CHECK(!text, "nothing returned on errors");
+        (void) unlinkat(dfd, "plain", 0);
+        (void) unlinkat(dfd, "fifo", 0);
+        (void) unlinkat(dfd, "link", 0);
+        (void) unlinkat(dfd, "sub", AT_REMOVEDIR);
+        close(dfd);
+        (void) rmdir(dir);
+}
+
 int main(void) {
         test_numbers();
         test_strv();
         test_strscpy();
+        test_read_regular_file_at();
         return tap_done();
 }
