@@ -108,39 +108,79 @@ static uint64_t value_reload_failures(Manager *m) {
         return m->reload_failures;
 }
 
-static uint64_t value_control_requests(Manager *m) {
+/* The control socket figures, one sample per socket (label socket: "main",
+ * and "reader" when the read-only socket is open). */
+typedef uint64_t (*ControlFigure)(const ControlServer *s);
+
+static uint64_t control_requests(const ControlServer *s) {
         uint64_t requests, errors, refused;
 
-        control_server_stats(m->control, &requests, &errors, &refused);
+        control_server_stats(s, &requests, &errors, &refused);
         return requests;
 }
 
-static uint64_t value_control_errors(Manager *m) {
+static uint64_t control_errors(const ControlServer *s) {
         uint64_t requests, errors, refused;
 
-        control_server_stats(m->control, &requests, &errors, &refused);
+        control_server_stats(s, &requests, &errors, &refused);
         return errors;
 }
 
-static uint64_t value_control_refused(Manager *m) {
+static uint64_t control_refused(const ControlServer *s) {
         uint64_t requests, errors, refused;
 
-        control_server_stats(m->control, &requests, &errors, &refused);
+        control_server_stats(s, &requests, &errors, &refused);
         return refused;
 }
 
-static uint64_t value_watch_dropped(Manager *m) {
+static uint64_t control_watch_dropped(const ControlServer *s) {
         ControlQueueStats q;
 
-        control_server_queue_stats(m->control, &q);
+        control_server_queue_stats(s, &q);
         return q.updates_dropped;
 }
 
-static uint64_t value_queued_bytes(Manager *m) {
+static uint64_t control_queued_bytes(const ControlServer *s) {
         ControlQueueStats q;
 
-        control_server_queue_stats(m->control, &q);
+        control_server_queue_stats(s, &q);
         return q.queued_bytes;
+}
+
+static void samples_by_socket(FILE *f, const char *name, Manager *m, ControlFigure figure) {
+        const struct {
+                const char *label;
+                const ControlServer *server;
+        } sockets[] = { { "main", m->control }, { "reader", m->reader } };
+
+        for (size_t i = 0; i < ELEMENTSOF(sockets); i++) {
+                char labels[64] = "";
+
+                if (!sockets[i].server)
+                        continue;
+                (void) metrics_label(labels, sizeof(labels), "socket", sockets[i].label);
+                metrics_sample_u64(f, name, labels, figure(sockets[i].server));
+        }
+}
+
+static void samples_control_requests(FILE *f, const char *name, Manager *m) {
+        samples_by_socket(f, name, m, control_requests);
+}
+
+static void samples_control_errors(FILE *f, const char *name, Manager *m) {
+        samples_by_socket(f, name, m, control_errors);
+}
+
+static void samples_control_refused(FILE *f, const char *name, Manager *m) {
+        samples_by_socket(f, name, m, control_refused);
+}
+
+static void samples_watch_dropped(FILE *f, const char *name, Manager *m) {
+        samples_by_socket(f, name, m, control_watch_dropped);
+}
+
+static void samples_queued_bytes(FILE *f, const char *name, Manager *m) {
+        samples_by_socket(f, name, m, control_queued_bytes);
 }
 
 static uint64_t value_tick_cpu_ns(Manager *m) {
@@ -234,18 +274,22 @@ static const MachineFamily machine_families[] = {
           .value = value_groups_pinned },
         { "iommutuned_switches_total", METRIC_COUNTER, "Group type switches since the daemon started, by outcome.",
           .samples = samples_switches },
-        { "iommutuned_control_requests_total", METRIC_COUNTER, "Control socket requests answered.",
-          .value = value_control_requests },
-        { "iommutuned_control_errors_total", METRIC_COUNTER, "Control socket requests answered with an error.",
-          .value = value_control_errors },
-        { "iommutuned_control_refused_total", METRIC_COUNTER, "Connections the daemon refused or closed: no slot left for the peer, a partial request idle past "
-          "the timeout, or the longest idle client making room for root or the admin group.",
-          .value = value_control_refused },
+        { "iommutuned_control_requests_total", METRIC_COUNTER,
+          "Control socket requests answered, by socket (main; reader, the read-only one).",
+          .samples = samples_control_requests },
+        { "iommutuned_control_errors_total", METRIC_COUNTER,
+          "Control socket requests answered with an error (also those refused as malformed or not allowed), "
+          "by socket.",
+          .samples = samples_control_errors },
+        { "iommutuned_control_refused_total", METRIC_COUNTER,
+          "Connections the daemon refused or closed, by socket: no slot left for the peer, a partial request "
+          "idle past the timeout, or the longest idle client making room for root or the admin group.",
+          .samples = samples_control_refused },
         { "iommutuned_watch_updates_dropped_total", METRIC_COUNTER,
-          "Watch updates dropped for watchers too far behind (each update is the whole state).",
-          .value = value_watch_dropped },
-        { "iommutuned_control_queued_bytes", METRIC_GAUGE, "Answers and updates not yet written.",
-          .value = value_queued_bytes },
+          "Watch updates dropped for watchers too far behind (each update is the whole state), by socket.",
+          .samples = samples_watch_dropped },
+        { "iommutuned_control_queued_bytes", METRIC_GAUGE, "Answers and updates not yet written, by socket.",
+          .samples = samples_queued_bytes },
         { "iommutuned_config_reload_failures_total", METRIC_COUNTER, "Reloads rejected for an invalid config.",
           .value = value_reload_failures },
         { "iommutuned_state_save_failing", METRIC_GAUGE,

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The counter table (daemon/counters.c) for the shell tests: one line per
+ * counter, tab-separated: state key, wire key, metric name, unit ("events"
+ * or "nanoseconds"). The tests read the names from here, never a copy.
+ */
+#include <stdio.h>
+
+#include "counters.h"
+
+int main(void) {
+        for (size_t i = 0; i < counter_info_count(); i++) {
+                const CounterInfo *c = counter_info(i);
+
+                printf("%s\t%s\t%s\t%s\n", c->state_key, c->wire_key, c->metric,
+                       c->unit == COUNTER_UNIT_NANOSECONDS ? "nanoseconds" : "events");
+        }
+        return fflush(stdout) == 0 ? 0 : 1;
+}
