@@ -11,10 +11,13 @@
  *    VT-d); the domain map ties a domain id to a device and so to a group.
  *    An invalidation whose domain is not known stays unattributed at its
  *    unit.
- *  - The iommu:map/unmap tracepoints name no device. A tick's unmaps are
- *    given to a group only when it is the only group whose devices did I/O
- *    (block, network or interrupts) in that tick; otherwise they stay
- *    unattributed. The machine's unmaps go to its unit when it has one.
+ *  - The iommu:map/unmap tracepoints name no device. Each group's unmaps
+ *    and maps come from group-attribution.h: exact by device (dma:*),
+ *    exact by its strict domain's page-selective invalidations, by
+ *    elimination, or apportioned by I/O operations (and counted in
+ *    unmaps_apportioned). What none of these places stays unattributed,
+ *    with why in `attribution`. The machine's unmaps go to its unit when it
+ *    has one.
  *  - "Strict would have cost" comes from the gather model: one sync per
  *    unmap below the recording filter, k + 1 for each recorded unmap (the
  *    driver's rules: 1 on AMD), and where maps are flushed too (caching
@@ -27,9 +30,14 @@
  *  - Invalidations a tick saw beyond its model are credited to the next
  *    tick only (see AccountingInput), never further: at a tick's edge the
  *    invalidations of an unmap are sampled a tick before its record.
- *  - Rates for the policy are given only where known: the only group with
- *    I/O has the machine's unmaps, the others none; when the machine
- *    unmapped nothing every group's rate is zero; otherwise unknown.
+ *  - Savings per group: what strict would have cost for a lazy group's
+ *    unmaps (the machine's model shared by unmaps) minus the invalidations
+ *    of its domains; the machine's avoided total is shared out in
+ *    proportion to those, never beyond them, and the rest stays
+ *    unattributed. A share that rests on apportioned unmaps is counted in
+ *    avoided_apportioned too.
+ *  - Rates for the policy: every group's, with its source, whenever the
+ *    counters run; unknown otherwise.
  *  - Time saved = avoided x the cost of one invalidation, when a cost is
  *    known (measured on debugfs, or configured); otherwise none is claimed.
  */
@@ -41,6 +49,7 @@
 #include "domain-map.h"
 #include "driver-verdict.h"
 #include "flush-sampler.h"
+#include "group-attribution.h"
 #include "policy.h"
 #include "state-file.h"
 #include "topology.h"
@@ -50,6 +59,8 @@ typedef struct AccountingInput {
         const FlushTick *tick;
         const DomainMap *map;         /* NULL: no domain is known */
         const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
+        const uint64_t *group_io_ops; /* parallel to topology->groups: its I/O operations; NULL: none known */
+        bool iova_api;                /* the kernel maps some requests through the IOVA-based DMA API (6.17+) */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
         /* The previous tick's credits (its *_credit_out): invalidations it
@@ -62,6 +73,11 @@ typedef struct AccountingInput {
         uint64_t patch_credit_in;     /* page-selective ones beyond the unpatched model */
 } AccountingInput;
 
+typedef struct AccountingDomainSeen {
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        uint16_t did;
+} AccountingDomainSeen;
+
 typedef struct AccountingTick {
         StateCounters *groups;        /* parallel to topology->groups */
         StateCounters *units;         /* parallel to topology->units: everything on the unit */
@@ -70,6 +86,13 @@ typedef struct AccountingTick {
         PolicyGroupRate *rates;       /* parallel to topology->groups */
         int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
         char attribution[256];        /* how this tick's unmaps were attributed, in words */
+        RateSource *sources;          /* parallel to topology->groups: how its unmaps were obtained */
+        /* Domain ids no map knows that were invalidated while the group
+         * learn_group (an index) alone did I/O: candidates for the
+         * DomainLearner. */
+        AccountingDomainSeen *learn;
+        size_t n_learn;
+        int learn_group;
         DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
         uint64_t strict_credit_out;   /* for the next tick's strict_credit_in */
         uint64_t patch_credit_out;    /* for the next tick's patch_credit_in */

@@ -41,6 +41,12 @@ typedef struct FlushUnitCount {
         uint64_t iotlb_global;
 } FlushUnitCount;
 
+/* dma:* map/unmap API events of one device within a tick. */
+typedef struct FlushDeviceCount {
+        char name[32];           /* dev_name(): "0000:00:03.0" */
+        uint64_t maps, unmaps;
+} FlushDeviceCount;
+
 typedef struct FlushTick {
         bool counters_ok;        /* maps/unmaps measured this tick */
         uint64_t maps, unmaps;
@@ -54,6 +60,10 @@ typedef struct FlushTick {
         FlushUnitCount *units;
         size_t n_units;
         uint64_t qi_records_lost;
+        bool dma_ok;             /* the dma:* records were read: devices[] has every device's */
+        FlushDeviceCount *devices;
+        size_t n_devices;
+        uint64_t dma_records_lost;
 } FlushTick;
 
 typedef struct FlushSampler FlushSampler;

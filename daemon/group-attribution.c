@@ -177,8 +177,11 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
         if (a.rest_unmaps && n_candidates == 0)
                 a.unattributed_unmaps = a.rest_unmaps;
 
+        /* A group with no I/O and no exact count had none of the rest;
+         * but when some of it could not be placed at all, one of them may
+         * have: its rate is not known then. */
         for (size_t i = 0; i < in->n_groups; i++)
-                if (a.groups[i].source == RATE_SOURCE_UNKNOWN)
+                if (a.groups[i].source == RATE_SOURCE_UNKNOWN && !a.unattributed_unmaps)
                         a.groups[i].source = RATE_SOURCE_IDLE;
 
         /* Maps no device count placed, by the groups' unmaps. */

@@ -44,8 +44,8 @@
 #include <stdint.h>
 
 typedef enum RateSource {
-        RATE_SOURCE_UNKNOWN,      /* the machine's counters are not running */
-        RATE_SOURCE_IDLE,         /* no I/O, and no exact count: zero */
+        RATE_SOURCE_UNKNOWN,      /* the counters are not running, or unmaps no source placed */
+        RATE_SOURCE_IDLE,         /* no I/O, no exact count, nothing left unplaced: zero */
         RATE_SOURCE_DEVICE,       /* exact: dma:* tracepoints (with the domain's where needed) */
         RATE_SOURCE_DOMAIN,       /* exact: page-selective invalidations of its strict domain */
         RATE_SOURCE_ELIMINATION,  /* exact: the only group with I/O that the exact sources did not cover */

@@ -84,6 +84,18 @@
 typedef struct PolicyGroupRate {
         bool measured;          /* false: unknown this tick (no counter, a gap) */
         double unmaps_per_sec;
+        /* How it was obtained (a static string: "exact by device", "exact
+         * by domain", "exact by elimination", "apportioned", "no I/O"; NULL:
+         * "measured"), and for an apportioned rate its share of the unmaps
+         * no exact source placed, by I/O operations. */
+        const char *source;
+        bool exact;
+        double share;
+        /* The unmaps the flush queue would batch on this kernel (map/unmap
+         * API; IOVA-API unmaps flush at every unmap in either mode). Not
+         * known: every unmap counts. */
+        bool avoidable_known;
+        double avoidable_per_sec;
 } PolicyGroupRate;
 
 /* What the device-usage reader knows about one device. */

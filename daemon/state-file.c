@@ -28,6 +28,8 @@ static const struct {
         { "avoided_vs_strict", offsetof(StateCounters, avoided_vs_strict) },
         { "avoided_by_patch", offsetof(StateCounters, avoided_by_patch) },
         { "time_saved_ns", offsetof(StateCounters, time_saved_ns) },
+        { "unmaps_apportioned", offsetof(StateCounters, unmaps_apportioned) },
+        { "avoided_apportioned", offsetof(StateCounters, avoided_apportioned) },
 };
 
 /* A counter added to StateCounters but not here would silently never be

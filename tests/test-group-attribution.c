@@ -110,8 +110,10 @@ static void test_apportion_only(void) {
         CHECK_INT(attribution_compute(&in, &a), 0, "compute, no I/O");
         CHECK_U64(a.unattributed_unmaps, 1000, "no I/O: all unattributed");
         CHECK(a.why[0] != '\0', "and says why: %s", a.why);
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < 3; i++) {
                 CHECK_U64(a.groups[i].unmaps, 0, "no I/O: no share");
+                CHECK_INT(a.groups[i].source, RATE_SOURCE_UNKNOWN, "unplaced unmaps: an idle group's rate is unknown");
+        }
         CHECK_U64(sum_unmaps(&a, 3), 1000, "sums still equal");
         attribution_done(&a);
 
