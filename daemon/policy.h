@@ -207,6 +207,10 @@ typedef struct PolicyThresholds {
         PolicyGroupValue min_dwell_s;    /* largest */
         PolicyGroupValue max_switches_per_hour; /* smallest */
         bool auto_members_only;          /* combined over the auto members only */
+        /* require_exact_rate: yes when any (auto) member says yes, and
+         * where that came from ("0000:00:03.0, [driver nvme] at f:3"). */
+        bool require_exact;
+        char require_exact_from[160];
 } PolicyThresholds;
 
 typedef struct PolicyMember {
