@@ -86,6 +86,19 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
                 json_object_object_add(o, "desired", json_object_new_string(group_type_to_string(dec->desired)));
                 json_object_object_add(o, "action", json_object_new_string(policy_action_to_string(dec->action)));
                 json_object_object_add(o, "reason", json_object_new_string(dec->reason));
+                if (dec->rate.measured) {
+                        json_object *r = json_object_new_object();
+
+                        json_object_object_add(r, "unmaps_per_sec", json_object_new_double(dec->rate.unmaps_per_sec));
+                        json_object_object_add(r, "source", json_object_new_string(dec->rate.source ?: "measured"));
+                        json_object_object_add(r, "exact", json_object_new_boolean(dec->rate.exact));
+                        if (!dec->rate.exact)
+                                json_object_object_add(r, "apportioned_share", json_object_new_double(dec->rate.share));
+                        if (dec->rate.avoidable_known)
+                                json_object_object_add(r, "lazy_would_batch_per_sec",
+                                                       json_object_new_double(dec->rate.avoidable_per_sec));
+                        json_object_object_add(o, "unmap_rate", r);
+                }
         }
         if (manager_refusal((Manager *) m, g->id))
                 json_object_object_add(o, "last_switch_refused", json_object_new_string(manager_refusal((Manager *) m, g->id)));
@@ -317,6 +330,8 @@ static json_object *counters_to_json(const StateCounters *c) {
         json_object_object_add(o, "avoided_vs_strict", json_object_new_int64((int64_t) c->avoided_vs_strict));
         json_object_object_add(o, "avoided_by_patch", json_object_new_int64((int64_t) c->avoided_by_patch));
         json_object_object_add(o, "time_saved_ns", json_object_new_int64((int64_t) c->time_saved_ns));
+        json_object_object_add(o, "unmaps_apportioned", json_object_new_int64((int64_t) c->unmaps_apportioned));
+        json_object_object_add(o, "avoided_apportioned", json_object_new_int64((int64_t) c->avoided_apportioned));
         return o;
 }
 
@@ -336,8 +351,11 @@ static json_object *savings_sources(const Manager *m) {
                 vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
-                        "measured: perf counters on iommu:map/unmap; given to a group only when it was the only "
-                        "group doing I/O in a tick, else unattributed at the unit"));
+                        "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
+                        "(dma:* tracepoints), exact by domain (a strict group's page-selective invalidations), "
+                        "by elimination (the only group with I/O left), else apportioned among the groups "
+                        "with I/O by their I/O operations (counted in unmaps_apportioned); unattributed at the "
+                        "unit only what no group with I/O can have"));
         else {
                 snprintf(buf, sizeof(buf), "not measured: %s", counters);
                 json_object_object_add(o, "unmaps", json_object_new_string(buf));
@@ -383,7 +401,10 @@ static json_object *handle_savings(Manager *m) {
                 json_object_object_add(go, "group", json_object_new_int64(g->id));
                 json_object_object_add(go, "type", json_str_or_null(g->type_raw));
                 json_object_object_add(go, "source", json_object_new_string(
-                        "measured counts, estimated savings: see sources"));
+                        sg->counters.unmaps_apportioned
+                                ? "counts partly apportioned among busy groups by their I/O operations "
+                                  "(unmaps_apportioned, avoided_apportioned), estimated savings: see sources"
+                                : "measured counts, estimated savings: see sources"));
                 json_object_array_add(groups, go);
         }
         for (size_t i = 0; i < m->state.n_units; i++) {
@@ -509,6 +530,12 @@ static json_object *handle_metrics(Manager *m) {
                           offsetof(StateCounters, avoided_vs_strict) },
                         { "iommutuned_avoided_by_patch", "Invalidations the patched driver avoided (estimated).",
                           offsetof(StateCounters, avoided_by_patch) },
+                        { "iommutuned_unmaps_apportioned",
+                          "Of the unmaps, those apportioned among busy groups by I/O operations (estimated).",
+                          offsetof(StateCounters, unmaps_apportioned) },
+                        { "iommutuned_avoided_apportioned",
+                          "Of the avoided invalidations, those resting on apportioned unmaps (estimated).",
+                          offsetof(StateCounters, avoided_apportioned) },
                 };
 
                 for (size_t c = 0; c < ELEMENTSOF(counters); c++) {

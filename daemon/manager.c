@@ -295,6 +295,29 @@ static bool manager_decisions_unbind(const Manager *m) {
         return false;
 }
 
+/* A domain id no map knows, invalidated in consecutive ticks while one
+ * group alone did I/O, is that group's (group-attribution.h): learned for
+ * its devices on that unit until they are attached again. */
+static void manager_learn_domains(Manager *m, const AccountingTick *a) {
+        const IommuGroup *g = a->learn_group >= 0 ? &m->topology->groups[a->learn_group] : NULL;
+
+        for (size_t i = 0; g && i < a->n_learn; i++) {
+                if (domain_learner_see(&m->domain_learner, a->learn[i].unit, a->learn[i].did, g->id, m->ticks) <= 0)
+                        continue;
+                for (char **dev = g->devices; dev && *dev; dev++) {
+                        const Device *d = topology_find_device(m->topology, *dev);
+
+                        if (!d || !d->unit || !streq(d->unit, a->learn[i].unit))
+                                continue;
+                        if (domain_map_learn(flush_sampler_domain_map(m->flush), a->learn[i].unit, *dev,
+                                             a->learn[i].did) > 0)
+                                log_info("Learned domain id %u on %s for %s (group %u): invalidated while that "
+                                         "group alone did I/O",
+                                         a->learn[i].did, a->learn[i].unit, *dev, g->id);
+                }
+        }
+}
+
 /* Samples, accounts and decides: one monitoring step. */
 static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
@@ -318,6 +341,8 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                         .tick = &ft,
                         .map = flush_sampler_domain_map(m->flush),
                         .group_active = active,
+                        .group_io_ops = workload_group_io_ops(m->workload),
+                        .iova_api = m->iova_api,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
                         .strict_credit_in = m->strict_credit,
@@ -342,6 +367,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        manager_learn_domains(m, &a);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
         manager_read_latency(m);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
@@ -493,6 +519,7 @@ Manager *manager_free(Manager *m) {
                 (void) dmar_latency_disable(m->sysfs_fd, NULL);
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
+        domain_learner_done(&m->domain_learner);
         state_done(&m->state);
         free(m->state_warning);
         closep(&m->sysfs_fd);
@@ -606,8 +633,20 @@ static int open_samplers(Manager *m) {
         if (streq(m->opts.sysfs_root, "/sys")) {
                 GatherRules rules = gather_rules_for(m->topology);
 
+                unsigned major = 0, minor = 0, patch = 0;
+
                 log_info("Flush model: the %s driver's rules", gather_driver_to_string(rules.driver));
                 r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
+                /* From 6.17 nvme maps multi-page requests through the
+                 * IOVA-based DMA API (dma_iova_link/destroy), whose unmaps
+                 * flush at once in either mode and fire no dma:* event. */
+                m->iova_api = kernel_upstream_version(m->topology->kernel.release, m->topology->kernel.version,
+                                                      &major, &minor, &patch) < 0 ||
+                              major > 6 || (major == 6 && minor >= 17);
+                log_info("IOVA-based DMA API path: %s",
+                         m->iova_api ? "possible on this kernel (6.17+, or the version is unknown): only unmaps "
+                                       "with a dma:* event count as what lazy mode would batch"
+                                     : "not in this kernel: every unmap goes through the flush queue when lazy");
         } else
                 r = flush_sampler_new_disabled("perf counts the running kernel, and --sysfs-root reads another tree",
                                                &m->flush);
