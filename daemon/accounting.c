@@ -101,6 +101,7 @@ void accounting_tick_done(AccountingTick *t) {
         free(t->unattributed);
         free(t->rates);
         free(t->sources);
+        free(t->tick_unmaps);
         free(t->learn);
         *t = (AccountingTick) { .unmaps_group = -1, .learn_group = -1 };
 }
@@ -125,9 +126,10 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         a.units = calloc(t->n_units + 1, sizeof(*a.units));
         a.unattributed = calloc(t->n_units + 1, sizeof(*a.unattributed));
         a.sources = calloc(t->n_groups + 1, sizeof(*a.sources));
+        a.tick_unmaps = calloc(t->n_groups + 1, sizeof(*a.tick_unmaps));
         a.learn = calloc(tick->n_domains + 1, sizeof(*a.learn));
         gin = calloc(t->n_groups + 1, sizeof(*gin));
-        if (!a.groups || !a.rates || !a.units || !a.unattributed || !a.sources || !a.learn || !gin) {
+        if (!a.groups || !a.rates || !a.units || !a.unattributed || !a.sources || !a.tick_unmaps || !a.learn || !gin) {
                 accounting_tick_done(&a);
                 return -ENOMEM;
         }
@@ -210,6 +212,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         for (size_t i = 0; i < t->n_groups; i++) {
                 gin[i].active = in->group_active[i];
                 gin[i].io_ops = in->group_io_ops ? in->group_io_ops[i] : in->group_active[i];
+                gin[i].unmaps_per_op = in->group_unmaps_per_op ? in->group_unmaps_per_op[i] : 0;
                 gin[i].strict = t->groups[i].type == GROUP_TYPE_DMA;
                 gin[i].domain_known = tick->qi_ok && group_domain_known(t, in->map, &t->groups[i]);
                 if (tick->dma_ok) {
@@ -239,6 +242,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         StateCounters *g = &a.groups[i];
 
                         a.sources[i] = att.groups[i].source;
+                        a.tick_unmaps[i] = att.groups[i].unmaps;
                         g->unmaps += att.groups[i].unmaps;
                         g->maps += att.groups[i].maps;
                         g->unmaps_apportioned += att.groups[i].apportioned_unmaps;
@@ -270,8 +274,10 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 else
                         snprintf(a.attribution, sizeof(a.attribution),
                                  "unmaps: %" PRIu64 " exact, %" PRIu64 " apportioned among %zu groups by their "
-                                 "I/O operations, %" PRIu64 " unattributed%s%s",
-                                 exact, n_apportioned, n_shared, att.unattributed_unmaps,
+                                 "I/O operations%s, %" PRIu64 " unattributed%s%s",
+                                 exact, n_apportioned, n_shared,
+                                 att.weighted ? " (weighted by their measured unmaps per operation)" : "",
+                                 att.unattributed_unmaps,
                                  att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
         }
         if (n_active == 1 && tick->counters_ok)

@@ -60,6 +60,7 @@ typedef struct AccountingInput {
         const DomainMap *map;         /* NULL: no domain is known */
         const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
         const uint64_t *group_io_ops; /* parallel to topology->groups: its I/O operations; NULL: none known */
+        const double *group_unmaps_per_op; /* parallel: measured unmaps per operation, 0 unknown; NULL: none */
         bool iova_api;                /* the kernel maps some requests through the IOVA-based DMA API (6.17+) */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
@@ -85,8 +86,9 @@ typedef struct AccountingTick {
         StateCounters total;          /* the machine */
         PolicyGroupRate *rates;       /* parallel to topology->groups */
         int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
-        char attribution[256];        /* how this tick's unmaps were attributed, in words */
+        char attribution[512];        /* how this tick's unmaps were attributed, in words */
         RateSource *sources;          /* parallel to topology->groups: how its unmaps were obtained */
+        uint64_t *tick_unmaps;        /* parallel to topology->groups: its unmaps this tick */
         /* Domain ids no map knows that were invalidated while the group
          * learn_group (an index) alone did I/O: candidates for the
          * DomainLearner. */

@@ -136,8 +136,15 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                         device_maps += g->device_maps;
                 }
                 if (!complete[i] && g->active && g->io_ops > 0) {
-                        weights[i] = g->io_ops;
-                        io_sum += g->io_ops;
+                        /* In thousandths of an unmap, so a measured ratio
+                         * below one still weighs. */
+                        double per_op = g->unmaps_per_op > 0 ? g->unmaps_per_op : 1.0;
+
+                        weights[i] = (uint64_t) ((double) g->io_ops * per_op * 1000.0 + 0.5);
+                        if (!weights[i])
+                                weights[i] = 1;
+                        a.weighted = a.weighted || g->unmaps_per_op > 0;
+                        io_sum += weights[i];
                         n_candidates++;
                         only = i;
                 }
@@ -157,7 +164,6 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                 a.groups[only].unmaps += a.rest_unmaps;
                 a.groups[only].share = 1.0;
                 a.groups[only].source = RATE_SOURCE_ELIMINATION;
-                a.io_ops_shared = io_sum;
         } else if (a.rest_unmaps && n_candidates > 1) {
                 attribution_split(a.rest_unmaps, weights, in->n_groups, parts);
                 for (size_t i = 0; i < in->n_groups; i++) {
@@ -167,8 +173,8 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                         a.groups[i].apportioned_unmaps = parts[i];
                         a.groups[i].share = (double) weights[i] / (double) io_sum;
                         a.groups[i].source = RATE_SOURCE_APPORTIONED;
+                        a.io_ops_shared += in->groups[i].io_ops;
                 }
-                a.io_ops_shared = io_sum;
         } else if (a.rest_unmaps == 0)
                 for (size_t i = 0; i < in->n_groups; i++)
                         if (weights[i] && a.groups[i].source == RATE_SOURCE_UNKNOWN)
@@ -215,6 +221,17 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
         }
         *ret = a;
         return 0;
+}
+
+#define UNMAPS_PER_OP_MIN_OPS 20
+
+double attribution_unmaps_per_op(double prev, RateSource source, uint64_t unmaps, uint64_t io_ops) {
+        double now;
+
+        if (!rate_source_is_exact(source) || io_ops < UNMAPS_PER_OP_MIN_OPS || !unmaps)
+                return prev;
+        now = (double) unmaps / (double) io_ops;
+        return prev > 0 ? prev * 0.75 + now * 0.25 : now;
 }
 
 /* ---- learned domains --------------------------------------------------- */

@@ -23,8 +23,11 @@
  *    group with I/O whose figure is not complete, when there is one.
  *  - apportioned, and labelled so: otherwise among the groups with I/O
  *    whose figure is not complete, in proportion to their I/O operations
- *    (block I/Os, packets, interrupts of devices with neither). A group
- *    with no I/O gets no share.
+ *    (block I/Os, packets, interrupts of devices with neither), each
+ *    weighted by the group's unmaps per operation where that was measured
+ *    in earlier ticks with an exact count (a virtio-blk request maps its
+ *    header, data and status apart; an nvme read maps once). A group with
+ *    no I/O gets no share.
  *
  * Maps go the same way: exact by device, else the maps no device count
  * placed are shared in proportion to the groups' unmaps (each mapping ends
@@ -61,6 +64,7 @@ bool rate_source_is_exact(RateSource s);
 typedef struct AttributionGroupIn {
         bool active;               /* its devices did I/O this tick */
         uint64_t io_ops;           /* block I/Os + packets (+ interrupts of devices with neither) */
+        double unmaps_per_op;      /* measured when its count was exact; 0: unknown, taken as 1 */
         bool strict;               /* type DMA */
         bool device_counted;       /* dma:* events counted for every device of it */
         uint64_t device_unmaps, device_maps;
@@ -91,6 +95,7 @@ typedef struct Attribution {
         uint64_t rest_unmaps;          /* what the exact sources left */
         uint64_t unattributed_unmaps, unattributed_maps;
         uint64_t io_ops_shared;        /* the I/O operations the rest was apportioned by */
+        bool weighted;                 /* some were weighted by a measured unmaps per operation */
         char why[160];                 /* why anything stayed unattributed; "" when nothing did */
 } Attribution;
 
@@ -102,6 +107,11 @@ void attribution_done(Attribution *a);
  * the rounding), so the parts sum to total exactly. All-zero weights give
  * zeros (and return 0). Returns what was handed out. */
 uint64_t attribution_split(uint64_t total, const uint64_t *weights, size_t n, uint64_t *ret_parts);
+
+/* The next unmaps-per-operation estimate of a group from this tick: an
+ * exponential average (1/4 new) over ticks where its count was exact and
+ * it did at least a few operations; prev 0: none yet. */
+double attribution_unmaps_per_op(double prev, RateSource source, uint64_t unmaps, uint64_t io_ops);
 
 /* ---- learned domains --------------------------------------------------- */
 

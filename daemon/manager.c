@@ -318,6 +318,46 @@ static void manager_learn_domains(Manager *m, const AccountingTick *a) {
         }
 }
 
+static struct GroupUnmapsPerOp *unmaps_per_op_find(Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_unmaps_per_op; i++)
+                if (m->unmaps_per_op[i].group == group)
+                        return &m->unmaps_per_op[i];
+        return NULL;
+}
+
+/* Each group's unmaps per I/O operation, measured in ticks when its count
+ * was exact: what its operations weigh when unmaps are apportioned. */
+static double *manager_unmaps_per_op(Manager *m) {
+        double *r = calloc(m->topology->n_groups + 1, sizeof(double));
+
+        for (size_t i = 0; r && i < m->topology->n_groups; i++) {
+                const struct GroupUnmapsPerOp *u = unmaps_per_op_find(m, m->topology->groups[i].id);
+
+                r[i] = u ? u->unmaps_per_op : 0;
+        }
+        return r;
+}
+
+static void manager_update_unmaps_per_op(Manager *m, const AccountingTick *a, const uint64_t *io_ops) {
+        for (size_t i = 0; io_ops && i < m->topology->n_groups; i++) {
+                unsigned id = m->topology->groups[i].id;
+                struct GroupUnmapsPerOp *u = unmaps_per_op_find(m, id);
+                double prev = u ? u->unmaps_per_op : 0;
+                double next = attribution_unmaps_per_op(prev, a->sources[i], a->tick_unmaps[i], io_ops[i]);
+
+                if (next == prev)
+                        continue;
+                if (!u) {
+                        if (greedy_realloc((void **) &m->unmaps_per_op, &m->unmaps_per_op_allocated,
+                                           m->n_unmaps_per_op + 1, sizeof(*m->unmaps_per_op)) < 0)
+                                return;
+                        u = &m->unmaps_per_op[m->n_unmaps_per_op++];
+                        u->group = id;
+                }
+                u->unmaps_per_op = next;
+        }
+}
+
 /* Samples, accounts and decides: one monitoring step. */
 static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
@@ -336,12 +376,14 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (r >= 0)
                 manager_reread_active_types(m, active);
         if (r >= 0) {
+                _cleanup_free_ double *per_op = manager_unmaps_per_op(m);
                 AccountingInput in = {
                         .topology = m->topology,
                         .tick = &ft,
                         .map = flush_sampler_domain_map(m->flush),
                         .group_active = active,
                         .group_io_ops = workload_group_io_ops(m->workload),
+                        .group_unmaps_per_op = per_op,
                         .iova_api = m->iova_api,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
@@ -368,6 +410,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
         manager_learn_domains(m, &a);
+        manager_update_unmaps_per_op(m, &a, workload_group_io_ops(m->workload));
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
         manager_read_latency(m);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
@@ -520,6 +563,7 @@ Manager *manager_free(Manager *m) {
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
         domain_learner_done(&m->domain_learner);
+        free(m->unmaps_per_op);
         state_done(&m->state);
         free(m->state_warning);
         closep(&m->sysfs_fd);

@@ -206,6 +206,41 @@ static void test_device(void) {
         attribution_done(&a);
 }
 
+/* Operations weighted by measured unmaps per operation: a virtio-blk
+ * request maps three buffers, an nvme read one. */
+static void test_weighted(void) {
+        AttributionGroupIn g[2] = {
+                { .active = true, .io_ops = 800, .unmaps_per_op = 1.0 },
+                { .active = true, .io_ops = 200, .unmaps_per_op = 3.0 },
+        };
+        AttributionInput in = { .counters_ok = true, .unmaps = 1400, .maps = 1400, .groups = g, .n_groups = 2 };
+        Attribution a;
+        double r;
+
+        CHECK_INT(attribution_compute(&in, &a), 0, "compute");
+        CHECK_U64(a.groups[0].unmaps, 800, "nvme: 800 x 1");
+        CHECK_U64(a.groups[1].unmaps, 600, "virtio: 200 x 3");
+        CHECK(a.weighted, "says it was weighted");
+        CHECK_U64(a.io_ops_shared, 1000, "by 1000 operations");
+        attribution_done(&a);
+
+        /* Below one unmap per operation (a NIC's coalesced receive). */
+        g[1].unmaps_per_op = 0.25;
+        in.unmaps = 850;
+        CHECK_INT(attribution_compute(&in, &a), 0, "compute");
+        CHECK_U64(a.groups[1].unmaps, 50, "200 x 0.25");
+        attribution_done(&a);
+
+        r = attribution_unmaps_per_op(0, RATE_SOURCE_DOMAIN, 300, 100);
+        CHECK(r == 3.0, "first exact tick: 3 per op (%g)", r);
+        r = attribution_unmaps_per_op(r, RATE_SOURCE_DOMAIN, 100, 100);
+        CHECK(r == 2.5, "then averaged, a quarter new (%g)", r);
+        CHECK(attribution_unmaps_per_op(r, RATE_SOURCE_APPORTIONED, 1000, 100) == 2.5,
+              "an apportioned tick teaches nothing");
+        CHECK(attribution_unmaps_per_op(r, RATE_SOURCE_ELIMINATION, 1000, 5) == 2.5,
+              "nor a tick with a handful of operations");
+}
+
 static void test_no_counters(void) {
         AttributionGroupIn g[1] = { { .active = true, .io_ops = 5 } };
         AttributionInput in = { .counters_ok = false, .groups = g, .n_groups = 1 };
@@ -238,6 +273,7 @@ int main(void) {
         test_apportion_only();
         test_elimination();
         test_device();
+        test_weighted();
         test_no_counters();
         test_learner();
         return tap_done();
