@@ -200,6 +200,7 @@ static void print_status(const Options *o, json_object *d) {
                 printf("Sampling: map/unmap counters: %s\n", jstr(src, "map_unmap_counters"));
                 printf("          unmap records: %s\n", jstr(src, "unmap_records"));
                 printf("          invalidation records: %s\n", jstr(src, "invalidation_records"));
+                printf("          unmaps by device: %s\n", jstr(src, "unmaps_by_device"));
                 printf("          workload: %s\n", jstr(src, "workload"));
         }
         printf("Uptime:   %s s, %s ticks, last tick %s s ago\n", jstr(d, "uptime_s"), jstr(d, "ticks"),

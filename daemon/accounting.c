@@ -210,12 +210,15 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
 
         /* Each group's unmaps and maps (group-attribution.h). */
         for (size_t i = 0; i < t->n_groups; i++) {
-                gin[i].active = in->group_active[i];
+                /* Identity and blocked groups unmap nothing through the
+                 * IOMMU: no share for them. */
+                gin[i].active = in->group_active[i] && t->groups[i].type != GROUP_TYPE_IDENTITY &&
+                                t->groups[i].type != GROUP_TYPE_BLOCKED;
                 gin[i].io_ops = in->group_io_ops ? in->group_io_ops[i] : in->group_active[i];
                 gin[i].unmaps_per_op = in->group_unmaps_per_op ? in->group_unmaps_per_op[i] : 0;
                 gin[i].strict = t->groups[i].type == GROUP_TYPE_DMA;
                 gin[i].domain_known = tick->qi_ok && group_domain_known(t, in->map, &t->groups[i]);
-                if (tick->dma_ok) {
+                if (tick->dma_ok && (t->groups[i].type == GROUP_TYPE_DMA || t->groups[i].type == GROUP_TYPE_DMA_FQ)) {
                         gin[i].device_counted = true;
                         group_device_counts(t, tick, &t->groups[i], &gin[i]);
                 }

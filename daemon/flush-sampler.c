@@ -22,6 +22,14 @@ struct FlushSampler {
         char qi_status[256];
         DomainMap map;
 
+        /* dma:* unmap API events, one record stream per event present. */
+        PerfSampler *dma[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        const TraceField *f_device[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        size_t n_dma;
+        char dma_status[384];
+        FlushDeviceCount *devices;
+        size_t n_devices, devices_alloc;
+
         /* This tick's counts, reused between ticks. */
         FlushDomainCount *domains;
         size_t n_domains, domains_alloc;
@@ -102,6 +110,73 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
         set_status(s->unmap_status, sizeof(s->unmap_status), what, r, why);
 }
 
+/* The unmap side of the DMA API as the dma:* tracepoints (6.12+) name it:
+ * 6.12 has dma_unmap_page, 7.x dma_unmap_phys; _sg and _resource on both;
+ * dma_free and friends for coherent allocations. Whichever this kernel
+ * has, each with a "device" string field (read from its format file). */
+static const char *const dma_unmap_events[] = {
+        "dma_unmap_page", "dma_unmap_phys", "dma_unmap_sg", "dma_unmap_resource",
+        "dma_free", "dma_free_pages", "dma_free_sgt",
+};
+
+static void open_dma_records(FlushSampler *s, int sysfs_fd) {
+        char names[256] = "";
+        size_t len = 0;
+        int last_r = -ENOENT;
+        char *last_why = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(dma_unmap_events) && s->n_dma < FLUSH_SAMPLER_DMA_EVENTS_MAX; i++) {
+                /* The busy ones get the larger rings. */
+                PerfSamplerOptions opts = { .ring_pages = i < 3 ? 64 : 8 };
+                PerfSampler *p = NULL;
+                char *why = NULL;
+                int r;
+
+                r = tracepoint_sampler_open(sysfs_fd, NULL, "dma", dma_unmap_events[i], &opts, &p, &why);
+                if (r >= 0 && !(s->f_device[s->n_dma] = trace_format_field(perf_sampler_format(p), "device"))) {
+                        r = -EPROTO;
+                        free(why);
+                        why = strdup("no device field in its format");
+                }
+                if (r >= 0)
+                        r = perf_sampler_enable(p);
+                if (r < 0) {
+                        perf_sampler_free(p);
+                        if (r != -ENOENT || !last_why) {
+                                free(last_why);
+                                last_why = why;
+                                last_r = r;
+                        } else
+                                free(why);
+                        continue;
+                }
+                free(why);
+                s->dma[s->n_dma++] = p;
+                len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
+                                len ? ", " : "", dma_unmap_events[i]);
+        }
+        if (s->n_dma == 0)
+                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r,
+                           last_r == -ENOENT ? strdup("no dma:* unmap tracepoints (before 6.12)") : last_why);
+        else {
+                char what[384];
+
+                free(last_why);
+                snprintf(what, sizeof(what),
+                         "recording dma:%s by device (%zu fds per CPU, %zu KiB of ring per CPU)", names, s->n_dma,
+                         flush_sampler_dma_ring_kib(s));
+                set_status(s->dma_status, sizeof(s->dma_status), what, 0, NULL);
+        }
+}
+
+size_t flush_sampler_dma_ring_kib(const FlushSampler *s) {
+        size_t kib = 0;
+
+        for (size_t i = 0; i < s->n_dma; i++)
+                kib += (i < 3 ? 64 : 8) * 4 + 4; /* data pages and the control page */
+        return kib;
+}
+
 static void open_qi_records(FlushSampler *s, int sysfs_fd) {
         PerfSamplerOptions opts = { .ring_pages = 128 };
         char *why = NULL;
@@ -149,6 +224,7 @@ int flush_sampler_new(int sysfs_fd, const GatherRules *rules, FlushSampler **ret
         if (!s->rules.pgsize_bitmap)
                 s->rules.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
         open_qi_records(s, sysfs_fd);
+        open_dma_records(s, sysfs_fd);
         /* The counters start from zero: the first collect is a delta. */
         if (s->maps) {
                 (void) perf_counter_read(s->maps, &s->maps_last);
@@ -169,6 +245,7 @@ int flush_sampler_new_disabled(const char *why, FlushSampler **ret) {
         snprintf(s->counters_status, sizeof(s->counters_status), "not opened: %s", why);
         snprintf(s->unmap_status, sizeof(s->unmap_status), "not opened: %s", why);
         snprintf(s->qi_status, sizeof(s->qi_status), "not opened: %s", why);
+        snprintf(s->dma_status, sizeof(s->dma_status), "not opened: %s", why);
         *ret = s;
         return 0;
 }
@@ -180,6 +257,9 @@ FlushSampler *flush_sampler_free(FlushSampler *s) {
         perf_counter_free(s->unmaps);
         perf_sampler_free(s->unmap_records);
         perf_sampler_free(s->qi_records);
+        for (size_t i = 0; i < s->n_dma; i++)
+                perf_sampler_free(s->dma[i]);
+        free(s->devices);
         domain_map_done(&s->map);
         free(s->domains);
         free(s->units);
@@ -197,6 +277,38 @@ static int on_unmap(const PerfSample *p, void *userdata) {
                 return 0;
         }
         gather_model_account_rules(&s->gather, &s->rules, iova, size);
+        return 0;
+}
+
+typedef struct DmaDrain {
+        FlushSampler *s;
+        const TraceField *device;
+} DmaDrain;
+
+static int on_dma_unmap(const PerfSample *p, void *userdata) {
+        DmaDrain *d = userdata;
+        FlushSampler *s = d->s;
+        char name[sizeof(s->devices->name)];
+        FlushDeviceCount *c = NULL;
+
+        if (trace_field_string(d->device, p->raw, p->raw_size, name, sizeof(name)) < 0)
+                return 0;
+        for (size_t i = 0; i < s->n_devices; i++)
+                if (streq(s->devices[i].name, name)) {
+                        c = &s->devices[i];
+                        break;
+                }
+        if (!c) {
+                if (greedy_realloc((void **) &s->devices, &s->devices_alloc, s->n_devices + 1,
+                                   sizeof(*s->devices)) < 0) {
+                        s->oom = true;
+                        return -ENOMEM;
+                }
+                c = &s->devices[s->n_devices++];
+                *c = (FlushDeviceCount) {};
+                snprintf(c->name, sizeof(c->name), "%s", name);
+        }
+        c->unmaps++;
         return 0;
 }
 
@@ -266,7 +378,7 @@ static int on_qi(const PerfSample *p, void *userdata) {
 
 int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
         *ret = (FlushTick) { .filter_min_size = s->filter_min_size };
-        s->n_domains = s->n_units = 0;
+        s->n_domains = s->n_units = s->n_devices = 0;
         s->gather = (GatherCounts) {};
         s->oom = false;
 
@@ -304,7 +416,30 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         ret->qi_records_lost = st.lost;
                 }
         }
+        if (s->n_dma) {
+                bool ok = true;
+                uint64_t lost = 0;
+
+                for (size_t i = 0; i < s->n_dma; i++) {
+                        PerfRingStats st = {};
+                        DmaDrain d = { .s = s, .device = s->f_device[i] };
+
+                        if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
+                                ok = false;
+                        lost += st.lost;
+                }
+                /* A lost record leaves some device short: no exact counts
+                 * this tick. */
+                ret->dma_ok = ok && lost == 0 && !s->oom;
+                ret->devices = s->devices;
+                ret->n_devices = s->n_devices;
+                ret->dma_records_lost = lost;
+        }
         return s->oom ? -ENOMEM : 0;
+}
+
+const char *flush_sampler_status_dma(const FlushSampler *s) {
+        return s->dma_status;
 }
 
 const char *flush_sampler_status_counters(const FlushSampler *s) {

@@ -11,7 +11,12 @@
  *    (gather_model_filter_min_size()): unmaps below it cost one sync in
  *    strict mode and none in lazy mode, so they need no record;
  *  - a ring buffer of intel_iommu:qi_submit records, decoded and counted
- *    per (unit, domain id), feeding the domain map too.
+ *    per (unit, domain id), feeding the domain map too;
+ *  - record streams of the dma:* unmap tracepoints the kernel has (6.12+),
+ *    counted per device name: one stream per event and CPU, whatever the
+ *    number of devices (a kernel-side filter per device would need an fd
+ *    per device, event and CPU, and the kernel evaluates every attached
+ *    filter on every event).
  *
  * Each part degrades on its own: what the kernel lacks is reported in
  * words (flush_sampler_status()) and the rest goes on.
@@ -24,6 +29,7 @@
 #include "gather-model.h"
 
 #define FLUSH_SAMPLER_UNIT_MAX 16
+#define FLUSH_SAMPLER_DMA_EVENTS_MAX 8
 
 /* Invalidations of one (unit, domain id) within a tick. */
 typedef struct FlushDomainCount {
@@ -91,6 +97,10 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret);
 const char *flush_sampler_status_counters(const FlushSampler *s);
 const char *flush_sampler_status_unmap_records(const FlushSampler *s);
 const char *flush_sampler_status_qi(const FlushSampler *s);
+
+const char *flush_sampler_status_dma(const FlushSampler *s);
+/* The ring memory the dma:* streams take per CPU, in KiB. */
+size_t flush_sampler_dma_ring_kib(const FlushSampler *s);
 
 /* The domain ids learnt from attach/detach invalidations and debugfs. */
 DomainMap *flush_sampler_domain_map(FlushSampler *s);

@@ -131,7 +131,7 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
 
                 o->unmaps = exact_unmaps(g, in->iova_api, &o->source, &complete[i]);
                 exact_sum += o->unmaps;
-                if (g->device_counted) {
+                if (g->device_maps_counted) {
                         o->maps = g->device_maps;
                         device_maps += g->device_maps;
                 }
@@ -195,7 +195,7 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                 uint64_t rest_maps = sub0(in->maps, device_maps), given;
 
                 for (size_t i = 0; i < in->n_groups; i++)
-                        weights[i] = in->groups[i].device_counted ? 0 : a.groups[i].unmaps;
+                        weights[i] = in->groups[i].device_maps_counted ? 0 : a.groups[i].unmaps;
                 given = attribution_split(rest_maps, weights, in->n_groups, parts);
                 for (size_t i = 0; i < in->n_groups; i++) {
                         a.groups[i].maps += parts[i];

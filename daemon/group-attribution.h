@@ -29,9 +29,11 @@
  *    header, data and status apart; an nvme read maps once). A group with
  *    no I/O gets no share.
  *
- * Maps go the same way: exact by device, else the maps no device count
+ * Maps: exact by device where counted so, else the maps no device count
  * placed are shared in proportion to the groups' unmaps (each mapping ends
- * in one unmap).
+ * in one unmap). (The dma:* map events are calls, not iommu:map events: a
+ * scatterlist maps one event per segment, so the daemon does not count
+ * maps by device.)
  *
  * Nothing invented: the groups' figures plus the unattributed rest equal
  * the machine's totals, except when exact per-group counts (read from other
@@ -66,7 +68,8 @@ typedef struct AttributionGroupIn {
         uint64_t io_ops;           /* block I/Os + packets (+ interrupts of devices with neither) */
         double unmaps_per_op;      /* measured when its count was exact; 0: unknown, taken as 1 */
         bool strict;               /* type DMA */
-        bool device_counted;       /* dma:* events counted for every device of it */
+        bool device_counted;       /* dma:* unmap events counted for every device of it */
+        bool device_maps_counted;  /* and its iommu:map events by device too */
         uint64_t device_unmaps, device_maps;
         bool domain_known;         /* its domain ids are known, on a unit that does not flush maps */
         uint64_t page_selective;   /* page-selective IOTLB invalidations of its domains */

@@ -702,6 +702,7 @@ static int open_samplers(Manager *m) {
         log_info("Map/unmap counters: %s", flush_sampler_status_counters(m->flush));
         log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
+        log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
         log_info("Workload: %s", workload_status(m->workload));
         manager_start_latency_timing(m);
         return 0;

@@ -156,9 +156,11 @@ static void test_elimination(void) {
  * device count batches. */
 static void test_device(void) {
         AttributionGroupIn g[3] = {
-                { .active = true, .io_ops = 100, .device_counted = true, .device_unmaps = 900, .device_maps = 910 },
-                { .active = true, .io_ops = 100, .device_counted = true, .device_unmaps = 100, .device_maps = 100 },
-                { .active = false, .device_counted = true },
+                { .active = true, .io_ops = 100, .device_counted = true, .device_maps_counted = true,
+                  .device_unmaps = 900, .device_maps = 910 },
+                { .active = true, .io_ops = 100, .device_counted = true, .device_maps_counted = true,
+                  .device_unmaps = 100, .device_maps = 100 },
+                { .active = false, .device_counted = true, .device_maps_counted = true },
         };
         AttributionInput in = { .counters_ok = true, .unmaps = 1000, .maps = 1010, .groups = g, .n_groups = 3 };
         Attribution a;
@@ -178,8 +180,9 @@ static void test_device(void) {
         in.iova_api = true;
         in.unmaps = 2600;
         in.maps = 2610;
-        g[0] = (AttributionGroupIn) { .active = true, .io_ops = 2500, .device_counted = true, .device_unmaps = 100,
-                                      .device_maps = 110, .domain_known = true, .page_selective = 2400 };
+        g[0] = (AttributionGroupIn) { .active = true, .io_ops = 2500, .device_counted = true,
+                                      .device_maps_counted = true, .device_unmaps = 100, .device_maps = 110,
+                                      .domain_known = true, .page_selective = 2400 };
         CHECK_INT(attribution_compute(&in, &a), 0, "compute 7.x lazy");
         CHECK_INT(a.groups[0].source, RATE_SOURCE_DEVICE, "exact by device and domain");
         CHECK_U64(a.groups[0].unmaps, 2500, "device + page-selective");
