@@ -157,7 +157,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         iotlb_unattributed += c->iotlb;
                         if (u >= 0)
                                 state_counters_add(&a.unattributed[u], &d);
-                        if (c->iotlb && !domain_did_known(in->map, c->unit, c->did)) {
+                        if (c->iotlb_page >= DOMAIN_LEARN_MIN_PAGE && !domain_did_known(in->map, c->unit, c->did)) {
                                 snprintf(a.learn[a.n_learn].unit, sizeof(a.learn[a.n_learn].unit), "%s", c->unit);
                                 a.learn[a.n_learn++].did = c->did;
                         }
@@ -184,10 +184,20 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 if (t->groups[i].type == GROUP_TYPE_DMA)
                         all_dma_lazy = false;
         }
-        if (n_active == 1)
-                a.learn_group = only_active;
-        else
-                a.n_learn = 0;
+        {
+                size_t n_moving = 0;
+                int only_moving = -1;
+
+                for (size_t i = 0; i < t->n_groups; i++)
+                        if (in->group_moved_data ? in->group_moved_data[i] : in->group_active[i]) {
+                                n_moving++;
+                                only_moving = (int) i;
+                        }
+                if (n_moving == 1)
+                        a.learn_group = only_moving;
+                else
+                        a.n_learn = 0;
+        }
 
         /* Each mapping's own flush where maps are flushed too, one per
          * mapping and so one per unmap (see any_unit_flushes_maps()). */

@@ -61,6 +61,12 @@ typedef struct AccountingInput {
         const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
         const uint64_t *group_io_ops; /* parallel to topology->groups: its I/O operations; NULL: none known */
         const double *group_unmaps_per_op; /* parallel: measured unmaps per operation, 0 unknown; NULL: none */
+        /* parallel: its devices moved data (block I/O, packets), not just
+         * interrupts; NULL: take group_active. Domain ids are learned only
+         * in ticks where one group alone moved data: a device active by
+         * its interrupts only (a NIC's watchdog, one whose traffic another
+         * network namespace hides) must not stop that. */
+        const bool *group_moved_data;
         bool iova_api;                /* the kernel maps some requests through the IOVA-based DMA API (6.17+) */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
@@ -89,9 +95,9 @@ typedef struct AccountingTick {
         char attribution[512];        /* how this tick's unmaps were attributed, in words */
         RateSource *sources;          /* parallel to topology->groups: how its unmaps were obtained */
         uint64_t *tick_unmaps;        /* parallel to topology->groups: its unmaps this tick */
-        /* Domain ids no map knows that were invalidated while the group
-         * learn_group (an index) alone did I/O: candidates for the
-         * DomainLearner. */
+        /* Domain ids no map knows that were page-selectively invalidated
+         * (at least DOMAIN_LEARN_MIN_PAGE times) while the group learn_group
+         * (an index) alone moved data: candidates for the DomainLearner. */
         AccountingDomainSeen *learn;
         size_t n_learn;
         int learn_group;

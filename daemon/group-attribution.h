@@ -123,6 +123,9 @@ double attribution_unmaps_per_op(double prev, RateSource source, uint64_t unmaps
  * with the same group (a flush-queue timer flush left over from another
  * group's earlier I/O is seen once, not twice in a row). */
 #define DOMAIN_LEARN_CONFIRM 2
+/* ... each time with at least this many page-selective invalidations: a
+ * strict group's own I/O, not a stray flush. */
+#define DOMAIN_LEARN_MIN_PAGE 10
 #define DOMAIN_LEARN_UNIT_MAX 16
 
 typedef struct DomainCandidate {

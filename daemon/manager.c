@@ -295,8 +295,8 @@ static bool manager_decisions_unbind(const Manager *m) {
         return false;
 }
 
-/* A domain id no map knows, invalidated in consecutive ticks while one
- * group alone did I/O, is that group's (group-attribution.h): learned for
+/* A domain id no map knows, page-selectively invalidated in consecutive
+ * ticks while one group alone moved data, is that group's (group-attribution.h): learned for
  * its devices on that unit until they are attached again. */
 static void manager_learn_domains(Manager *m, const AccountingTick *a) {
         const IommuGroup *g = a->learn_group >= 0 ? &m->topology->groups[a->learn_group] : NULL;
@@ -384,6 +384,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                         .group_active = active,
                         .group_io_ops = workload_group_io_ops(m->workload),
                         .group_unmaps_per_op = per_op,
+                        .group_moved_data = workload_group_moved_data(m->workload),
                         .iova_api = m->iova_api,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),

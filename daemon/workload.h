@@ -25,6 +25,7 @@ typedef struct DeviceWorkload {
          * device with neither its interrupts. What unmaps no exact source
          * placed are apportioned by. */
         uint64_t io_ops;
+        bool moved_data;        /* block I/O or packets, not just interrupts */
         bool active;
 } DeviceWorkload;
 
@@ -44,6 +45,9 @@ int workload_sample(WorkloadSampler *w, const Topology *t, uint64_t now_ns, cons
 /* The I/O operations of each group's active devices in the last sample,
  * parallel to the topology's groups (valid until the next sample). */
 const uint64_t *workload_group_io_ops(const WorkloadSampler *w);
+/* Whether each group's devices moved data (not just interrupts), parallel
+ * likewise. */
+const bool *workload_group_moved_data(const WorkloadSampler *w);
 
 /* "interrupts, block stat, netlink" or what is missing, in words. */
 const char *workload_status(const WorkloadSampler *w);

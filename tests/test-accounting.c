@@ -396,6 +396,30 @@ static void test_busy_server(void) {
         CHECK_INT(a.learn[0].did, 7, "did 7");
         accounting_tick_done(&a);
 
+        /* The NIC active by its interrupts only (its traffic in another
+         * network namespace): the virtio disk still alone moved data. */
+        {
+                bool moved[3] = { false, false, true };
+
+                active[1] = true;
+                in.group_moved_data = moved;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, a NIC with interrupts only");
+                CHECK_INT(a.learn_group, 2, "still learning for the disk");
+                CHECK_INT(a.n_learn, 1, "did 7 a candidate");
+                accounting_tick_done(&a);
+                moved[1] = true;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, the NIC moving data too");
+                CHECK_INT(a.n_learn, 0, "two groups moved data: nothing to learn");
+                accounting_tick_done(&a);
+                in.group_moved_data = NULL;
+                active[1] = false;
+                dom[2].iotlb_page = 3;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, a stray flush");
+                CHECK_INT(a.n_learn, 0, "fewer than DOMAIN_LEARN_MIN_PAGE page-selective: not a candidate");
+                accounting_tick_done(&a);
+                dom[2].iotlb_page = 10;
+        }
+
         /* Learned: did 7 is the virtio's, its unmaps exact by domain now. */
         CHECK_INT(domain_map_learn(&map, "dmar0", "0000:00:05.0", 7), 1, "learn did 7 for 00:05.0");
         CHECK_INT(accounting_group_of_domain(&t, &map, "dmar0", 7), 3, "did 7 is group 3");
