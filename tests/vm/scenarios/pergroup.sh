@@ -216,7 +216,7 @@ solo() { # solo DEVICE RATE OUT: DID_OF = the domain id its reads invalidated
 	dma-load -d "$1" -b 16K -t 4 -r "$2" > /dev/null 2>&1 &
 	l=$!
 	while kill -0 "$l" 2>/dev/null; do
-		ctl --json savings 2>/dev/null | json_flat | sed -n "s/^last_tick_attribution=/    quiet tick ($1): /p"
+		ctl --json savings 2>/dev/null | json_flat | sed -n "s|^last_tick_attribution=|    quiet tick ($1): |p"
 		sleep 0.7
 	done
 	wait "$l" || true
