@@ -228,6 +228,8 @@ static void print_status(const Options *o, json_object *d) {
 
                 printf("VT-d lazy-mode fix: %s (%s)\n", jstr(v, "verdict"), jstr(v, "evidence"));
         }
+        if (json_object_object_get(d, "flush_rules"))
+                printf("Flush rules: %s\n", jstr(d, "flush_rules"));
         if (json_object_object_get(d, "last_reload_error"))
                 printf("Reload:   %s failed; last error: %s\n", jstr(d, "reload_failures"), jstr(d, "last_reload_error"));
         {

@@ -20,13 +20,20 @@
  *    has one.
  *  - "Strict would have cost" comes from the gather model: one sync per
  *    unmap below the recording filter, k + 1 for each recorded unmap (the
- *    driver's rules: 1 on AMD), and where maps are flushed too (caching
+ *    driver's rules: 1 on AMD and on the generic page table, 6.19+, where
+ *    nothing is recorded), and where maps are flushed too (caching
  *    mode, NpCache) one more per unmap: each mapping's one
  *    iotlb_sync_map. Avoided = that minus the actual IOTLB invalidations,
  *    counted where both sides are known.
  *  - "Avoided by the patched driver" = what the unpatched lazy driver would
  *    have cost (k + (k > 0) per recorded unmap) minus the page-selective
  *    invalidations actually seen, for unmaps known to be in lazy domains.
+ *    Only VT-d's own page table (before 6.19) has an unpatched variant;
+ *    elsewhere the model is 0 and nothing is claimed.
+ *  - Per DMA path: the strict figure is the same for unmaps through the
+ *    flush queue and through the IOVA DMA API (6.17+); the actual lazy cost
+ *    differs (the IOVA API flushes at every unmap) but is measured on VT-d,
+ *    not modelled, so avoided_vs_strict is right on either path.
  *  - Invalidations a tick saw beyond its model are credited to the next
  *    tick only (see AccountingInput), never further: at a tick's edge the
  *    invalidations of an unmap are sampled a tick before its record.

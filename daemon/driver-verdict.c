@@ -58,8 +58,14 @@ static DriverVerdict verdict_by_version(unsigned x, unsigned y, unsigned z, char
                 return DRIVER_VERDICT_NOT_APPLICABLE;
         }
         if (v >= 6019) {
-                snprintf(why, size, "kernel %u.%u.%u: VT-d unmaps through the generic page table code, where the "
-                         "model does not apply", x, y, z);
+                /* drivers/iommu/generic_pt/iommu_pt.h: unmap_pages() adds the
+                 * whole range with gather_range_pages() ->
+                 * iommu_iotlb_gather_add_range(), never a sync inside an
+                 * unmap; __iommu_dma_unmap() syncs only unqueued gathers. */
+                snprintf(why, size, "kernel %u.%u.%u: VT-d unmaps through the generic page table "
+                         "(drivers/iommu/generic_pt, 6.19+), which gathers an unmap's whole range without a sync: "
+                         "lazy mode pays no invalidation per unmap there, as the fix made it, and no unpatched "
+                         "driver exists to compare with (no avoided_by_patch figure)", x, y, z);
                 return DRIVER_VERDICT_NOT_APPLICABLE;
         }
         if (v >= 6003 || (v == 6002 && z >= 3) || (v == 6001 && z >= 16) || (v == 5015 && z >= 99)) {
@@ -75,7 +81,7 @@ static DriverVerdict verdict_by_version(unsigned x, unsigned y, unsigned z, char
 DriverVerdict driver_verdict(bool has_vtd, const char *release, const char *proc_version,
                              const DriverEvidence *e, char *evidence, size_t size) {
         DriverVerdict by_version = DRIVER_VERDICT_UNKNOWN;
-        char why[256] = "the kernel version is not known";
+        char why[512] = "the kernel version is not known";
         unsigned x, y, z;
 
         if (!has_vtd) {
@@ -85,7 +91,12 @@ DriverVerdict driver_verdict(bool has_vtd, const char *release, const char *proc
         }
         if (kernel_upstream_version(release, proc_version, &x, &y, &z) == 0)
                 by_version = verdict_by_version(x, y, z, why, sizeof(why));
-        if (by_version == DRIVER_VERDICT_NOT_APPLICABLE || !e || e->mixed_unmaps < EVIDENCE_MIN_UNMAPS) {
+        /* Nothing for an observation to confirm where the model does not apply. */
+        if (by_version == DRIVER_VERDICT_NOT_APPLICABLE) {
+                snprintf(evidence, size, "%s", why);
+                return by_version;
+        }
+        if (!e || e->mixed_unmaps < EVIDENCE_MIN_UNMAPS) {
                 snprintf(evidence, size, "%s; not yet confirmed by observation (%llu unmaps with page-size "
                          "changes seen in lazy domains, %d needed)", why,
                          (unsigned long long) (e ? e->mixed_unmaps : 0), EVIDENCE_MIN_UNMAPS);

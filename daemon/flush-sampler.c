@@ -85,7 +85,8 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
                                      : SZ_2M;
         if (s->filter_min_size == UINT64_MAX) {
                 snprintf(s->unmap_status, sizeof(s->unmap_status), "not needed: %s",
-                         s->rules.driver == GATHER_DRIVER_AMD
+                         s->rules.generic_pt ? "the generic page table syncs once per unmap, whatever its page sizes"
+                         : s->rules.driver == GATHER_DRIVER_AMD
                                  ? "the AMD driver syncs once per unmap, whatever its page sizes"
                                  : "with one page size no unmap has mixed page sizes");
                 return;

@@ -31,6 +31,7 @@
  */
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "gather-model.h"
 
@@ -181,13 +182,72 @@ const char *gather_driver_to_string(GatherDriver d) {
         return d >= 0 && d < _GATHER_DRIVER_MAX ? names[d] : "unknown";
 }
 
+/* One sync per event, whatever its chunks (AMD, generic page table). */
+static bool one_sync_per_event(const GatherRules *rules) {
+        return rules->driver == GATHER_DRIVER_AMD || rules->generic_pt;
+}
+
 uint64_t gather_model_rules_filter_min_size(const GatherRules *rules) {
-        return rules->driver == GATHER_DRIVER_AMD ? UINT64_MAX : gather_model_filter_min_size(rules->pgsize_bitmap);
+        return one_sync_per_event(rules) ? UINT64_MAX : gather_model_filter_min_size(rules->pgsize_bitmap);
+}
+
+GatherRules gather_rules_for_kernel(GatherDriver driver, uint64_t pgsize_bitmap, unsigned major, unsigned minor) {
+        return (GatherRules) {
+                .driver = driver,
+                .pgsize_bitmap = pgsize_bitmap,
+                .generic_pt = (driver == GATHER_DRIVER_VTD || driver == GATHER_DRIVER_AMD) &&
+                              major * 1000 + minor >= 6019,
+        };
+}
+
+bool gather_rules_model_unpatched(const GatherRules *rules) {
+        return rules->driver == GATHER_DRIVER_VTD && !rules->generic_pt;
+}
+
+void gather_rules_describe(const GatherRules *rules, bool iova_api, char *buf, size_t size) {
+        snprintf(buf, size, "%s, %s: strict %s; lazy %s on the flush-queue path%s",
+                 gather_driver_to_string(rules->driver),
+                 rules->generic_pt ? "generic page table (6.19+)" : "the driver's own page table (6.1-6.18)",
+                 one_sync_per_event(rules) ? "1 sync per unmap" : "k + 1 syncs per unmap (k page-size changes)",
+                 gather_rules_model_unpatched(rules) ? "0 (k + (k > 0) without the VT-d fix)" : "0",
+                 iova_api ? ", 1 per unmap on the IOVA DMA API path (6.17+)" : "");
+}
+
+uint64_t gather_model_strict_syncs(const GatherRules *rules, uint64_t iova, uint64_t size) {
+        if (!event_valid(rules->pgsize_bitmap, iova, size))
+                return 0;
+        if (one_sync_per_event(rules))
+                return 1;
+        return (uint64_t) size_changes_valid(rules->pgsize_bitmap, iova, size) + 1;
+}
+
+uint64_t gather_model_lazy_syncs(const GatherRules *rules, GatherDmaPath path, bool patched, uint64_t iova,
+                                 uint64_t size) {
+        unsigned k;
+
+        if (path == GATHER_PATH_IOVA_API)
+                return gather_model_strict_syncs(rules, iova, size);
+        if (patched || !gather_rules_model_unpatched(rules) || !event_valid(rules->pgsize_bitmap, iova, size))
+                return 0;
+        k = size_changes_valid(rules->pgsize_bitmap, iova, size);
+        return (uint64_t) k + (k > 0);
 }
 
 void gather_model_account_rules(GatherCounts *acc, const GatherRules *rules, uint64_t iova, uint64_t size) {
         uint64_t unpatched_before = acc->lazy_unpatched_syncs;
 
+        if (rules->generic_pt && rules->driver != GATHER_DRIVER_AMD) {
+                /* One range, one sync (see GatherRules.generic_pt); no
+                 * unpatched driver, no page-size changes to track. */
+                if (!event_valid(rules->pgsize_bitmap, iova, size)) {
+                        acc->invalid++;
+                        return;
+                }
+                acc->events++;
+                acc->bytes += size;
+                acc->strict_syncs++;
+                return;
+        }
         switch (rules->driver) {
         case GATHER_DRIVER_AMD:
                 /* One gathered range, one sync: the chunks do not matter. */

@@ -30,7 +30,8 @@
  * Assumes the unmap mirrors a DMA-API map, so no chunk starts on a
  * superpage larger than itself (intel_iommu_unmap() would round the chunk
  * up). Not valid for kernels whose VT-d uses the generic page table code
- * (about v6.19 on): their unmap uses iommu_iotlb_gather_add_range().
+ * (v6.19 on): their unmap uses iommu_iotlb_gather_add_range(); see
+ * GatherRules.generic_pt for the rules there.
  *
  * Page-size bitmaps: bit n set = pages of 2^n bytes. VT-d DMA domains
  * (5.15+): 4K, plus 2M with superpage level 1, plus 2M and 1G with level 2;
@@ -45,6 +46,7 @@
  * Pure: no I/O, no allocation, no global state; safe from any thread.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,16 +126,78 @@ typedef enum GatherDriver {
 typedef struct GatherRules {
         GatherDriver driver;
         uint64_t pgsize_bitmap;
+        /* The driver's domains use the generic page table code
+         * (drivers/iommu/generic_pt; VT-d and AMD from v6.19, "iommu/vt-d:
+         * Use the generic iommu page table"). Its unmap_pages() walks the
+         * whole range and adds it with gather_range_pages() ->
+         * iommu_iotlb_gather_add_range(), which never syncs (VT-d does not
+         * set PT_FEAT_FLUSH_RANGE_NO_GAPS; AMD's NO_GAPS sync needs a
+         * disjoint range, and one unmap's chunks are adjacent). The one
+         * sync is __iommu_dma_unmap()'s iommu_iotlb_sync() when the gather
+         * is not queued: strict 1 per event whatever its page sizes, lazy 0,
+         * and no unpatched variant. */
+        bool generic_pt;
 } GatherRules;
 
 const char *gather_driver_to_string(GatherDriver d);
 
+/* The rules of the running kernel: the driver (by the units' vendor) and,
+ * from v6.19, the generic page table for VT-d and AMD. major 0: version
+ * unknown, the driver's own rules (6.1-6.18). io-pgtable-arm has no generic
+ * page table format (7.3: amdv1, vtdss, x86_64, riscv only). */
+GatherRules gather_rules_for_kernel(GatherDriver driver, uint64_t pgsize_bitmap, unsigned major, unsigned minor);
+
+/* Whether "the unpatched lazy VT-d driver" is a kernel that can exist under
+ * these rules: VT-d's own page table code (before 6.19) only. Where it is
+ * not, no avoided_by_patch figure is claimed. */
+bool gather_rules_model_unpatched(const GatherRules *rules);
+
+/* The rule set in words, for the log and status: e.g. "intel-iommu,
+ * generic page table (6.19+): strict 1 sync per unmap; lazy 0 on the flush
+ * queue path, 1 per unmap on the IOVA DMA API path (6.17+)". */
+void gather_rules_describe(const GatherRules *rules, bool iova_api, char *buf, size_t size);
+
+/* How an unmap reached the IOMMU (dma-iommu.c). Both paths issue one
+ * __iommu_unmap() per unmap event; they differ in lazy domains. */
+typedef enum GatherDmaPath {
+        /* dma_unmap_page/_phys/_sg -> __iommu_dma_unmap(): a queued gather
+         * in DMA-FQ, the IOVA freed through the flush queue, no sync. */
+        GATHER_PATH_FLUSH_QUEUE,
+        /* dma_iova_destroy() -> dma_iova_unlink() (v6.16+; nvme requests of
+         * several segments from 6.17): a fresh gather, never queued,
+         * iommu_iotlb_sync() at every unmap, the IOVA freed at once: the
+         * same syncs in DMA and DMA-FQ. */
+        GATHER_PATH_IOVA_API,
+        _GATHER_PATH_MAX,
+} GatherDmaPath;
+
+/* The kernel from which nvme (the first user) unmaps through the IOVA
+ * DMA API: "nvme-pci: convert the data mapping to blk_rq_dma_map", v6.17. */
+#define GATHER_IOVA_API_SINCE_MAJOR 6
+#define GATHER_IOVA_API_SINCE_MINOR 17
+
+/* IOTLB syncs one valid unmap event pays in a strict (DMA) domain under
+ * these rules, on either path: k + 1 (VT-d, io-pgtable-arm before the
+ * generic page table), 1 (AMD, generic page table). 0 for an invalid
+ * event. */
+uint64_t gather_model_strict_syncs(const GatherRules *rules, uint64_t iova, uint64_t size);
+
+/* IOTLB syncs one valid unmap event pays in a lazy (DMA-FQ) domain on a
+ * path, the flush queue's own domain-wide flushes not counted: the IOVA
+ * API path pays what strict pays; the flush-queue path 0 (patched = true,
+ * or any rules without an unpatched variant), or k + (k > 0) on the
+ * unpatched VT-d driver. 0 for an invalid event. */
+uint64_t gather_model_lazy_syncs(const GatherRules *rules, GatherDmaPath path, bool patched, uint64_t iova,
+                                 uint64_t size);
+
 /* gather_model_account() under a driver's rules: strict k + 1 (VT-d,
- * ARM LPAE) or 1 (AMD); lazy unpatched k + (k > 0) on VT-d only, else 0. */
+ * ARM LPAE) or 1 (AMD, generic page table); lazy unpatched k + (k > 0) on
+ * VT-d's own page table only, else 0. */
 void gather_model_account_rules(GatherCounts *acc, const GatherRules *rules, uint64_t iova, uint64_t size);
 
-/* gather_model_filter_min_size() under a driver's rules: UINT64_MAX for AMD,
- * where no event's count depends on its chunks. */
+/* gather_model_filter_min_size() under a driver's rules: UINT64_MAX for AMD
+ * and the generic page table, where no event's count depends on its
+ * chunks. */
 uint64_t gather_model_rules_filter_min_size(const GatherRules *rules);
 
 /* The smallest event size that can have k > 0: the sum of the two smallest

@@ -169,6 +169,8 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(v, "evidence", json_object_new_string(evidence));
                 json_object_object_add(o, "driver_fix", v);
         }
+        json_object_object_add(o, "flush_rules", json_object_new_string(m->flush_rules[0] ? m->flush_rules
+                                                                                          : "none: no flush sampler"));
         json_object_object_add(src, "tracefs", json_object_new_boolean(k->tracefs != NULL));
         json_object_object_add(src, "debugfs", json_object_new_boolean(k->debugfs));
         json_object_object_add(src, "intel_iommu_debugfs", json_object_new_boolean(k->intel_debugfs));

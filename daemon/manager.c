@@ -650,13 +650,15 @@ static int open_state(Manager *m) {
         return 0;
 }
 
-/* How the units' driver syncs the IOTLB on unmap, and the page sizes every
- * unit shares (0: none known), for the gather model and the unmap filter.
- * A machine has one vendor's IOMMUs; VT-d's rules unless all are AMD or
- * all SMMUv3. */
+/* How the units' driver syncs the IOTLB on unmap on this kernel, and the
+ * page sizes every unit shares (0: none known), for the gather model and
+ * the unmap filter. A machine has one vendor's IOMMUs; VT-d's rules unless
+ * all are AMD or all SMMUv3; the generic page table's from 6.19 (an unknown
+ * version keeps the driver's own rules). */
 static GatherRules gather_rules_for(const Topology *t) {
         GatherRules rules = { .driver = GATHER_DRIVER_VTD };
         size_t amd = 0, smmu = 0;
+        unsigned x = 0, y = 0, z = 0;
 
         for (size_t i = 0; i < t->n_units; i++) {
                 amd += t->units[i].vendor == IOMMU_VENDOR_AMD_VI;
@@ -669,7 +671,17 @@ static GatherRules gather_rules_for(const Topology *t) {
                 rules.driver = GATHER_DRIVER_AMD;
         else if (t->n_units && smmu == t->n_units)
                 rules.driver = GATHER_DRIVER_ARM_LPAE;
-        return rules;
+        if (kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) < 0)
+                x = y = 0;
+        return gather_rules_for_kernel(rules.driver, rules.pgsize_bitmap, x, y);
+}
+
+/* Whether this kernel unmaps some requests through the IOVA-based DMA API. */
+static bool kernel_has_iova_api(const Topology *t) {
+        unsigned x, y, z;
+
+        return kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) >= 0 &&
+               x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
 }
 
 static int open_samplers(Manager *m) {
@@ -678,19 +690,17 @@ static int open_samplers(Manager *m) {
         if (streq(m->opts.sysfs_root, "/sys")) {
                 GatherRules rules = gather_rules_for(m->topology);
 
-                unsigned major = 0, minor = 0, patch = 0;
-
-                log_info("Flush model: the %s driver's rules", gather_driver_to_string(rules.driver));
+                gather_rules_describe(&rules, kernel_has_iova_api(m->topology), m->flush_rules,
+                                      sizeof(m->flush_rules));
+                log_info("Flush model: %s", m->flush_rules);
                 r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
-                /* From 6.17 nvme maps multi-page requests through the
-                 * IOVA-based DMA API (dma_iova_link/destroy), whose unmaps
-                 * flush at once in either mode and fire no dma:* event. */
-                m->iova_api = kernel_upstream_version(m->topology->kernel.release, m->topology->kernel.version,
-                                                      &major, &minor, &patch) < 0 ||
-                              major > 6 || (major == 6 && minor >= 17);
+                /* IOVA-API unmaps flush at once in either mode and fire no
+                 * dma:* event: only those with one count as what lazy mode
+                 * would batch. */
+                m->iova_api = kernel_has_iova_api(m->topology);
                 log_info("IOVA-based DMA API path: %s",
-                         m->iova_api ? "possible on this kernel (6.17+, or the version is unknown): only unmaps "
-                                       "with a dma:* event count as what lazy mode would batch"
+                         m->iova_api ? "in this kernel: only unmaps with a dma:* event count as what lazy mode "
+                                       "would batch"
                                      : "not in this kernel: every unmap goes through the flush queue when lazy");
         } else
                 r = flush_sampler_new_disabled("perf counts the running kernel, and --sysfs-root reads another tree",

@@ -45,6 +45,17 @@ int main(void) {
         CHECK_INT(v("6.1.10", NULL, &patched), DRIVER_VERDICT_PATCHED, "a backport the version rule misses");
         CHECK_INT(v("6.1.192-unpatched", NULL, &few), DRIVER_VERDICT_PATCHED, "too little evidence: version rule");
 
+        /* Debian 13's backports kernel: VT-d on the generic page table, where
+         * the rule lives in gather_range_pages(); nothing to confirm, and the
+         * evidence says so whatever was seen. */
+        CHECK_INT(driver_verdict(true, "7.3.4+deb13-amd64", NULL, &unpatched, why, sizeof(why)),
+                  DRIVER_VERDICT_NOT_APPLICABLE, "7.3.4: generic page table, even with 'unpatched' evidence");
+        CHECK(strstr(why, "generic page table") && strstr(why, "no avoided_by_patch") &&
+              !strstr(why, "not yet confirmed") && !strstr(why, "observed"), "7.3.4 evidence reads right: %s", why);
+        CHECK_INT(driver_verdict(true, "6.18.2", NULL, &none, why, sizeof(why)), DRIVER_VERDICT_PATCHED,
+                  "6.18: VT-d's own page table, the fix by version");
+        CHECK(strstr(why, "not yet confirmed") != NULL, "6.18 still waits for observation: %s", why);
+
         CHECK_INT(driver_verdict(false, "6.1.10", NULL, &unpatched, why, sizeof(why)), DRIVER_VERDICT_NOT_APPLICABLE,
                   "no VT-d unit");
         CHECK(strstr(why, "VT-d") != NULL, "says why: %s", why);

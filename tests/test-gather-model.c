@@ -545,9 +545,9 @@ static void test_kernel_table(void) {
 /* The other drivers' rules, worked by hand from the 6.1 sources named in
  * gather-model.h, on 2M + 8K at 0x1ff000: one 4K, one 2M, one 4K (k = 2). */
 static void test_driver_rules(void) {
-        const GatherRules vtd = { GATHER_DRIVER_VTD, VTD_SP2 };
-        const GatherRules arm = { GATHER_DRIVER_ARM_LPAE, VTD_SP2 };
-        const GatherRules amd = { GATHER_DRIVER_AMD, ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38) };
+        const GatherRules vtd = { GATHER_DRIVER_VTD, VTD_SP2, false };
+        const GatherRules arm = { GATHER_DRIVER_ARM_LPAE, VTD_SP2, false };
+        const GatherRules amd = { GATHER_DRIVER_AMD, ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), false };
         GatherCounts c;
 
         CHECK_INT(gather_model_size_changes(VTD_SP2, 0x1ff000, SZ_2M + 2 * SZ_4K), 2, "2M + 8K at 0x1ff000: k = 2");
@@ -582,8 +582,94 @@ static void test_driver_rules(void) {
         CHECK_STR(gather_driver_to_string(GATHER_DRIVER_AMD), "amd-iommu", "driver name");
 }
 
+/*
+ * The rules per kernel version and per DMA path, from hand-worked cases.
+ * The event: 2M + 8K at 0x1ff000 on VT-d with 2M superpages, chunks 4K, 2M,
+ * 4K (k = 2); a 64K unmap at 0x10000 (k = 0).
+ */
+static void test_kernel_rules(void) {
+        const GatherRules vtd61 = gather_rules_for_kernel(GATHER_DRIVER_VTD, VTD_SP2, 6, 1);
+        const GatherRules vtd618 = gather_rules_for_kernel(GATHER_DRIVER_VTD, VTD_SP2, 6, 18);
+        const GatherRules vtd73 = gather_rules_for_kernel(GATHER_DRIVER_VTD, VTD_SP2, 7, 3);
+        const GatherRules vtd_unknown = gather_rules_for_kernel(GATHER_DRIVER_VTD, VTD_SP2, 0, 0);
+        const GatherRules arm73 = gather_rules_for_kernel(GATHER_DRIVER_ARM_LPAE, VTD_SP2, 7, 3);
+        const GatherRules amd73 = gather_rules_for_kernel(GATHER_DRIVER_AMD, VTD_SP2, 7, 3);
+        const uint64_t iova = 0x1ff000, size = SZ_2M + 2 * SZ_4K;
+        char words[256];
+        GatherCounts c;
+
+        /* Which page-table code: VT-d and AMD moved to drivers/iommu/generic_pt
+         * in 6.19; io-pgtable-arm has no generic format. */
+        CHECK(!vtd61.generic_pt && !vtd618.generic_pt, "VT-d 6.1 and 6.18: the driver's own page table");
+        CHECK(vtd73.generic_pt, "VT-d 7.3: the generic page table");
+        CHECK(!vtd_unknown.generic_pt, "VT-d, version unknown: the driver's own rules");
+        CHECK(amd73.generic_pt, "AMD 7.3: the generic page table (amdv1 format)");
+        CHECK(!arm73.generic_pt, "io-pgtable-arm 7.3: still its own page table");
+        CHECK(gather_rules_model_unpatched(&vtd61), "VT-d 6.1: an unpatched driver can exist");
+        CHECK(!gather_rules_model_unpatched(&vtd73), "VT-d 7.3: no unpatched variant to model");
+        CHECK(!gather_rules_model_unpatched(&arm73) && !gather_rules_model_unpatched(&amd73),
+              "io-pgtable-arm, AMD: no unpatched variant");
+
+        /* Strict, VT-d 6.1-6.18: intel_iommu_unmap() adds each chunk with
+         * iommu_iotlb_gather_add_page(), which syncs at every size change,
+         * and __iommu_dma_unmap() syncs at the end: k + 1 = 3. */
+        CHECK_U64(gather_model_strict_syncs(&vtd618, iova, size), 3, "VT-d 6.18 strict, 4K|2M|4K: k + 1");
+        /* Strict, generic page table: unmap_pages() -> gather_range_pages()
+         * -> iommu_iotlb_gather_add_range() never syncs (VT-d has no
+         * PT_FEAT_FLUSH_RANGE_NO_GAPS); only __iommu_dma_unmap()'s final
+         * iommu_iotlb_sync(): 1. */
+        CHECK_U64(gather_model_strict_syncs(&vtd73, iova, size), 1, "VT-d 7.3 strict, 4K|2M|4K: 1 (generic page table)");
+        CHECK_U64(gather_model_strict_syncs(&vtd73, 0x10000, 16 * SZ_4K), 1, "VT-d 7.3 strict, 64K: 1");
+        /* io-pgtable-arm on 7.3: __arm_lpae_unmap() -> io_pgtable_tlb_add_page()
+         * per leaf, a sync at each size change: k + 1, as on 6.1. */
+        CHECK_U64(gather_model_strict_syncs(&arm73, iova, size), 3, "io-pgtable-arm 7.3 strict: k + 1");
+        CHECK_U64(gather_model_strict_syncs(&amd73, iova, size), 1, "AMD 7.3 strict: 1");
+        CHECK_U64(gather_model_strict_syncs(&vtd73, 0x1001, SZ_4K), 0, "an invalid event pays nothing");
+
+        /* Lazy, flush-queue path (__iommu_dma_unmap() with a queued gather):
+         * 0, but k + (k > 0) on the unpatched 6.1 driver (a sync clears
+         * gather->queued, then the IOVA is freed with a final sync). */
+        CHECK_U64(gather_model_lazy_syncs(&vtd61, GATHER_PATH_FLUSH_QUEUE, false, iova, size), 3,
+                  "VT-d 6.1 unpatched, flush queue: k + (k > 0)");
+        CHECK_U64(gather_model_lazy_syncs(&vtd61, GATHER_PATH_FLUSH_QUEUE, true, iova, size), 0,
+                  "VT-d 6.1 patched, flush queue: 0");
+        CHECK_U64(gather_model_lazy_syncs(&vtd73, GATHER_PATH_FLUSH_QUEUE, false, iova, size), 0,
+                  "VT-d 7.3, flush queue: 0 whatever 'patched' says (no unpatched variant)");
+        CHECK_U64(gather_model_lazy_syncs(&arm73, GATHER_PATH_FLUSH_QUEUE, false, iova, size), 0,
+                  "io-pgtable-arm, flush queue: 0 (queued gathers skipped since 5.15)");
+        /* Lazy, IOVA DMA API path: dma_iova_destroy() -> dma_iova_unlink()
+         * inits a fresh (unqueued) gather, unmaps and calls
+         * iommu_iotlb_sync(): what strict pays. */
+        CHECK_U64(gather_model_lazy_syncs(&vtd73, GATHER_PATH_IOVA_API, true, 0x10000, 16 * SZ_4K), 1,
+                  "VT-d 7.3, IOVA API, 64K: 1 per unmap in DMA-FQ too");
+        CHECK_U64(gather_model_lazy_syncs(&arm73, GATHER_PATH_IOVA_API, true, iova, size), 3,
+                  "io-pgtable-arm 7.3, IOVA API, 4K|2M|4K: k + 1 in DMA-FQ too");
+
+        /* The accounting's view: generic page table events need no chunking,
+         * count one strict sync each, and no unpatched figure or evidence. */
+        c = (GatherCounts) { 0 };
+        gather_model_account_rules(&c, &vtd73, iova, size);
+        gather_model_account_rules(&c, &vtd73, 0x10000, 16 * SZ_4K);
+        gather_model_account_rules(&c, &vtd73, 0x1001, SZ_4K);
+        CHECK_U64(c.events, 2, "VT-d 7.3: two valid events");
+        CHECK_U64(c.invalid, 1, "VT-d 7.3: one invalid");
+        CHECK_U64(c.strict_syncs, 2, "VT-d 7.3 strict: one sync per event");
+        CHECK_U64(c.lazy_unpatched_syncs, 0, "VT-d 7.3: no unpatched-driver figure (avoided_by_patch not claimed)");
+        CHECK_U64(c.mixed_events, 0, "VT-d 7.3: no driver-fix evidence");
+        CHECK_U64(gather_model_rules_filter_min_size(&vtd73), UINT64_MAX, "VT-d 7.3: no unmap records needed");
+        CHECK_U64(gather_model_rules_filter_min_size(&vtd618), SZ_2M + SZ_4K, "VT-d 6.18: the 6.1 filter");
+
+        gather_rules_describe(&vtd73, true, words, sizeof(words));
+        CHECK(strstr(words, "generic page table") && strstr(words, "strict 1 sync per unmap") &&
+              strstr(words, "IOVA DMA API"), "VT-d 7.3 described: %s", words);
+        gather_rules_describe(&vtd61, false, words, sizeof(words));
+        CHECK(strstr(words, "k + 1") && strstr(words, "without the VT-d fix") && !strstr(words, "IOVA"),
+              "VT-d 6.1 described: %s", words);
+}
+
 int main(void) {
         test_driver_rules();
+        test_kernel_rules();
         test_hand_worked();
         test_superpages_off();
         test_no_1g();

@@ -883,9 +883,22 @@ static void test_captured_trees(void) {
                 { "qemu-amd", IOMMU_VENDOR_AMD_VI, "6.1.0-56-amd64", GROUP_TYPE_DMA, -1, true,
                   ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
                   "0000:00:05.0", "AMD NpCache", true },
+                /* Debian 13's backports kernel (7.x, trixie-backports). */
+                { "qemu-vtd-13bpo", IOMMU_VENDOR_INTEL_VTD, "7.3.4+deb13-amd64", GROUP_TYPE_DMA_FQ, 0, true,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  NULL, false },
+                { "qemu-vtd-cm-13bpo", IOMMU_VENDOR_INTEL_VTD, "7.3.4+deb13-amd64", GROUP_TYPE_DMA, 1, true,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  "Intel caching mode", true },
+                { "qemu-amd-13bpo", IOMMU_VENDOR_AMD_VI, "7.3.4+deb13-amd64", GROUP_TYPE_DMA, -1, true,
+                  ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38), "0000:00:02.0", "0000:00:03.0", "0000:00:04.0",
+                  "0000:00:05.0", "AMD NpCache", true },
                 /* The arm64 guest's page size is 4K, as this host's is:
                  * the inferred io-pgtable-arm sizes are 4K|2M|1G. */
                 { "qemu-smmuv3", IOMMU_VENDOR_ARM_SMMUV3, "6.1.0-56-arm64", GROUP_TYPE_DMA, -1, false,
+                  SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
+                  false },
+                { "qemu-smmuv3-13bpo", IOMMU_VENDOR_ARM_SMMUV3, "7.3.4+deb13-arm64", GROUP_TYPE_DMA, -1, false,
                   SZ_4K | SZ_2M | SZ_1G, "0000:00:01.0", "0000:00:02.0", "0000:00:03.0", "0000:00:04.0", NULL,
                   false },
         };

@@ -26,6 +26,9 @@ finish() {
 }
 
 is_vtd() { case $VM_PLATFORM in vtd*) return 0 ;; esac; return 1; }
+# The emulated IOMMU set-up without the kernel: vtd-cm-13bpo (Debian 13's
+# backports kernel) is the vtd-cm machine.
+VM_MACHINE=${VM_PLATFORM%-13bpo}
 
 # PCI address of the device behind a block/class device path.
 pci_of() { basename "$(readlink -f "$1")"; }

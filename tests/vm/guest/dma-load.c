@@ -3,7 +3,7 @@
  * dma-load: O_DIRECT block I/O to drive DMA maps and unmaps through the
  * IOMMU of the guest's disk controller.
  *
- *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H]
+ *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H | -A | -S]
  *
  * Each operation is one pread()/pwrite() of SIZE bytes (default 64K; K, M
  * and G suffixes) at consecutive offsets, wrapping at the device's end. The
@@ -15,6 +15,22 @@
  *
  * With -r the operations are paced to at most that many a second (a disk
  * that trickles while another is busy).
+ *
+ * With -A the buffer is made of huge pages that are physically adjacent in
+ * ascending order (found among the whole pool with /proc/self/pagemap and
+ * moved into place with mremap()), so a 3 MiB transfer is one segment and,
+ * on a 2 MiB-aligned IOVA, one mapping of one 2M page and 256 4K pages (an
+ * unmap with a page-size change). Fails when the pool has no such run.
+ *
+ * With -S the buffer's 4 KiB pages are scattered: page i is page 2i of a
+ * mapping twice as large, moved into place with mremap(), so no two of its
+ * pages are physically adjacent (however the allocator handed them out) and
+ * an O_DIRECT request of N pages reaches the driver as N segments. On 6.17+
+ * such a request takes nvme's IOVA-based DMA API path, where a contiguous one
+ * may not. The line then ends with "adjacent=N": pairs of consecutive pages
+ * that are physically adjacent after all (from /proc/self/pagemap; -1 when
+ * it cannot be read); with -H too (767 for a 3 MiB buffer on two physically
+ * adjacent huge pages).
  *
  * Prints one line: "dma-load: op=read bs=N ops=N bytes=N secs=S MBps=R huge=0|1".
  */
@@ -32,6 +48,7 @@
 #include <unistd.h>
 
 #define HUGE_2M (2UL << 20)
+#define PAGE_4K 4096UL
 
 static int parse_size(const char *s, unsigned long long *ret)
 {
@@ -66,8 +83,128 @@ static double now(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H[H]]\n");
+		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H[H] | -A | -S]\n");
 	exit(1);
+}
+
+/*
+ * A buffer of len bytes whose pages are every other page of a mapping of
+ * 2 * len (see -S above); MAP_FAILED on failure.
+ */
+static void *scattered_buffer(size_t len)
+{
+	char *src, *dst;
+
+	src = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src == MAP_FAILED)
+		return MAP_FAILED;
+	(void) madvise(src, 2 * len, MADV_NOHUGEPAGE);
+	memset(src, 0x5a, 2 * len);
+	/* Reserve the destination range, then move pages over it. */
+	dst = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return MAP_FAILED;
+	for (size_t i = 0; i < len / PAGE_4K; i++)
+		if (mremap(src + 2 * i * PAGE_4K, PAGE_4K, PAGE_4K, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   dst + i * PAGE_4K) == MAP_FAILED)
+			return MAP_FAILED;
+	return dst;
+}
+
+/* The physical frame of the page at addr; 0 if unknown. */
+static uint64_t pfn_of(const void *addr)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)addr / PAGE_4K * 8)) != (ssize_t)sizeof(e) || !(e >> 63))
+		e = 0;
+	close(fd);
+	return e & ((UINT64_C(1) << 55) - 1);
+}
+
+/*
+ * A buffer of len bytes (a multiple of 2 MiB) on huge pages that are
+ * physically adjacent and ascending (see -A above); MAP_FAILED if the pool
+ * has no such run. The whole pool is mapped and faulted in to find it.
+ */
+static void *adjacent_huge_buffer(size_t len)
+{
+	size_t need = len / HUGE_2M, pool = 0;
+	uint64_t pfns[1024];
+	char *all = MAP_FAILED, *dst;
+
+	for (size_t n = 1024; n >= need && all == MAP_FAILED; n /= 2) {
+		all = mmap(NULL, n * HUGE_2M, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+		pool = n;
+	}
+	if (all == MAP_FAILED)
+		return MAP_FAILED;
+	/* MAP_POPULATE may stop short of the pool: use what was faulted. */
+	for (size_t i = 0; i < pool; i++)
+		if (!(pfns[i] = pfn_of(all + i * HUGE_2M)))
+			pool = i;
+	dst = mmap(NULL, len + HUGE_2M, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED)
+		return MAP_FAILED;
+	dst = (char *)(((uintptr_t)dst + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+	for (size_t first = 0; first < pool; first++) {
+		size_t run[512], n = 1;
+
+		run[0] = first;
+		while (n < need) {
+			size_t next = pool;
+
+			for (size_t j = 0; j < pool; j++)
+				if (pfns[j] == pfns[run[n - 1]] + HUGE_2M / PAGE_4K)
+					next = j;
+			if (next == pool)
+				break;
+			run[n++] = next;
+		}
+		if (n < need)
+			continue;
+		for (size_t i = 0; i < need; i++)
+			if (mremap(all + run[i] * HUGE_2M, HUGE_2M, HUGE_2M, MREMAP_MAYMOVE | MREMAP_FIXED,
+				   dst + i * HUGE_2M) == MAP_FAILED)
+				return MAP_FAILED;
+		return dst;
+	}
+	errno = ENOENT;
+	return MAP_FAILED;
+}
+
+/* Consecutive pages of buf that are physically adjacent; -1 if unknown. */
+static long adjacent_pages(const char *buf, size_t len)
+{
+	uint64_t prev = 0;
+	long adjacent = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	for (size_t i = 0; i < len / PAGE_4K; i++) {
+		uint64_t e, pfn;
+
+		if (pread(fd, &e, sizeof(e), (off_t)((uintptr_t)(buf + i * PAGE_4K) / PAGE_4K * 8)) !=
+		    (ssize_t)sizeof(e) || !(e >> 63)) {
+			close(fd);
+			return -1;
+		}
+		pfn = e & ((UINT64_C(1) << 55) - 1);
+		if (pfn == 0) {		/* PFNs hidden (not root) */
+			close(fd);
+			return -1;
+		}
+		if (i > 0 && pfn == prev + 1)
+			adjacent++;
+		prev = pfn;
+	}
+	close(fd);
+	return adjacent;
 }
 
 int main(int argc, char **argv)
@@ -75,13 +212,13 @@ int main(int argc, char **argv)
 	const char *dev = NULL;
 	unsigned long long bs = 64 << 10, ops = 0, seconds = 0, devsize = 0;
 	unsigned long long done = 0, off = 0, rate = 0;
-	bool do_write = false, huge_ok = false;
+	bool do_write = false, huge_ok = false, scatter = false, adjacent = false;
 	int huge = 0, opt, fd;
 	size_t maplen;
 	void *buf = MAP_FAILED;
 	double t0, t1;
 
-	while ((opt = getopt(argc, argv, "d:b:n:t:r:wH")) != -1) {
+	while ((opt = getopt(argc, argv, "d:b:n:t:r:wHSA")) != -1) {
 		switch (opt) {
 		case 'd': dev = optarg; break;
 		case 'b': if (parse_size(optarg, &bs) < 0) usage(); break;
@@ -90,11 +227,13 @@ int main(int argc, char **argv)
 		case 'r': if (parse_size(optarg, &rate) < 0 || !rate) usage(); break;
 		case 'w': do_write = true; break;
 		case 'H': huge++; break;
+		case 'S': scatter = true; break;
+		case 'A': adjacent = true; break;
 		default: usage();
 		}
 	}
 	if (!dev || optind != argc || bs == 0 || bs % 4096 || (!ops && !seconds) ||
-	    (ops && seconds))
+	    (ops && seconds) || (huge > 0) + scatter + adjacent > 1)
 		usage();
 
 	fd = open(dev, (do_write ? O_RDWR : O_RDONLY) | O_DIRECT);
@@ -120,6 +259,23 @@ int main(int argc, char **argv)
 				return 1;
 		} else {
 			huge_ok = true;
+		}
+	}
+	if (adjacent) {
+		buf = adjacent_huge_buffer(maplen);
+		if (buf == MAP_FAILED) {
+			fprintf(stderr, "dma-load: no %zu bytes of physically adjacent huge pages: %s\n",
+				maplen, strerror(errno));
+			return 1;
+		}
+		huge_ok = true;
+	}
+	if (scatter) {
+		buf = scattered_buffer(maplen);
+		if (buf == MAP_FAILED) {
+			fprintf(stderr, "dma-load: scattered buffer of %zu bytes: %s\n",
+				maplen, strerror(errno));
+			return 1;
 		}
 	}
 	if (buf == MAP_FAILED) {
@@ -165,9 +321,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t1 = now();
-	printf("dma-load: op=%s bs=%llu ops=%llu bytes=%llu secs=%.3f MBps=%.1f huge=%d\n",
+	printf("dma-load: op=%s bs=%llu ops=%llu bytes=%llu secs=%.3f MBps=%.1f huge=%d",
 	       do_write ? "write" : "read", bs, done, done * bs, t1 - t0,
 	       t1 > t0 ? done * bs / (t1 - t0) / 1e6 : 0.0, huge_ok);
+	if (scatter || huge_ok)
+		printf(" adjacent=%ld", adjacent_pages(buf, (size_t)bs));
+	printf("\n");
 	close(fd);
 	return 0;
 }

@@ -11,7 +11,8 @@
  *                 "qi_submit: <type> <iommu>: 0xQW0 0xQW1 0xQW2 0xQW3"
  *
  * (TP_printk formats of include/trace/events/iommu.h and
- * drivers/iommu/intel/trace.h, unchanged from v5.x to v6.1.)
+ * drivers/iommu/intel/trace.h, unchanged from v5.x to v6.1, and the same
+ * on 7.3: read from the format files of Debian's 7.3.4 on vtd-13bpo.)
  *
  * For each unmap it also computes k, the number of chunk-size changes
  * __iommu_unmap() makes over the domain's page sizes (--pgsizes, default

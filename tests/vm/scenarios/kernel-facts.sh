@@ -12,6 +12,13 @@
 #                  domain-selective, at most one per 10 ms timer tick or per
 #                  255 queued unmaps per CPU
 #   AMD, SMMUv3:   no flush tracepoints; map/unmap counts and types only
+#   DMA paths (6.17+): a request of several segments (dma-load -S) goes
+#                  through the IOVA-based DMA API (dma_iova_link/_destroy):
+#                  one page-selective invalidation per unmap in DMA and in
+#                  DMA-FQ alike; a one-segment request (4 KiB) through
+#                  dma_map_phys and the flush queue: none per unmap lazy.
+#                  Before 6.17 both go through the flush queue. Caching
+#                  mode adds one per map call (per request) in both modes.
 set -eu
 . /vm/lib.sh
 
@@ -66,7 +73,7 @@ check_topology first
 capture_tree
 
 # --- 1. default type --------------------------------------------------------
-case $VM_PLATFORM in
+case $VM_MACHINE in
 vtd|vtd-debugfs|vtd-unpatched|vtd-6.12) DEFAULT=DMA-FQ ;; # x86 Kconfig default: lazy
 vtd-cm) DEFAULT=DMA ;;  # caching mode: "IOMMU batching disallowed"
 amd) DEFAULT=DMA ;;     # NpCache under QEMU: "Using strict mode due to virtualization"
@@ -116,6 +123,34 @@ if is_vtd && [ "$CM" = 0 ]; then
 	p=$(kv /tmp/strictw64k.kv iotlb_page)
 	check "strict writes: page-selective invalidations ($p) = unmaps + k ($u + $k)" [ "$p" -eq $((u + k)) ]
 fi
+
+# measure_paths MODE: 64 KiB reads from scattered pages (16 segments per
+# request) and 4 KiB reads (one segment), each checked against the DMA path
+# the kernel takes for it (see the header). MODE: strict or lazy.
+IOVA_API=0
+kernel_at_least 6 17 && IOVA_API=1
+measure_paths() {
+	measure "${1}64kS" -b 64K -n 300 -S
+	check_io_counts "${1}64kS" 300
+	adj=$(sed -n 's/.* adjacent=\([-0-9]*\).*/\1/p' "/tmp/${1}64kS.load")
+	# Every other page of a larger mapping: physically adjacent only by
+	# chance; a request of at least two segments is all the path needs.
+	check "${1}64kS: the 16 buffer pages make >= 2 segments ($adj adjacent pairs)" [ "$adj" -ge 0 -a "$adj" -le 14 ]
+	measure "${1}4k" -b 4K -n 1000
+	check_io_counts "${1}4k" 1000
+	is_vtd || return 0
+	lazy=0; [ "$1" = lazy ] && lazy=1
+	u=$(kv "/tmp/${1}64kS.kv" unmap); p=$(kv "/tmp/${1}64kS.kv" iotlb_page)
+	# per request: the unmap's own (strict, or the IOVA API in any mode),
+	# and with caching mode one for the map call
+	want=$((u * ((1 - lazy) + lazy * IOVA_API + CM)))
+	check "$1, 16-segment requests (IOVA API: $IOVA_API, caching mode: $CM): page-selective ($p) = $want for $u unmaps" [ "$p" -eq "$want" ]
+	u=$(kv "/tmp/${1}4k.kv" unmap); p=$(kv "/tmp/${1}4k.kv" iotlb_page)
+	want=$((u * ((1 - lazy) + CM)))
+	check "$1, one-segment 4 KiB requests (dma_map_phys, flush queue when lazy): page-selective ($p) = $want for $u unmaps" [ "$p" -eq "$want" ]
+}
+
+measure_paths strict
 
 # A 3 MiB read is one request, so one unmap of 2M + 4K chunks, only where
 # the kernel lets the nvme take requests of 2 MiB + 4 KiB. 6.12 caps it
@@ -183,6 +218,8 @@ if is_vtd; then
 	fi
 fi
 
+measure_paths lazy
+
 # --- 8. lazy: 3 MiB reads on huge pages: the superfluous-tracking fix --------
 if is_vtd && [ "$BIG_ON_NVME" = 0 ]; then
 	measure lazy3m -b 3M -n "$BIG_OPS" -H -H
@@ -246,6 +283,52 @@ for dir in w r; do
 	splits=$((splits + $(kv "/tmp/$name.kv" unmap_split)))
 done
 echo "measured virtio-blk: $splits unmaps of mixed 2M + 4K chunks in the two 3 MiB passes"
+
+# --- 10b. strict with mixed page sizes: one 3 MiB mapping on virtio-blk -------
+# dma-load -A puts the buffer on two physically adjacent huge pages, so a
+# 3 MiB read is one segment, one mapping at a 4 MiB-aligned IOVA: one 2M page
+# and 256 4K pages (k = 1), on any kernel (the nvme's requests are capped at
+# 128 KiB from 6.12). VT-d's own page table (6.1-6.18) syncs at the size
+# change: k + 1 per strict unmap; the generic page table (6.19+) gathers the
+# whole range and syncs once (gather_range_pages() ->
+# iommu_iotlb_gather_add_range(); __iommu_dma_unmap()'s one sync). Lazy:
+# none per unmap, k + (k > 0) on the unpatched driver.
+if is_vtd && [ "$CM" = 0 ]; then
+	VDA_BDF=$(pci_of /sys/block/vda/device/..)
+	unbind "$VDA_BDF" virtio-pci > /tmp/err || fail "unbind $VDA_BDF from virtio-pci: $(cat /tmp/err)"
+	out=$(set_type "$VDA_G" DMA) || { bind "$VDA_BDF" virtio-pci; fail "write DMA to unbound group $VDA_G: $out"; }
+	bind "$VDA_BDF" virtio-pci > /tmp/err || fail "rebind $VDA_BDF to virtio-pci: $(cat /tmp/err)"
+	wait_for /sys/block/vda 100 || fail "vda did not come back after rebinding"
+	echo 4096 > /sys/block/vda/queue/max_sectors_kb
+	GENERIC_PT=0
+	kernel_at_least 6 19 && GENERIC_PT=1
+	for mode in strict lazy; do
+		if [ "$mode" = lazy ]; then
+			set_type "$VDA_G" DMA-FQ > /tmp/err || fail "live DMA -> DMA-FQ on group $VDA_G: $(cat /tmp/err)"
+		fi
+		check "virtio-blk group $VDA_G is $mode ($(group_type "$VDA_G"))" [ "$(group_type "$VDA_G")" = "$([ "$mode" = strict ] && echo DMA || echo DMA-FQ)" ]
+		name=vda3mA$mode
+		trace_start $EVENTS
+		dma-load -d /dev/vda -b 3M -n "$BIG_OPS" -A > "/tmp/$name.load" || fail "dma-load -A -b 3M on /dev/vda failed"
+		# shellcheck disable=SC2086
+		trace_stop "/tmp/$name.kv" $TC_ARGS
+		echo "measured $name: $(sed 's/^dma-load: //' "/tmp/$name.load") $(tr '\n' ' ' < "/tmp/$name.kv")"
+		u=$(kv "/tmp/$name.kv" unmap); k=$(kv "/tmp/$name.kv" unmap_k)
+		sp=$(kv "/tmp/$name.kv" unmap_split); p=$(kv "/tmp/$name.kv" iotlb_page)
+		check "$name: every 3 MiB read one mapping of mixed page sizes (split=$sp, k=$k, $BIG_OPS reads)" [ "$sp" -ge "$BIG_OPS" ]
+		if [ "$mode" = strict ] && [ "$GENERIC_PT" = 1 ]; then
+			want=$u; why="generic page table: 1 per unmap whatever its page sizes, not unmaps + k = $((u + k))"
+		elif [ "$mode" = strict ]; then
+			want=$((u + k)); why="k + 1 per unmap"
+		else
+			case $(uname -r) in
+			*-unpatched) want=$((k + sp)); why="unpatched: k + (k > 0) per unmap" ;;
+			*) want=0; why="none on unmap" ;;
+			esac
+		fi
+		check "$name: page-selective invalidations ($p) = $want ($why)" [ "$p" -eq "$want" ]
+	done
+fi
 
 # --- 11. Intel IOMMU debugfs where the kernel has it ----------------------------
 if [ "$VM_PLATFORM" = vtd-debugfs ] || [ "$VM_PLATFORM" = vtd-unpatched ]; then
