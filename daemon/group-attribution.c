@@ -214,7 +214,9 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                 if (!in->iova_api) {
                         o->batchable_known = true;
                         o->batchable_unmaps = o->unmaps;
-                } else if (g->device_counted && complete[i]) {
+                } else if (g->device_counted) {
+                        /* Whoever else's the rest is, this group's
+                         * map/unmap API unmaps are its dma:* count. */
                         o->batchable_known = true;
                         o->batchable_unmaps = g->device_unmaps < o->unmaps ? g->device_unmaps : o->unmaps;
                 }

@@ -188,8 +188,8 @@ static void test_device(void) {
         CHECK_U64(a.groups[0].unmaps, 2500, "device + page-selective");
         CHECK(a.groups[0].batchable_known, "batchable known");
         CHECK_U64(a.groups[0].batchable_unmaps, 100, "only the dma:* ones batch");
-        CHECK_U64(a.groups[1].batchable_unmaps, 0, "no domain: batchable unknown, zero");
-        CHECK(!a.groups[1].batchable_known, "without the domain the IOVA part is unknown");
+        CHECK_U64(a.groups[1].batchable_unmaps, 100, "no domain: still its dma:* count batches");
+        CHECK(a.groups[1].batchable_known, "known from the device count alone");
         attribution_done(&a);
 
         /* 7.x: the same strict: page-selective counts every unmap. */
@@ -206,6 +206,7 @@ static void test_device(void) {
         CHECK_INT(attribution_compute(&in, &a), 0, "compute 7.x no domain");
         CHECK_U64(a.groups[0].unmaps, 2600 - 100, "all but group 1's 100: device count + the rest by elimination");
         CHECK_INT(a.groups[0].source, RATE_SOURCE_ELIMINATION, "by elimination");
+        CHECK_U64(a.groups[0].batchable_unmaps, 100, "only its 100 dma:* unmaps would batch");
         attribution_done(&a);
 }
 
