@@ -25,6 +25,7 @@ struct FlushSampler {
         /* dma:* unmap API events, one record stream per event present. */
         PerfSampler *dma[FLUSH_SAMPLER_DMA_EVENTS_MAX];
         const TraceField *f_device[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        unsigned dma_ring_pages[FLUSH_SAMPLER_DMA_EVENTS_MAX];
         size_t n_dma;
         char dma_status[384];
         FlushDeviceCount *devices;
@@ -152,6 +153,7 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
                         continue;
                 }
                 free(why);
+                s->dma_ring_pages[s->n_dma] = opts.ring_pages;
                 s->dma[s->n_dma++] = p;
                 len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
                                 len ? ", " : "", dma_unmap_events[i]);
@@ -174,7 +176,7 @@ size_t flush_sampler_dma_ring_kib(const FlushSampler *s) {
         size_t kib = 0;
 
         for (size_t i = 0; i < s->n_dma; i++)
-                kib += (i < 3 ? 64 : 8) * 4 + 4; /* data pages and the control page */
+                kib += (s->dma_ring_pages[i] + 1) * 4; /* data pages and the control page */
         return kib;
 }
 

@@ -312,7 +312,7 @@ static void manager_learn_domains(Manager *m, const AccountingTick *a) {
                         if (domain_map_learn(flush_sampler_domain_map(m->flush), a->learn[i].unit, *dev,
                                              a->learn[i].did) > 0)
                                 log_info("Learned domain id %u on %s for %s (group %u): invalidated while that "
-                                         "group alone did I/O",
+                                         "group alone moved data",
                                          a->learn[i].did, a->learn[i].unit, *dev, g->id);
                 }
         }
