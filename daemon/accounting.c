@@ -235,6 +235,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         }
         r = attribution_compute(&(AttributionInput) { .counters_ok = tick->counters_ok, .unmaps = tick->unmaps,
                                                       .maps = tick->maps, .iova_api = in->iova_api,
+                                                      .exact_carry = in->exact_carry_in,
                                                       .groups = gin, .n_groups = t->n_groups },
                                 &att);
         if (r < 0) {
@@ -293,6 +294,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                  att.unattributed_unmaps,
                                  att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
         }
+        a.exact_carry_out = att.carry_out;
         if (n_active == 1 && tick->counters_ok)
                 a.unmaps_group = only_active;
 

@@ -74,6 +74,7 @@ typedef struct AccountingInput {
          * its interrupts only (a NIC's watchdog, one whose traffic another
          * network namespace hides) must not stop that. */
         const bool *group_moved_data;
+        uint64_t exact_carry_in;      /* the previous tick's exact_carry_out */
         bool iova_api;                /* the kernel maps some requests through the IOVA-based DMA API (6.17+) */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
@@ -110,6 +111,7 @@ typedef struct AccountingTick {
         int learn_group;
         DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
         uint64_t strict_credit_out;   /* for the next tick's strict_credit_in */
+        uint64_t exact_carry_out;     /* for the next tick's exact_carry_in (group-attribution.h) */
         uint64_t patch_credit_out;    /* for the next tick's patch_credit_in */
 } AccountingTick;
 

@@ -30,6 +30,9 @@ struct FlushSampler {
         char dma_status[384];
         FlushDeviceCount *devices;
         size_t n_devices, devices_alloc;
+        bool devices_handed_out;  /* the last collect gave them away: start afresh */
+        bool dma_failed;
+        uint64_t dma_lost;
 
         /* This tick's counts, reused between ticks. */
         FlushDomainCount *domains;
@@ -130,6 +133,8 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
         for (size_t i = 0; i < ELEMENTSOF(dma_unmap_events) && s->n_dma < FLUSH_SAMPLER_DMA_EVENTS_MAX; i++) {
                 /* The busy ones get the larger rings. */
                 PerfSamplerOptions opts = { .ring_pages = i < 3 ? 64 : 8 };
+                /* The rings poll readable a quarter full (the default), and
+                 * the manager drains them then: between ticks too. */
                 PerfSampler *p = NULL;
                 char *why = NULL;
                 int r;
@@ -381,7 +386,7 @@ static int on_qi(const PerfSample *p, void *userdata) {
 
 int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
         *ret = (FlushTick) { .filter_min_size = s->filter_min_size };
-        s->n_domains = s->n_units = s->n_devices = 0;
+        s->n_domains = s->n_units = 0;
         s->gather = (GatherCounts) {};
         s->oom = false;
 
@@ -420,25 +425,52 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                 }
         }
         if (s->n_dma) {
-                bool ok = true;
-                uint64_t lost = 0;
-
-                for (size_t i = 0; i < s->n_dma; i++) {
-                        PerfRingStats st = {};
-                        DmaDrain d = { .s = s, .device = s->f_device[i] };
-
-                        if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
-                                ok = false;
-                        lost += st.lost;
-                }
+                flush_sampler_drain_dma(s);
                 /* A lost record leaves some device short: no exact counts
                  * this tick. */
-                ret->dma_ok = ok && lost == 0 && !s->oom;
+                ret->dma_ok = !s->dma_failed && s->dma_lost == 0 && !s->oom;
                 ret->devices = s->devices;
                 ret->n_devices = s->n_devices;
-                ret->dma_records_lost = lost;
+                ret->dma_records_lost = s->dma_lost;
+                s->devices_handed_out = true;
         }
         return s->oom ? -ENOMEM : 0;
+}
+
+void flush_sampler_drain_dma(FlushSampler *s) {
+        if (s->devices_handed_out) {
+                s->n_devices = 0;
+                s->dma_lost = 0;
+                s->dma_failed = false;
+                s->devices_handed_out = false;
+        }
+        for (size_t i = 0; i < s->n_dma; i++) {
+                PerfRingStats st = {};
+                DmaDrain d = { .s = s, .device = s->f_device[i] };
+
+                if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
+                        s->dma_failed = true;
+                s->dma_lost += st.lost;
+        }
+}
+
+size_t flush_sampler_n_dma_fds(const FlushSampler *s) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n_dma; i++)
+                n += perf_sampler_n_fds(s->dma[i]);
+        return n;
+}
+
+int flush_sampler_dma_fd(const FlushSampler *s, size_t k) {
+        for (size_t i = 0; i < s->n_dma; i++) {
+                size_t n = perf_sampler_n_fds(s->dma[i]);
+
+                if (k < n)
+                        return perf_sampler_fd(s->dma[i], k);
+                k -= n;
+        }
+        return -EINVAL;
 }
 
 const char *flush_sampler_status_dma(const FlushSampler *s) {

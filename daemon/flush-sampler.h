@@ -99,6 +99,12 @@ const char *flush_sampler_status_unmap_records(const FlushSampler *s);
 const char *flush_sampler_status_qi(const FlushSampler *s);
 
 const char *flush_sampler_status_dma(const FlushSampler *s);
+/* The dma:* ring fds (all events and CPUs), to watch for EPOLLIN, and the
+ * drain to call then: it adds to the device counts the next collect hands
+ * out, so a busy device's records never wait a whole tick in the ring. */
+size_t flush_sampler_n_dma_fds(const FlushSampler *s);
+int flush_sampler_dma_fd(const FlushSampler *s, size_t i);
+void flush_sampler_drain_dma(FlushSampler *s);
 /* The ring memory the dma:* streams take per CPU, in KiB. */
 size_t flush_sampler_dma_ring_kib(const FlushSampler *s);
 

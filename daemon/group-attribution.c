@@ -151,7 +151,10 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
         }
 
         /* The rest, by elimination or apportioned by I/O operations. */
-        a.rest_unmaps = sub0(in->unmaps, exact_sum);
+        a.rest_unmaps = sub0(in->unmaps, exact_sum + in->exact_carry);
+        a.carry_out = sub0(exact_sum + in->exact_carry, in->unmaps);
+        if (a.carry_out > exact_sum)
+                a.carry_out = exact_sum;
         if (exact_sum > in->unmaps)
                 snprintf(a.why, sizeof(a.why),
                          "none: the exact per-group counts exceed the machine's by %llu (read a moment apart)",

@@ -36,8 +36,12 @@
  * maps by device.)
  *
  * Nothing invented: the groups' figures plus the unattributed rest equal
- * the machine's totals, except when exact per-group counts (read from other
- * streams a moment apart) already exceed them; then nothing is apportioned.
+ * the machine's totals. The exact counts come from other streams, read a
+ * moment apart from the machine's counters: unmaps at a tick's edge can be
+ * in one tick's exact counts and the next tick's machine count. What a
+ * tick's exact counts have beyond its machine total is carried (carry_out,
+ * at most its own exact counts) and taken off the next tick's rest, so
+ * such an unmap is neither apportioned nor left unattributed twice.
  *
  * The flush queue batches only map/unmap API unmaps: "batchable" per group
  * is its device count where the kernel has an IOVA-based path (6.17+),
@@ -79,6 +83,7 @@ typedef struct AttributionInput {
         bool counters_ok;          /* the machine's map/unmap counters were read */
         uint64_t unmaps, maps;
         bool iova_api;             /* the kernel has the IOVA-based DMA API path (6.17+) */
+        uint64_t exact_carry;      /* the previous tick's carry_out */
         const AttributionGroupIn *groups;
         size_t n_groups;
 } AttributionInput;
@@ -97,6 +102,7 @@ typedef struct Attribution {
         AttributionGroup *groups;      /* parallel to the input's */
         uint64_t rest_unmaps;          /* what the exact sources left */
         uint64_t unattributed_unmaps, unattributed_maps;
+        uint64_t carry_out;            /* exact counts beyond the machine's, for the next tick */
         uint64_t io_ops_shared;        /* the I/O operations the rest was apportioned by */
         bool weighted;                 /* some were weighted by a measured unmaps per operation */
         char why[160];                 /* why anything stayed unattributed; "" when nothing did */

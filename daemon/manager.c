@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -385,6 +386,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                         .group_io_ops = workload_group_io_ops(m->workload),
                         .group_unmaps_per_op = per_op,
                         .group_moved_data = workload_group_moved_data(m->workload),
+                        .exact_carry_in = m->exact_carry,
                         .iova_api = m->iova_api,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
@@ -405,6 +407,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;
+        m->exact_carry = a.exact_carry_out;
         m->patch_credit = a.patch_credit_out;
         m->driver_evidence.mixed_unmaps += a.evidence.mixed_unmaps;
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
@@ -564,6 +567,9 @@ Manager *manager_free(Manager *m) {
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
         domain_learner_done(&m->domain_learner);
+        for (size_t i = 0; i < m->n_dma_sources; i++)
+                sd_event_source_disable_unref(m->dma_sources[i]);
+        free(m->dma_sources);
         free(m->unmaps_per_op);
         state_done(&m->state);
         free(m->state_warning);
@@ -684,6 +690,32 @@ static bool kernel_has_iova_api(const Topology *t) {
                x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
 }
 
+static int on_dma_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        flush_sampler_drain_dma(m->flush);
+        return 0;
+}
+
+/* A busy device fills its ring within a tick: drain when one polls
+ * readable. Without the sources the tick still drains (and counts what
+ * was lost). */
+static void manager_watch_dma_rings(Manager *m) {
+        size_t n = flush_sampler_n_dma_fds(m->flush);
+
+        m->dma_sources = calloc(n + 1, sizeof(*m->dma_sources));
+        for (size_t i = 0; m->dma_sources && i < n; i++) {
+                int r = sd_event_add_io(m->event, &m->dma_sources[m->n_dma_sources],
+                                        flush_sampler_dma_fd(m->flush, i), EPOLLIN, on_dma_ring, m);
+
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot watch a dma:* ring, it is drained each tick only: %m");
+                        break;
+                }
+                m->n_dma_sources++;
+        }
+}
+
 static int open_samplers(Manager *m) {
         int r;
 
@@ -714,6 +746,7 @@ static int open_samplers(Manager *m) {
         log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
         log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
+        manager_watch_dma_rings(m);
         log_info("Workload: %s", workload_status(m->workload));
         manager_start_latency_timing(m);
         return 0;

@@ -245,6 +245,35 @@ static void test_weighted(void) {
               "nor a tick with a handful of operations");
 }
 
+/* Unmaps at a tick's edge: in one tick's exact counts, the next tick's
+ * machine count. The excess is carried, so over the two ticks the sums
+ * equal the machine's and nothing is apportioned or left over twice. */
+static void test_edge_carry(void) {
+        AttributionGroupIn g[2] = {
+                { .active = true, .io_ops = 900, .device_counted = true, .device_unmaps = 1050 },
+                { .active = true, .io_ops = 5 },
+        };
+        AttributionInput in = { .counters_ok = true, .unmaps = 1000, .maps = 1000, .groups = g, .n_groups = 2 };
+        Attribution a;
+        uint64_t total = 0;
+
+        CHECK_INT(attribution_compute(&in, &a), 0, "tick 1");
+        CHECK_U64(a.carry_out, 50, "50 counted early");
+        CHECK_U64(a.groups[1].unmaps, 0, "nothing left for the other group");
+        total += a.groups[0].unmaps + a.groups[1].unmaps + a.unattributed_unmaps;
+        in.exact_carry = a.carry_out;
+        attribution_done(&a);
+
+        g[0].device_unmaps = 950;
+        in.unmaps = 1010;
+        CHECK_INT(attribution_compute(&in, &a), 0, "tick 2");
+        CHECK_U64(a.carry_out, 0, "the carry is used up");
+        CHECK_U64(a.groups[1].unmaps, 10, "the other group's own 10, not 60");
+        total += a.groups[0].unmaps + a.groups[1].unmaps + a.unattributed_unmaps;
+        CHECK_U64(total, 2010, "over both ticks the sums equal the machine's");
+        attribution_done(&a);
+}
+
 static void test_no_counters(void) {
         AttributionGroupIn g[1] = { { .active = true, .io_ops = 5 } };
         AttributionInput in = { .counters_ok = false, .groups = g, .n_groups = 1 };
@@ -278,6 +307,7 @@ int main(void) {
         test_elimination();
         test_device();
         test_weighted();
+        test_edge_carry();
         test_no_counters();
         test_learner();
         return tap_done();
