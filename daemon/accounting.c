@@ -95,6 +95,40 @@ static void group_device_counts(const Topology *t, const FlushTick *tick, const 
                         }
 }
 
+/* A domain id no map knows, whose page-selective invalidations match the
+ * exact device count of one strict group with no known domain (strict pays
+ * one per unmap), seems to be that group's. Then the candidates no group
+ * was found for are dropped. */
+static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, AccountingTick *a) {
+        size_t kept = 0;
+
+        for (size_t i = 0; i < a->n_learn; i++) {
+                AccountingDomainSeen *l = &a->learn[i];
+                uint64_t slack = l->iotlb_page * DOMAIN_LEARN_MATCH_PCT / 100;
+                int match = -1, n_match = 0;
+
+                if (slack < 2)
+                        slack = 2;
+                for (size_t g = 0; l->group < 0 && l->iotlb_page >= DOMAIN_LEARN_MIN && g < t->n_groups; g++) {
+                        uint64_t dev = gin[g].device_unmaps;
+
+                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known)
+                                continue;
+                        if (dev + slack >= l->iotlb_page && dev <= l->iotlb_page + slack) {
+                                match = (int) g;
+                                n_match++;
+                        }
+                }
+                if (n_match == 1) {
+                        l->group = match;
+                        l->how = "its page-selective invalidations matched that group's exact unmap count";
+                }
+                if (l->group >= 0)
+                        a->learn[kept++] = *l;
+        }
+        a->n_learn = kept;
+}
+
 void accounting_tick_done(AccountingTick *t) {
         free(t->groups);
         free(t->units);
@@ -157,9 +191,14 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         iotlb_unattributed += c->iotlb;
                         if (u >= 0)
                                 state_counters_add(&a.unattributed[u], &d);
-                        if (c->iotlb_page >= DOMAIN_LEARN_MIN_PAGE && !domain_did_known(in->map, c->unit, c->did)) {
-                                snprintf(a.learn[a.n_learn].unit, sizeof(a.learn[a.n_learn].unit), "%s", c->unit);
-                                a.learn[a.n_learn++].did = c->did;
+                        if (c->iotlb >= DOMAIN_LEARN_MIN && !domain_did_known(in->map, c->unit, c->did)) {
+                                AccountingDomainSeen *l = &a.learn[a.n_learn++];
+
+                                snprintf(l->unit, sizeof(l->unit), "%s", c->unit);
+                                l->did = c->did;
+                                l->iotlb = c->iotlb;
+                                l->iotlb_page = c->iotlb_page;
+                                l->group = -1;
                         }
                 }
         }
@@ -193,10 +232,13 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                 n_moving++;
                                 only_moving = (int) i;
                         }
-                if (n_moving == 1)
+                if (n_moving == 1) {
                         a.learn_group = only_moving;
-                else
-                        a.n_learn = 0;
+                        for (size_t i = 0; i < a.n_learn; i++) {
+                                a.learn[i].group = only_moving;
+                                a.learn[i].how = "invalidated while that group alone moved data";
+                        }
+                }
         }
 
         /* Each mapping's own flush where maps are flushed too, one per
@@ -295,6 +337,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                  att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
         }
         a.exact_carry_out = att.carry_out;
+        learn_by_match(t, gin, &a);
         if (n_active == 1 && tick->counters_ok)
                 a.unmaps_group = only_active;
 

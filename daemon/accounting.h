@@ -91,6 +91,9 @@ typedef struct AccountingInput {
 typedef struct AccountingDomainSeen {
         char unit[FLUSH_SAMPLER_UNIT_MAX];
         uint16_t did;
+        uint64_t iotlb, iotlb_page;   /* its invalidations this tick */
+        int group;                    /* index of the group it seems to be, -1: none */
+        const char *how;              /* why, in words (static) */
 } AccountingDomainSeen;
 
 typedef struct AccountingTick {
@@ -103,9 +106,11 @@ typedef struct AccountingTick {
         char attribution[512];        /* how this tick's unmaps were attributed, in words */
         RateSource *sources;          /* parallel to topology->groups: how its unmaps were obtained */
         uint64_t *tick_unmaps;        /* parallel to topology->groups: its unmaps this tick */
-        /* Domain ids no map knows that were page-selectively invalidated
-         * (at least DOMAIN_LEARN_MIN_PAGE times) while the group learn_group
-         * (an index) alone moved data: candidates for the DomainLearner. */
+        /* Domain ids no map knows, invalidated at least DOMAIN_LEARN_MIN
+         * times this tick, each with the group it seems to be: the group
+         * that alone moved data (learn_group, an index), or the one strict
+         * group whose exact device count its page-selective invalidations
+         * match (one per strict unmap). Candidates for the DomainLearner. */
         AccountingDomainSeen *learn;
         size_t n_learn;
         int learn_group;

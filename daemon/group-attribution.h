@@ -129,9 +129,13 @@ double attribution_unmaps_per_op(double prev, RateSource source, uint64_t unmaps
  * with the same group (a flush-queue timer flush left over from another
  * group's earlier I/O is seen once, not twice in a row). */
 #define DOMAIN_LEARN_CONFIRM 2
-/* ... each time with at least this many page-selective invalidations: a
- * strict group's own I/O, not a stray flush. */
-#define DOMAIN_LEARN_MIN_PAGE 10
+/* ... each time with at least this many invalidations: a group's own I/O,
+ * not a flush queue's last timer flush after another group's I/O. */
+#define DOMAIN_LEARN_MIN 10
+/* Or: its page-selective invalidations match, within this many percent
+ * (and at least 2), the exact device count of exactly one strict group
+ * whose domain is not known (strict pays one per unmap). */
+#define DOMAIN_LEARN_MATCH_PCT 5
 #define DOMAIN_LEARN_UNIT_MAX 16
 
 typedef struct DomainCandidate {

@@ -300,21 +300,23 @@ static bool manager_decisions_unbind(const Manager *m) {
  * ticks while one group alone moved data, is that group's (group-attribution.h): learned for
  * its devices on that unit until they are attached again. */
 static void manager_learn_domains(Manager *m, const AccountingTick *a) {
-        const IommuGroup *g = a->learn_group >= 0 ? &m->topology->groups[a->learn_group] : NULL;
+        for (size_t i = 0; i < a->n_learn; i++) {
+                const AccountingDomainSeen *l = &a->learn[i];
+                const IommuGroup *g;
 
-        for (size_t i = 0; g && i < a->n_learn; i++) {
-                if (domain_learner_see(&m->domain_learner, a->learn[i].unit, a->learn[i].did, g->id, m->ticks) <= 0)
+                if (l->group < 0 || (size_t) l->group >= m->topology->n_groups)
+                        continue;
+                g = &m->topology->groups[l->group];
+                if (domain_learner_see(&m->domain_learner, l->unit, l->did, g->id, m->ticks) <= 0)
                         continue;
                 for (char **dev = g->devices; dev && *dev; dev++) {
                         const Device *d = topology_find_device(m->topology, *dev);
 
-                        if (!d || !d->unit || !streq(d->unit, a->learn[i].unit))
+                        if (!d || !d->unit || !streq(d->unit, l->unit))
                                 continue;
-                        if (domain_map_learn(flush_sampler_domain_map(m->flush), a->learn[i].unit, *dev,
-                                             a->learn[i].did) > 0)
-                                log_info("Learned domain id %u on %s for %s (group %u): invalidated while that "
-                                         "group alone moved data",
-                                         a->learn[i].did, a->learn[i].unit, *dev, g->id);
+                        if (domain_map_learn(flush_sampler_domain_map(m->flush), l->unit, *dev, l->did) > 0)
+                                log_info("Learned domain id %u on %s for %s (group %u): %s", l->did, l->unit, *dev,
+                                         g->id, l->how);
                 }
         }
 }

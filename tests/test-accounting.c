@@ -413,11 +413,39 @@ static void test_busy_server(void) {
                 accounting_tick_done(&a);
                 in.group_moved_data = NULL;
                 active[1] = false;
-                dom[2].iotlb_page = 3;
+                dom[2].iotlb = dom[2].iotlb_page = 3;
                 CHECK_INT(accounting_compute(&in, &a), 0, "compute, a stray flush");
-                CHECK_INT(a.n_learn, 0, "fewer than DOMAIN_LEARN_MIN_PAGE page-selective: not a candidate");
+                CHECK_INT(a.n_learn, 0, "fewer than DOMAIN_LEARN_MIN invalidations: not a candidate");
                 accounting_tick_done(&a);
-                dom[2].iotlb_page = 10;
+                dom[2].iotlb = dom[2].iotlb_page = 10;
+        }
+
+        /* dma:* counts: all three busy, yet did 7's 10 page-selective
+         * invalidations match the strict virtio disk's 10 exact unmaps (and
+         * nobody else's): a candidate for it. */
+        {
+                FlushDeviceCount devs[3] = { { .name = "0000:00:03.0", .unmaps = 2000 },
+                                             { .name = "0000:00:04.0", .unmaps = 50 },
+                                             { .name = "0000:00:05.0", .unmaps = 10 } };
+
+                tick.dma_ok = true;
+                tick.devices = devs;
+                tick.n_devices = 3;
+                active[0] = active[1] = active[2] = true;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, exact by device");
+                CHECK_STR(a.rates[2].source, "exact by device", "virtio exact by device");
+                CHECK_INT(a.n_learn, 1, "did 7 a candidate by its match");
+                CHECK_INT(a.learn[0].group, 2, "for the virtio disk");
+                CHECK(a.learn[0].how && strstr(a.learn[0].how, "matched"), "says how: %s", strna(a.learn[0].how));
+                accounting_tick_done(&a);
+                devs[2].unmaps = 30; /* 10 invalidations for 30 strict unmaps: not its domain */
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, no match");
+                CHECK_INT(a.n_learn, 0, "no strict group's count matches: no candidate");
+                accounting_tick_done(&a);
+                tick.dma_ok = false;
+                tick.devices = NULL;
+                tick.n_devices = 0;
+                active[0] = active[1] = true;
         }
 
         /* Learned: did 7 is the virtio's, its unmaps exact by domain now. */
