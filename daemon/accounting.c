@@ -332,7 +332,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                  "unmaps: %" PRIu64 " exact, %" PRIu64 " apportioned among %zu groups by their "
                                  "I/O operations%s, %" PRIu64 " unattributed%s%s",
                                  exact, n_apportioned, n_shared,
-                                 att.weighted ? " (weighted by their measured unmaps per operation)" : "",
+                                 att.weighted && n_apportioned ? " (weighted by their measured unmaps per operation)" : "",
                                  att.unattributed_unmaps,
                                  att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
         }
