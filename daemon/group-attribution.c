@@ -80,9 +80,12 @@ static uint64_t exact_unmaps(const AttributionGroupIn *g, bool iova_api, RateSou
         if (g->domain_known && g->strict) {
                 /* Every strict unmap flushes its pages, whatever API. */
                 *ret_complete = true;
-                *ret_source = g->device_counted ? RATE_SOURCE_DEVICE : RATE_SOURCE_DOMAIN;
-                return g->device_counted && g->device_unmaps > g->page_selective ? g->device_unmaps
-                                                                                 : g->page_selective;
+                if (g->device_counted && g->device_unmaps >= g->page_selective) {
+                        *ret_source = RATE_SOURCE_DEVICE;
+                        return g->device_unmaps;
+                }
+                *ret_source = RATE_SOURCE_DOMAIN;
+                return g->page_selective;
         }
         if (g->device_counted) {
                 *ret_source = RATE_SOURCE_DEVICE;
@@ -94,6 +97,8 @@ static uint64_t exact_unmaps(const AttributionGroupIn *g, bool iova_api, RateSou
                         /* Lazy: the IOVA-API unmaps are the ones that still
                          * flush their pages at once. */
                         *ret_complete = true;
+                        if (g->page_selective)
+                                *ret_source = RATE_SOURCE_DOMAIN;
                         return g->device_unmaps + g->page_selective;
                 }
                 return g->device_unmaps;

@@ -184,7 +184,7 @@ static void test_device(void) {
                                       .device_maps_counted = true, .device_unmaps = 100, .device_maps = 110,
                                       .domain_known = true, .page_selective = 2400 };
         CHECK_INT(attribution_compute(&in, &a), 0, "compute 7.x lazy");
-        CHECK_INT(a.groups[0].source, RATE_SOURCE_DEVICE, "exact by device and domain");
+        CHECK_INT(a.groups[0].source, RATE_SOURCE_DOMAIN, "exact: device count + its domain's page-selective");
         CHECK_U64(a.groups[0].unmaps, 2500, "device + page-selective");
         CHECK(a.groups[0].batchable_known, "batchable known");
         CHECK_U64(a.groups[0].batchable_unmaps, 100, "only the dma:* ones batch");
@@ -197,6 +197,7 @@ static void test_device(void) {
         g[0].page_selective = 2500;
         CHECK_INT(attribution_compute(&in, &a), 0, "compute 7.x strict");
         CHECK_U64(a.groups[0].unmaps, 2500, "strict: max(device, page-selective)");
+        CHECK_INT(a.groups[0].source, RATE_SOURCE_DOMAIN, "labelled by the larger: by domain");
         CHECK_U64(a.groups[0].batchable_unmaps, 100, "strict: still only the dma:* ones would batch");
         attribution_done(&a);
 
