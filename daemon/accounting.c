@@ -335,6 +335,14 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                  att.weighted && n_apportioned ? " (weighted by their measured unmaps per operation)" : "",
                                  att.unattributed_unmaps,
                                  att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
+                if (iotlb_unattributed) {
+                        size_t len = strlen(a.attribution);
+
+                        snprintf(a.attribution + len, sizeof(a.attribution) - len,
+                                 "; %" PRIu64 " invalidations unattributed: global, or of domain ids not known "
+                                 "(no debugfs entry, attach descriptor or cache tag, not learned yet)",
+                                 iotlb_unattributed);
+                }
         }
         a.exact_carry_out = att.carry_out;
         learn_by_match(t, gin, &a);

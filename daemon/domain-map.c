@@ -336,6 +336,21 @@ int domain_map_learn(DomainMap *m, const char *unit, const char *pci_name, uint1
         return r;
 }
 
+int domain_map_observe_cache_tag(DomainMap *m, const char *unit, const char *pci_name, uint16_t did, bool assign) {
+        uint16_t seg, sid;
+        int r;
+
+        if (!unit_name_ok(unit) || qi_pci_name_to_sid(pci_name, &seg, &sid) < 0)
+                return -EINVAL;
+        if (!assign)
+                return entry_detach(m, unit, sid, did);
+        r = entry_upsert(m, unit, sid, -1, did, DOMAIN_SOURCE_CACHE_TAG);
+        for (size_t i = 0; r > 0 && i < m->n_entries; i++)
+                if (m->entries[i].sid == sid && m->entries[i].current && streq(m->entries[i].unit, unit))
+                        m->entries[i].segment = seg;
+        return r;
+}
+
 int domain_map_forget_device(DomainMap *m, const char *pci_name) {
         uint16_t seg, sid;
         int n = 0;
@@ -404,6 +419,7 @@ const char *domain_source_to_string(DomainSource s) {
                 [DOMAIN_SOURCE_ATTACH] = "qi_submit attach (cc_inv did 0 + iotlb_inv domain)",
                 [DOMAIN_SOURCE_DETACH] = "qi_submit detach (cc_inv with the old did)",
                 [DOMAIN_SOURCE_LEARNED] = "learned: invalidated while its group alone did I/O",
+                [DOMAIN_SOURCE_CACHE_TAG] = "intel_iommu:cache_tag_assign",
         };
 
         return (unsigned) s < _DOMAIN_SOURCE_MAX ? names[s] : "unknown";

@@ -56,6 +56,7 @@ typedef enum DomainSource {
         DOMAIN_SOURCE_ATTACH,      /* cc_inv did 0 + iotlb_inv DSI (caching mode) */
         DOMAIN_SOURCE_DETACH,      /* cc_inv with the old did: no longer current */
         DOMAIN_SOURCE_LEARNED,     /* invalidated while its group alone did I/O (domain_map_learn()) */
+        DOMAIN_SOURCE_CACHE_TAG,   /* intel_iommu:cache_tag_assign (6.10+) */
         _DOMAIN_SOURCE_MAX,
 } DomainSource;
 
@@ -114,6 +115,11 @@ int domain_map_observe_qi(DomainMap *m, const char *unit, unsigned cpu, const Qi
  * with rebind, a hotplug). Returns 1 when added, 0 when the device already
  * has a current entry (which wins), -EINVAL for a bad name, -ENOMEM. */
 int domain_map_learn(DomainMap *m, const char *unit, const char *pci_name, uint16_t did);
+/* (d) intel_iommu:cache_tag_assign / _unassign (v6.10+, intel/trace.h):
+ * "dmar0/0000:00:03.0 type iotlb did 4 pasid 0": on assign the device's
+ * DMA domain is did (type iotlb, pasid 0 only); on unassign it left it.
+ * Returns 1 when the map changed, 0 when not, -EINVAL, -ENOMEM. */
+int domain_map_observe_cache_tag(DomainMap *m, const char *unit, const char *pci_name, uint16_t did, bool assign);
 /* Drops the device's learned entries. Returns how many went. */
 int domain_map_forget_device(DomainMap *m, const char *pci_name);
 

@@ -22,6 +22,11 @@ struct FlushSampler {
         char qi_status[256];
         DomainMap map;
 
+        /* intel_iommu:cache_tag_assign/_unassign (6.10+): domain ids. */
+        PerfSampler *cache_tag[2];
+        const TraceField *f_ct_iommu[2], *f_ct_dev[2], *f_ct_type[2], *f_ct_did[2], *f_ct_pasid[2];
+        char cache_tag_status[160];
+
         /* dma:* unmap API events, one record stream per event present. */
         PerfSampler *dma[FLUSH_SAMPLER_DMA_EVENTS_MAX];
         const TraceField *f_device[FLUSH_SAMPLER_DMA_EVENTS_MAX];
@@ -113,6 +118,73 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
                 s->unmap_records = perf_sampler_free(s->unmap_records);
         snprintf(what, sizeof(what), "recording iommu:unmap with %s for the gather model", filter);
         set_status(s->unmap_status, sizeof(s->unmap_status), what, r, why);
+}
+
+static void open_cache_tag_records(FlushSampler *s, int sysfs_fd) {
+        static const char *const events[2] = { "cache_tag_assign", "cache_tag_unassign" };
+        char *why = NULL;
+        int r = 0;
+
+        if (s->rules.driver != GATHER_DRIVER_VTD) {
+                snprintf(s->cache_tag_status, sizeof(s->cache_tag_status), "not applicable: not VT-d");
+                return;
+        }
+        for (size_t i = 0; i < 2 && r >= 0; i++) {
+                PerfSamplerOptions opts = { .ring_pages = 8 };
+                const TraceFormat *f;
+
+                r = tracepoint_sampler_open(sysfs_fd, NULL, "intel_iommu", events[i], &opts, &s->cache_tag[i], &why);
+                if (r < 0)
+                        break;
+                f = perf_sampler_format(s->cache_tag[i]);
+                s->f_ct_iommu[i] = trace_format_field(f, "iommu");
+                s->f_ct_dev[i] = trace_format_field(f, "dev");
+                s->f_ct_type[i] = trace_format_field(f, "type");
+                s->f_ct_did[i] = trace_format_field(f, "domain_id");
+                s->f_ct_pasid[i] = trace_format_field(f, "pasid");
+                if (!s->f_ct_iommu[i] || !s->f_ct_dev[i] || !s->f_ct_type[i] || !s->f_ct_did[i] || !s->f_ct_pasid[i]) {
+                        r = -EPROTO;
+                        free(why);
+                        why = strdup("intel_iommu:cache_tag_* lacks an iommu, dev, type, domain_id or pasid field");
+                } else
+                        r = perf_sampler_enable(s->cache_tag[i]);
+        }
+        if (r < 0)
+                for (size_t i = 0; i < 2; i++)
+                        s->cache_tag[i] = perf_sampler_free(s->cache_tag[i]);
+        if (r == -ENOENT) {
+                free(why);
+                why = strdup("no intel_iommu:cache_tag_assign (before 6.10)");
+        }
+        set_status(s->cache_tag_status, sizeof(s->cache_tag_status),
+                   "recording intel_iommu:cache_tag_assign/_unassign (domain ids of devices attached from now on)",
+                   r, why);
+}
+
+typedef struct CacheTagDrain {
+        FlushSampler *s;
+        size_t i;
+} CacheTagDrain;
+
+static int on_cache_tag(const PerfSample *p, void *userdata) {
+        CacheTagDrain *c = userdata;
+        FlushSampler *s = c->s;
+        char unit[FLUSH_SAMPLER_UNIT_MAX], dev[64];
+        uint64_t type, did, pasid;
+
+        if (trace_field_string(s->f_ct_iommu[c->i], p->raw, p->raw_size, unit, sizeof(unit)) < 0 ||
+            trace_field_string(s->f_ct_dev[c->i], p->raw, p->raw_size, dev, sizeof(dev)) < 0 ||
+            trace_field_u64(s->f_ct_type[c->i], p->raw, p->raw_size, &type) < 0 ||
+            trace_field_u64(s->f_ct_did[c->i], p->raw, p->raw_size, &did) < 0 ||
+            trace_field_u64(s->f_ct_pasid[c->i], p->raw, p->raw_size, &pasid) < 0)
+                return 0;
+        /* CACHE_TAG_IOTLB (the first of the enum) of the device's own
+         * address space (IOMMU_NO_PASID, 0): its DMA domain. */
+        if (type != 0 || pasid != 0)
+                return 0;
+        if (domain_map_observe_cache_tag(&s->map, unit, dev, (uint16_t) did, c->i == 0) == -ENOMEM)
+                s->oom = true;
+        return 0;
 }
 
 /* The unmap side of the DMA API as the dma:* tracepoints (6.12+) name it:
@@ -233,6 +305,7 @@ int flush_sampler_new(int sysfs_fd, const GatherRules *rules, FlushSampler **ret
                 s->rules.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
         open_qi_records(s, sysfs_fd);
         open_dma_records(s, sysfs_fd);
+        open_cache_tag_records(s, sysfs_fd);
         /* The counters start from zero: the first collect is a delta. */
         if (s->maps) {
                 (void) perf_counter_read(s->maps, &s->maps_last);
@@ -254,6 +327,7 @@ int flush_sampler_new_disabled(const char *why, FlushSampler **ret) {
         snprintf(s->unmap_status, sizeof(s->unmap_status), "not opened: %s", why);
         snprintf(s->qi_status, sizeof(s->qi_status), "not opened: %s", why);
         snprintf(s->dma_status, sizeof(s->dma_status), "not opened: %s", why);
+        snprintf(s->cache_tag_status, sizeof(s->cache_tag_status), "not opened: %s", why);
         *ret = s;
         return 0;
 }
@@ -267,6 +341,8 @@ FlushSampler *flush_sampler_free(FlushSampler *s) {
         perf_sampler_free(s->qi_records);
         for (size_t i = 0; i < s->n_dma; i++)
                 perf_sampler_free(s->dma[i]);
+        for (size_t i = 0; i < 2; i++)
+                perf_sampler_free(s->cache_tag[i]);
         free(s->devices);
         domain_map_done(&s->map);
         free(s->domains);
@@ -412,6 +488,14 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         ret->unmap_records_lost = st.lost;
                 }
         }
+        /* Attaches first: the invalidations that follow find their domain. */
+        for (size_t i = 0; i < 2; i++)
+                if (s->cache_tag[i]) {
+                        CacheTagDrain c = { .s = s, .i = i };
+                        PerfRingStats st = {};
+
+                        (void) perf_sampler_drain(s->cache_tag[i], on_cache_tag, &c, &st);
+                }
         if (s->qi_records) {
                 PerfRingStats st = {};
 
@@ -471,6 +555,10 @@ int flush_sampler_dma_fd(const FlushSampler *s, size_t k) {
                 k -= n;
         }
         return -EINVAL;
+}
+
+const char *flush_sampler_status_cache_tag(const FlushSampler *s) {
+        return s->cache_tag_status;
 }
 
 const char *flush_sampler_status_dma(const FlushSampler *s) {

@@ -12,6 +12,9 @@
  *    strict mode and none in lazy mode, so they need no record;
  *  - a ring buffer of intel_iommu:qi_submit records, decoded and counted
  *    per (unit, domain id), feeding the domain map too;
+ *  - intel_iommu:cache_tag_assign/_unassign records (6.10+): the domain id
+ *    of every device attached from now on (rebinds, hotplug, the daemon's
+ *    own switches), into the domain map;
  *  - record streams of the dma:* unmap tracepoints the kernel has (6.12+),
  *    counted per device name: one stream per event and CPU, whatever the
  *    number of devices (a kernel-side filter per device would need an fd
@@ -99,6 +102,7 @@ const char *flush_sampler_status_unmap_records(const FlushSampler *s);
 const char *flush_sampler_status_qi(const FlushSampler *s);
 
 const char *flush_sampler_status_dma(const FlushSampler *s);
+const char *flush_sampler_status_cache_tag(const FlushSampler *s);
 /* The dma:* ring fds (all events and CPUs), to watch for EPOLLIN, and the
  * drain to call then: it adds to the device counts the next collect hands
  * out, so a busy device's records never wait a whole tick in the ring. */

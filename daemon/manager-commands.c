@@ -181,6 +181,8 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(src, "unmap_records", json_object_new_string(flush_sampler_status_unmap_records(m->flush)));
                 json_object_object_add(src, "invalidation_records", json_object_new_string(flush_sampler_status_qi(m->flush)));
                 json_object_object_add(src, "unmaps_by_device", json_object_new_string(flush_sampler_status_dma(m->flush)));
+                json_object_object_add(src, "domain_ids_at_attach",
+                                       json_object_new_string(flush_sampler_status_cache_tag(m->flush)));
         }
         if (m->workload)
                 json_object_object_add(src, "workload", json_object_new_string(workload_status(m->workload)));

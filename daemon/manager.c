@@ -748,6 +748,7 @@ static int open_samplers(Manager *m) {
         log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
         log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
+        log_info("Domain ids at attach: %s", flush_sampler_status_cache_tag(m->flush));
         manager_watch_dma_rings(m);
         log_info("Workload: %s", workload_status(m->workload));
         manager_start_latency_timing(m);
