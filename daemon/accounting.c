@@ -65,10 +65,13 @@ static uint64_t min_u64(uint64_t a, uint64_t b) {
         return a < b ? a : b;
 }
 
+/* Whether a device is in did now. A detached entry does not count: the
+ * kernel hands a freed domain id out again (a rebind gets the id its old
+ * domain had), so such an id is still to be learned. */
 static bool domain_did_known(const DomainMap *map, const char *unit, uint16_t did) {
         const DomainEntry *e[1];
 
-        return map && domain_map_find_did(map, unit, did, false, e, 1) > 0;
+        return map && domain_map_find_did(map, unit, did, true, e, 1) > 0;
 }
 
 /* A current domain id is known for a device of the group, on a unit that
@@ -191,15 +194,17 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         iotlb_unattributed += c->iotlb;
                         if (u >= 0)
                                 state_counters_add(&a.unattributed[u], &d);
-                        if (c->iotlb >= DOMAIN_LEARN_MIN && !domain_did_known(in->map, c->unit, c->did)) {
-                                AccountingDomainSeen *l = &a.learn[a.n_learn++];
+                }
+                /* No device is in it now (perhaps one was: a detached
+                 * entry still attributes it): a candidate to learn. */
+                if (c->iotlb >= DOMAIN_LEARN_MIN && !domain_did_known(in->map, c->unit, c->did)) {
+                        AccountingDomainSeen *l = &a.learn[a.n_learn++];
 
-                                snprintf(l->unit, sizeof(l->unit), "%s", c->unit);
-                                l->did = c->did;
-                                l->iotlb = c->iotlb;
-                                l->iotlb_page = c->iotlb_page;
-                                l->group = -1;
-                        }
+                        snprintf(l->unit, sizeof(l->unit), "%s", c->unit);
+                        l->did = c->did;
+                        l->iotlb = c->iotlb;
+                        l->iotlb_page = c->iotlb_page;
+                        l->group = -1;
                 }
         }
         for (size_t i = 0; tick->qi_ok && i < tick->n_units; i++) {

@@ -470,6 +470,13 @@ static void test_busy_server(void) {
         CHECK_INT(accounting_compute(&in, &a), 0, "compute, after re-attach");
         CHECK_STR(a.rates[2].source, "apportioned", "virtio apportioned again");
         accounting_tick_done(&a);
+        /* The new domain got the old id again (the kernel reuses freed
+         * ids): alone again, it is a candidate once more. */
+        active[0] = active[1] = false;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, alone after re-attach");
+        CHECK_INT(a.n_learn, 1, "the reused did 7 is a candidate again");
+        accounting_tick_done(&a);
+        active[0] = active[1] = true;
 
         /* A learned entry also goes when the daemon re-attaches the group. */
         CHECK_INT(domain_map_learn(&map, "dmar0", "0000:00:05.0", 8), 1, "learn did 8");
