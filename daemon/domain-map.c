@@ -418,7 +418,7 @@ const char *domain_source_to_string(DomainSource s) {
                 [DOMAIN_SOURCE_DEBUGFS] = "debugfs dmar_translation_struct",
                 [DOMAIN_SOURCE_ATTACH] = "qi_submit attach (cc_inv did 0 + iotlb_inv domain)",
                 [DOMAIN_SOURCE_DETACH] = "qi_submit detach (cc_inv with the old did)",
-                [DOMAIN_SOURCE_LEARNED] = "learned: invalidated while its group alone did I/O",
+                [DOMAIN_SOURCE_LEARNED] = "learned from its invalidations and its group's I/O; the journal says how",
                 [DOMAIN_SOURCE_CACHE_TAG] = "intel_iommu:cache_tag_assign",
         };
 

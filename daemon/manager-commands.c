@@ -287,6 +287,29 @@ static json_object *explain_device(const Manager *m, const Device *d) {
         return o;
 }
 
+
+/* How each member's VT-d domain id is known, for explain: invalidations
+ * are attributed to the group by it, and a strict group's unmaps counted. */
+static void explain_domains(const Manager *m, const IommuGroup *g, FILE *f) {
+        const DomainMap *map = m->flush ? flush_sampler_domain_map(m->flush) : NULL;
+        bool vtd = false;
+
+        for (size_t i = 0; i < m->topology->n_units; i++)
+                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
+        if (!vtd || !map)
+                return;
+        for (char **n = g->devices; n && *n; n++) {
+                const DomainEntry *e = domain_map_find_device(map, *n);
+
+                if (e)
+                        fprintf(f, "  domain: %s is domain id %u on %s (%s)\n", *n, e->did, e->unit,
+                                domain_source_to_string(e->source));
+                else
+                        fprintf(f, "  domain: %s: not known (no debugfs entry, attach descriptor or cache tag "
+                                   "yet, not learned yet): its invalidations stay unattributed\n", *n);
+        }
+}
+
 static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         json_object *o, *devs;
@@ -313,6 +336,7 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
                 if (dec && (f = open_memstream(&text, &size))) {
                         int r = policy_decision_explain(dec, f);
 
+                        explain_domains(m, g, f);
                         if (fclose(f) == 0 && r >= 0)
                                 json_object_object_add(o, "decision", json_object_new_string(text));
                 }
