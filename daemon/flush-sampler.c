@@ -157,34 +157,79 @@ static void open_cache_tag_records(FlushSampler *s, int sysfs_fd) {
                 why = strdup("no intel_iommu:cache_tag_assign (before 6.10)");
         }
         set_status(s->cache_tag_status, sizeof(s->cache_tag_status),
-                   "recording intel_iommu:cache_tag_assign/_unassign (domain ids of devices attached from now on)",
+                   "recording intel_iommu:cache_tag_assign/_unassign (domain ids of ATS devices attached from now on; "
+                   "an IOTLB tag names only the unit)",
                    r, why);
 }
+
+/* One cache tag record, kept until both rings are read: an unassign and
+ * the assign that follows it arrive on two rings, and only their times
+ * give their order (a re-attached device often gets its old id again). */
+typedef struct CacheTagEvent {
+        uint64_t time;
+        bool assign;
+        uint16_t did;
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        char dev[32];
+} CacheTagEvent;
 
 typedef struct CacheTagDrain {
         FlushSampler *s;
         size_t i;
+        CacheTagEvent *ev;
+        size_t n, allocated;
 } CacheTagDrain;
 
 static int on_cache_tag(const PerfSample *p, void *userdata) {
         CacheTagDrain *c = userdata;
         FlushSampler *s = c->s;
-        char unit[FLUSH_SAMPLER_UNIT_MAX], dev[64];
+        CacheTagEvent e = { .time = p->time, .assign = c->i == 0 };
         uint64_t type, did, pasid;
 
-        if (trace_field_string(s->f_ct_iommu[c->i], p->raw, p->raw_size, unit, sizeof(unit)) < 0 ||
-            trace_field_string(s->f_ct_dev[c->i], p->raw, p->raw_size, dev, sizeof(dev)) < 0 ||
+        if (trace_field_string(s->f_ct_iommu[c->i], p->raw, p->raw_size, e.unit, sizeof(e.unit)) < 0 ||
+            trace_field_string(s->f_ct_dev[c->i], p->raw, p->raw_size, e.dev, sizeof(e.dev)) < 0 ||
             trace_field_u64(s->f_ct_type[c->i], p->raw, p->raw_size, &type) < 0 ||
             trace_field_u64(s->f_ct_did[c->i], p->raw, p->raw_size, &did) < 0 ||
             trace_field_u64(s->f_ct_pasid[c->i], p->raw, p->raw_size, &pasid) < 0)
                 return 0;
-        /* CACHE_TAG_IOTLB (the first of the enum) of the device's own
-         * address space (IOMMU_NO_PASID, 0): its DMA domain. */
-        if (type != 0 || pasid != 0)
+        /* The device's own address space (IOMMU_NO_PASID, 0), tag types
+         * CACHE_TAG_IOTLB and CACHE_TAG_DEVTLB (0 and 1). Observed on 6.12:
+         * an IOTLB tag names the unit ("dmar0/dmar0 type iotlb did 3"), not
+         * the device; only a device-TLB tag (ATS) names the device, and a
+         * name that is no PCI address is skipped by the domain map. */
+        if (type > 1 || pasid != 0)
                 return 0;
-        if (domain_map_observe_cache_tag(&s->map, unit, dev, (uint16_t) did, c->i == 0) == -ENOMEM)
+        e.did = (uint16_t) did;
+        if (greedy_realloc((void **) &c->ev, &c->allocated, c->n + 1, sizeof(*c->ev)) < 0) {
                 s->oom = true;
+                return -ENOMEM;
+        }
+        c->ev[c->n++] = e;
         return 0;
+}
+
+static int cache_tag_event_cmp(const void *a, const void *b) {
+        const CacheTagEvent *x = a, *y = b;
+
+        return x->time < y->time ? -1 : x->time > y->time;
+}
+
+static void drain_cache_tags(FlushSampler *s) {
+        CacheTagDrain c = { .s = s };
+
+        for (c.i = 0; c.i < 2; c.i++)
+                if (s->cache_tag[c.i]) {
+                        PerfRingStats st = {};
+
+                        (void) perf_sampler_drain(s->cache_tag[c.i], on_cache_tag, &c, &st);
+                }
+        if (c.n > 1)
+                qsort(c.ev, c.n, sizeof(*c.ev), cache_tag_event_cmp);
+        for (size_t i = 0; i < c.n; i++)
+                if (domain_map_observe_cache_tag(&s->map, c.ev[i].unit, c.ev[i].dev, c.ev[i].did, c.ev[i].assign) ==
+                    -ENOMEM)
+                        s->oom = true;
+        free(c.ev);
 }
 
 /* The unmap side of the DMA API as the dma:* tracepoints (6.12+) name it:
@@ -489,13 +534,7 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                 }
         }
         /* Attaches first: the invalidations that follow find their domain. */
-        for (size_t i = 0; i < 2; i++)
-                if (s->cache_tag[i]) {
-                        CacheTagDrain c = { .s = s, .i = i };
-                        PerfRingStats st = {};
-
-                        (void) perf_sampler_drain(s->cache_tag[i], on_cache_tag, &c, &st);
-                }
+        drain_cache_tags(s);
         if (s->qi_records) {
                 PerfRingStats st = {};
 

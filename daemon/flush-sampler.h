@@ -13,8 +13,9 @@
  *  - a ring buffer of intel_iommu:qi_submit records, decoded and counted
  *    per (unit, domain id), feeding the domain map too;
  *  - intel_iommu:cache_tag_assign/_unassign records (6.10+): the domain id
- *    of every device attached from now on (rebinds, hotplug, the daemon's
- *    own switches), into the domain map;
+ *    of a device attached from now on (rebinds, hotplug, the daemon's own
+ *    switches), into the domain map, where the tag names the device: a
+ *    device-TLB tag (ATS) does; an IOTLB tag names only the unit (6.12);
  *  - record streams of the dma:* unmap tracepoints the kernel has (6.12+),
  *    counted per device name: one stream per event and CPU, whatever the
  *    number of devices (a kernel-side filter per device would need an fd

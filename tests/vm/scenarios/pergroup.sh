@@ -208,6 +208,7 @@ until read_type "$G" && [ "$RT" = DMA ] && [ -e /sys/block/nvme0n1 ]; do
 	i=$((i + 1)); [ $i -lt 150 ] || fail "the nvme did not go back to strict: $(cat /tmp/set.out)"
 	sleep 0.2
 done
+ctl explain "$G" 2>/dev/null | grep 'domain:' | sed 's/^/    after the rebind: /' || true
 # A quiet moment: each disk alone, the NICs and the trickle stopped. The
 # trace of each names its domain id (the one with page-selective
 # invalidations), the ground truth's key below.
@@ -229,7 +230,7 @@ solo() { # solo DEVICE RATE OUT: DID_OF = the domain id its reads invalidated
 solo "$DEV" 400 /tmp/solo-nvme.tc; DID_NV=$DID_OF
 solo /dev/vda 100 /tmp/solo-vda.tc; DID_VB=$DID_OF
 echo "measured domain ids from the solo traces: nvme $DID_NV, virtio $DID_VB"
-grep -E "Learned|re-attached|Unmaps by device|IOVA-based" "$LOG" | sed 's/^/    log: /' || true
+grep -E "Learned|re-attached|Unmaps by device|IOVA-based|Domain ids at attach" "$LOG" | sed 's/^/    log: /' || true
 [ -n "$DID_NV" ] && [ -n "$DID_VB" ] && [ "$DID_NV" != "$DID_VB" ] || fail "the solo traces do not name two domains"
 nsenter -t "$NS_A" -n ping -q -i 0.2 192.0.2.2 > /dev/null 2>&1 & PING=$!
 sleep 1
