@@ -293,6 +293,7 @@ static void print_status(const Options *o, json_object *d) {
                 printf("Sampling: map/unmap counters: %s\n", jstr(src, "map_unmap_counters"));
                 printf("          unmap records: %s\n", jstr(src, "unmap_records"));
                 printf("          invalidation records: %s\n", jstr(src, "invalidation_records"));
+                printf("          unmaps by device: %s\n", jstr(src, "unmaps_by_device"));
                 printf("          workload: %s\n", jstr(src, "workload"));
         }
         {
@@ -439,12 +440,26 @@ static void print_explain(const Options *o, json_object *d) {
         }
 }
 
+/* "2400", or "2400 (2380 apportioned)" when part of it was apportioned
+ * among busy groups by their I/O operations. */
+static const char *with_apportioned(char *buf, size_t size, json_object *c, const char *key, const char *part) {
+        int64_t n = json_object_get_int64(json_object_object_get(c, part));
+
+        if (n > 0)
+                snprintf(buf, size, "%s (%" PRId64 " apportioned)", jstr(c, key), n);
+        else
+                snprintf(buf, size, "%s", jstr(c, key));
+        return buf;
+}
+
 static void savings_row(Table *t, const char *who, const char *type, json_object *c) {
-        char saved[32];
+        char unmaps[64], avoided[64], saved[32];
 
         format_ns((uint64_t) json_object_get_int64(json_object_object_get(c, "time_saved_ns")), saved, sizeof(saved));
-        table_add_row(t, who, type, jstr(c, "unmaps"), jstr(c, "invalidations"), jstr(c, "strict_would_cost"),
-                      jstr(c, "avoided_vs_strict"), jstr(c, "avoided_by_patch"), saved);
+        table_add_row(t, who, type, with_apportioned(unmaps, sizeof(unmaps), c, "unmaps", "unmaps_apportioned"),
+                      jstr(c, "invalidations"), jstr(c, "strict_would_cost"),
+                      with_apportioned(avoided, sizeof(avoided), c, "avoided_vs_strict", "avoided_apportioned"),
+                      jstr(c, "avoided_by_patch"), saved);
 }
 
 static void print_savings(const Options *o, json_object *d) {

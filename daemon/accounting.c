@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "accounting.h"
@@ -64,23 +65,96 @@ static uint64_t min_u64(uint64_t a, uint64_t b) {
         return a < b ? a : b;
 }
 
+/* Whether a device is in did now. A detached entry does not count: the
+ * kernel hands a freed domain id out again (a rebind gets the id its old
+ * domain had), so such an id is still to be learned. */
+static bool domain_did_known(const DomainMap *map, const char *unit, uint16_t did) {
+        const DomainEntry *e[1];
+
+        return map && domain_map_find_did(map, unit, did, true, e, 1) > 0;
+}
+
+/* A current domain id is known for a device of the group, on a unit that
+ * does not flush maps (there page-selective invalidations count maps too). */
+static bool group_domain_known(const Topology *t, const DomainMap *map, const IommuGroup *g) {
+        for (char **n = g->devices; map && n && *n; n++) {
+                const Device *d = topology_find_device(t, *n);
+                int u = d && d->unit ? unit_index(t, d->unit) : -1;
+
+                if (u >= 0 && !iommu_unit_flushes_maps(&t->units[u]) && domain_map_find_device(map, *n))
+                        return true;
+        }
+        return false;
+}
+
+/* The dma:* counts of the group's devices. */
+static void group_device_counts(const Topology *t, const FlushTick *tick, const IommuGroup *g,
+                                AttributionGroupIn *ret) {
+        for (char **n = g->devices; n && *n; n++)
+                for (size_t i = 0; i < tick->n_devices; i++)
+                        if (streq(tick->devices[i].name, *n)) {
+                                ret->device_unmaps += tick->devices[i].unmaps;
+                                ret->device_maps += tick->devices[i].maps;
+                        }
+}
+
+/* A domain id no map knows, whose page-selective invalidations match the
+ * exact device count of one strict group with no known domain (strict pays
+ * one per unmap), seems to be that group's. Then the candidates no group
+ * was found for are dropped. */
+static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, AccountingTick *a) {
+        size_t kept = 0;
+
+        for (size_t i = 0; i < a->n_learn; i++) {
+                AccountingDomainSeen *l = &a->learn[i];
+                uint64_t slack = l->iotlb_page * DOMAIN_LEARN_MATCH_PCT / 100;
+                int match = -1, n_match = 0;
+
+                if (slack < 2)
+                        slack = 2;
+                for (size_t g = 0; l->group < 0 && l->iotlb_page >= DOMAIN_LEARN_MIN && g < t->n_groups; g++) {
+                        uint64_t dev = gin[g].device_unmaps;
+
+                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known)
+                                continue;
+                        if (dev + slack >= l->iotlb_page && dev <= l->iotlb_page + slack) {
+                                match = (int) g;
+                                n_match++;
+                        }
+                }
+                if (n_match == 1) {
+                        l->group = match;
+                        l->how = "its page-selective invalidations matched that group's exact unmap count";
+                }
+                if (l->group >= 0)
+                        a->learn[kept++] = *l;
+        }
+        a->n_learn = kept;
+}
+
 void accounting_tick_done(AccountingTick *t) {
         free(t->groups);
         free(t->units);
         free(t->unattributed);
         free(t->rates);
-        *t = (AccountingTick) { .unmaps_group = -1 };
+        free(t->sources);
+        free(t->tick_unmaps);
+        free(t->learn);
+        *t = (AccountingTick) { .unmaps_group = -1, .learn_group = -1 };
 }
 
 int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         const Topology *t = in ? in->topology : NULL;
         const FlushTick *tick = in ? in->tick : NULL;
-        AccountingTick a = { .unmaps_group = -1 };
-        StateCounters unmap_side = {}, *unmap_owner;
+        AccountingTick a = { .unmaps_group = -1, .learn_group = -1 };
+        StateCounters unmap_side = {};
         uint64_t iotlb_unattributed = 0, map_flushes;
         size_t n_active = 0;
         int only_active = -1, single_unit;
         bool all_dma_lazy = true;
+        _cleanup_free_ AttributionGroupIn *gin = NULL;
+        _cleanup_(attribution_done) Attribution att = {};
+        int r;
 
         if (!t || !tick || (t->n_groups && !in->group_active) || in->interval_s <= 0)
                 return -EINVAL;
@@ -88,7 +162,11 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         a.rates = calloc(t->n_groups + 1, sizeof(*a.rates));
         a.units = calloc(t->n_units + 1, sizeof(*a.units));
         a.unattributed = calloc(t->n_units + 1, sizeof(*a.unattributed));
-        if (!a.groups || !a.rates || !a.units || !a.unattributed) {
+        a.sources = calloc(t->n_groups + 1, sizeof(*a.sources));
+        a.tick_unmaps = calloc(t->n_groups + 1, sizeof(*a.tick_unmaps));
+        a.learn = calloc(tick->n_domains + 1, sizeof(*a.learn));
+        gin = calloc(t->n_groups + 1, sizeof(*gin));
+        if (!a.groups || !a.rates || !a.units || !a.unattributed || !a.sources || !a.tick_unmaps || !a.learn || !gin) {
                 accounting_tick_done(&a);
                 return -ENOMEM;
         }
@@ -109,12 +187,24 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 state_counters_add(&a.total, &d);
                 if (u >= 0)
                         state_counters_add(&a.units[u], &d);
-                if (gi >= 0)
+                if (gi >= 0) {
                         state_counters_add(&a.groups[gi], &d);
-                else {
+                        gin[gi].page_selective += c->iotlb_page;
+                } else {
                         iotlb_unattributed += c->iotlb;
                         if (u >= 0)
                                 state_counters_add(&a.unattributed[u], &d);
+                }
+                /* No device is in it now (perhaps one was: a detached
+                 * entry still attributes it): a candidate to learn. */
+                if (c->iotlb >= DOMAIN_LEARN_MIN && !domain_did_known(in->map, c->unit, c->did)) {
+                        AccountingDomainSeen *l = &a.learn[a.n_learn++];
+
+                        snprintf(l->unit, sizeof(l->unit), "%s", c->unit);
+                        l->did = c->did;
+                        l->iotlb = c->iotlb;
+                        l->iotlb_page = c->iotlb_page;
+                        l->group = -1;
                 }
         }
         for (size_t i = 0; tick->qi_ok && i < tick->n_units; i++) {
@@ -138,6 +228,23 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 if (t->groups[i].type == GROUP_TYPE_DMA)
                         all_dma_lazy = false;
         }
+        {
+                size_t n_moving = 0;
+                int only_moving = -1;
+
+                for (size_t i = 0; i < t->n_groups; i++)
+                        if (in->group_moved_data ? in->group_moved_data[i] : in->group_active[i]) {
+                                n_moving++;
+                                only_moving = (int) i;
+                        }
+                if (n_moving == 1) {
+                        a.learn_group = only_moving;
+                        for (size_t i = 0; i < a.n_learn; i++) {
+                                a.learn[i].group = only_moving;
+                                a.learn[i].how = "invalidated while that group alone moved data";
+                        }
+                }
+        }
 
         /* Each mapping's own flush where maps are flushed too, one per
          * mapping and so one per unmap (see any_unit_flushes_maps()). */
@@ -158,38 +265,136 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         if (single_unit >= 0)
                 state_counters_add(&a.units[single_unit], &unmap_side);
 
-        if (n_active == 1 && tick->counters_ok) {
-                a.unmaps_group = only_active;
-                unmap_owner = &a.groups[only_active];
-                snprintf(a.attribution, sizeof(a.attribution),
-                         "unmaps given to group %u: the only group whose devices did I/O this tick",
-                         t->groups[only_active].id);
-        } else {
-                unmap_owner = single_unit >= 0 ? &a.unattributed[single_unit] : NULL;
-                snprintf(a.attribution, sizeof(a.attribution), "unmaps unattributed: %s",
-                         !tick->counters_ok ? "the map/unmap counters are not running"
-                         : n_active == 0   ? "no group's devices did I/O this tick"
-                                           : "several groups did I/O this tick");
+        /* Each group's unmaps and maps (group-attribution.h). */
+        for (size_t i = 0; i < t->n_groups; i++) {
+                /* Identity and blocked groups unmap nothing through the
+                 * IOMMU: no share for them. */
+                gin[i].active = in->group_active[i] && t->groups[i].type != GROUP_TYPE_IDENTITY &&
+                                t->groups[i].type != GROUP_TYPE_BLOCKED;
+                gin[i].io_ops = in->group_io_ops ? in->group_io_ops[i] : in->group_active[i];
+                gin[i].unmaps_per_op = in->group_unmaps_per_op ? in->group_unmaps_per_op[i] : 0;
+                gin[i].strict = t->groups[i].type == GROUP_TYPE_DMA;
+                gin[i].domain_known = tick->qi_ok && group_domain_known(t, in->map, &t->groups[i]);
+                if (tick->dma_ok && (t->groups[i].type == GROUP_TYPE_DMA || t->groups[i].type == GROUP_TYPE_DMA_FQ)) {
+                        gin[i].device_counted = true;
+                        group_device_counts(t, tick, &t->groups[i], &gin[i]);
+                }
         }
-        if (unmap_owner)
-                state_counters_add(unmap_owner, &unmap_side);
+        r = attribution_compute(&(AttributionInput) { .counters_ok = tick->counters_ok, .unmaps = tick->unmaps,
+                                                      .maps = tick->maps, .iova_api = in->iova_api,
+                                                      .exact_carry = in->exact_carry_in,
+                                                      .groups = gin, .n_groups = t->n_groups },
+                                &att);
+        if (r < 0) {
+                accounting_tick_done(&a);
+                return r;
+        }
+        {
+                _cleanup_free_ uint64_t *w = calloc(t->n_groups + 2, sizeof(uint64_t));
+                _cleanup_free_ uint64_t *part = calloc(t->n_groups + 2, sizeof(uint64_t));
+                uint64_t n_apportioned = 0, exact = 0;
+                size_t n_shared = 0;
+
+                if (!w || !part) {
+                        accounting_tick_done(&a);
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < t->n_groups; i++) {
+                        StateCounters *g = &a.groups[i];
+
+                        a.sources[i] = att.groups[i].source;
+                        a.tick_unmaps[i] = att.groups[i].unmaps;
+                        g->unmaps += att.groups[i].unmaps;
+                        g->maps += att.groups[i].maps;
+                        g->unmaps_apportioned += att.groups[i].apportioned_unmaps;
+                        n_apportioned += att.groups[i].apportioned_unmaps;
+                        n_shared += att.groups[i].apportioned_unmaps > 0;
+                        exact += att.groups[i].unmaps - att.groups[i].apportioned_unmaps;
+                        w[i] = att.groups[i].unmaps;
+                }
+                w[t->n_groups] = att.unattributed_unmaps;
+                if (single_unit >= 0) {
+                        a.unattributed[single_unit].unmaps += att.unattributed_unmaps;
+                        a.unattributed[single_unit].maps += att.unattributed_maps;
+                }
+                /* The models, shared by unmaps (an estimate of an estimate:
+                 * the per-unmap k is not known per group). */
+                attribution_split(unmap_side.strict_model_invalidations, w, t->n_groups + 1, part);
+                for (size_t i = 0; i < t->n_groups; i++)
+                        a.groups[i].strict_model_invalidations += part[i];
+                if (single_unit >= 0)
+                        a.unattributed[single_unit].strict_model_invalidations += part[t->n_groups];
+                attribution_split(unmap_side.unpatched_model_invalidations, w, t->n_groups + 1, part);
+                for (size_t i = 0; i < t->n_groups; i++)
+                        a.groups[i].unpatched_model_invalidations += part[i];
+                if (single_unit >= 0)
+                        a.unattributed[single_unit].unpatched_model_invalidations += part[t->n_groups];
+
+                if (!tick->counters_ok)
+                        snprintf(a.attribution, sizeof(a.attribution), "unmaps unattributed: %s", att.why);
+                else
+                        snprintf(a.attribution, sizeof(a.attribution),
+                                 "unmaps: %" PRIu64 " exact, %" PRIu64 " apportioned among %zu groups by their "
+                                 "I/O operations%s, %" PRIu64 " unattributed%s%s",
+                                 exact, n_apportioned, n_shared,
+                                 att.weighted && n_apportioned ? " (weighted by their measured unmaps per operation)" : "",
+                                 att.unattributed_unmaps,
+                                 att.unattributed_unmaps ? ": " : "", att.unattributed_unmaps ? att.why : "");
+                if (iotlb_unattributed) {
+                        size_t len = strlen(a.attribution);
+
+                        snprintf(a.attribution + len, sizeof(a.attribution) - len,
+                                 "; %" PRIu64 " invalidations unattributed: global, or of domain ids not known "
+                                 "(no debugfs entry, attach descriptor or cache tag, not learned yet)",
+                                 iotlb_unattributed);
+                }
+        }
+        a.exact_carry_out = att.carry_out;
+        learn_by_match(t, gin, &a);
+        if (n_active == 1 && tick->counters_ok)
+                a.unmaps_group = only_active;
 
         /* Savings against strict, where both sides are known. */
         if (tick->counters_ok && tick->gather_ok && tick->qi_ok) {
                 uint64_t seen = a.total.iotlb_invalidations + in->strict_credit_in;
                 uint64_t avoided = sub0(unmap_side.strict_model_invalidations, seen);
+                _cleanup_free_ uint64_t *raw = calloc(t->n_groups + 1, sizeof(uint64_t));
+                _cleanup_free_ uint64_t *part = calloc(t->n_groups + 1, sizeof(uint64_t));
+                uint64_t raw_sum = 0, given = 0;
 
+                if (!raw || !part) {
+                        accounting_tick_done(&a);
+                        return -ENOMEM;
+                }
                 /* At most this tick's own invalidations are carried on. */
                 a.strict_credit_out = min_u64(sub0(seen, unmap_side.strict_model_invalidations),
                                               a.total.iotlb_invalidations);
 
                 a.total.avoided_vs_strict = avoided;
-                if (a.unmaps_group >= 0 && iotlb_unattributed == 0)
-                        a.groups[a.unmaps_group].avoided_vs_strict = avoided;
-                else if (single_unit >= 0)
-                        a.unattributed[single_unit].avoided_vs_strict = avoided;
                 if (single_unit >= 0)
                         a.units[single_unit].avoided_vs_strict = avoided;
+
+                /* Per lazy group: its share of strict's cost minus its own
+                 * invalidations; the total shared in proportion, never
+                 * beyond what each could have avoided. */
+                for (size_t i = 0; i < t->n_groups; i++)
+                        if (t->groups[i].type == GROUP_TYPE_DMA_FQ) {
+                                raw[i] = sub0(a.groups[i].strict_model_invalidations,
+                                              a.groups[i].iotlb_invalidations);
+                                raw_sum += raw[i];
+                        }
+                if (raw_sum > avoided)
+                        given = attribution_split(avoided, raw, t->n_groups, part);
+                else
+                        for (size_t i = 0; i < t->n_groups; i++)
+                                given += part[i] = raw[i];
+                for (size_t i = 0; i < t->n_groups; i++) {
+                        a.groups[i].avoided_vs_strict = part[i];
+                        if (att.groups[i].apportioned_unmaps)
+                                a.groups[i].avoided_apportioned = part[i];
+                }
+                if (single_unit >= 0)
+                        a.unattributed[single_unit].avoided_vs_strict = avoided - given;
 
                 /* The patched driver: only for unmaps known to be in lazy
                  * domains (the only active group is lazy, or no group is
@@ -233,18 +438,22 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 }
         }
 
-        /* Rates for the policy, only where they are known: exactly for the
-         * only group with I/O (it has every unmap), zero for the others
-         * then, and zero for all when the machine unmapped nothing. */
-        if (tick->counters_ok) {
-                double machine = (double) tick->unmaps / in->interval_s;
+        /* Rates for the policy, with their source, whenever the counters
+         * run. */
+        if (tick->counters_ok)
+                for (size_t i = 0; i < t->n_groups; i++) {
+                        const AttributionGroup *g = &att.groups[i];
 
-                for (size_t i = 0; i < t->n_groups; i++)
-                        if ((int) i == a.unmaps_group)
-                                a.rates[i] = (PolicyGroupRate) { .measured = true, .unmaps_per_sec = machine };
-                        else if (a.unmaps_group >= 0 || tick->unmaps == 0)
-                                a.rates[i] = (PolicyGroupRate) { .measured = true, .unmaps_per_sec = 0 };
-        }
+                        a.rates[i] = (PolicyGroupRate) {
+                                .measured = g->source != RATE_SOURCE_UNKNOWN,
+                                .unmaps_per_sec = (double) g->unmaps / in->interval_s,
+                                .source = rate_source_to_string(g->source),
+                                .exact = rate_source_is_exact(g->source) || g->source == RATE_SOURCE_IDLE,
+                                .share = g->source == RATE_SOURCE_APPORTIONED ? g->share : 0,
+                                .avoidable_known = g->batchable_known,
+                                .avoidable_per_sec = (double) g->batchable_unmaps / in->interval_s,
+                        };
+                }
         *ret = a;
         return 0;
 }

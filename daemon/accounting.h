@@ -11,10 +11,13 @@
  *    VT-d); the domain map ties a domain id to a device and so to a group.
  *    An invalidation whose domain is not known stays unattributed at its
  *    unit.
- *  - The iommu:map/unmap tracepoints name no device. A tick's unmaps are
- *    given to a group only when it is the only group whose devices did I/O
- *    (block, network or interrupts) in that tick; otherwise they stay
- *    unattributed. The machine's unmaps go to its unit when it has one.
+ *  - The iommu:map/unmap tracepoints name no device. Each group's unmaps
+ *    and maps come from group-attribution.h: exact by device (dma:*),
+ *    exact by its strict domain's page-selective invalidations, by
+ *    elimination, or apportioned by I/O operations (and counted in
+ *    unmaps_apportioned). What none of these places stays unattributed,
+ *    with why in `attribution`. The machine's unmaps go to its unit when it
+ *    has one.
  *  - "Strict would have cost" comes from the gather model: one sync per
  *    unmap below the recording filter, k + 1 for each recorded unmap (the
  *    driver's rules: 1 on AMD and on the generic page table, 6.19+, where
@@ -34,9 +37,14 @@
  *  - Invalidations a tick saw beyond its model are credited to the next
  *    tick only (see AccountingInput), never further: at a tick's edge the
  *    invalidations of an unmap are sampled a tick before its record.
- *  - Rates for the policy are given only where known: the only group with
- *    I/O has the machine's unmaps, the others none; when the machine
- *    unmapped nothing every group's rate is zero; otherwise unknown.
+ *  - Savings per group: what strict would have cost for a lazy group's
+ *    unmaps (the machine's model shared by unmaps) minus the invalidations
+ *    of its domains; the machine's avoided total is shared out in
+ *    proportion to those, never beyond them, and the rest stays
+ *    unattributed. A share that rests on apportioned unmaps is counted in
+ *    avoided_apportioned too.
+ *  - Rates for the policy: every group's, with its source, whenever the
+ *    counters run; unknown otherwise.
  *  - Time saved = avoided x the cost of one invalidation, when a cost is
  *    known (measured on debugfs, or configured); otherwise none is claimed.
  */
@@ -48,6 +56,7 @@
 #include "domain-map.h"
 #include "driver-verdict.h"
 #include "flush-sampler.h"
+#include "group-attribution.h"
 #include "policy.h"
 #include "state-file.h"
 #include "topology.h"
@@ -57,6 +66,16 @@ typedef struct AccountingInput {
         const FlushTick *tick;
         const DomainMap *map;         /* NULL: no domain is known */
         const bool *group_active;     /* parallel to topology->groups: its devices did I/O this tick */
+        const uint64_t *group_io_ops; /* parallel to topology->groups: its I/O operations; NULL: none known */
+        const double *group_unmaps_per_op; /* parallel: measured unmaps per operation, 0 unknown; NULL: none */
+        /* parallel: its devices moved data (block I/O, packets), not just
+         * interrupts; NULL: take group_active. Domain ids are learned only
+         * in ticks where one group alone moved data: a device active by
+         * its interrupts only (a NIC's watchdog, one whose traffic another
+         * network namespace hides) must not stop that. */
+        const bool *group_moved_data;
+        uint64_t exact_carry_in;      /* the previous tick's exact_carry_out */
+        bool iova_api;                /* the kernel maps some requests through the IOVA-based DMA API (6.17+) */
         double interval_s;            /* length of the tick */
         uint64_t cost_ns;             /* of one IOTLB invalidation; 0: unknown */
         /* The previous tick's credits (its *_credit_out): invalidations it
@@ -69,6 +88,14 @@ typedef struct AccountingInput {
         uint64_t patch_credit_in;     /* page-selective ones beyond the unpatched model */
 } AccountingInput;
 
+typedef struct AccountingDomainSeen {
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        uint16_t did;
+        uint64_t iotlb, iotlb_page;   /* its invalidations this tick */
+        int group;                    /* index of the group it seems to be, -1: none */
+        const char *how;              /* why, in words (static) */
+} AccountingDomainSeen;
+
 typedef struct AccountingTick {
         StateCounters *groups;        /* parallel to topology->groups */
         StateCounters *units;         /* parallel to topology->units: everything on the unit */
@@ -76,9 +103,20 @@ typedef struct AccountingTick {
         StateCounters total;          /* the machine */
         PolicyGroupRate *rates;       /* parallel to topology->groups */
         int unmaps_group;             /* index of the group given this tick's unmaps, -1: none */
-        char attribution[256];        /* how this tick's unmaps were attributed, in words */
+        char attribution[512];        /* how this tick's unmaps were attributed, in words */
+        RateSource *sources;          /* parallel to topology->groups: how its unmaps were obtained */
+        uint64_t *tick_unmaps;        /* parallel to topology->groups: its unmaps this tick */
+        /* Domain ids no map knows, invalidated at least DOMAIN_LEARN_MIN
+         * times this tick, each with the group it seems to be: the group
+         * that alone moved data (learn_group, an index), or the one strict
+         * group whose exact device count its page-selective invalidations
+         * match (one per strict unmap). Candidates for the DomainLearner. */
+        AccountingDomainSeen *learn;
+        size_t n_learn;
+        int learn_group;
         DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
         uint64_t strict_credit_out;   /* for the next tick's strict_credit_in */
+        uint64_t exact_carry_out;     /* for the next tick's exact_carry_in (group-attribution.h) */
         uint64_t patch_credit_out;    /* for the next tick's patch_credit_in */
 } AccountingTick;
 

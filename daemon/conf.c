@@ -99,6 +99,10 @@ static const ConfKey conf_table[] = {
         POLICY_KEY(flush_cost_ns, CONF_TYPE_UINT, "0", 0, 10000000,
                    "Cost of one IOTLB invalidation in nanoseconds, used to estimate what "
                    "strict costs. 0: measure it where possible, else report it as unknown."),
+        POLICY_KEY(require_exact_rate, CONF_TYPE_BOOL, "no", 0, 0,
+                   "auto: decide only on an exact unmap rate (counted by device or by "
+                   "domain, or the only group with I/O); with no, a rate apportioned "
+                   "among busy groups by their I/O operations is used too."),
 };
 
 static const char *const policy_mode_table[_POLICY_MODE_MAX] = {

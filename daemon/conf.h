@@ -119,6 +119,7 @@ typedef struct DevicePolicy {
         ConfValue allow_rebind;
         ConfValue allow_lazy_when_kernel_forced_strict;
         ConfValue flush_cost_ns;
+        ConfValue require_exact_rate;
 } DevicePolicy;
 
 /* A row of the table. */

@@ -30,6 +30,12 @@ static const CounterInfo counters[] = {
         ROW(time_saved_ns, "time_saved_ns", "time_saved_seconds", COUNTER_UNIT_NANOSECONDS,
             "Time not spent on IOTLB invalidations: avoided invalidations times the measured or configured "
             "cost of one (estimated)."),
+        ROW(unmaps_apportioned, "unmaps_apportioned", "unmaps_apportioned", COUNTER_UNIT_EVENTS,
+            "Of the unmaps, those apportioned among busy groups by their I/O operations (estimated)."),
+        ROW(avoided_apportioned, "avoided_apportioned", "avoided_vs_strict_apportioned_invalidations",
+            COUNTER_UNIT_EVENTS,
+            "Of the invalidations avoided compared with strict mode, those resting on apportioned unmaps "
+            "(estimated)."),
 };
 
 /* A counter added to StateCounters but not here would silently never be

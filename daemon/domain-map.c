@@ -317,6 +317,55 @@ int domain_map_observe_qi(DomainMap *m, const char *unit, unsigned cpu, const Qi
         return 0;
 }
 
+/* ---- learned ----------------------------------------------------------- */
+
+int domain_map_learn(DomainMap *m, const char *unit, const char *pci_name, uint16_t did) {
+        uint16_t seg, sid;
+        int r;
+
+        if (!unit_name_ok(unit) || qi_pci_name_to_sid(pci_name, &seg, &sid) < 0)
+                return -EINVAL;
+        if (domain_map_find_device(m, pci_name))
+                return 0;
+        r = entry_upsert(m, unit, sid, -1, did, DOMAIN_SOURCE_LEARNED);
+        if (r > 0)
+                /* The device's segment, not the unit's default. */
+                for (size_t i = 0; i < m->n_entries; i++)
+                        if (m->entries[i].sid == sid && m->entries[i].current && streq(m->entries[i].unit, unit))
+                                m->entries[i].segment = seg;
+        return r;
+}
+
+int domain_map_observe_cache_tag(DomainMap *m, const char *unit, const char *pci_name, uint16_t did, bool assign) {
+        uint16_t seg, sid;
+        int r;
+
+        if (!unit_name_ok(unit) || qi_pci_name_to_sid(pci_name, &seg, &sid) < 0)
+                return -EINVAL;
+        if (!assign)
+                return entry_detach(m, unit, sid, did);
+        r = entry_upsert(m, unit, sid, -1, did, DOMAIN_SOURCE_CACHE_TAG);
+        for (size_t i = 0; r > 0 && i < m->n_entries; i++)
+                if (m->entries[i].sid == sid && m->entries[i].current && streq(m->entries[i].unit, unit))
+                        m->entries[i].segment = seg;
+        return r;
+}
+
+int domain_map_forget_device(DomainMap *m, const char *pci_name) {
+        uint16_t seg, sid;
+        int n = 0;
+
+        if (qi_pci_name_to_sid(pci_name, &seg, &sid) < 0)
+                return 0;
+        for (size_t i = m->n_entries; i-- > 0;)
+                if (m->entries[i].source == DOMAIN_SOURCE_LEARNED && m->entries[i].sid == sid &&
+                    m->entries[i].segment == seg) {
+                        entry_remove(m, i);
+                        n++;
+                }
+        return n;
+}
+
 /* ---- lookups ----------------------------------------------------------- */
 
 int domain_map_set_segment(DomainMap *m, const char *unit, uint16_t segment) {
@@ -369,6 +418,8 @@ const char *domain_source_to_string(DomainSource s) {
                 [DOMAIN_SOURCE_DEBUGFS] = "debugfs dmar_translation_struct",
                 [DOMAIN_SOURCE_ATTACH] = "qi_submit attach (cc_inv did 0 + iotlb_inv domain)",
                 [DOMAIN_SOURCE_DETACH] = "qi_submit detach (cc_inv with the old did)",
+                [DOMAIN_SOURCE_LEARNED] = "learned from its invalidations and its group's I/O; the journal says how",
+                [DOMAIN_SOURCE_CACHE_TAG] = "intel_iommu:cache_tag_assign",
         };
 
         return (unsigned) s < _DOMAIN_SOURCE_MAX ? names[s] : "unknown";

@@ -55,6 +55,8 @@ typedef enum DomainSource {
         DOMAIN_SOURCE_DEBUGFS,     /* read from dmar_translation_struct */
         DOMAIN_SOURCE_ATTACH,      /* cc_inv did 0 + iotlb_inv DSI (caching mode) */
         DOMAIN_SOURCE_DETACH,      /* cc_inv with the old did: no longer current */
+        DOMAIN_SOURCE_LEARNED,     /* invalidated while its group alone did I/O (domain_map_learn()) */
+        DOMAIN_SOURCE_CACHE_TAG,   /* intel_iommu:cache_tag_assign (6.10+) */
         _DOMAIN_SOURCE_MAX,
 } DomainSource;
 
@@ -105,6 +107,21 @@ int domain_map_read_debugfs(DomainMap *m, int sysfs_fd, char **ret_reason);
 /* Learns from one descriptor submitted on unit from cpu (in the order each
  * CPU submitted them). Returns 1 when the map changed, 0 when not, -ENOMEM. */
 int domain_map_observe_qi(DomainMap *m, const char *unit, unsigned cpu, const QiDesc *d);
+
+/* (c) learned: the caller saw did invalidated on unit while the group of
+ * pci_name alone did I/O (group-attribution.h, DomainLearner). Kept until
+ * the device is attached again: the detach descriptor (b) ends it, as does
+ * domain_map_forget_device() for a re-attach the map cannot see (a switch
+ * with rebind, a hotplug). Returns 1 when added, 0 when the device already
+ * has a current entry (which wins), -EINVAL for a bad name, -ENOMEM. */
+int domain_map_learn(DomainMap *m, const char *unit, const char *pci_name, uint16_t did);
+/* (d) intel_iommu:cache_tag_assign / _unassign (v6.10+, intel/trace.h):
+ * "dmar0/0000:00:03.0 type iotlb did 4 pasid 0": on assign the device's
+ * DMA domain is did (type iotlb, pasid 0 only); on unassign it left it.
+ * Returns 1 when the map changed, 0 when not, -EINVAL, -ENOMEM. */
+int domain_map_observe_cache_tag(DomainMap *m, const char *unit, const char *pci_name, uint16_t did, bool assign);
+/* Drops the device's learned entries. Returns how many went. */
+int domain_map_forget_device(DomainMap *m, const char *pci_name);
 
 /* Sets the PCI segment of a unit's devices (all devices of one DMAR unit
  * are on one segment). Returns 0 or -ENOMEM. */

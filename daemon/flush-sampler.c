@@ -22,6 +22,23 @@ struct FlushSampler {
         char qi_status[256];
         DomainMap map;
 
+        /* intel_iommu:cache_tag_assign/_unassign (6.10+): domain ids. */
+        PerfSampler *cache_tag[2];
+        const TraceField *f_ct_iommu[2], *f_ct_dev[2], *f_ct_type[2], *f_ct_did[2], *f_ct_pasid[2];
+        char cache_tag_status[160];
+
+        /* dma:* unmap API events, one record stream per event present. */
+        PerfSampler *dma[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        const TraceField *f_device[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        unsigned dma_ring_pages[FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        size_t n_dma;
+        char dma_status[384];
+        FlushDeviceCount *devices;
+        size_t n_devices, devices_alloc;
+        bool devices_handed_out;  /* the last collect gave them away: start afresh */
+        bool dma_failed;
+        uint64_t dma_lost;
+
         /* This tick's counts, reused between ticks. */
         FlushDomainCount *domains;
         size_t n_domains, domains_alloc;
@@ -103,6 +120,188 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
         set_status(s->unmap_status, sizeof(s->unmap_status), what, r, why);
 }
 
+static void open_cache_tag_records(FlushSampler *s, int sysfs_fd) {
+        static const char *const events[2] = { "cache_tag_assign", "cache_tag_unassign" };
+        char *why = NULL;
+        int r = 0;
+
+        if (s->rules.driver != GATHER_DRIVER_VTD) {
+                snprintf(s->cache_tag_status, sizeof(s->cache_tag_status), "not applicable: not VT-d");
+                return;
+        }
+        for (size_t i = 0; i < 2 && r >= 0; i++) {
+                PerfSamplerOptions opts = { .ring_pages = 8 };
+                const TraceFormat *f;
+
+                r = tracepoint_sampler_open(sysfs_fd, NULL, "intel_iommu", events[i], &opts, &s->cache_tag[i], &why);
+                if (r < 0)
+                        break;
+                f = perf_sampler_format(s->cache_tag[i]);
+                s->f_ct_iommu[i] = trace_format_field(f, "iommu");
+                s->f_ct_dev[i] = trace_format_field(f, "dev");
+                s->f_ct_type[i] = trace_format_field(f, "type");
+                s->f_ct_did[i] = trace_format_field(f, "domain_id");
+                s->f_ct_pasid[i] = trace_format_field(f, "pasid");
+                if (!s->f_ct_iommu[i] || !s->f_ct_dev[i] || !s->f_ct_type[i] || !s->f_ct_did[i] || !s->f_ct_pasid[i]) {
+                        r = -EPROTO;
+                        free(why);
+                        why = strdup("intel_iommu:cache_tag_* lacks an iommu, dev, type, domain_id or pasid field");
+                } else
+                        r = perf_sampler_enable(s->cache_tag[i]);
+        }
+        if (r < 0)
+                for (size_t i = 0; i < 2; i++)
+                        s->cache_tag[i] = perf_sampler_free(s->cache_tag[i]);
+        if (r == -ENOENT) {
+                free(why);
+                why = strdup("no intel_iommu:cache_tag_assign (before 6.10)");
+        }
+        set_status(s->cache_tag_status, sizeof(s->cache_tag_status),
+                   "recording intel_iommu:cache_tag_assign/_unassign (domain ids of ATS devices attached from now on; "
+                   "an IOTLB tag names only the unit)",
+                   r, why);
+}
+
+/* One cache tag record, kept until both rings are read: an unassign and
+ * the assign that follows it arrive on two rings, and only their times
+ * give their order (a re-attached device often gets its old id again). */
+typedef struct CacheTagEvent {
+        uint64_t time;
+        bool assign;
+        uint16_t did;
+        char unit[FLUSH_SAMPLER_UNIT_MAX];
+        char dev[32];
+} CacheTagEvent;
+
+typedef struct CacheTagDrain {
+        FlushSampler *s;
+        size_t i;
+        CacheTagEvent *ev;
+        size_t n, allocated;
+} CacheTagDrain;
+
+static int on_cache_tag(const PerfSample *p, void *userdata) {
+        CacheTagDrain *c = userdata;
+        FlushSampler *s = c->s;
+        CacheTagEvent e = { .time = p->time, .assign = c->i == 0 };
+        uint64_t type, did, pasid;
+
+        if (trace_field_string(s->f_ct_iommu[c->i], p->raw, p->raw_size, e.unit, sizeof(e.unit)) < 0 ||
+            trace_field_string(s->f_ct_dev[c->i], p->raw, p->raw_size, e.dev, sizeof(e.dev)) < 0 ||
+            trace_field_u64(s->f_ct_type[c->i], p->raw, p->raw_size, &type) < 0 ||
+            trace_field_u64(s->f_ct_did[c->i], p->raw, p->raw_size, &did) < 0 ||
+            trace_field_u64(s->f_ct_pasid[c->i], p->raw, p->raw_size, &pasid) < 0)
+                return 0;
+        /* The device's own address space (IOMMU_NO_PASID, 0), tag types
+         * CACHE_TAG_IOTLB and CACHE_TAG_DEVTLB (0 and 1). Observed on 6.12:
+         * an IOTLB tag names the unit ("dmar0/dmar0 type iotlb did 3"), not
+         * the device; only a device-TLB tag (ATS) names the device, and a
+         * name that is no PCI address is skipped by the domain map. */
+        if (type > 1 || pasid != 0)
+                return 0;
+        e.did = (uint16_t) did;
+        if (greedy_realloc((void **) &c->ev, &c->allocated, c->n + 1, sizeof(*c->ev)) < 0) {
+                s->oom = true;
+                return -ENOMEM;
+        }
+        c->ev[c->n++] = e;
+        return 0;
+}
+
+static int cache_tag_event_cmp(const void *a, const void *b) {
+        const CacheTagEvent *x = a, *y = b;
+
+        return x->time < y->time ? -1 : x->time > y->time;
+}
+
+static void drain_cache_tags(FlushSampler *s) {
+        CacheTagDrain c = { .s = s };
+
+        for (c.i = 0; c.i < 2; c.i++)
+                if (s->cache_tag[c.i]) {
+                        PerfRingStats st = {};
+
+                        (void) perf_sampler_drain(s->cache_tag[c.i], on_cache_tag, &c, &st);
+                }
+        if (c.n > 1)
+                qsort(c.ev, c.n, sizeof(*c.ev), cache_tag_event_cmp);
+        for (size_t i = 0; i < c.n; i++)
+                if (domain_map_observe_cache_tag(&s->map, c.ev[i].unit, c.ev[i].dev, c.ev[i].did, c.ev[i].assign) ==
+                    -ENOMEM)
+                        s->oom = true;
+        free(c.ev);
+}
+
+/* The unmap side of the DMA API as the dma:* tracepoints (6.12+) name it:
+ * 6.12 has dma_unmap_page, 7.x dma_unmap_phys; _sg and _resource on both;
+ * dma_free and friends for coherent allocations. Whichever this kernel
+ * has, each with a "device" string field (read from its format file). */
+static const char *const dma_unmap_events[] = {
+        "dma_unmap_page", "dma_unmap_phys", "dma_unmap_sg", "dma_unmap_resource",
+        "dma_free", "dma_free_pages", "dma_free_sgt",
+};
+
+static void open_dma_records(FlushSampler *s, int sysfs_fd) {
+        char names[256] = "";
+        size_t len = 0;
+        int last_r = -ENOENT;
+        char *last_why = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(dma_unmap_events) && s->n_dma < FLUSH_SAMPLER_DMA_EVENTS_MAX; i++) {
+                /* The busy ones get the larger rings. */
+                PerfSamplerOptions opts = { .ring_pages = i < 3 ? 64 : 8 };
+                /* The rings poll readable a quarter full (the default), and
+                 * the manager drains them then: between ticks too. */
+                PerfSampler *p = NULL;
+                char *why = NULL;
+                int r;
+
+                r = tracepoint_sampler_open(sysfs_fd, NULL, "dma", dma_unmap_events[i], &opts, &p, &why);
+                if (r >= 0 && !(s->f_device[s->n_dma] = trace_format_field(perf_sampler_format(p), "device"))) {
+                        r = -EPROTO;
+                        free(why);
+                        why = strdup("no device field in its format");
+                }
+                if (r >= 0)
+                        r = perf_sampler_enable(p);
+                if (r < 0) {
+                        perf_sampler_free(p);
+                        if (r != -ENOENT || !last_why) {
+                                free(last_why);
+                                last_why = why;
+                                last_r = r;
+                        } else
+                                free(why);
+                        continue;
+                }
+                free(why);
+                s->dma_ring_pages[s->n_dma] = opts.ring_pages;
+                s->dma[s->n_dma++] = p;
+                len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
+                                len ? ", " : "", dma_unmap_events[i]);
+        }
+        if (s->n_dma == 0)
+                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r,
+                           last_r == -ENOENT ? strdup("no dma:* unmap tracepoints (before 6.12)") : last_why);
+        else {
+                char what[384];
+
+                free(last_why);
+                snprintf(what, sizeof(what),
+                         "recording dma:%s by device (%zu fds per CPU, %zu KiB of ring per CPU)", names, s->n_dma,
+                         flush_sampler_dma_ring_kib(s));
+                set_status(s->dma_status, sizeof(s->dma_status), what, 0, NULL);
+        }
+}
+
+size_t flush_sampler_dma_ring_kib(const FlushSampler *s) {
+        size_t kib = 0;
+
+        for (size_t i = 0; i < s->n_dma; i++)
+                kib += (s->dma_ring_pages[i] + 1) * 4; /* data pages and the control page */
+        return kib;
+}
+
 static void open_qi_records(FlushSampler *s, int sysfs_fd) {
         PerfSamplerOptions opts = { .ring_pages = 128 };
         char *why = NULL;
@@ -150,6 +349,8 @@ int flush_sampler_new(int sysfs_fd, const GatherRules *rules, FlushSampler **ret
         if (!s->rules.pgsize_bitmap)
                 s->rules.pgsize_bitmap = SZ_4K | SZ_2M | SZ_1G;
         open_qi_records(s, sysfs_fd);
+        open_dma_records(s, sysfs_fd);
+        open_cache_tag_records(s, sysfs_fd);
         /* The counters start from zero: the first collect is a delta. */
         if (s->maps) {
                 (void) perf_counter_read(s->maps, &s->maps_last);
@@ -170,6 +371,8 @@ int flush_sampler_new_disabled(const char *why, FlushSampler **ret) {
         snprintf(s->counters_status, sizeof(s->counters_status), "not opened: %s", why);
         snprintf(s->unmap_status, sizeof(s->unmap_status), "not opened: %s", why);
         snprintf(s->qi_status, sizeof(s->qi_status), "not opened: %s", why);
+        snprintf(s->dma_status, sizeof(s->dma_status), "not opened: %s", why);
+        snprintf(s->cache_tag_status, sizeof(s->cache_tag_status), "not opened: %s", why);
         *ret = s;
         return 0;
 }
@@ -181,6 +384,11 @@ FlushSampler *flush_sampler_free(FlushSampler *s) {
         perf_counter_free(s->unmaps);
         perf_sampler_free(s->unmap_records);
         perf_sampler_free(s->qi_records);
+        for (size_t i = 0; i < s->n_dma; i++)
+                perf_sampler_free(s->dma[i]);
+        for (size_t i = 0; i < 2; i++)
+                perf_sampler_free(s->cache_tag[i]);
+        free(s->devices);
         domain_map_done(&s->map);
         free(s->domains);
         free(s->units);
@@ -198,6 +406,38 @@ static int on_unmap(const PerfSample *p, void *userdata) {
                 return 0;
         }
         gather_model_account_rules(&s->gather, &s->rules, iova, size);
+        return 0;
+}
+
+typedef struct DmaDrain {
+        FlushSampler *s;
+        const TraceField *device;
+} DmaDrain;
+
+static int on_dma_unmap(const PerfSample *p, void *userdata) {
+        DmaDrain *d = userdata;
+        FlushSampler *s = d->s;
+        char name[sizeof(s->devices->name)];
+        FlushDeviceCount *c = NULL;
+
+        if (trace_field_string(d->device, p->raw, p->raw_size, name, sizeof(name)) < 0)
+                return 0;
+        for (size_t i = 0; i < s->n_devices; i++)
+                if (streq(s->devices[i].name, name)) {
+                        c = &s->devices[i];
+                        break;
+                }
+        if (!c) {
+                if (greedy_realloc((void **) &s->devices, &s->devices_alloc, s->n_devices + 1,
+                                   sizeof(*s->devices)) < 0) {
+                        s->oom = true;
+                        return -ENOMEM;
+                }
+                c = &s->devices[s->n_devices++];
+                *c = (FlushDeviceCount) {};
+                snprintf(c->name, sizeof(c->name), "%s", name);
+        }
+        c->unmaps++;
         return 0;
 }
 
@@ -293,6 +533,8 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         ret->unmap_records_lost = st.lost;
                 }
         }
+        /* Attaches first: the invalidations that follow find their domain. */
+        drain_cache_tags(s);
         if (s->qi_records) {
                 PerfRingStats st = {};
 
@@ -305,7 +547,61 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                         ret->qi_records_lost = st.lost;
                 }
         }
+        if (s->n_dma) {
+                flush_sampler_drain_dma(s);
+                /* A lost record leaves some device short: no exact counts
+                 * this tick. */
+                ret->dma_ok = !s->dma_failed && s->dma_lost == 0 && !s->oom;
+                ret->devices = s->devices;
+                ret->n_devices = s->n_devices;
+                ret->dma_records_lost = s->dma_lost;
+                s->devices_handed_out = true;
+        }
         return s->oom ? -ENOMEM : 0;
+}
+
+void flush_sampler_drain_dma(FlushSampler *s) {
+        if (s->devices_handed_out) {
+                s->n_devices = 0;
+                s->dma_lost = 0;
+                s->dma_failed = false;
+                s->devices_handed_out = false;
+        }
+        for (size_t i = 0; i < s->n_dma; i++) {
+                PerfRingStats st = {};
+                DmaDrain d = { .s = s, .device = s->f_device[i] };
+
+                if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
+                        s->dma_failed = true;
+                s->dma_lost += st.lost;
+        }
+}
+
+size_t flush_sampler_n_dma_fds(const FlushSampler *s) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < s->n_dma; i++)
+                n += perf_sampler_n_fds(s->dma[i]);
+        return n;
+}
+
+int flush_sampler_dma_fd(const FlushSampler *s, size_t k) {
+        for (size_t i = 0; i < s->n_dma; i++) {
+                size_t n = perf_sampler_n_fds(s->dma[i]);
+
+                if (k < n)
+                        return perf_sampler_fd(s->dma[i], k);
+                k -= n;
+        }
+        return -EINVAL;
+}
+
+const char *flush_sampler_status_cache_tag(const FlushSampler *s) {
+        return s->cache_tag_status;
+}
+
+const char *flush_sampler_status_dma(const FlushSampler *s) {
+        return s->dma_status;
 }
 
 const char *flush_sampler_status_counters(const FlushSampler *s) {

@@ -11,7 +11,16 @@
  *    (gather_model_filter_min_size()): unmaps below it cost one sync in
  *    strict mode and none in lazy mode, so they need no record;
  *  - a ring buffer of intel_iommu:qi_submit records, decoded and counted
- *    per (unit, domain id), feeding the domain map too.
+ *    per (unit, domain id), feeding the domain map too;
+ *  - intel_iommu:cache_tag_assign/_unassign records (6.10+): the domain id
+ *    of a device attached from now on (rebinds, hotplug, the daemon's own
+ *    switches), into the domain map, where the tag names the device: a
+ *    device-TLB tag (ATS) does; an IOTLB tag names only the unit (6.12);
+ *  - record streams of the dma:* unmap tracepoints the kernel has (6.12+),
+ *    counted per device name: one stream per event and CPU, whatever the
+ *    number of devices (a kernel-side filter per device would need an fd
+ *    per device, event and CPU, and the kernel evaluates every attached
+ *    filter on every event).
  *
  * Each part degrades on its own: what the kernel lacks is reported in
  * words (flush_sampler_status()) and the rest goes on.
@@ -24,6 +33,7 @@
 #include "gather-model.h"
 
 #define FLUSH_SAMPLER_UNIT_MAX 16
+#define FLUSH_SAMPLER_DMA_EVENTS_MAX 8
 
 /* Invalidations of one (unit, domain id) within a tick. */
 typedef struct FlushDomainCount {
@@ -41,6 +51,12 @@ typedef struct FlushUnitCount {
         uint64_t iotlb_global;
 } FlushUnitCount;
 
+/* dma:* map/unmap API events of one device within a tick. */
+typedef struct FlushDeviceCount {
+        char name[32];           /* dev_name(): "0000:00:03.0" */
+        uint64_t maps, unmaps;
+} FlushDeviceCount;
+
 typedef struct FlushTick {
         bool counters_ok;        /* maps/unmaps measured this tick */
         uint64_t maps, unmaps;
@@ -54,6 +70,10 @@ typedef struct FlushTick {
         FlushUnitCount *units;
         size_t n_units;
         uint64_t qi_records_lost;
+        bool dma_ok;             /* the dma:* records were read: devices[] has every device's */
+        FlushDeviceCount *devices;
+        size_t n_devices;
+        uint64_t dma_records_lost;
 } FlushTick;
 
 typedef struct FlushSampler FlushSampler;
@@ -81,6 +101,17 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret);
 const char *flush_sampler_status_counters(const FlushSampler *s);
 const char *flush_sampler_status_unmap_records(const FlushSampler *s);
 const char *flush_sampler_status_qi(const FlushSampler *s);
+
+const char *flush_sampler_status_dma(const FlushSampler *s);
+const char *flush_sampler_status_cache_tag(const FlushSampler *s);
+/* The dma:* ring fds (all events and CPUs), to watch for EPOLLIN, and the
+ * drain to call then: it adds to the device counts the next collect hands
+ * out, so a busy device's records never wait a whole tick in the ring. */
+size_t flush_sampler_n_dma_fds(const FlushSampler *s);
+int flush_sampler_dma_fd(const FlushSampler *s, size_t i);
+void flush_sampler_drain_dma(FlushSampler *s);
+/* The ring memory the dma:* streams take per CPU, in KiB. */
+size_t flush_sampler_dma_ring_kib(const FlushSampler *s);
 
 /* The domain ids learnt from attach/detach invalidations and debugfs. */
 DomainMap *flush_sampler_domain_map(FlushSampler *s);

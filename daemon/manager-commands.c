@@ -102,6 +102,19 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
                 json_object_object_add(o, "desired", json_object_new_string(group_type_to_string(dec->desired)));
                 json_object_object_add(o, "action", json_object_new_string(policy_action_to_string(dec->action)));
                 json_object_object_add(o, "reason", json_object_new_string(dec->reason));
+                if (dec->rate.measured) {
+                        json_object *r = json_object_new_object();
+
+                        json_object_object_add(r, "unmaps_per_sec", json_object_new_double(dec->rate.unmaps_per_sec));
+                        json_object_object_add(r, "source", json_object_new_string(dec->rate.source ?: "measured"));
+                        json_object_object_add(r, "exact", json_object_new_boolean(dec->rate.exact));
+                        if (!dec->rate.exact)
+                                json_object_object_add(r, "apportioned_share", json_object_new_double(dec->rate.share));
+                        if (dec->rate.avoidable_known)
+                                json_object_object_add(r, "lazy_would_batch_per_sec",
+                                                       json_object_new_double(dec->rate.avoidable_per_sec));
+                        json_object_object_add(o, "unmap_rate", r);
+                }
         }
         if (manager_refusal((Manager *) m, g->id))
                 json_object_object_add(o, "last_switch_refused", json_object_new_string(manager_refusal((Manager *) m, g->id)));
@@ -225,6 +238,9 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(src, "map_unmap_counters", json_object_new_string(flush_sampler_status_counters(m->flush)));
                 json_object_object_add(src, "unmap_records", json_object_new_string(flush_sampler_status_unmap_records(m->flush)));
                 json_object_object_add(src, "invalidation_records", json_object_new_string(flush_sampler_status_qi(m->flush)));
+                json_object_object_add(src, "unmaps_by_device", json_object_new_string(flush_sampler_status_dma(m->flush)));
+                json_object_object_add(src, "domain_ids_at_attach",
+                                       json_object_new_string(flush_sampler_status_cache_tag(m->flush)));
         }
         if (m->workload)
                 json_object_object_add(src, "workload", json_object_new_string(workload_status(m->workload)));
@@ -350,6 +366,29 @@ static json_object *explain_device(const Manager *m, const Device *d) {
         return o;
 }
 
+
+/* How each member's VT-d domain id is known, for explain: invalidations
+ * are attributed to the group by it, and a strict group's unmaps counted. */
+static void explain_domains(const Manager *m, const IommuGroup *g, FILE *f) {
+        const DomainMap *map = m->flush ? flush_sampler_domain_map(m->flush) : NULL;
+        bool vtd = false;
+
+        for (size_t i = 0; i < m->topology->n_units; i++)
+                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
+        if (!vtd || !map)
+                return;
+        for (char **n = g->devices; n && *n; n++) {
+                const DomainEntry *e = domain_map_find_device(map, *n);
+
+                if (e)
+                        fprintf(f, "  domain: %s is domain id %u on %s (%s)\n", *n, e->did, e->unit,
+                                domain_source_to_string(e->source));
+                else
+                        fprintf(f, "  domain: %s: not known (no debugfs entry, attach descriptor or cache tag "
+                                   "yet, not learned yet): its invalidations stay unattributed\n", *n);
+        }
+}
+
 static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         json_object *o, *devs;
@@ -376,6 +415,7 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
                 if (dec && (f = open_memstream(&text, &size))) {
                         int r = policy_decision_explain(dec, f);
 
+                        explain_domains(m, g, f);
                         if (fclose(f) == 0 && r >= 0)
                                 json_object_object_add(o, "decision", json_object_new_string(text));
                 }
@@ -407,8 +447,11 @@ static json_object *savings_sources(const Manager *m) {
                 vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
-                        "measured: perf counters on iommu:map/unmap; given to a group only when it was the only "
-                        "group doing I/O in a tick, else unattributed at the unit"));
+                        "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
+                        "(dma:* tracepoints), exact by domain (a strict group's page-selective invalidations), "
+                        "by elimination (the only group with I/O left), else apportioned among the groups "
+                        "with I/O by their I/O operations (counted in unmaps_apportioned); unattributed at the "
+                        "unit only what no group with I/O can have"));
         else {
                 snprintf(buf, sizeof(buf), "not measured: %s", counters);
                 json_object_object_add(o, "unmaps", json_object_new_string(buf));
@@ -454,7 +497,10 @@ static json_object *handle_savings(Manager *m) {
                 json_object_object_add(go, "group", json_object_new_int64(g->id));
                 json_object_object_add(go, "type", json_str_or_null(g->type_raw));
                 json_object_object_add(go, "source", json_object_new_string(
-                        "measured counts, estimated savings: see sources"));
+                        sg->counters.unmaps_apportioned
+                                ? "counts partly apportioned among busy groups by their I/O operations "
+                                  "(unmaps_apportioned, avoided_apportioned), estimated savings: see sources"
+                                : "measured counts, estimated savings: see sources"));
                 json_object_array_add(groups, go);
         }
         for (size_t i = 0; i < m->state.n_units; i++) {

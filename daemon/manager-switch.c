@@ -124,6 +124,13 @@ static void record_result(Manager *m, const PolicyDecision *d, const SwitchResul
                  * min_dwell_s is counted in whole ticks like sustain_s. */
                 if (ps)
                         policy_group_state_record_switch(ps, d->now_ns ? d->now_ns : now_monotonic_ns());
+                /* Rebound: the group has a new domain; what was learned of
+                 * the old one no longer holds. */
+                if (g && m->flush && group_switch_needs_rebind(res->from, res->to))
+                        for (char **dev = g->devices; dev && *dev; dev++)
+                                if (domain_map_forget_device(flush_sampler_domain_map(m->flush), *dev) > 0)
+                                        log_info("Group %u re-attached: the domain id learned for %s is forgotten",
+                                                 d->group, *dev);
                 /* Remember the kernel's own type the first time we change it. */
                 if (sg && !sg->changed_from)
                         sg->changed_from = strdup(group_type_to_string(res->from));

@@ -3,6 +3,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
@@ -311,6 +312,71 @@ static bool manager_decisions_unbind(const Manager *m) {
         return false;
 }
 
+/* A domain id no map knows, page-selectively invalidated in consecutive
+ * ticks while one group alone moved data, is that group's (group-attribution.h): learned for
+ * its devices on that unit until they are attached again. */
+static void manager_learn_domains(Manager *m, const AccountingTick *a) {
+        for (size_t i = 0; i < a->n_learn; i++) {
+                const AccountingDomainSeen *l = &a->learn[i];
+                const IommuGroup *g;
+
+                if (l->group < 0 || (size_t) l->group >= m->topology->n_groups)
+                        continue;
+                g = &m->topology->groups[l->group];
+                if (domain_learner_see(&m->domain_learner, l->unit, l->did, g->id, m->ticks) <= 0)
+                        continue;
+                for (char **dev = g->devices; dev && *dev; dev++) {
+                        const Device *d = topology_find_device(m->topology, *dev);
+
+                        if (!d || !d->unit || !streq(d->unit, l->unit))
+                                continue;
+                        if (domain_map_learn(flush_sampler_domain_map(m->flush), l->unit, *dev, l->did) > 0)
+                                log_info("Learned domain id %u on %s for %s (group %u): %s", l->did, l->unit, *dev,
+                                         g->id, l->how);
+                }
+        }
+}
+
+static struct GroupUnmapsPerOp *unmaps_per_op_find(Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_unmaps_per_op; i++)
+                if (m->unmaps_per_op[i].group == group)
+                        return &m->unmaps_per_op[i];
+        return NULL;
+}
+
+/* Each group's unmaps per I/O operation, measured in ticks when its count
+ * was exact: what its operations weigh when unmaps are apportioned. */
+static double *manager_unmaps_per_op(Manager *m) {
+        double *r = calloc(m->topology->n_groups + 1, sizeof(double));
+
+        for (size_t i = 0; r && i < m->topology->n_groups; i++) {
+                const struct GroupUnmapsPerOp *u = unmaps_per_op_find(m, m->topology->groups[i].id);
+
+                r[i] = u ? u->unmaps_per_op : 0;
+        }
+        return r;
+}
+
+static void manager_update_unmaps_per_op(Manager *m, const AccountingTick *a, const uint64_t *io_ops) {
+        for (size_t i = 0; io_ops && i < m->topology->n_groups; i++) {
+                unsigned id = m->topology->groups[i].id;
+                struct GroupUnmapsPerOp *u = unmaps_per_op_find(m, id);
+                double prev = u ? u->unmaps_per_op : 0;
+                double next = attribution_unmaps_per_op(prev, a->sources[i], a->tick_unmaps[i], io_ops[i]);
+
+                if (next == prev)
+                        continue;
+                if (!u) {
+                        if (greedy_realloc((void **) &m->unmaps_per_op, &m->unmaps_per_op_allocated,
+                                           m->n_unmaps_per_op + 1, sizeof(*m->unmaps_per_op)) < 0)
+                                return;
+                        u = &m->unmaps_per_op[m->n_unmaps_per_op++];
+                        u->group = id;
+                }
+                u->unmaps_per_op = next;
+        }
+}
+
 /* Samples, accounts and decides: one monitoring step. */
 static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double interval_s) {
         const DeviceWorkload *work = NULL;
@@ -331,11 +397,17 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (r >= 0)
                 manager_reread_active_types(m, active);
         if (r >= 0) {
+                _cleanup_free_ double *per_op = manager_unmaps_per_op(m);
                 AccountingInput in = {
                         .topology = m->topology,
                         .tick = &ft,
                         .map = flush_sampler_domain_map(m->flush),
                         .group_active = active,
+                        .group_io_ops = workload_group_io_ops(m->workload),
+                        .group_unmaps_per_op = per_op,
+                        .group_moved_data = workload_group_moved_data(m->workload),
+                        .exact_carry_in = m->exact_carry,
+                        .iova_api = m->iova_api,
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
                         .strict_credit_in = m->strict_credit,
@@ -355,11 +427,14 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;
+        m->exact_carry = a.exact_carry_out;
         m->patch_credit = a.patch_credit_out;
         m->driver_evidence.mixed_unmaps += a.evidence.mixed_unmaps;
         m->driver_evidence.unpatched_would_pay += a.evidence.unpatched_would_pay;
         m->driver_evidence.page_selective_seen += a.evidence.page_selective_seen;
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
+        manager_learn_domains(m, &a);
+        manager_update_unmaps_per_op(m, &a, workload_group_io_ops(m->workload));
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
         manager_read_latency(m);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
@@ -531,6 +606,11 @@ Manager *manager_free(Manager *m) {
                 (void) dmar_latency_disable(m->sysfs_fd, NULL);
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
+        domain_learner_done(&m->domain_learner);
+        for (size_t i = 0; i < m->n_dma_sources; i++)
+                sd_event_source_disable_unref(m->dma_sources[i]);
+        free(m->dma_sources);
+        free(m->unmaps_per_op);
         state_done(&m->state);
         free(m->state_warning);
         closep(&m->sysfs_fd);
@@ -718,6 +798,32 @@ static bool kernel_has_iova_api(const Topology *t) {
                x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
 }
 
+static int on_dma_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        flush_sampler_drain_dma(m->flush);
+        return 0;
+}
+
+/* A busy device fills its ring within a tick: drain when one polls
+ * readable. Without the sources the tick still drains (and counts what
+ * was lost). */
+static void manager_watch_dma_rings(Manager *m) {
+        size_t n = flush_sampler_n_dma_fds(m->flush);
+
+        m->dma_sources = calloc(n + 1, sizeof(*m->dma_sources));
+        for (size_t i = 0; m->dma_sources && i < n; i++) {
+                int r = sd_event_add_io(m->event, &m->dma_sources[m->n_dma_sources],
+                                        flush_sampler_dma_fd(m->flush, i), EPOLLIN, on_dma_ring, m);
+
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot watch a dma:* ring, it is drained each tick only: %m");
+                        break;
+                }
+                m->n_dma_sources++;
+        }
+}
+
 static int open_samplers(Manager *m) {
         int r;
 
@@ -728,6 +834,14 @@ static int open_samplers(Manager *m) {
                                       sizeof(m->flush_rules));
                 log_info("Flush model: %s", m->flush_rules);
                 r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
+                /* IOVA-API unmaps flush at once in either mode and fire no
+                 * dma:* event: only those with one count as what lazy mode
+                 * would batch. */
+                m->iova_api = kernel_has_iova_api(m->topology);
+                log_info("IOVA-based DMA API path: %s",
+                         m->iova_api ? "in this kernel: only unmaps with a dma:* event count as what lazy mode "
+                                       "would batch"
+                                     : "not in this kernel: every unmap goes through the flush queue when lazy");
         } else
                 r = flush_sampler_new_disabled("perf counts the running kernel, and --sysfs-root reads another tree",
                                                &m->flush);
@@ -739,6 +853,9 @@ static int open_samplers(Manager *m) {
         log_info("Map/unmap counters: %s", flush_sampler_status_counters(m->flush));
         log_info("Unmap records: %s", flush_sampler_status_unmap_records(m->flush));
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
+        log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
+        log_info("Domain ids at attach: %s", flush_sampler_status_cache_tag(m->flush));
+        manager_watch_dma_rings(m);
         log_info("Workload: %s", workload_status(m->workload));
         manager_start_latency_timing(m);
         return 0;

@@ -70,11 +70,21 @@ typedef struct Manager {
         uint64_t device_usage_read_ns; /* CLOCK_MONOTONIC of the last read */
         char *state_warning;       /* what loading the state file said, if anything */
         uint64_t last_state_save_ns;
-        char attribution[256];     /* how the last tick's unmaps were attributed */
+        char attribution[512];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
         uint64_t strict_credit, patch_credit; /* accounting's credits for the next tick */
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
+        DomainLearner domain_learner;   /* domain ids seen while one group alone did I/O */
+        bool iova_api;                  /* the kernel has the IOVA-based DMA API path (6.17+) */
+        struct GroupUnmapsPerOp {
+                unsigned group;
+                double unmaps_per_op;   /* attribution_unmaps_per_op() */
+        } *unmaps_per_op;
+        size_t n_unmaps_per_op, unmaps_per_op_allocated;
         char flush_rules[256];          /* the gather model's rule set in use, in words (log, status) */
+        sd_event_source **dma_sources;  /* one per dma:* ring fd: drained when a quarter full */
+        size_t n_dma_sources;
+        uint64_t exact_carry;           /* exact per-group unmaps a tick counted beyond the machine's */
         uint64_t switch_outcomes[_SWITCH_OUTCOME_MAX]; /* since start, for metrics */
         bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
         uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */

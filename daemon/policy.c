@@ -260,8 +260,41 @@ static void thresholds_fill(PolicyDecision *d) {
                 group_value_pick(&th->strict_below, m, &p->strict_below_unmaps_per_sec, false);
                 group_value_pick(&th->sustain_s, m, &p->sustain_s, true);
                 group_value_pick(&th->min_dwell_s, m, &p->min_dwell_s, true);
+                if (p->require_exact_rate.b && !th->require_exact) {
+                        _cleanup_free_ char *from = conf_origin_to_string(&p->require_exact_rate.origin);
+
+                        th->require_exact = true;
+                        snprintf(th->require_exact_from, sizeof(th->require_exact_from), "%s, %s",
+                                 m->device->name, strna(from));
+                }
                 group_value_pick(&th->max_switches_per_hour, m, &p->max_switches_per_hour, false);
         }
+}
+
+/* The rate auto decides on: the unmaps lazy mode would batch, where that
+ * is known to be fewer than all (IOVA-API unmaps flush at every unmap in
+ * either mode: going lazy saves nothing on them). */
+static double decision_rate(const PolicyGroupRate *r) {
+        return r->avoidable_known && r->avoidable_per_sec < r->unmaps_per_sec ? r->avoidable_per_sec
+                                                                               : r->unmaps_per_sec;
+}
+
+/* The rate in words: "2400 unmaps/s", with its source when it is not a
+ * measurement of this group alone, and what lazy would save when that is
+ * less. */
+static void rate_describe(const PolicyGroupRate *r, char *buf, size_t size) {
+        char src[96] = "";
+
+        if (r->source && !r->exact)
+                snprintf(src, sizeof(src), " (%s: %.0f %% of the unmaps no exact source placed, by I/O operations)",
+                         r->source, r->share * 100);
+        if (decision_rate(r) < r->unmaps_per_sec)
+                snprintf(buf, size,
+                         "lazy would save %.0f of %.0f unmaps/s%s: the rest flush at every unmap on this kernel "
+                         "(IOVA DMA API)",
+                         decision_rate(r), r->unmaps_per_sec, src);
+        else
+                snprintf(buf, size, "%.0f unmaps/s%s", r->unmaps_per_sec, src);
 }
 
 /* Updates the above/below runs with this tick's rate. */
@@ -269,9 +302,9 @@ static void runs_update(const PolicyDecision *d, PolicyGroupState *state, uint64
         const PolicyThresholds *th = &d->thresholds;
         bool below = false, above = false;
 
-        if (d->rate.measured) {
-                below = d->rate.unmaps_per_sec < (double) th->strict_below.value.u;
-                above = !below && d->rate.unmaps_per_sec > (double) th->lazy_above.value.u;
+        if (d->rate.measured && !(th->require_exact && !d->rate.exact)) {
+                below = decision_rate(&d->rate) < (double) th->strict_below.value.u;
+                above = !below && decision_rate(&d->rate) > (double) th->lazy_above.value.u;
         }
         if (below && !state->below)
                 state->below_since_ns = now;
@@ -405,22 +438,29 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
 static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecision *d) {
         const PolicyThresholds *th = &d->thresholds;
         uint64_t sustain_ns = th->sustain_s.value.u * POLICY_NSEC_PER_SEC;
-        double rate = d->rate.unmaps_per_sec;
+        char rate[320];
 
         if (!d->rate.measured) {
                 reason_add(d, "policy auto: the unmap rate is not measured, no change");
                 return;
         }
+        if (th->require_exact && !d->rate.exact) {
+                reason_add(d, "policy auto: the unmap rate is %s and require_exact_rate = yes (%s): "
+                              "no change until an exact rate exists",
+                           d->rate.source ? d->rate.source : "not exact", th->require_exact_from);
+                return;
+        }
+        rate_describe(&d->rate, rate, sizeof(rate));
         if (state->below) {
                 uint64_t held = elapsed_ns(now, state->below_since_ns);
 
                 if (d->current == GROUP_TYPE_DMA) {
-                        reason_add(d, "policy auto: %.0f unmaps/s, below strict_below_unmaps_per_sec "
+                        reason_add(d, "policy auto: %s, below strict_below_unmaps_per_sec "
                                       "= %" PRIu64 "; the group is already DMA",
                                    rate, th->strict_below.value.u);
                         return;
                 }
-                reason_add(d, "policy auto: %.0f unmaps/s, below strict_below_unmaps_per_sec = %"
+                reason_add(d, "policy auto: %s, below strict_below_unmaps_per_sec = %"
                               PRIu64 " for %.0f s (sustain_s = %" PRIu64 ")",
                            rate, th->strict_below.value.u, ns_to_s(held), th->sustain_s.value.u);
                 if (held >= sustain_ns)
@@ -437,7 +477,7 @@ static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecis
                 _cleanup_free_ char *lazy_from = conf_origin_to_string(&th->lazy_above.value.origin);
                 _cleanup_free_ char *strict_from = conf_origin_to_string(&th->strict_below.value.origin);
 
-                reason_add(d, "policy auto: %.0f unmaps/s, but lazy_above_unmaps_per_sec = %" PRIu64
+                reason_add(d, "policy auto: %s, but lazy_above_unmaps_per_sec = %" PRIu64
                               " (%s, %s) is not above strict_below_unmaps_per_sec = %" PRIu64
                               " (%s, %s): no band between them, so auto does not go lazy; fix the config",
                            rate, th->lazy_above.value.u, strna(th->lazy_above.device), strna(lazy_from),
@@ -448,12 +488,12 @@ static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecis
                 uint64_t held = elapsed_ns(now, state->above_since_ns);
 
                 if (d->current == GROUP_TYPE_DMA_FQ) {
-                        reason_add(d, "policy auto: %.0f unmaps/s, above lazy_above_unmaps_per_sec "
+                        reason_add(d, "policy auto: %s, above lazy_above_unmaps_per_sec "
                                       "= %" PRIu64 "; the group is already DMA-FQ",
                                    rate, th->lazy_above.value.u);
                         return;
                 }
-                reason_add(d, "policy auto: %.0f unmaps/s, above lazy_above_unmaps_per_sec = %"
+                reason_add(d, "policy auto: %s, above lazy_above_unmaps_per_sec = %"
                               PRIu64 " for %.0f s (sustain_s = %" PRIu64 ")",
                            rate, th->lazy_above.value.u, ns_to_s(held), th->sustain_s.value.u);
                 if (held >= sustain_ns)
@@ -462,7 +502,7 @@ static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecis
                         reason_add(d, ", not yet sustained");
                 return;
         }
-        reason_add(d, "policy auto: %.0f unmaps/s, between strict_below_unmaps_per_sec = %" PRIu64
+        reason_add(d, "policy auto: %s, between strict_below_unmaps_per_sec = %" PRIu64
                       " and lazy_above_unmaps_per_sec = %" PRIu64 ": no change",
                    rate, th->strict_below.value.u, th->lazy_above.value.u);
 }
@@ -709,8 +749,13 @@ int policy_decision_explain(const PolicyDecision *d, FILE *out) {
                 fprintf(out, "  override: %s, until cleared%s\n",
                         policy_override_mode_to_string(d->override.mode),
                         d->by_override ? "" : " (not applied)");
-        if (d->rate.measured)
-                fprintf(out, "  unmap rate: %.0f/s over the last tick\n", d->rate.unmaps_per_sec);
+        if (d->rate.measured && d->rate.source && !d->rate.exact)
+                fprintf(out, "  unmap rate: %.0f/s over the last tick, %s: %.0f %% of the unmaps no exact source "
+                             "placed, by the groups' I/O operations (block I/Os, packets, interrupts)\n",
+                        d->rate.unmaps_per_sec, d->rate.source, d->rate.share * 100);
+        else if (d->rate.measured)
+                fprintf(out, "  unmap rate: %.0f/s over the last tick, %s\n", d->rate.unmaps_per_sec,
+                        d->rate.source ? d->rate.source : "measured");
         else
                 fprintf(out, "  unmap rate: not measured\n");
         if (th->lazy_above.device)

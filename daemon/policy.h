@@ -84,6 +84,18 @@
 typedef struct PolicyGroupRate {
         bool measured;          /* false: unknown this tick (no counter, a gap) */
         double unmaps_per_sec;
+        /* How it was obtained (a static string: "exact by device", "exact
+         * by domain", "exact by elimination", "apportioned", "no I/O"; NULL:
+         * "measured"), and for an apportioned rate its share of the unmaps
+         * no exact source placed, by I/O operations. */
+        const char *source;
+        bool exact;
+        double share;
+        /* The unmaps the flush queue would batch on this kernel (map/unmap
+         * API; IOVA-API unmaps flush at every unmap in either mode). Not
+         * known: every unmap counts. */
+        bool avoidable_known;
+        double avoidable_per_sec;
 } PolicyGroupRate;
 
 /* What the device-usage reader knows about one device. */
@@ -195,6 +207,10 @@ typedef struct PolicyThresholds {
         PolicyGroupValue min_dwell_s;    /* largest */
         PolicyGroupValue max_switches_per_hour; /* smallest */
         bool auto_members_only;          /* combined over the auto members only */
+        /* require_exact_rate: yes when any (auto) member says yes, and
+         * where that came from ("0000:00:03.0, [driver nvme] at f:3"). */
+        bool require_exact;
+        char require_exact_from[160];
 } PolicyThresholds;
 
 typedef struct PolicyMember {

@@ -61,6 +61,8 @@ typedef struct StateCounters {
         uint64_t avoided_vs_strict;
         uint64_t avoided_by_patch;
         uint64_t time_saved_ns;
+        uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
+        uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
 } StateCounters;
 
 typedef struct StateGroup {

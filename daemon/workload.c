@@ -27,6 +27,8 @@ struct WorkloadSampler {
         size_t n_nets;
         DeviceWorkload *devices;
         bool *group_active;
+        uint64_t *group_io_ops;
+        bool *group_moved_data;
         size_t n_devices, n_groups;
 };
 
@@ -71,6 +73,8 @@ WorkloadSampler *workload_sampler_free(WorkloadSampler *w) {
         prev_free(w);
         free(w->devices);
         free(w->group_active);
+        free(w->group_io_ops);
+        free(w->group_moved_data);
         free(w);
         return NULL;
 }
@@ -103,15 +107,23 @@ int workload_sample(WorkloadSampler *w, const Topology *t, uint64_t now_ns, cons
         if (!w->devices || w->n_devices != t->n_devices || w->n_groups != t->n_groups) {
                 free(w->devices);
                 free(w->group_active);
+                free(w->group_io_ops);
+                free(w->group_moved_data);
                 w->devices = calloc(t->n_devices + 1, sizeof(*w->devices));
                 w->group_active = calloc(t->n_groups + 1, sizeof(*w->group_active));
-                if (!w->devices || !w->group_active)
+                w->group_io_ops = calloc(t->n_groups + 1, sizeof(*w->group_io_ops));
+                w->group_moved_data = calloc(t->n_groups + 1, sizeof(*w->group_moved_data));
+                if (!w->devices || !w->group_active || !w->group_io_ops || !w->group_moved_data) {
+                        w->n_devices = w->n_groups = SIZE_MAX; /* reallocate next time */
                         return -ENOMEM;
+                }
                 w->n_devices = t->n_devices;
                 w->n_groups = t->n_groups;
         }
         memset(w->devices, 0, (t->n_devices + 1) * sizeof(*w->devices));
         memset(w->group_active, 0, (t->n_groups + 1) * sizeof(*w->group_active));
+        memset(w->group_io_ops, 0, (t->n_groups + 1) * sizeof(*w->group_io_ops));
+        memset(w->group_moved_data, 0, (t->n_groups + 1) * sizeof(*w->group_moved_data));
 
         if (interrupts_read(w->proc_fd, &irqs) == -ENOMEM)
                 return -ENOMEM;
@@ -166,14 +178,21 @@ int workload_sample(WorkloadSampler *w, const Topology *t, uint64_t now_ns, cons
                                 dw->net.tx_pps += r.tx_pps;
                         }
                 }
-                moved_data = dw->block.read_ios + dw->block.write_ios + dw->block.discard_ios + dw->block.flush_ios +
-                                     dw->net.rx_packets + dw->net.tx_packets > 0;
+                dw->io_ops = dw->block.read_ios + dw->block.write_ios + dw->block.discard_ios + dw->block.flush_ios +
+                             dw->net.rx_packets + dw->net.tx_packets;
+                moved_data = dw->io_ops > 0;
+                dw->moved_data = moved_data;
+                if (!has_data_path)
+                        dw->io_ops = dw->irq.events;
                 dw->active = has_data_path ? moved_data : dw->irq.events > 0;
                 if (dw->active && d->group >= 0) {
                         const IommuGroup *g = topology_find_group(t, (unsigned) d->group);
 
-                        if (g)
+                        if (g) {
                                 w->group_active[g - t->groups] = true;
+                                w->group_io_ops[g - t->groups] += dw->io_ops;
+                                w->group_moved_data[g - t->groups] |= dw->moved_data;
+                        }
                 }
         }
         prev_free(w);
@@ -196,6 +215,14 @@ oom:
         free(nets);
         interrupts_free(irqs);
         return -ENOMEM;
+}
+
+const uint64_t *workload_group_io_ops(const WorkloadSampler *w) {
+        return w->group_io_ops;
+}
+
+const bool *workload_group_moved_data(const WorkloadSampler *w) {
+        return w->group_moved_data;
 }
 
 const char *workload_status(const WorkloadSampler *w) {

@@ -21,6 +21,11 @@ typedef struct DeviceWorkload {
         IrqRate irq;
         BlockRate block;
         NetRate net;
+        /* Its I/O operations in the tick: block I/Os and packets, or for a
+         * device with neither its interrupts. What unmaps no exact source
+         * placed are apportioned by. */
+        uint64_t io_ops;
+        bool moved_data;        /* block I/O or packets, not just interrupts */
         bool active;
 } DeviceWorkload;
 
@@ -36,6 +41,13 @@ WorkloadSampler *workload_sampler_free(WorkloadSampler *w);
  * only takes the baseline: nothing is active. 0 or -ENOMEM. */
 int workload_sample(WorkloadSampler *w, const Topology *t, uint64_t now_ns, const DeviceWorkload **ret_devices,
                     const bool **ret_group_active);
+
+/* The I/O operations of each group's active devices in the last sample,
+ * parallel to the topology's groups (valid until the next sample). */
+const uint64_t *workload_group_io_ops(const WorkloadSampler *w);
+/* Whether each group's devices moved data (not just interrupts), parallel
+ * likewise. */
+const bool *workload_group_moved_data(const WorkloadSampler *w);
 
 /* "interrupts, block stat, netlink" or what is missing, in words. */
 const char *workload_status(const WorkloadSampler *w);

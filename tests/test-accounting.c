@@ -76,7 +76,9 @@ static void test_lazy_group_alone(void) {
         CHECK_INT(a.unattributed[0].unmaps, 0, "nothing unattributed");
         CHECK(a.rates[0].measured && a.rates[0].unmaps_per_sec == 1000, "group 1 rate measured: 1000/s");
         CHECK(a.rates[1].measured && a.rates[1].unmaps_per_sec == 0, "group 2: no unmaps");
-        CHECK(strstr(a.attribution, "only group") != NULL, "attribution in words: %s", a.attribution);
+        CHECK(strstr(a.attribution, "1000 exact") != NULL, "attribution in words: %s", a.attribution);
+        CHECK_STR(a.rates[0].source, "exact by elimination", "the only active group: exact by elimination");
+        CHECK(a.rates[0].exact, "and exact");
         accounting_tick_done(&a);
 
         a = run(&t, &tick, &map, true, false, false, 3500);
@@ -101,13 +103,24 @@ static void test_several_active(void) {
         make_topology(&t, &u, g, d, types, false);
         make_map(&map);
         a = run(&t, &tick, &map, true, true, false, 0);
-        CHECK_INT(a.unmaps_group, -1, "two active groups: unmaps not given to either");
-        CHECK_INT(a.groups[0].unmaps + a.groups[1].unmaps, 0, "no per-group split invented");
-        CHECK_INT(a.unattributed[0].unmaps, 800, "unmaps unattributed at the unit");
+        CHECK_INT(a.unmaps_group, -1, "two active groups: unmaps not given to either whole");
+        /* Lazy groups: no exact source; equal I/O (none given): 400 each,
+         * apportioned and counted so. */
+        CHECK_INT(a.groups[0].unmaps, 400, "group 1: apportioned half");
+        CHECK_INT(a.groups[1].unmaps, 400, "group 2: apportioned half");
+        CHECK_INT(a.groups[0].unmaps_apportioned, 400, "counted as apportioned");
+        CHECK_INT(a.unattributed[0].unmaps, 0, "nothing left unattributed");
         CHECK_INT(a.groups[0].iotlb_invalidations, 10, "invalidations still attributed by domain id (group 1)");
         CHECK_INT(a.groups[1].iotlb_invalidations, 4, "invalidations still attributed by domain id (group 2)");
-        CHECK_INT(a.unattributed[0].avoided_vs_strict, 800 - 14, "avoided counted at the unit");
-        CHECK(!a.rates[0].measured && !a.rates[1].measured && !a.rates[2].measured, "rates unknown");
+        CHECK_INT(a.groups[0].avoided_vs_strict, 400 - 10, "group 1 saved its strict share less its invalidations");
+        CHECK_INT(a.groups[1].avoided_vs_strict, 400 - 4, "group 2 likewise");
+        CHECK_INT(a.groups[0].avoided_apportioned, 390, "resting on apportioned unmaps");
+        CHECK_INT(a.unattributed[0].avoided_vs_strict, 0, "nothing avoided left unattributed");
+        CHECK_INT(a.units[0].avoided_vs_strict, 800 - 14, "the unit's total");
+        CHECK(a.rates[0].measured && a.rates[1].measured && a.rates[2].measured, "rates known");
+        CHECK_STR(a.rates[0].source, "apportioned", "labelled apportioned");
+        CHECK(!a.rates[0].exact && a.rates[0].share == 0.5, "not exact, share 0.5");
+        CHECK_STR(a.rates[2].source, "no I/O", "the idle group");
         accounting_tick_done(&a);
         domain_map_done(&map);
 }
@@ -322,8 +335,160 @@ static void test_idle_and_unknown(void) {
         CHECK_INT(accounting_compute(NULL, &a), -EINVAL, "no input");
 }
 
+/* A busy server's tick: the nvme (group 1, strict, domain 5 known) reads,
+ * the e1000e (group 2, lazy, domain 6 known) and the virtio disk (group 3,
+ * strict, domain unknown) trickle. The nvme's unmaps are exact by domain;
+ * the rest is apportioned by I/O operations; every figure sums to the
+ * machine's; an unknown domain seen while one group alone did I/O is a
+ * learning candidate, and not while several did. */
+static void test_busy_server(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA };
+        FlushDomainCount dom[3] = { { .unit = "dmar0", .did = 5, .iotlb = 2000, .iotlb_page = 2000 },
+                                    { .unit = "dmar0", .did = 6, .iotlb = 3, .iotlb_domain = 3 },
+                                    { .unit = "dmar0", .did = 7, .iotlb = 10, .iotlb_page = 10 } };
+        FlushTick tick = { .counters_ok = true, .maps = 2060, .unmaps = 2060, .gather_ok = true, .qi_ok = true,
+                           .domains = dom, .n_domains = 3 };
+        uint64_t io_ops[3] = { 2000, 40, 10 };
+        bool active[3] = { true, true, true };
+        AccountingInput in = { .interval_s = 1.0, .group_active = active, .group_io_ops = io_ops, .tick = &tick };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingTick a = {};
+        uint64_t sum;
+
+        make_topology(&t, &u, g, d, types, false);
+        for (int i = 0; i < 3; i++)
+                d[i].unit = unit_name;
+        make_map(&map);
+        in.topology = &t;
+        in.map = &map;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute");
+        CHECK_STR(a.rates[0].source, "exact by domain", "nvme: exact by domain");
+        CHECK_INT(a.groups[0].unmaps, 2000, "nvme: its page-selective invalidations");
+        CHECK_INT(a.groups[0].unmaps_apportioned, 0, "nvme: nothing apportioned");
+        CHECK(a.rates[0].measured && a.rates[0].unmaps_per_sec == 2000, "nvme rate 2000/s");
+        /* The rest, 60, by I/O operations 40:10. */
+        CHECK_INT(a.groups[1].unmaps, 48, "e1000e: 40/50 of 60");
+        CHECK_INT(a.groups[2].unmaps, 12, "virtio: 10/50 of 60");
+        CHECK_STR(a.rates[2].source, "apportioned", "virtio: apportioned");
+        CHECK(a.rates[2].share > 0.19 && a.rates[2].share < 0.21, "virtio share 0.2");
+        sum = a.groups[0].unmaps + a.groups[1].unmaps + a.groups[2].unmaps + a.unattributed[0].unmaps;
+        CHECK_INT(sum, 2060, "unmaps sum to the machine's");
+        sum = a.groups[0].maps + a.groups[1].maps + a.groups[2].maps + a.unattributed[0].maps;
+        CHECK_INT(sum, 2060, "maps sum to the machine's");
+        sum = a.groups[0].avoided_vs_strict + a.groups[1].avoided_vs_strict + a.groups[2].avoided_vs_strict +
+              a.unattributed[0].avoided_vs_strict;
+        CHECK_INT(sum, a.total.avoided_vs_strict, "avoided sums to the machine's");
+        CHECK_INT(a.groups[0].avoided_vs_strict, 0, "the strict nvme avoided nothing");
+        CHECK_INT(a.groups[1].avoided_vs_strict, 45, "the lazy NIC: 48 strict less its 3");
+        CHECK_INT(a.groups[1].avoided_apportioned, 45, "and it rests on apportioned unmaps");
+        CHECK_INT(a.n_learn, 0, "several active groups: nothing to learn");
+        accounting_tick_done(&a);
+
+        /* The virtio disk alone: did 7 is a candidate for group 3. */
+        active[0] = active[1] = false;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, one active");
+        CHECK_INT(a.learn_group, 2, "learning for the only active group");
+        CHECK_INT(a.n_learn, 1, "one unknown domain");
+        CHECK_INT(a.learn[0].did, 7, "did 7");
+        accounting_tick_done(&a);
+
+        /* The NIC active by its interrupts only (its traffic in another
+         * network namespace): the virtio disk still alone moved data. */
+        {
+                bool moved[3] = { false, false, true };
+
+                active[1] = true;
+                in.group_moved_data = moved;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, a NIC with interrupts only");
+                CHECK_INT(a.learn_group, 2, "still learning for the disk");
+                CHECK_INT(a.n_learn, 1, "did 7 a candidate");
+                accounting_tick_done(&a);
+                moved[1] = true;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, the NIC moving data too");
+                CHECK_INT(a.n_learn, 0, "two groups moved data: nothing to learn");
+                accounting_tick_done(&a);
+                in.group_moved_data = NULL;
+                active[1] = false;
+                dom[2].iotlb = dom[2].iotlb_page = 3;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, a stray flush");
+                CHECK_INT(a.n_learn, 0, "fewer than DOMAIN_LEARN_MIN invalidations: not a candidate");
+                accounting_tick_done(&a);
+                dom[2].iotlb = dom[2].iotlb_page = 10;
+        }
+
+        /* dma:* counts: all three busy, yet did 7's 10 page-selective
+         * invalidations match the strict virtio disk's 10 exact unmaps (and
+         * nobody else's): a candidate for it. */
+        {
+                FlushDeviceCount devs[3] = { { .name = "0000:00:03.0", .unmaps = 2000 },
+                                             { .name = "0000:00:04.0", .unmaps = 50 },
+                                             { .name = "0000:00:05.0", .unmaps = 10 } };
+
+                tick.dma_ok = true;
+                tick.devices = devs;
+                tick.n_devices = 3;
+                active[0] = active[1] = active[2] = true;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, exact by device");
+                CHECK_STR(a.rates[2].source, "exact by device", "virtio exact by device");
+                CHECK_INT(a.n_learn, 1, "did 7 a candidate by its match");
+                CHECK_INT(a.learn[0].group, 2, "for the virtio disk");
+                CHECK(a.learn[0].how && strstr(a.learn[0].how, "matched"), "says how: %s", strna(a.learn[0].how));
+                accounting_tick_done(&a);
+                devs[2].unmaps = 30; /* 10 invalidations for 30 strict unmaps: not its domain */
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, no match");
+                CHECK_INT(a.n_learn, 0, "no strict group's count matches: no candidate");
+                accounting_tick_done(&a);
+                tick.dma_ok = false;
+                tick.devices = NULL;
+                tick.n_devices = 0;
+                active[0] = active[1] = true;
+        }
+
+        /* Learned: did 7 is the virtio's, its unmaps exact by domain now. */
+        CHECK_INT(domain_map_learn(&map, "dmar0", "0000:00:05.0", 7), 1, "learn did 7 for 00:05.0");
+        CHECK_INT(accounting_group_of_domain(&t, &map, "dmar0", 7), 3, "did 7 is group 3");
+        active[0] = active[1] = true;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, learned");
+        CHECK_STR(a.rates[2].source, "exact by domain", "virtio: exact by its learned domain");
+        CHECK_INT(a.groups[2].unmaps, 10, "its page-selective invalidations");
+        CHECK_INT(a.groups[1].unmaps, 50, "the NIC: what is left, by elimination");
+        CHECK_STR(a.rates[1].source, "exact by elimination", "labelled so");
+        accounting_tick_done(&a);
+
+        /* Re-attached (the detach descriptor: cc_inv with the old did): the
+         * learned entry goes, the virtio is apportioned again. */
+        {
+                QiDesc detach = { .type = QI_TYPE_CC, .scope = QI_SCOPE_DEVICE, .did = 7, .sid = 0x28 };
+
+                CHECK_INT(domain_map_observe_qi(&map, "dmar0", 0, &detach), 1, "detach seen");
+        }
+        CHECK(!domain_map_find_device(&map, "0000:00:05.0"), "the learned entry is no longer current");
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, after re-attach");
+        CHECK_STR(a.rates[2].source, "apportioned", "virtio apportioned again");
+        accounting_tick_done(&a);
+        /* The new domain got the old id again (the kernel reuses freed
+         * ids): alone again, it is a candidate once more. */
+        active[0] = active[1] = false;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, alone after re-attach");
+        CHECK_INT(a.n_learn, 1, "the reused did 7 is a candidate again");
+        accounting_tick_done(&a);
+        active[0] = active[1] = true;
+
+        /* A learned entry also goes when the daemon re-attaches the group. */
+        CHECK_INT(domain_map_learn(&map, "dmar0", "0000:00:05.0", 8), 1, "learn did 8");
+        CHECK_INT(domain_map_forget_device(&map, "0000:00:05.0"), 1, "forgotten on a switch with rebind");
+        CHECK(!domain_map_find_device(&map, "0000:00:05.0"), "gone");
+        CHECK_INT(domain_map_learn(&map, "dmar0", "0000:00:03.0", 9), 0, "a device with a debugfs entry is not relearned");
+        domain_map_done(&map);
+}
+
 int main(void) {
         test_lazy_group_alone();
+        test_busy_server();
         test_several_active();
         test_unknown_domain();
         test_caching_mode();

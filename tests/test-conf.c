@@ -774,7 +774,8 @@ static void test_precedence(void) {
                         "max_switches_per_hour = 4 (built-in default)\n"
                         "allow_rebind = yes (from [class ethernet] at @:7)\n"
                         "allow_lazy_when_kernel_forced_strict = no (built-in default)\n"
-                        "flush_cost_ns = 0 (built-in default)\n",
+                        "flush_cost_ns = 0 (built-in default)\n"
+                        "require_exact_rate = no (built-in default)\n",
                         tpath("main.conf"));
                 CHECK(streq(dump, w), "explain_device output");
                 if (!streq(dump, w)) {

@@ -190,7 +190,28 @@ static void test_qi_learning(void) {
         domain_map_done(&m);
 }
 
+/* intel_iommu:cache_tag_assign/_unassign (6.10+), and learned entries. */
+static void test_cache_tag_and_learned(void) {
+        DomainMap m = {};
+        const DomainEntry *e[2];
+
+        CHECK_INT(domain_map_observe_cache_tag(&m, "dmar0", "0000:00:03.0", 4, true), 1, "assign did 4");
+        CHECK(domain_map_find_device(&m, "0000:00:03.0") && domain_map_find_device(&m, "0000:00:03.0")->did == 4,
+              "00:03.0 is in did 4");
+        CHECK_STR(domain_source_to_string(domain_map_find_device(&m, "0000:00:03.0")->source),
+                  "intel_iommu:cache_tag_assign", "its source");
+        CHECK_INT(domain_map_learn(&m, "dmar0", "0000:00:03.0", 9), 0, "a known device is not learned over");
+        CHECK_INT(domain_map_observe_cache_tag(&m, "dmar0", "0000:00:03.0", 4, false), 1, "unassign");
+        CHECK(!domain_map_find_device(&m, "0000:00:03.0"), "no current domain after the unassign");
+        CHECK_INT(domain_map_find_did(&m, "dmar0", 4, false, e, 2), 1, "did 4 kept as detached");
+        CHECK_INT(domain_map_learn(&m, "dmar0", "0000:00:03.0", 5), 1, "now it can be learned");
+        CHECK_INT(domain_map_forget_device(&m, "0000:00:03.0"), 1, "forgotten");
+        CHECK_INT(domain_map_observe_cache_tag(&m, "dmar0", "not-a-bdf", 4, true), -EINVAL, "a bad name");
+        domain_map_done(&m);
+}
+
 int main(void) {
+        test_cache_tag_and_learned();
         test_legacy();
         test_scalable();
         test_missing();

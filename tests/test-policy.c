@@ -912,6 +912,76 @@ static int rm_one(const char *path, _unused_ const struct stat *st, _unused_ int
         return remove(path);
 }
 
+/* Decides group id with a full rate (source, share, avoidable). */
+static int decide_rate(Fixture *f, unsigned id, PolicyGroupRate rate, PolicyDecision *d) {
+        size_t i = group_index(f, id);
+        PolicyInput in = { .topology = &f->t, .config = f->config, .rates = f->rates, .devices = f->facts,
+                           .now_ns = f->now };
+
+        f->rates[i] = rate;
+        return policy_decide_group(&in, i, policy_state_get(&f->state, id), d);
+}
+
+static void test_rate_sources(void) {
+        PolicyGroupRate apportioned = { .measured = true, .unmaps_per_sec = 5000, .source = "apportioned",
+                                        .share = 0.97 };
+        PolicyGroupRate iova = { .measured = true, .unmaps_per_sec = 2400, .source = "exact by device",
+                                 .exact = true, .avoidable_known = true, .avoidable_per_sec = 0 };
+        PolicyDecision d;
+        Fixture f;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out;
+
+        tap_diag("rate sources");
+        /* Apportioned rates are allowed by default: the nvme goes lazy, and
+         * explain says the rate was apportioned and by what. */
+        fixture_init(&f, "[policy]\nsustain_s = 0\n");
+        CHECK_INT(decide_rate(&f, 1, apportioned, &d), 0, "decides");
+        CHECK_INT(d.action, POLICY_ACTION_SWITCH, "apportioned rate above the threshold: switch");
+        CHECK_CONTAINS(d.reason, "5000 unmaps/s (apportioned: 97 % of the unmaps no exact source placed, "
+                                 "by I/O operations)");
+        out = open_memstream(&text, &size);
+        CHECK_INT(policy_decision_explain(&d, out), 0, "explains");
+        fclose(out);
+        CHECK_CONTAINS(text, "  unmap rate: 5000/s over the last tick, apportioned: 97 % of the unmaps no "
+                             "exact source placed, by the groups' I/O operations");
+        free(text);
+        text = NULL;
+        policy_decision_done(&d);
+        fixture_done(&f);
+
+        /* require_exact_rate for the driver: the group waits. */
+        fixture_init(&f, "[policy]\nsustain_s = 0\n[driver nvme]\nrequire_exact_rate = yes\n");
+        CHECK_INT(decide_rate(&f, 1, apportioned, &d), 0, "decides");
+        CHECK_INT(d.action, POLICY_ACTION_NONE, "apportioned rate with require_exact_rate: no change");
+        CHECK_CONTAINS(d.reason, "the unmap rate is apportioned and require_exact_rate = yes "
+                                 "(0000:01:00.0, [driver nvme] at ");
+        policy_decision_done(&d);
+        apportioned.exact = true;
+        apportioned.source = "exact by domain";
+        CHECK_INT(decide_rate(&f, 1, apportioned, &d), 0, "decides");
+        CHECK_INT(d.action, POLICY_ACTION_SWITCH, "an exact rate: switch");
+        policy_decision_done(&d);
+        fixture_done(&f);
+
+        /* IOVA-API unmaps: lazy would save nothing, the group stays strict
+         * and the reason says why. */
+        fixture_init(&f, "[policy]\nsustain_s = 0\n");
+        CHECK_INT(decide_rate(&f, 1, iova, &d), 0, "decides");
+        CHECK_INT(d.action, POLICY_ACTION_NONE, "nothing to save: no switch");
+        CHECK_CONTAINS(d.reason, "lazy would save 0 of 2400 unmaps/s: the rest flush at every unmap on this "
+                                 "kernel (IOVA DMA API), below strict_below_unmaps_per_sec");
+        policy_decision_done(&d);
+        /* Small requests: most batch, and it goes lazy. */
+        iova.avoidable_per_sec = 2000;
+        CHECK_INT(decide_rate(&f, 1, iova, &d), 0, "decides");
+        CHECK_INT(d.action, POLICY_ACTION_SWITCH, "2000 of 2400 batch: switch");
+        CHECK_CONTAINS(d.reason, "lazy would save 2000 of 2400 unmaps/s");
+        policy_decision_done(&d);
+        fixture_done(&f);
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -928,6 +998,7 @@ int main(void) {
         test_overrides();
         test_kernel_forced_strict();
         test_explain();
+        test_rate_sources();
         test_decide_all();
         test_state();
 

@@ -3,7 +3,7 @@
  * dma-load: O_DIRECT block I/O to drive DMA maps and unmaps through the
  * IOMMU of the guest's disk controller.
  *
- *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H | -A | -S]
+ *   dma-load -d /dev/nvme0n1 [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H | -A | -S]
  *
  * Each operation is one pread()/pwrite() of SIZE bytes (default 64K; K, M
  * and G suffixes) at consecutive offsets, wrapping at the device's end. The
@@ -12,6 +12,9 @@
  * whole huge page and half of the next. When no huge page can be had, -H
  * falls back to normal pages and says so (huge=0 in the result line); -HH
  * makes that an error.
+ *
+ * With -r the operations are paced to at most that many a second (a disk
+ * that trickles while another is busy).
  *
  * With -A the buffer is made of huge pages that are physically adjacent in
  * ascending order (found among the whole pool with /proc/self/pagemap and
@@ -80,7 +83,7 @@ static double now(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-w] [-H[H] | -A | -S]\n");
+		"usage: dma-load -d DEVICE [-b SIZE] [-n OPS | -t SECONDS] [-r OPS_PER_SEC] [-w] [-H[H] | -A | -S]\n");
 	exit(1);
 }
 
@@ -208,19 +211,20 @@ int main(int argc, char **argv)
 {
 	const char *dev = NULL;
 	unsigned long long bs = 64 << 10, ops = 0, seconds = 0, devsize = 0;
-	unsigned long long done = 0, off = 0;
+	unsigned long long done = 0, off = 0, rate = 0;
 	bool do_write = false, huge_ok = false, scatter = false, adjacent = false;
 	int huge = 0, opt, fd;
 	size_t maplen;
 	void *buf = MAP_FAILED;
 	double t0, t1;
 
-	while ((opt = getopt(argc, argv, "d:b:n:t:wHSA")) != -1) {
+	while ((opt = getopt(argc, argv, "d:b:n:t:r:wHSA")) != -1) {
 		switch (opt) {
 		case 'd': dev = optarg; break;
 		case 'b': if (parse_size(optarg, &bs) < 0) usage(); break;
 		case 'n': if (parse_size(optarg, &ops) < 0) usage(); break;
 		case 't': if (parse_size(optarg, &seconds) < 0) usage(); break;
+		case 'r': if (parse_size(optarg, &rate) < 0 || !rate) usage(); break;
 		case 'w': do_write = true; break;
 		case 'H': huge++; break;
 		case 'S': scatter = true; break;
@@ -292,6 +296,16 @@ int main(int argc, char **argv)
 			break;
 		if (off + bs > devsize)
 			off = 0;
+		if (rate) {
+			double due = t0 + (double)done / (double)rate, t = now();
+
+			if (due > t) {
+				struct timespec ts = { (time_t)(due - t), (long)(((due - t) - (time_t)(due - t)) * 1e9) };
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+		}
 		n = do_write ? pwrite(fd, buf, bs, off) : pread(fd, buf, bs, off);
 		if (n != (ssize_t)bs) {
 			fprintf(stderr, "dma-load: %s at %llu on %s: %s\n",

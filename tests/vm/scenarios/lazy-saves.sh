@@ -1,0 +1,114 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# lazy-saves: lazy only where it saves, on a kernel with the IOVA-based DMA
+# API (6.17+; the test bed's vtd-13bpo).
+#
+#  1. The nvme group, strict, under sustained 64 KiB reads from a buffer of
+#     scattered pages (dma-load -S: 16 segments, nvme's IOVA DMA API path,
+#     which flushes at every unmap in DMA-FQ as in DMA): its unmap rate is
+#     far above lazy_above_unmaps_per_sec, yet it stays strict for
+#     sustain_s + 4 ticks, and `iommuctl explain` says lazy would save 0 of
+#     its unmaps (IOVA DMA API).
+#  2. The same group under sustained 4 KiB reads (one page: dma_map_phys,
+#     the flush queue's path): it goes lazy within sustain_s + 2 ticks (+1
+#     tick, +0.5 s, as in the policy scenario).
+set -eu
+. /vm/lib.sh
+
+INTERVAL_MS=1000
+SUSTAIN_S=2
+TICK_CS=$((INTERVAL_MS / 10))
+SOCK=/run/iommutuned/lazy-saves.sock
+CONF=/tmp/ls.conf
+ST=/tmp/lsst
+LOG=/tmp/iommutuned.log
+BDF=$(nvme_bdf)
+G=$(group_of "$BDF")
+DEV=/dev/nvme0n1
+
+command -v iommutuned >/dev/null && command -v iommuctl >/dev/null ||
+	fail "iommutuned and iommuctl must be in the initramfs"
+kernel_at_least 6 17 || fail "lazy-saves needs a kernel with the IOVA DMA API path (6.17+), not $(uname -r)"
+ctl() { iommuctl --no-color --socket "$SOCK" "$@"; }
+read_type() { read -r RT < "/sys/kernel/iommu_groups/$1/type"; }
+
+if [ "$(group_type "$G")" != DMA ]; then
+	unbind "$BDF" nvme > /tmp/err || fail "unbind $BDF: $(cat /tmp/err)"
+	set_type "$G" DMA > /tmp/err || { bind "$BDF" nvme; fail "write DMA: $(cat /tmp/err)"; }
+	bind "$BDF" nvme > /tmp/err || fail "bind $BDF: $(cat /tmp/err)"
+	wait_for /sys/block/nvme0n1 100 || fail "nvme0n1 did not come back"
+fi
+rate_of() { awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } } END { printf "%d", v["ops"] / v["secs"] }' "$1"; }
+dma-load -d "$DEV" -b 64K -S -t 2 > /tmp/r64.out || fail "dma-load -S failed: $(cat /tmp/r64.out)"
+dma-load -d "$DEV" -b 4K -t 2 > /tmp/r4.out || fail "dma-load failed"
+R64=$(rate_of /tmp/r64.out) R4=$(rate_of /tmp/r4.out)
+LAZY_ABOVE=$(( (R64 < R4 ? R64 : R4) / 10 ))
+[ "$LAZY_ABOVE" -ge 20 ] || fail "the workload is too slow to test with: $(cat /tmp/r64.out /tmp/r4.out)"
+say "kernel $(uname -r): nvme $BDF group $G $(group_type "$G"); strict reads/s: 64 KiB scattered $R64, 4 KiB $R4; lazy_above_unmaps_per_sec = $LAZY_ABOVE"
+
+cat > "$CONF" <<EOF2
+[daemon]
+interval_ms = $INTERVAL_MS
+mode = enforce
+admin_group =
+[policy]
+lazy_above_unmaps_per_sec = $LAZY_ABOVE
+strict_below_unmaps_per_sec = 5
+sustain_s = $SUSTAIN_S
+min_dwell_s = 3600
+max_switches_per_hour = 60
+[driver nvme]
+allow_rebind = yes
+allow_lazy_when_kernel_forced_strict = yes
+EOF2
+mkdir -p "$ST"
+iommutuned --config "$CONF" --socket "$SOCK" --state-dir "$ST" > "$LOG" 2>&1 & DAEMON=$!
+trap 'kill $DAEMON ${LOAD:-} 2>/dev/null || true' EXIT
+wait_for "$SOCK" 150 || { cat "$LOG"; fail "iommutuned did not open $SOCK"; }
+i=0
+until ctl --json status > /tmp/st.json 2>/dev/null &&
+      [ "$(json_flat < /tmp/st.json | grep '^ticks=' | cut -d= -f2)" -ge 2 ]; do
+	i=$((i + 1)); [ $i -lt 100 ] || fail "the daemon does not tick"
+	sleep 0.2
+done
+grep -E "IOVA-based|Unmaps by device|Flush model" "$LOG" | sed 's/^/    log: /' || true
+
+# --- 1. 64 KiB scattered reads: nothing to save -----------------------------------------
+say "64 KiB reads on the IOVA DMA API path: stays strict"
+HOLD_CS=$((SUSTAIN_S * 100 + 4 * TICK_CS))
+dma-load -d "$DEV" -b 64K -S -t 100000 > /tmp/load.out 2>&1 & LOAD=$!
+T0=$(uptime_cs)
+TYPES=
+while [ $(( $(uptime_cs) - T0 )) -lt "$HOLD_CS" ]; do
+	read_type "$G"
+	case " $TYPES " in *" $RT "*) ;; *) TYPES="$TYPES $RT" ;; esac
+	sleep 0.2
+done
+ctl explain "$G" > /tmp/explain.out 2>&1 || true
+sed 's/^/    explain: /' /tmp/explain.out
+check "the nvme stays strict for sustain_s + 4 ticks under 64 KiB IOVA-API reads (types seen:$TYPES)" [ "$TYPES" = " DMA" ]
+check "explain says lazy would save nothing on the IOVA DMA API" \
+	grep -Eq "lazy would save [0-9]+ of [0-9]+ unmaps/s.*IOVA DMA API" /tmp/explain.out
+RATE=$(sed -n 's/.*unmap rate: \([0-9]*\)\/s.*/\1/p' /tmp/explain.out | head -1)
+check "while its unmap rate (${RATE:-?}/s) is above lazy_above_unmaps_per_sec = $LAZY_ABOVE" [ "${RATE:-0}" -gt "$LAZY_ABOVE" ]
+kill "$LOAD"; wait "$LOAD" 2>/dev/null || true; LOAD=
+
+# --- 2. 4 KiB reads: the flush queue's path, lazy ---------------------------------------
+say "4 KiB reads on the map/unmap API: goes lazy"
+LAZY_BOUND=$((SUSTAIN_S * 100 + 3 * TICK_CS + 50))
+dma-load -d "$DEV" -b 4K -t 100000 > /tmp/load.out 2>&1 & LOAD=$!
+T0=$(uptime_cs)
+T_LAZY=
+while :; do
+	read_type "$G"; at=$(( $(uptime_cs) - T0 ))
+	[ "$RT" = DMA-FQ ] && { T_LAZY=$at; break; }
+	[ "$at" -le $((LAZY_BOUND + 300)) ] || break
+	sleep 0.1
+done
+ctl explain "$G" > /tmp/explain.out 2>&1 || true
+sed 's/^/    explain: /' /tmp/explain.out
+echo "measured 4 KiB reads: DMA -> DMA-FQ ${T_LAZY:-never} cs after the load started (bound $LAZY_BOUND cs)"
+check "the nvme goes lazy within sustain_s + 2 ticks (+1 tick, +0.5 s): ${T_LAZY:-never} <= $LAZY_BOUND" \
+	[ -n "$T_LAZY" ] && [ "${T_LAZY:-99999}" -le "$LAZY_BOUND" ]
+finish
