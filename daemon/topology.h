@@ -85,6 +85,7 @@ typedef struct IommuUnit {
         uint64_t pgsize_bitmap;
         const char *pgsize_source;   /* how pgsize_bitmap was found, in words */
         char **devices;              /* names under <unit>/devices, sorted */
+        uint64_t sysfs_ino;          /* inode of class/iommu/<name>: see topology_rescan() */
 } IommuUnit;
 
 typedef struct ReservedRegion {
@@ -99,6 +100,7 @@ typedef struct IommuGroup {
         char **devices;              /* member device names, sorted */
         ReservedRegion *regions;
         size_t n_regions;
+        uint64_t sysfs_ino;          /* inode of kernel/iommu_groups/<id>: see topology_rescan() */
 } IommuGroup;
 
 typedef struct Device {
@@ -117,6 +119,8 @@ typedef struct Device {
         char **block_devs;
         unsigned *msi_irqs;          /* msi_irqs/ entries, sorted numerically */
         size_t n_msi_irqs;
+        uint64_t sysfs_ino;          /* inode of its bus/pci/devices entry, or of its unit's
+                                      * devices/ entry when not PCI; 0 when in neither */
 } Device;
 
 /* What the kernel command line says about DMA translation defaults. */
@@ -166,6 +170,35 @@ typedef struct Topology {
  * frees with topology_free(), or -errno when a root cannot be opened or
  * memory runs out. */
 int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret);
+/* The same, reusing what cannot have changed since previous (the last
+ * scan of the same roots; NULL: a full scan). The result is what
+ * topology_scan() would return, except for a fact the kernel changed in
+ * place that it shows as fixed (see below).
+ *
+ * Identity: sysfs (kernfs) never reuses an inode number during a boot, so
+ * a unit, group or device whose listing entry has the inode it had is the
+ * same kernel object; one removed and added again (hotplug, a group id
+ * reused) has a new number and is read in full. Each scan lists
+ * class/iommu, kernel/iommu_groups, bus/pci/devices and every unit's
+ * devices/ to learn this.
+ *
+ * Read on every scan: each group's type, each device's driver link, for a
+ * device with a driver its directory, MSI vectors, disks and network
+ * interfaces (for one without, whether msi_irqs exists), tracefs and
+ * debugfs mounts, and every listing above. Taken from previous when the
+ * object is the same and previous reported no problem about it:
+ *   - the kernel's release, version and command line (fixed while it runs);
+ *   - a unit's vendor, capability registers and page sizes;
+ *   - a device's vendor, device, class, NUMA node, untrusted, removable
+ *     (set when the kernel adds the device; root may write numa_node as a
+ *     firmware workaround, which a rescan does not see);
+ *   - a group's members, when the groups and the devices (by identity) are
+ *     all the previous scan's and each of its devices had an identity: a
+ *     device joins or leaves a group only by being added or removed;
+ *   - a group's reserved regions, when its members are the same (they are
+ *     its devices' regions).
+ * Returns as topology_scan(). */
+int topology_rescan(const char *sysfs_root, const char *proc_root, const Topology *previous, Topology **ret);
 Topology *topology_free(Topology *t);
 static inline void topology_freep(Topology **t) {
         topology_free(*t);
