@@ -656,6 +656,23 @@ static const IommuGroup *prev_group(const Scan *s, unsigned id, uint64_t ino, co
         return p && ino && p->sysfs_ino == ino && !prev_has_problem(s, subject) ? p : NULL;
 }
 
+static int cmp_device_ref_name(const void *key, const void *b);
+
+/* Whether g's members are p's, each the same device (by identity). */
+static bool members_same(const Scan *s, const IommuGroup *p, const IommuGroup *g) {
+        if (!strv_equal(p->devices, g->devices))
+                return false;
+        for (char **n = g->devices; n && *n; n++) {
+                const DeviceRef *id = s->n_ids ? bsearch(*n, s->ids, s->n_ids, sizeof(*s->ids), cmp_device_ref_name)
+                                               : NULL;
+                const Device *d = topology_find_device(s->prev, *n);
+
+                if (!id || !d || !id->ino || id->ino != d->sysfs_ino)
+                        return false;
+        }
+        return true;
+}
+
 static int scan_group(Scan *s, unsigned id, uint64_t ino, IommuGroup *g) {
         char path[256], subject[64], type[64];
         const IommuGroup *p;
@@ -695,7 +712,7 @@ static int scan_group(Scan *s, unsigned id, uint64_t ino, IommuGroup *g) {
         /* The reserved regions are those of the members' devices (RMRRs,
          * the MSI window): fixed while the same devices are in the same
          * group. */
-        if (p && strv_equal(p->devices, g->devices))
+        if (p && members_same(s, p, g))
                 return copy_regions(p, g);
         snprintf(path, sizeof(path), "%u/reserved_regions", id);
         return scan_reserved_regions(s, subject, path, g);

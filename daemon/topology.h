@@ -195,8 +195,8 @@ int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret)
  *   - a group's members, when the groups and the devices (by identity) are
  *     all the previous scan's and each of its devices had an identity: a
  *     device joins or leaves a group only by being added or removed;
- *   - a group's reserved regions, when its members are the same (they are
- *     its devices' regions).
+ *   - a group's reserved regions, when its members are the same devices
+ *     (by identity): they are its devices' regions.
  * Returns as topology_scan(). */
 int topology_rescan(const char *sysfs_root, const char *proc_root, const Topology *previous, Topology **ret);
 Topology *topology_free(Topology *t);
