@@ -6,9 +6,11 @@
  * and system calls per scan, peak RSS and heap in use. Prints figures;
  * asserts nothing.
  * System calls are counted in this process by a perf counter on the
- * raw_syscalls:sys_enter tracepoint for this thread only (pid 0, any CPU):
- * it needs tracefs and root (or CAP_PERFMON); without them the count says
- * why it is missing.
+ * raw_syscalls:sys_enter tracepoint for this thread only (pid 0, any CPU),
+ * in a pass of its own: while it exists every system call takes the
+ * kernel's slow tracing path, so it is closed before the timed runs. It
+ * needs tracefs and root (or CAP_PERFMON); without them the bench says why
+ * there is no count.
  * The peak RSS is VmHWM from /proc/self/status, which exec resets: the
  * getrusage() ru_maxrss of Linux carries the parent's high-water mark
  * across exec (under meson, ~29 MiB of meson's own), so it is not used.
@@ -95,26 +97,39 @@ static uint64_t syscalls_now(int fd) {
 }
 
 typedef struct Figures {
-        uint64_t wall[RUNS], cpu[RUNS], calls[RUNS];
+        uint64_t wall[RUNS], cpu[RUNS];
+        int64_t calls;               /* -1: not counted */
 } Figures;
 
-static void print_figures(const char *what, Figures *f, int counter) {
+static void print_figures(const char *what, Figures *f) {
         qsort(f->wall, RUNS, sizeof(f->wall[0]), cmp_u64);
         qsort(f->cpu, RUNS, sizeof(f->cpu[0]), cmp_u64);
-        qsort(f->calls, RUNS, sizeof(f->calls[0]), cmp_u64);
         printf("  %s: wall median %.3f ms (max %.3f), CPU median %.3f ms", what, f->wall[RUNS / 2] / 1e6,
                f->wall[RUNS - 1] / 1e6, f->cpu[RUNS / 2] / 1e6);
-        if (counter >= 0)
-                printf(", %" PRIu64 " system calls (min %" PRIu64 ", max %" PRIu64 ")", f->calls[RUNS / 2],
-                       f->calls[0], f->calls[RUNS - 1]);
+        if (f->calls >= 0)
+                printf(", %" PRId64 " system calls", f->calls);
         printf("\n");
+}
+
+/* One scan (previous NULL) or rescan; -errno. */
+static int scan_once(const char *sys, const char *proc, Topology **prev, bool full) {
+        Topology *t = NULL;
+        int r = full ? topology_scan(sys, proc, &t) : topology_rescan(sys, proc, *prev, &t);
+
+        if (r < 0) {
+                fprintf(stderr, "%s failed: %s\n", full ? "scan" : "rescan", strerror(-r));
+                return r;
+        }
+        topology_free(*prev);
+        *prev = t;
+        return 0;
 }
 
 int main(int argc, char *argv[]) {
         const char *root = argc > 1 ? argv[1] : getenv("SERVER_FIXTURE");
         _cleanup_free_ char *no_counter = NULL;
-        _cleanup_close_ int counter = -EBADF;
-        static Figures full, rescan;
+        int counter;
+        static Figures full = { .calls = -1 }, rescan = { .calls = -1 };
         char sys[1024], proc[1024];
         long rss_before, rss_after;
         size_t heap_in_use = 0, groups = 0, devices = 0;
@@ -126,7 +141,23 @@ int main(int argc, char *argv[]) {
         }
         snprintf(sys, sizeof(sys), "%s/sys", root);
         snprintf(proc, sizeof(proc), "%s/proc", root);
+
+        /* The count: a full scan, then a rescan of it. */
         counter = syscall_counter_open(&no_counter);
+        if (counter >= 0) {
+                uint64_t n0 = syscalls_now(counter);
+
+                /* The counter's own read(2) is counted once each time. */
+                if (scan_once(sys, proc, &prev, true) < 0)
+                        return 1;
+                full.calls = (int64_t) (syscalls_now(counter) - n0) - 1;
+                n0 = syscalls_now(counter);
+                if (scan_once(sys, proc, &prev, false) < 0)
+                        return 1;
+                rescan.calls = (int64_t) (syscalls_now(counter) - n0) - 1;
+                close(counter);
+                prev = topology_free(prev);
+        }
 
         rss_before = vm_hwm_kib();
         /* Full scans and rescans alternate, so that the machine's load
@@ -134,27 +165,22 @@ int main(int argc, char *argv[]) {
         for (int i = 0; i < RUNS; i++) {
                 for (int kind = 0; kind < 2; kind++) {
                         Figures *f = kind == 0 ? &full : &rescan;
-                        Topology *t = NULL;
-                        uint64_t n0 = syscalls_now(counter), w0 = now_monotonic_ns(), c0 = cpu_ns();
-                        int r = kind == 0 ? topology_scan(sys, proc, &t) : topology_rescan(sys, proc, prev, &t);
+                        size_t heap_before = mallinfo2().uordblks;
+                        uint64_t w0 = now_monotonic_ns(), c0 = cpu_ns();
 
+                        /* A full scan frees the last rescan's topology
+                         * after it is done, as a rescan frees its
+                         * previous one. */
+                        if (scan_once(sys, proc, &prev, kind == 0) < 0)
+                                return 1;
                         f->wall[i] = now_monotonic_ns() - w0;
                         f->cpu[i] = cpu_ns() - c0;
-                        /* The counter's own read(2) is counted once. */
-                        f->calls[i] = syscalls_now(counter) - n0 - 1;
-                        if (r < 0) {
-                                fprintf(stderr, "%s failed: %s\n", kind == 0 ? "scan" : "rescan", strerror(-r));
-                                return 1;
-                        }
                         if (i == 0 && kind == 0) {
-                                struct mallinfo2 mi = mallinfo2();
-
-                                heap_in_use = mi.uordblks;
-                                groups = t->n_groups;
-                                devices = t->n_devices;
+                                /* Nothing was held before the first. */
+                                heap_in_use = mallinfo2().uordblks - heap_before;
+                                groups = prev->n_groups;
+                                devices = prev->n_devices;
                         }
-                        topology_free(prev);
-                        prev = t;
                 }
         }
         topology_free(prev);
@@ -177,8 +203,8 @@ int main(int argc, char *argv[]) {
         }
         printf("topology scan of %s: %zu groups, %zu devices, %d runs of each (target < 5 ms)\n", root, groups,
                devices, RUNS);
-        print_figures("full scan", &full, counter);
-        print_figures("rescan   ", &rescan, counter);
+        print_figures("full scan", &full);
+        print_figures("rescan   ", &rescan);
         if (counter < 0)
                 printf("  system calls: not counted: %s\n", no_counter ? no_counter : strerror(-counter));
         printf("  for scale: reading only the %zu type files takes %.3f ms (%.1f us a file); "
