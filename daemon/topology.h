@@ -242,6 +242,9 @@ void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);
  * domains use first-level tables only in scalable mode on a unit that has
  * them (first_level_by_default()). */
 uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on);
+/* Whether DMA domains on the unit use first-level tables: scalable mode
+ * asked for (intel_iommu=sm_on) on a unit that has it and first level. */
+bool vtd_uses_first_level(const VtdCaps *caps, bool scalable_mode_on);
 /* Maps a 24-bit PCI class code to a word: nvme, ethernet, gpu, ... */
 const char *pci_class_to_word(uint32_t class_code);
 /* Whether word is one pci_class_to_word() gives, or "platform" or "unknown"
