@@ -197,6 +197,10 @@ int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret)
  *     device joins or leaves a group only by being added or removed;
  *   - a group's reserved regions, when its members are the same devices
  *     (by identity): they are its devices' regions.
+ * A device without a driver that was read without problems costs two
+ * calls (its driver link and msi_irqs); one whose directory vanished under
+ * a listing entry that did not (a fixture; the kernel removes both) then
+ * looks driverless rather than dangling until the entry goes.
  * Returns as topology_scan(). */
 int topology_rescan(const char *sysfs_root, const char *proc_root, const Topology *previous, Topology **ret);
 Topology *topology_free(Topology *t);
