@@ -61,7 +61,9 @@ static int manager_scan_topology(Manager *m) {
         Topology *t = NULL;
         int r;
 
-        r = topology_scan(m->opts.sysfs_root, m->opts.proc_root, &t);
+        /* What the last scan read and cannot have changed is reused (see
+         * topology_rescan()). */
+        r = topology_rescan(m->opts.sysfs_root, m->opts.proc_root, m->topology, &t);
         if (r < 0)
                 return log_error_errno(r, "Failed to scan the IOMMU topology under %s: %m", m->opts.sysfs_root);
         if (!m->topology || m->topology->n_groups != t->n_groups || m->topology->n_problems != t->n_problems) {

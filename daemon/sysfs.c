@@ -145,23 +145,52 @@ int sysfs_read_link_name(int dirfd, const char *path, char *buf, size_t size) {
 }
 
 int sysfs_list_dir_typed(int dirfd, const char *path, char ***ret, unsigned char **ret_types) {
+        return sysfs_list_dir_inos(dirfd, path, ret, ret_types, NULL);
+}
+
+int sysfs_list_dir_inos(int dirfd, const char *path, char ***ret, unsigned char **ret_types, uint64_t **ret_inos) {
         _cleanup_close_ int fd = open_relative(dirfd, path, O_RDONLY | O_DIRECTORY);
 
-        return fd < 0 ? fd : sysfs_list_open_dir(fd, ret, ret_types);
+        return fd < 0 ? fd : sysfs_list_open_dir_inos(fd, ret, ret_types, ret_inos);
 }
 
 int sysfs_list_open_dir(int fd, char ***ret, unsigned char **ret_types) {
-        _cleanup_strv_free_ char **names = NULL;
-        _cleanup_free_ unsigned char *types = NULL;
-        size_t n = 0, allocated = 0, types_alloc = 0;
+        return sysfs_list_open_dir_inos(fd, ret, ret_types, NULL);
+}
+
+typedef struct DirEntry {
+        char *name;
+        uint64_t ino;
+        unsigned char type;
+} DirEntry;
+
+static int cmp_dir_entry(const void *a, const void *b) {
+        return strcmp(((const DirEntry *) a)->name, ((const DirEntry *) b)->name);
+}
+
+static void dir_entries_free(DirEntry *e, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(e[i].name);
+        free(e);
+}
+
+int sysfs_list_open_dir_inos(int fd, char ***ret, unsigned char **ret_types, uint64_t **ret_inos) {
+        DirEntry *entries = NULL;
+        size_t n = 0, allocated = 0;
+        char **names = NULL;
+        unsigned char *types = NULL;
+        uint64_t *inos = NULL;
         char buf[16384] __attribute__((aligned(8)));
+        int r = 0;
 
         /* getdents64 directly: no DIR stream, no fcntl, one buffer. */
         for (;;) {
                 long got = syscall(SYS_getdents64, fd, buf, sizeof(buf));
 
-                if (got < 0)
-                        return -errno;
+                if (got < 0) {
+                        r = -errno;
+                        goto fail;
+                }
                 if (got == 0)
                         break;
                 for (long off = 0; off < got;) {
@@ -176,38 +205,45 @@ int sysfs_list_open_dir(int fd, char ***ret, unsigned char **ret_types) {
                         off += de->d_reclen;
                         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                                 continue;
-                        if (greedy_realloc((void **) &names, &allocated, n + 2, sizeof(char *)) < 0)
-                                return -ENOMEM;
-                        if (!(names[n] = strdup(de->d_name)))
-                                return -ENOMEM;
-                        if (ret_types) {
-                                if (greedy_realloc((void **) &types, &types_alloc, n + 1, 1) < 0)
-                                        return -ENOMEM;
-                                types[n] = de->d_type;
-                        }
-                        names[++n] = NULL;
+                        if (greedy_realloc((void **) &entries, &allocated, n + 1, sizeof(*entries)) < 0)
+                                goto enomem;
+                        entries[n] = (DirEntry) { .name = strdup(de->d_name), .ino = de->d_ino, .type = de->d_type };
+                        if (!entries[n].name)
+                                goto enomem;
+                        n++;
                 }
         }
-        if (!names && !(names = calloc(1, sizeof(char *))))
-                return -ENOMEM;
-        if (ret_types) {
-                /* Sort names and types together; insertion sort, as typed
-                 * listings are of single device directories. */
-                for (size_t i = 1; i < n; i++)
-                        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-                                char *t = names[j];
-                                unsigned char ty = types[j];
-
-                                names[j] = names[j - 1];
-                                names[j - 1] = t;
-                                types[j] = types[j - 1];
-                                types[j - 1] = ty;
-                        }
-                *ret_types = TAKE_PTR(types);
-        } else
-                strv_sort(names);
-        *ret = TAKE_PTR(names);
+        if (n > 1)
+                qsort(entries, n, sizeof(*entries), cmp_dir_entry);
+        names = calloc(n + 1, sizeof(char *));
+        if (!names)
+                goto enomem;
+        if (ret_types && !(types = malloc(n ? n : 1)))
+                goto enomem;
+        if (ret_inos && !(inos = calloc(n ? n : 1, sizeof(*inos))))
+                goto enomem;
+        for (size_t i = 0; i < n; i++) {
+                names[i] = TAKE_PTR(entries[i].name);
+                if (types)
+                        types[i] = entries[i].type;
+                if (inos)
+                        inos[i] = entries[i].ino;
+        }
+        free(entries);
+        *ret = names;
+        if (ret_types)
+                *ret_types = types;
+        if (ret_inos)
+                *ret_inos = inos;
         return (int) n;
+enomem:
+        r = -ENOMEM;
+fail:
+        dir_entries_free(entries, n);
+        free(names);
+        free(types);
+        free(inos);
+        return r;
 }
 
 int sysfs_list_dir(int dirfd, const char *path, char ***ret) {

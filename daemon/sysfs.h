@@ -45,6 +45,12 @@ int sysfs_list_dir(int dirfd, const char *path, char ***ret);
 int sysfs_list_dir_typed(int dirfd, const char *path, char ***ret, unsigned char **ret_types);
 /* The same for a directory opened O_RDONLY|O_DIRECTORY and not yet read. */
 int sysfs_list_open_dir(int fd, char ***ret, unsigned char **ret_types);
+/* The same, also returning each entry's inode number (d_ino) in a parallel
+ * array when ret_inos is not NULL (ret_types may be NULL). In sysfs (kernfs)
+ * an inode number is not reused during a boot: an entry whose number
+ * changed was removed and made anew. */
+int sysfs_list_dir_inos(int dirfd, const char *path, char ***ret, unsigned char **ret_types, uint64_t **ret_inos);
+int sysfs_list_open_dir_inos(int fd, char ***ret, unsigned char **ret_types, uint64_t **ret_inos);
 
 /* 1 when path exists (a dangling link counts as absent), 0 when not. */
 int sysfs_exists(int dirfd, const char *path);

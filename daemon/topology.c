@@ -11,79 +11,33 @@
 #include "topology.h"
 #include "util.h"
 
-/* State of one scan: the open roots and the topology being filled. */
+/* How a device was found: in a group's, a unit's or the PCI bus's
+ * devices/ listing, the directory that listing is in, and its inode. */
+typedef struct DeviceRef {
+        const char *name;
+        int dirfd;                   /* Scan's groups_fd, units_fd or pci_fd */
+        const char *dir_path;        /* that directory, for problem messages */
+        char *rel;                   /* the link, relative to dirfd */
+        uint64_t ino;                /* 0 for a group listing (not the identity) */
+        size_t order;
+} DeviceRef;
+
+/* State of one scan: the open roots and directories, the topology being
+ * filled and the previous one whose unchanged facts it may reuse. */
 typedef struct Scan {
         int sys_fd, proc_fd;
+        int units_fd, groups_fd, pci_fd; /* class/iommu, kernel/iommu_groups, bus/pci/devices */
+        const Topology *prev;
         Topology *t;
         size_t units_alloc, groups_alloc, problems_alloc;
+        char **pci;                  /* bus/pci/devices */
+        uint64_t *pci_inos;
+        uint64_t **unit_dev_inos;    /* per unit, parallel to its devices */
+        size_t n_unit_dev_inos;
+        DeviceRef *ids;              /* one per device found in a unit or on the bus, by name */
+        size_t n_ids;
+        bool members_unchanged;      /* the groups and devices are the previous scan's */
 } Scan;
-
-/* GROUP_TYPE_UNKNOWN is not a kernel string: the kernel's own "unknown"
- * (no default domain) is GROUP_TYPE_NO_DEFAULT. */
-static const char *const group_type_names[_GROUP_TYPE_MAX] = {
-        [GROUP_TYPE_UNKNOWN] = "unrecognised",
-        [GROUP_TYPE_BLOCKED] = "blocked",
-        [GROUP_TYPE_IDENTITY] = "identity",
-        [GROUP_TYPE_UNMANAGED] = "unmanaged",
-        [GROUP_TYPE_DMA] = "DMA",
-        [GROUP_TYPE_DMA_FQ] = "DMA-FQ",
-        [GROUP_TYPE_NO_DEFAULT] = "unknown",
-};
-
-const char *group_type_to_string(GroupType t) {
-        return group_type_names[t >= 0 && t < _GROUP_TYPE_MAX ? t : GROUP_TYPE_UNKNOWN];
-}
-
-const char *group_type_meaning(GroupType t) {
-        static const char *const meanings[_GROUP_TYPE_MAX] = {
-                [GROUP_TYPE_BLOCKED] = "all DMA blocked",
-                [GROUP_TYPE_IDENTITY] = "no translation (passthrough)",
-                [GROUP_TYPE_UNMANAGED] = "owned by a user such as VFIO",
-                [GROUP_TYPE_DMA] = "strict translation",
-                [GROUP_TYPE_DMA_FQ] = "lazy translation (flush queue)",
-                [GROUP_TYPE_NO_DEFAULT] = "no default domain",
-        };
-
-        return t >= 0 && t < _GROUP_TYPE_MAX ? meanings[t] : NULL;
-}
-
-GroupType group_type_from_string(const char *s) {
-        for (GroupType t = GROUP_TYPE_UNKNOWN + 1; t < _GROUP_TYPE_MAX; t++)
-                if (s && streq(s, group_type_names[t]))
-                        return t;
-        return GROUP_TYPE_UNKNOWN;
-}
-
-const char *iommu_vendor_to_string(IommuVendor v) {
-        static const char *const names[_IOMMU_VENDOR_MAX] = {
-                [IOMMU_VENDOR_OTHER] = "other",
-                [IOMMU_VENDOR_INTEL_VTD] = "intel-vtd",
-                [IOMMU_VENDOR_AMD_VI] = "amd-vi",
-                [IOMMU_VENDOR_ARM_SMMUV3] = "arm-smmuv3",
-        };
-        return v >= 0 && v < _IOMMU_VENDOR_MAX ? names[v] : "other";
-}
-
-bool iommu_unit_flushes_maps(const IommuUnit *u) {
-        return (u->has_vtd_caps && u->vtd.caching_mode) || (u->has_amd_cap && u->amd_np_cache);
-}
-
-const char *iommu_unit_forced_strict(const IommuUnit *u) {
-        if (u->has_vtd_caps && u->vtd.caching_mode)
-                return "Intel caching mode (virtualized IOMMU)";
-        if (u->has_amd_cap && u->amd_np_cache)
-                return "AMD NpCache (virtualized IOMMU): \"Using strict mode due to virtualization\"";
-        return NULL;
-}
-
-uint64_t arm_lpae_pgsize_bitmap(uint64_t cpu_page_size) {
-        switch (cpu_page_size) {
-        case UINT64_C(4) << 10: return (UINT64_C(4) << 10) | (UINT64_C(2) << 20) | (UINT64_C(1) << 30);
-        case UINT64_C(16) << 10: return (UINT64_C(16) << 10) | (UINT64_C(32) << 20);
-        case UINT64_C(64) << 10: return (UINT64_C(64) << 10) | (UINT64_C(512) << 20);
-        default: return 0;
-        }
-}
 
 static int problem_add(Scan *s, const char *subject, const char *fmt, ...) _printf_(3, 4);
 static int problem_add(Scan *s, const char *subject, const char *fmt, ...) {
@@ -121,202 +75,35 @@ static int problem_attr(Scan *s, const char *subject, const char *attr, int err)
         return problem_add(s, subject, "cannot read %s: %s", attr, strerror(-err));
 }
 
-/* ---- pure decoders ---------------------------------------------------- */
-
-void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret) {
-        *ret = (VtdCaps) {
-                .cap = cap,
-                .ecap = ecap,
-                .caching_mode = (cap >> 7) & 1,
-                .page_selective_inv = (cap >> 39) & 1,
-                .max_addr_mask = (unsigned) ((cap >> 48) & 0x3f),
-                .superpage_val = (unsigned) ((cap >> 34) & 0xf),
-                .domains_supported = 1u << (4 + 2 * (cap & 0x7)),
-                .first_level_1g = (cap >> 56) & 1,
-                .queued_invalidation = (ecap >> 1) & 1,
-                .device_tlb = (ecap >> 2) & 1,
-                .pass_through = (ecap >> 6) & 1,
-                .scalable_mode = (ecap >> 43) & 1,
-                .first_level = (ecap >> 47) & 1,
-        };
-}
-
-static bool vtd_uses_first_level(const VtdCaps *caps, bool scalable_mode_on) {
-        return scalable_mode_on && caps->scalable_mode && caps->first_level;
-}
-
-uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on) {
-        unsigned level = 0;
-
-        if (!superpages_off) {
-                /* First-level tables: 2M always, 1G with FL1GP. Second
-                 * level: fls(SLLPS & 0x3) is the superpage level, as in
-                 * domain_update_iommu_superpage() (mask 0x3): only the 2M
-                 * and 1G bits count, so reserved bits alone (SLLPS 4, 8)
-                 * give 4K only. Newer kernels (iommu_superpage_capability())
-                 * take fls() of all four bits, but domain_super_pgsize_bitmap()
-                 * knows levels 1 and 2 only, so reserved bits alone give 4K
-                 * there too. */
-                if (vtd_uses_first_level(caps, scalable_mode_on))
-                        level = caps->first_level_1g ? 2 : 1;
-                else
-                        for (unsigned v = caps->superpage_val & 0x3; v; v >>= 1)
-                                level++;
-        }
-        return SZ_4K | (level == 1 ? SZ_2M : 0) | (level == 2 ? SZ_2M | SZ_1G : 0);
-}
-
-const char *pci_class_to_word(uint32_t class_code) {
-        unsigned base = (class_code >> 16) & 0xff, sub = (class_code >> 8) & 0xff;
-
-        switch (base) {
-        case 0x01:
-                switch (sub) {
-                case 0x08: return "nvme";
-                case 0x06: return "sata";
-                case 0x07: return "sas";
-                case 0x04: return "raid";
-                default: return "storage";
-                }
-        case 0x02:
-                switch (sub) {
-                case 0x00: return "ethernet";
-                case 0x07: return "infiniband";
-                default: return "network";
-                }
-        case 0x03: return "gpu";
-        case 0x04: return sub == 0x03 ? "audio" : "multimedia";
-        case 0x05: return "memory";
-        case 0x06:
-                switch (sub) {
-                case 0x00: return "host-bridge";
-                case 0x01: return "isa-bridge";
-                case 0x04: return "pci-bridge";
-                default: return "bridge";
-                }
-        case 0x07: return "communication";
-        case 0x08: return sub == 0x06 ? "iommu" : "system";
-        case 0x09: return "input";
-        case 0x0c:
-                switch (sub) {
-                case 0x03: return "usb";
-                case 0x04: return "fibre-channel";
-                case 0x05: return "smbus";
-                case 0x06: return "infiniband";
-                default: return "serial-bus";
-                }
-        case 0x0d: return "wireless";
-        case 0x10: return "crypto";
-        case 0x11: return "signal-processing";
-        case 0x12: return "accelerator";
-        default: return "other";
-        }
-}
-
-bool pci_class_word_known(const char *word) {
-        if (streq(word, "platform") || streq(word, "unknown"))
-                return true;
-        for (uint32_t code = 0; code <= 0xffff; code++)
-                if (streq(word, pci_class_to_word(code << 8)))
+/* Whether the previous scan reported a problem about subject: its facts
+ * are then read again, so that the problem is reported again. */
+static bool prev_has_problem(const Scan *s, const char *subject) {
+        for (size_t i = 0; s->prev && i < s->prev->n_problems; i++)
+                if (streq(s->prev->problems[i].subject, subject))
                         return true;
         return false;
 }
 
-/* Reads a kernel boolean option value as kstrtobool() does. */
-static int parse_kernel_bool(const char *v) {
-        if (!v)
-                return -1;
-        switch (v[0]) {
-        case '1': case 'y': case 'Y': return 1;
-        case '0': case 'n': case 'N': return 0;
-        case 'o': case 'O': return v[1] == 'n' || v[1] == 'N' ? 1 : v[1] == 'f' || v[1] == 'F' ? 0 : -1;
-        default: return -1;
-        }
+static bool strv_equal(char *const *a, char *const *b) {
+        for (; a && b && *a && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return (!a || !*a) && (!b || !*b);
 }
 
-static bool option_list_contains(const char *list, const char *word) {
-        size_t n = strlen(word);
+static int strv_copy(char *const *l, char ***ret) {
+        size_t n = strv_length(l);
+        char **c = calloc(n + 1, sizeof(char *));
 
-        for (const char *p = list; p && *p;) {
-                const char *comma = strchr(p, ',');
-                size_t len = comma ? (size_t) (comma - p) : strlen(p);
-
-                if (len == n && strncmp(p, word, n) == 0)
-                        return true;
-                p = comma ? comma + 1 : NULL;
-        }
-        return false;
-}
-
-int dma_defaults_parse(const char *cmdline, DmaDefaults *ret) {
-        DmaDefaults d = { .iommu_strict = -1, .iommu_passthrough = -1 };
-        const char *p = cmdline;
-
-        while (p && *p) {
-                char word[512];
-                size_t len;
-                const char *v;
-
-                while (isspace((unsigned char) *p))
-                        p++;
-                len = strcspn(p, " \t\n");
-                if (len == 0)
-                        break;
-                if (len >= sizeof(word)) { /* no DMA option is that long */
-                        p += len;
-                        continue;
+        if (!c)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(l[i]))) {
+                        strv_free(c);
+                        return -ENOMEM;
                 }
-                memcpy(word, p, len);
-                word[len] = '\0';
-                p += len;
-
-                v = strchr(word, '=');
-                v = v ? v + 1 : NULL;
-                /* The kernel treats '-' and '_' alike in parameter names. */
-                if (strncmp(word, "iommu.strict=", 13) == 0)
-                        d.iommu_strict = parse_kernel_bool(v);
-                else if (strncmp(word, "iommu.passthrough=", 18) == 0)
-                        d.iommu_passthrough = parse_kernel_bool(v);
-                else if (strncmp(word, "iommu=", 6) == 0)
-                        d.iommu_pt = option_list_contains(v, "pt") ? true
-                                   : option_list_contains(v, "nopt") ? false : d.iommu_pt;
-                else if (strncmp(word, "intel_iommu=", 12) == 0 || strncmp(word, "intel-iommu=", 12) == 0) {
-                        free(d.intel_iommu);
-                        d.intel_iommu = strdup(v);
-                        if (!d.intel_iommu)
-                                goto oom;
-                        d.intel_superpages_off = option_list_contains(v, "sp_off");
-                        d.intel_scalable_mode = option_list_contains(v, "sm_on");
-                } else if (strncmp(word, "amd_iommu=", 10) == 0) {
-                        free(d.amd_iommu);
-                        d.amd_iommu = strdup(v);
-                        if (!d.amd_iommu)
-                                goto oom;
-                }
-        }
-        *ret = d;
+        *ret = c;
         return 0;
-oom:
-        dma_defaults_done(&d);
-        return -ENOMEM;
-}
-
-void dma_defaults_done(DmaDefaults *d) {
-        free(d->intel_iommu);
-        free(d->amd_iommu);
-        d->intel_iommu = d->amd_iommu = NULL;
-}
-
-int reserved_region_parse(const char *line, ReservedRegion *ret) {
-        unsigned long long start, end;
-        char type[32];
-
-        if (sscanf(line, "%llx %llx %31s", &start, &end, type) != 3 || end < start)
-                return -EINVAL;
-        ret->start = start;
-        ret->end = end;
-        ret->type = strdup(type);
-        return ret->type ? 0 : -ENOMEM;
 }
 
 /* ---- kernel ----------------------------------------------------------- */
@@ -327,6 +114,20 @@ static int scan_kernel(Scan *s) {
         char buf[256];
         char *cmdline = NULL;
         int r;
+
+        /* The release, the version and the command line cannot change
+         * while the kernel runs: a rescan takes them from the last scan. */
+        if (s->prev && s->prev->kernel.release && s->prev->kernel.cmdline) {
+                const KernelInfo *p = &s->prev->kernel;
+
+                if (!(k->release = strdup(p->release)) || !(k->cmdline = strdup(p->cmdline)) ||
+                    (p->version && !(k->version = strdup(p->version))))
+                        return -ENOMEM;
+                r = dma_defaults_parse(k->cmdline, &k->dma);
+                if (r < 0)
+                        return r;
+                goto mounts;
+        }
 
         r = sysfs_read_attr(s->proc_fd, "sys/kernel/osrelease", buf, sizeof(buf));
         if (r >= 0) {
@@ -351,6 +152,7 @@ static int scan_kernel(Scan *s) {
         if (r < 0)
                 return r;
 
+mounts:
         /* tracefs is mounted at kernel/tracing since 4.1, and shows up
          * inside debugfs at kernel/debug/tracing too. */
         if (sysfs_exists(s->sys_fd, "kernel/tracing/events"))
@@ -374,26 +176,53 @@ static int scan_kernel(Scan *s) {
 
 /* ---- units ------------------------------------------------------------ */
 
-static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
+/* The previous scan's unit of that name, when it is the same kernel object
+ * (same inode) and was read without problems. */
+static const IommuUnit *prev_unit(const Scan *s, const char *name, uint64_t ino, const char *subject) {
+        for (size_t i = 0; ino && s->prev && i < s->prev->n_units; i++)
+                if (streq(s->prev->units[i].name, name))
+                        return s->prev->units[i].sysfs_ino == ino && !prev_has_problem(s, subject)
+                                ? &s->prev->units[i] : NULL;
+        return NULL;
+}
+
+static int scan_unit(Scan *s, const char *name, uint64_t ino, IommuUnit *u, uint64_t **ret_dev_inos) {
         char path[512], subject[300];
+        const IommuUnit *p;
         int r;
 
         snprintf(subject, sizeof(subject), "unit %s", name);
         if (!(u->name = strdup(name)))
                 return -ENOMEM;
+        u->sysfs_ino = ino;
 
-        snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu", name);
-        if (sysfs_exists(s->sys_fd, path)) {
+        /* A unit's vendor and capability registers are fixed while it
+         * exists; its devices are listed again on every scan. */
+        p = prev_unit(s, name, ino, subject);
+        if (p) {
+                u->vendor = p->vendor;
+                u->has_vtd_caps = p->has_vtd_caps;
+                u->vtd = p->vtd;
+                u->has_amd_cap = p->has_amd_cap;
+                u->amd_cap = p->amd_cap;
+                u->amd_np_cache = p->amd_np_cache;
+                u->pgsize_bitmap = p->pgsize_bitmap;
+                u->pgsize_source = p->pgsize_source;
+                goto devices;
+        }
+
+        snprintf(path, sizeof(path), "%s/intel-iommu", name);
+        if (sysfs_exists(s->units_fd, path)) {
                 uint64_t cap = 0, ecap = 0;
                 int r2;
 
                 u->vendor = IOMMU_VENDOR_INTEL_VTD;
-                snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu/cap", name);
-                r = sysfs_read_hex(s->sys_fd, path, &cap);
+                snprintf(path, sizeof(path), "%s/intel-iommu/cap", name);
+                r = sysfs_read_hex(s->units_fd, path, &cap);
                 if (r < 0 && problem_attr(s, subject, "intel-iommu/cap", r) < 0)
                         return -ENOMEM;
-                snprintf(path, sizeof(path), "class/iommu/%s/intel-iommu/ecap", name);
-                r2 = sysfs_read_hex(s->sys_fd, path, &ecap);
+                snprintf(path, sizeof(path), "%s/intel-iommu/ecap", name);
+                r2 = sysfs_read_hex(s->units_fd, path, &ecap);
                 if (r2 < 0 && problem_attr(s, subject, "intel-iommu/ecap", r2) < 0)
                         return -ENOMEM;
                 if (r >= 0 && r2 >= 0) {
@@ -409,8 +238,8 @@ static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
                                         : "cap SLLPS (second-level tables)";
                 }
         } else {
-                snprintf(path, sizeof(path), "class/iommu/%s/amd-iommu", name);
-                if (sysfs_exists(s->sys_fd, path)) {
+                snprintf(path, sizeof(path), "%s/amd-iommu", name);
+                if (sysfs_exists(s->units_fd, path)) {
                         uint64_t cap = 0;
 
                         u->vendor = IOMMU_VENDOR_AMD_VI;
@@ -419,8 +248,8 @@ static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
                          * two from 4K except 512G. */
                         u->pgsize_bitmap = ~UINT64_C(0xfff) & ~(UINT64_C(2) << 38);
                         u->pgsize_source = "AMD v1 page table (AMD_IOMMU_PGSIZES)";
-                        snprintf(path, sizeof(path), "class/iommu/%s/amd-iommu/cap", name);
-                        r = sysfs_read_hex(s->sys_fd, path, &cap);
+                        snprintf(path, sizeof(path), "%s/amd-iommu/cap", name);
+                        r = sysfs_read_hex(s->units_fd, path, &cap);
                         if (r >= 0 && cap <= UINT32_MAX) {
                                 u->has_amd_cap = true;
                                 u->amd_cap = (uint32_t) cap;
@@ -442,8 +271,9 @@ static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
         if (!u->pgsize_source)
                 u->pgsize_source = "unknown: not shown by the kernel";
 
-        snprintf(path, sizeof(path), "class/iommu/%s/devices", name);
-        r = sysfs_list_dir(s->sys_fd, path, &u->devices);
+devices:
+        snprintf(path, sizeof(path), "%s/devices", name);
+        r = sysfs_list_dir_inos(s->units_fd, path, &u->devices, NULL, ret_dev_inos);
         if (r == -ENOMEM)
                 return r;
         if (r < 0 && problem_attr(s, subject, "devices/", r) < 0)
@@ -453,18 +283,24 @@ static int scan_unit(Scan *s, const char *name, IommuUnit *u) {
 
 static int scan_units(Scan *s) {
         _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ uint64_t *inos = NULL;
         Topology *t = s->t;
         int r;
 
-        r = sysfs_list_dir(s->sys_fd, "class/iommu", &names);
-        if (r == -ENOENT)
+        s->units_fd = openat(s->sys_fd, "class/iommu", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->units_fd < 0 && errno == ENOENT)
                 return 0; /* no IOMMU driver registered any unit */
+        r = s->units_fd < 0 ? -errno : sysfs_list_open_dir_inos(s->units_fd, &names, NULL, &inos);
         if (r < 0)
                 return r == -ENOMEM ? r : problem_attr(s, "kernel", "class/iommu", r);
-        for (char **n = names; *n; n++) {
+        s->unit_dev_inos = calloc((size_t) r + 1, sizeof(*s->unit_dev_inos));
+        if (!s->unit_dev_inos)
+                return -ENOMEM;
+        s->n_unit_dev_inos = (size_t) r;
+        for (size_t i = 0; names[i]; i++) {
                 if (greedy_realloc((void **) &t->units, &s->units_alloc, t->n_units + 1, sizeof(*t->units)) < 0)
                         return -ENOMEM;
-                r = scan_unit(s, *n, &t->units[t->n_units]);
+                r = scan_unit(s, names[i], inos[i], &t->units[t->n_units], &s->unit_dev_inos[t->n_units]);
                 t->n_units++; /* counted even half-filled, so it gets freed */
                 if (r < 0)
                         return r;
@@ -475,11 +311,18 @@ static int scan_units(Scan *s) {
 /* ---- groups ----------------------------------------------------------- */
 
 static int scan_reserved_regions(Scan *s, const char *subject, const char *path, IommuGroup *g) {
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *big = NULL;
+        char small[4096], *text = small;
         size_t alloc = 0;
         int r;
 
-        r = sysfs_read_file(s->sys_fd, path, 64 * 1024, &text);
+        /* One read holds the whole attribute (sysfs shows at most a page);
+         * a longer file (a 64K-page kernel, a fixture) is read whole. */
+        r = sysfs_read_attr(s->groups_fd, path, small, sizeof(small));
+        if (r == -EFBIG) {
+                r = sysfs_read_file(s->groups_fd, path, 64 * 1024, &big);
+                text = big;
+        }
         if (r < 0)
                 return problem_attr(s, subject, "reserved_regions", r);
         for (char *line = text, *next; line && *line; line = next) {
@@ -523,15 +366,61 @@ int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index) {
         return 1;
 }
 
-static int scan_group(Scan *s, unsigned id, IommuGroup *g) {
+static int cmp_group(const void *a, const void *b);
+
+static int copy_regions(const IommuGroup *from, IommuGroup *to) {
+        if (from->n_regions == 0)
+                return 0;
+        to->regions = calloc(from->n_regions, sizeof(*to->regions));
+        if (!to->regions)
+                return -ENOMEM;
+        for (size_t i = 0; i < from->n_regions; i++) {
+                to->regions[i] = from->regions[i];
+                if (!(to->regions[i].type = strdup(from->regions[i].type)))
+                        return -ENOMEM;
+                to->n_regions++;
+        }
+        return 0;
+}
+
+/* The previous scan's group of that id, when it is the same kernel object
+ * (same inode) and was read without problems. */
+static const IommuGroup *prev_group(const Scan *s, unsigned id, uint64_t ino, const char *subject) {
+        const IommuGroup *p = s->prev ? topology_find_group(s->prev, id) : NULL;
+
+        return p && ino && p->sysfs_ino == ino && !prev_has_problem(s, subject) ? p : NULL;
+}
+
+static int cmp_device_ref_name(const void *key, const void *b);
+
+/* Whether g's members are p's, each the same device (by identity). */
+static bool members_same(const Scan *s, const IommuGroup *p, const IommuGroup *g) {
+        if (!strv_equal(p->devices, g->devices))
+                return false;
+        for (char **n = g->devices; n && *n; n++) {
+                const DeviceRef *id = s->n_ids ? bsearch(*n, s->ids, s->n_ids, sizeof(*s->ids), cmp_device_ref_name)
+                                               : NULL;
+                const Device *d = topology_find_device(s->prev, *n);
+
+                if (!id || !d || !id->ino || id->ino != d->sysfs_ino)
+                        return false;
+        }
+        return true;
+}
+
+static int scan_group(Scan *s, unsigned id, uint64_t ino, IommuGroup *g) {
         char path[256], subject[64], type[64];
+        const IommuGroup *p;
         int r;
 
         g->id = id;
+        g->sysfs_ino = ino;
         snprintf(subject, sizeof(subject), "group %u", id);
+        p = prev_group(s, id, ino, subject);
 
-        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/type", id);
-        r = sysfs_read_attr(s->sys_fd, path, type, sizeof(type));
+        /* The type is read on every scan: it is what changes. */
+        snprintf(path, sizeof(path), "%u/type", id);
+        r = sysfs_read_attr(s->groups_fd, path, type, sizeof(type));
         if (r >= 0) {
                 if (!(g->type_raw = strdup(type)))
                         return -ENOMEM;
@@ -542,14 +431,25 @@ static int scan_group(Scan *s, unsigned id, IommuGroup *g) {
         } else if (problem_attr(s, subject, "type", r) < 0)
                 return -ENOMEM;
 
-        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/devices", id);
-        r = sysfs_list_dir(s->sys_fd, path, &g->devices);
+        /* Members: the previous scan's when no group and no device came
+         * or went since (see scan_identities()). */
+        if (p && s->members_unchanged)
+                r = strv_copy(p->devices, &g->devices);
+        else {
+                snprintf(path, sizeof(path), "%u/devices", id);
+                r = sysfs_list_dir(s->groups_fd, path, &g->devices);
+        }
         if (r == -ENOMEM)
                 return r;
         if (r < 0 && problem_attr(s, subject, "devices/", r) < 0)
                 return -ENOMEM;
 
-        snprintf(path, sizeof(path), "kernel/iommu_groups/%u/reserved_regions", id);
+        /* The reserved regions are those of the members' devices (RMRRs,
+         * the MSI window): fixed while the same devices are in the same
+         * group. */
+        if (p && members_same(s, p, g))
+                return copy_regions(p, g);
+        snprintf(path, sizeof(path), "%u/reserved_regions", id);
         return scan_reserved_regions(s, subject, path, g);
 }
 
@@ -561,25 +461,43 @@ static int cmp_group(const void *a, const void *b) {
 
 static int scan_groups(Scan *s) {
         _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ uint64_t *inos = NULL;
         Topology *t = s->t;
+        size_t n_ids = 0;
         int r;
 
-        r = sysfs_list_dir(s->sys_fd, "kernel/iommu_groups", &names);
-        if (r == -ENOENT)
+        s->groups_fd = openat(s->sys_fd, "kernel/iommu_groups", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->groups_fd < 0 && errno == ENOENT)
                 return 0;
+        r = s->groups_fd < 0 ? -errno : sysfs_list_open_dir_inos(s->groups_fd, &names, NULL, &inos);
         if (r < 0)
                 return r == -ENOMEM ? r : problem_attr(s, "kernel", "kernel/iommu_groups", r);
-        for (char **n = names; *n; n++) {
+        /* The members are reused only when the groups are the previous
+         * scan's too: the same ids, each the same kernel object. */
+        for (size_t i = 0; s->members_unchanged && names[i]; i++) {
+                uint64_t id;
+                const IommuGroup *p;
+
+                if (safe_atou64(names[i], &id) < 0 || id > UINT32_MAX || !isdigit((unsigned char) names[i][0]))
+                        continue;
+                p = topology_find_group(s->prev, (unsigned) id);
+                s->members_unchanged = p && p->sysfs_ino == inos[i];
+                n_ids++;
+        }
+        if (s->members_unchanged && n_ids != s->prev->n_groups)
+                s->members_unchanged = false;
+        for (size_t i = 0; names[i]; i++) {
+                const char *n = names[i];
                 uint64_t id;
 
-                if (safe_atou64(*n, &id) < 0 || id > UINT32_MAX || !isdigit((unsigned char) **n)) {
-                        if (problem_add(s, "kernel", "kernel/iommu_groups/%s is not a group id", *n) < 0)
+                if (safe_atou64(n, &id) < 0 || id > UINT32_MAX || !isdigit((unsigned char) *n)) {
+                        if (problem_add(s, "kernel", "kernel/iommu_groups/%s is not a group id", n) < 0)
                                 return -ENOMEM;
                         continue;
                 }
                 if (greedy_realloc((void **) &t->groups, &s->groups_alloc, t->n_groups + 1, sizeof(*t->groups)) < 0)
                         return -ENOMEM;
-                r = scan_group(s, (unsigned) id, &t->groups[t->n_groups]);
+                r = scan_group(s, (unsigned) id, inos[i], &t->groups[t->n_groups]);
                 t->n_groups++;
                 if (r < 0)
                         return r;
@@ -701,12 +619,13 @@ static int cmp_unsigned(const void *a, const void *b) {
         return x < y ? -1 : x > y;
 }
 
-static int scan_msi_irqs(Scan *s, int dfd, const char *subject, Device *d) {
+/* Lists path (a device's msi_irqs, relative to dfd). */
+static int scan_msi_irqs(Scan *s, int dfd, const char *path, const char *subject, Device *d) {
         _cleanup_strv_free_ char **entries = NULL;
         size_t n = 0;
         int r;
 
-        r = sysfs_list_dir(dfd, "msi_irqs", &entries);
+        r = sysfs_list_dir(dfd, path, &entries);
         if (r == -ENOMEM)
                 return r;
         if (r <= 0)
@@ -773,36 +692,73 @@ static int scan_pci_attrs(Scan *s, int dfd, const DirList *list, const char *sub
         return 0;
 }
 
-/* Scans the device that link_path (relative to the sysfs root) leads to.
- * Its one directory listing tells which optional attributes to read, so a
- * scan opens no file that is not there. */
-static int scan_device(Scan *s, const char *link_path, const char *name, Device *d) {
+/* The previous scan's device of that name, when it is the same kernel
+ * object (same inode in the listing that identifies it) and was read
+ * without problems. */
+static const Device *prev_device(const Scan *s, const char *name, uint64_t ino, const char *subject) {
+        const Device *p = s->prev ? topology_find_device(s->prev, name) : NULL;
+
+        return p && ino && p->sysfs_ino == ino && !prev_has_problem(s, subject) ? p : NULL;
+}
+
+/* Scans the device that ref's link leads to. Its one directory listing
+ * tells which optional attributes to read, so a scan opens no file that is
+ * not there. prev, when not NULL, is the same device in the previous scan:
+ * its fixed facts (vendor, device, class, NUMA node, untrusted, removable)
+ * are taken from it, and only what a driver changes is read: the driver
+ * link, and for a device with a driver its MSI vectors, disks and network
+ * interfaces. A device without a driver has no disks or interfaces (a
+ * driver creates them), so it costs two calls: its driver link and its
+ * msi_irqs. */
+static int scan_device(Scan *s, const DeviceRef *ref, uint64_t ino, Device *d) {
         _cleanup_(dir_list_done) DirList list = {};
         _cleanup_close_ int dfd = -EBADF;
-        char subject[300], buf[256];
+        char subject[300], buf[256], path[600];
+        const Device *prev;
         int r, node;
 
         d->group = -1;
         d->numa_node = -1;
         d->untrusted = d->removable = TRISTATE_ABSENT;
-        d->is_pci = is_pci_address(name);
+        d->is_pci = is_pci_address(ref->name);
         d->class_word = d->is_pci ? "unknown" : "platform";
-        if (!(d->name = strdup(name)))
+        d->sysfs_ino = ino;
+        if (!(d->name = strdup(ref->name)))
                 return -ENOMEM;
-        snprintf(subject, sizeof(subject), "device %s", name);
+        snprintf(subject, sizeof(subject), "device %s", ref->name);
 
-        dfd = openat(s->sys_fd, link_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        prev = prev_device(s, ref->name, ino, subject);
+        if (prev) {
+                d->vendor_id = prev->vendor_id;
+                d->device_id = prev->device_id;
+                d->class_code = prev->class_code;
+                d->class_word = prev->class_word;
+                d->numa_node = prev->numa_node;
+                d->untrusted = prev->untrusted;
+                d->removable = prev->removable;
+
+                snprintf(path, sizeof(path), "%s/driver", ref->rel);
+                r = sysfs_read_link_name(ref->dirfd, path, buf, sizeof(buf));
+                if (r == -ENOENT) {
+                        snprintf(path, sizeof(path), "%s/msi_irqs", ref->rel);
+                        return scan_msi_irqs(s, ref->dirfd, path, subject, d);
+                }
+                if (r >= 0 && !(d->driver = strdup(buf)))
+                        return -ENOMEM;
+        }
+
+        dfd = openat(ref->dirfd, ref->rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
-                return problem_add(s, subject, "%s: %s", errno == ENOENT ? "dangling link" : "cannot open",
-                                   link_path);
+                return problem_add(s, subject, "%s: %s/%s", errno == ENOENT ? "dangling link" : "cannot open",
+                                   ref->dir_path, ref->rel);
         r = sysfs_list_open_dir(dfd, &list.names, &list.types);
         if (r < 0)
                 return r == -ENOMEM ? r : problem_attr(s, subject, "its directory", r);
 
-        if (d->is_pci && scan_pci_attrs(s, dfd, &list, subject, d) < 0)
+        if (!prev && d->is_pci && scan_pci_attrs(s, dfd, &list, subject, d) < 0)
                 return -ENOMEM;
 
-        if (dir_list_has(&list, "driver", DT_LNK)) {
+        if (!d->driver && dir_list_has(&list, "driver", DT_LNK)) {
                 r = sysfs_read_link_name(dfd, "driver", buf, sizeof(buf));
                 if (r >= 0) {
                         if (!(d->driver = strdup(buf)))
@@ -811,7 +767,7 @@ static int scan_device(Scan *s, const char *link_path, const char *name, Device 
                         return -ENOMEM;
         }
 
-        if (dir_list_has(&list, "numa_node", DT_REG)) {
+        if (!prev && dir_list_has(&list, "numa_node", DT_REG)) {
                 r = sysfs_read_int(dfd, "numa_node", &node);
                 if (r >= 0)
                         d->numa_node = node;
@@ -824,20 +780,13 @@ static int scan_device(Scan *s, const char *link_path, const char *name, Device 
         strv_sort(d->net_ifaces);
         strv_sort(d->block_devs);
         if (dir_list_has(&list, "msi_irqs", DT_DIR))
-                return scan_msi_irqs(s, dfd, subject, d);
+                return scan_msi_irqs(s, dfd, "msi_irqs", subject, d);
         return 0;
 }
 
 static int cmp_device(const void *a, const void *b) {
         return strcmp(((const Device *) a)->name, ((const Device *) b)->name);
 }
-
-/* A device to scan and the link through which it was found. */
-typedef struct DeviceRef {
-        const char *name;
-        char *link;
-        size_t order;
-} DeviceRef;
 
 static int cmp_device_ref(const void *a, const void *b) {
         const DeviceRef *x = a, *y = b;
@@ -846,18 +795,77 @@ static int cmp_device_ref(const void *a, const void *b) {
         return c ? c : x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int device_ref_add(DeviceRef **refs, size_t *n, size_t *alloc, const char *name, char *link) {
-        if (!link || greedy_realloc((void **) refs, alloc, *n + 1, sizeof(**refs)) < 0) {
-                free(link);
+static int cmp_device_ref_name(const void *key, const void *b) {
+        return strcmp(key, ((const DeviceRef *) b)->name);
+}
+
+/* Adds a reference; rel (heap, taken) may be NULL for an identity. */
+static int device_ref_add(DeviceRef **refs, size_t *n, size_t *alloc, const DeviceRef *ref) {
+        if (greedy_realloc((void **) refs, alloc, *n + 1, sizeof(**refs)) < 0) {
+                free(ref->rel);
                 return -ENOMEM;
         }
-        (*refs)[*n] = (DeviceRef) { .name = name, .link = link, .order = *n };
+        (*refs)[*n] = *ref;
+        (*refs)[*n].order = *n;
         (*n)++;
         return 0;
 }
 
+static void device_refs_free(DeviceRef *refs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(refs[i].rel);
+        free(refs);
+}
+
+/* Lists the PCI bus and works out each device's identity: the inode of its
+ * entry in bus/pci/devices, or for a device not on the PCI bus in its
+ * unit's devices/ (the kernel makes both links when it adds the device and
+ * removes them when it removes it). Then decides whether the groups' member
+ * lists can be reused: when every device of the previous scan had an
+ * identity and the same devices, each the same object, are there now, no
+ * device came or went, and with the same groups (scan_groups() checks)
+ * no membership changed. */
+static int scan_identities(Scan *s) {
+        size_t alloc = 0;
+        int r = 0;
+
+        s->pci_fd = openat(s->sys_fd, "bus/pci/devices", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r = s->pci_fd < 0 ? -errno : sysfs_list_open_dir_inos(s->pci_fd, &s->pci, NULL, &s->pci_inos);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 && r != -ENOENT && problem_attr(s, "kernel", "bus/pci/devices", r) < 0)
+                return -ENOMEM;
+        r = 0;
+        for (size_t i = 0; r >= 0 && s->pci && s->pci[i]; i++)
+                r = device_ref_add(&s->ids, &s->n_ids, &alloc,
+                                   &(DeviceRef) { .name = s->pci[i], .ino = s->pci_inos[i] });
+        for (size_t u = 0; r >= 0 && u < s->t->n_units; u++)
+                for (size_t i = 0; r >= 0 && s->t->units[u].devices && s->t->units[u].devices[i]; i++)
+                        r = device_ref_add(&s->ids, &s->n_ids, &alloc,
+                                           &(DeviceRef) { .name = s->t->units[u].devices[i],
+                                                          .ino = s->unit_dev_inos[u] ? s->unit_dev_inos[u][i] : 0 });
+        if (r < 0)
+                return r;
+        if (s->n_ids > 1) {
+                size_t n = 0;
+
+                qsort(s->ids, s->n_ids, sizeof(*s->ids), cmp_device_ref);
+                for (size_t i = 0; i < s->n_ids; i++)
+                        if (i == 0 || !streq(s->ids[i].name, s->ids[n - 1].name))
+                                s->ids[n++] = s->ids[i];
+                s->n_ids = n;
+        }
+
+        s->members_unchanged = s->prev && s->prev->n_devices == s->n_ids;
+        for (size_t i = 0; s->members_unchanged && i < s->n_ids; i++) {
+                const Device *p = &s->prev->devices[i];
+
+                s->members_unchanged = p->sysfs_ino && p->sysfs_ino == s->ids[i].ino && streq(p->name, s->ids[i].name);
+        }
+        return 0;
+}
+
 static int scan_devices(Scan *s) {
-        _cleanup_strv_free_ char **pci = NULL;
         Topology *t = s->t;
         DeviceRef *refs = NULL;
         size_t n_refs = 0, refs_alloc = 0;
@@ -871,34 +879,34 @@ static int scan_devices(Scan *s) {
          * DMA untranslated, which an operator must see. Sorting the
          * references by name (first found first) lets each device be
          * scanned once, in name order. */
-        r = sysfs_list_dir(s->sys_fd, "bus/pci/devices", &pci);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0 && r != -ENOENT && problem_attr(s, "kernel", "bus/pci/devices", r) < 0)
-                return -ENOMEM;
-        r = 0;
         for (size_t i = 0; r >= 0 && i < t->n_groups; i++)
                 for (char **n = t->groups[i].devices; r >= 0 && n && *n; n++) {
-                        char *link = NULL;
+                        char *rel = NULL;
 
-                        if (asprintf(&link, "kernel/iommu_groups/%u/devices/%s", t->groups[i].id, *n) < 0)
-                                link = NULL;
-                        r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+                        if (asprintf(&rel, "%u/devices/%s", t->groups[i].id, *n) < 0)
+                                return device_refs_free(refs, n_refs), -ENOMEM;
+                        r = device_ref_add(&refs, &n_refs, &refs_alloc,
+                                           &(DeviceRef) { .name = *n, .dirfd = s->groups_fd,
+                                                          .dir_path = "kernel/iommu_groups", .rel = rel });
                 }
         for (size_t i = 0; r >= 0 && i < t->n_units; i++)
                 for (char **n = t->units[i].devices; r >= 0 && n && *n; n++) {
-                        char *link = NULL;
+                        char *rel = NULL;
 
-                        if (asprintf(&link, "class/iommu/%s/devices/%s", t->units[i].name, *n) < 0)
-                                link = NULL;
-                        r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+                        if (asprintf(&rel, "%s/devices/%s", t->units[i].name, *n) < 0)
+                                return device_refs_free(refs, n_refs), -ENOMEM;
+                        r = device_ref_add(&refs, &n_refs, &refs_alloc,
+                                           &(DeviceRef) { .name = *n, .dirfd = s->units_fd,
+                                                          .dir_path = "class/iommu", .rel = rel });
                 }
-        for (char **n = pci; r >= 0 && n && *n; n++) {
-                char *link = NULL;
+        for (char **n = s->pci; r >= 0 && n && *n; n++) {
+                char *rel = strdup(*n);
 
-                if (asprintf(&link, "bus/pci/devices/%s", *n) < 0)
-                        link = NULL;
-                r = device_ref_add(&refs, &n_refs, &refs_alloc, *n, link);
+                if (!rel)
+                        return device_refs_free(refs, n_refs), -ENOMEM;
+                r = device_ref_add(&refs, &n_refs, &refs_alloc,
+                                   &(DeviceRef) { .name = *n, .dirfd = s->pci_fd,
+                                                  .dir_path = "bus/pci/devices", .rel = rel });
         }
         if (r >= 0 && n_refs > 0) {
                 size_t n_unique = 0;
@@ -912,14 +920,15 @@ static int scan_devices(Scan *s) {
                         r = -ENOMEM;
         }
         for (size_t i = 0; r >= 0 && i < n_refs; i++) {
+                const DeviceRef *id;
+
                 if (i > 0 && streq(refs[i].name, refs[i - 1].name))
                         continue;
-                r = scan_device(s, refs[i].link, refs[i].name, &t->devices[t->n_devices]);
+                id = s->n_ids ? bsearch(refs[i].name, s->ids, s->n_ids, sizeof(*s->ids), cmp_device_ref_name) : NULL;
+                r = scan_device(s, &refs[i], id ? id->ino : 0, &t->devices[t->n_devices]);
                 t->n_devices++;
         }
-        for (size_t i = 0; i < n_refs; i++)
-                free(refs[i].link);
-        free(refs);
+        device_refs_free(refs, n_refs);
         if (r < 0)
                 return r;
 
@@ -953,7 +962,18 @@ static int scan_devices(Scan *s) {
 /* ---- public ----------------------------------------------------------- */
 
 int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret) {
-        Scan s = { .sys_fd = -EBADF, .proc_fd = -EBADF };
+        return topology_rescan(sysfs_root, proc_root, NULL, ret);
+}
+
+int topology_rescan(const char *sysfs_root, const char *proc_root, const Topology *previous, Topology **ret) {
+        Scan s = {
+                .sys_fd = -EBADF,
+                .proc_fd = -EBADF,
+                .units_fd = -EBADF,
+                .groups_fd = -EBADF,
+                .pci_fd = -EBADF,
+                .prev = previous,
+        };
         int r;
 
         s.sys_fd = sysfs_open_root(sysfs_root);
@@ -974,6 +994,8 @@ int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret)
         if (r >= 0)
                 r = scan_units(&s);
         if (r >= 0)
+                r = scan_identities(&s);
+        if (r >= 0)
                 r = scan_groups(&s);
         if (r >= 0)
                 r = scan_devices(&s);
@@ -982,9 +1004,18 @@ int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret)
                 r = 0;
         }
 out:
+        for (size_t i = 0; i < s.n_unit_dev_inos; i++)
+                free(s.unit_dev_inos[i]);
+        free(s.unit_dev_inos);
         topology_free(s.t);
+        device_refs_free(s.ids, s.n_ids);
+        strv_free(s.pci);
+        free(s.pci_inos);
         closep(&s.sys_fd);
         closep(&s.proc_fd);
+        closep(&s.units_fd);
+        closep(&s.groups_fd);
+        closep(&s.pci_fd);
         return r;
 }
 

@@ -85,6 +85,7 @@ typedef struct IommuUnit {
         uint64_t pgsize_bitmap;
         const char *pgsize_source;   /* how pgsize_bitmap was found, in words */
         char **devices;              /* names under <unit>/devices, sorted */
+        uint64_t sysfs_ino;          /* inode of class/iommu/<name>: see topology_rescan() */
 } IommuUnit;
 
 typedef struct ReservedRegion {
@@ -99,6 +100,7 @@ typedef struct IommuGroup {
         char **devices;              /* member device names, sorted */
         ReservedRegion *regions;
         size_t n_regions;
+        uint64_t sysfs_ino;          /* inode of kernel/iommu_groups/<id>: see topology_rescan() */
 } IommuGroup;
 
 typedef struct Device {
@@ -117,6 +119,8 @@ typedef struct Device {
         char **block_devs;
         unsigned *msi_irqs;          /* msi_irqs/ entries, sorted numerically */
         size_t n_msi_irqs;
+        uint64_t sysfs_ino;          /* inode of its bus/pci/devices entry, or of its unit's
+                                      * devices/ entry when not PCI; 0 when in neither */
 } Device;
 
 /* What the kernel command line says about DMA translation defaults. */
@@ -166,6 +170,39 @@ typedef struct Topology {
  * frees with topology_free(), or -errno when a root cannot be opened or
  * memory runs out. */
 int topology_scan(const char *sysfs_root, const char *proc_root, Topology **ret);
+/* The same, reusing what cannot have changed since previous (the last
+ * scan of the same roots; NULL: a full scan). The result is what
+ * topology_scan() would return, except for a fact the kernel changed in
+ * place that it shows as fixed (see below).
+ *
+ * Identity: sysfs (kernfs) never reuses an inode number during a boot, so
+ * a unit, group or device whose listing entry has the inode it had is the
+ * same kernel object; one removed and added again (hotplug, a group id
+ * reused) has a new number and is read in full. Each scan lists
+ * class/iommu, kernel/iommu_groups, bus/pci/devices and every unit's
+ * devices/ to learn this.
+ *
+ * Read on every scan: each group's type, each device's driver link, for a
+ * device with a driver its directory, MSI vectors, disks and network
+ * interfaces (for one without, whether msi_irqs exists), tracefs and
+ * debugfs mounts, and every listing above. Taken from previous when the
+ * object is the same and previous reported no problem about it:
+ *   - the kernel's release, version and command line (fixed while it runs);
+ *   - a unit's vendor, capability registers and page sizes;
+ *   - a device's vendor, device, class, NUMA node, untrusted, removable
+ *     (set when the kernel adds the device; root may write numa_node as a
+ *     firmware workaround, which a rescan does not see);
+ *   - a group's members, when the groups and the devices (by identity) are
+ *     all the previous scan's and each of its devices had an identity: a
+ *     device joins or leaves a group only by being added or removed;
+ *   - a group's reserved regions, when its members are the same devices
+ *     (by identity): they are its devices' regions.
+ * A device without a driver that was read without problems costs two
+ * calls (its driver link and msi_irqs); one whose directory vanished under
+ * a listing entry that did not (a fixture; the kernel removes both) then
+ * looks driverless rather than dangling until the entry goes.
+ * Returns as topology_scan(). */
+int topology_rescan(const char *sysfs_root, const char *proc_root, const Topology *previous, Topology **ret);
 Topology *topology_free(Topology *t);
 static inline void topology_freep(Topology **t) {
         topology_free(*t);
@@ -209,6 +246,9 @@ void vtd_caps_decode(uint64_t cap, uint64_t ecap, VtdCaps *ret);
  * domains use first-level tables only in scalable mode on a unit that has
  * them (first_level_by_default()). */
 uint64_t vtd_pgsize_bitmap(const VtdCaps *caps, bool superpages_off, bool scalable_mode_on);
+/* Whether DMA domains on the unit use first-level tables: scalable mode
+ * asked for (intel_iommu=sm_on) on a unit that has it and first level. */
+bool vtd_uses_first_level(const VtdCaps *caps, bool scalable_mode_on);
 /* Maps a 24-bit PCI class code to a word: nvme, ethernet, gpu, ... */
 const char *pci_class_to_word(uint32_t class_code);
 /* Whether word is one pci_class_to_word() gives, or "platform" or "unknown"

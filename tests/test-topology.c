@@ -824,6 +824,183 @@ static void test_broken_groups(void) {
         json_object_put(o);
 }
 
+/* ---- rescans ----------------------------------------------------------- */
+
+static Topology *rescan(const char *root, const Topology *prev) {
+        char sys[1024], proc[1024];
+        Topology *t = NULL;
+        int r;
+
+        snprintf(sys, sizeof(sys), "%s/sys", root);
+        snprintf(proc, sizeof(proc), "%s/proc", root);
+        r = topology_rescan(sys, proc, prev, &t);
+        CHECK(r == 0 && t, "rescan %s: %s", root, r < 0 ? strerror(-r) : "ok");
+        return t;
+}
+
+/* The whole topology as --dump-topology --json shows it. */
+static char *topology_text(const Topology *t) {
+        json_object *o = t ? topology_to_json(t) : NULL;
+        char *s = o ? strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) : NULL;
+
+        json_object_put(o);
+        return s;
+}
+
+/* Replaces a link the way the kernel does when it removes a device and adds
+ * one again: a new entry (a new inode), never the old one rewritten. */
+static void replace_link(const char *rel, const char *target) {
+        char path[1024], tmp[1100];
+
+        snprintf(path, sizeof(path), "%s/%s", tmp_root, rel);
+        snprintf(tmp, sizeof(tmp), "%s.new", path);
+        if (symlink(target, tmp) < 0 || rename(tmp, path) < 0)
+                tap_diag("replacing %s failed", path);
+}
+
+/* A PCI device as the kernel shows it: put_device() plus its entry in
+ * bus/pci/devices and, when driver is not NULL, a driver link and vectors. */
+static void put_pci_device(const char *bdf, unsigned group, const char *type, const char *driver) {
+        char rel[512], target[512];
+
+        put_device(bdf, group, type);
+        snprintf(rel, sizeof(rel), "sys/bus/pci/devices/%s", bdf);
+        snprintf(target, sizeof(target), "../../../devices/pci0000:00/%s", bdf);
+        put_link(rel, target);
+        if (driver) {
+                snprintf(rel, sizeof(rel), "sys/bus/pci/drivers/%s", driver);
+                put(rel, NULL);
+                snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/driver", bdf);
+                snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
+                put_link(rel, target);
+                snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/msi_irqs/40", bdf);
+                put(rel, "msix\n");
+        }
+}
+
+/* A rescan of an unchanged tree is the full scan, for the generated server
+ * and every captured tree (what each holds is checked above). */
+static void test_rescan_unchanged_trees(void) {
+        static const char *const trees[] = {
+                "qemu-vtd", "qemu-vtd-13bpo", "qemu-vtd-6.12", "qemu-vtd-cm", "qemu-vtd-cm-13bpo",
+                "qemu-vtd-debugfs", "qemu-vtd-unpatched", "qemu-amd", "qemu-amd-13bpo", "qemu-smmuv3",
+                "qemu-smmuv3-13bpo", NULL,
+        };
+
+        for (size_t i = 0; i == 0 || trees[i - 1]; i++) {
+                _cleanup_(topology_freep) Topology *full = NULL, *again = NULL, *third = NULL;
+                _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL;
+                char root[1024];
+
+                if (trees[i])
+                        snprintf(root, sizeof(root), "%s/%s", fixtures_dir(), trees[i]);
+                else if (getenv("SERVER_FIXTURE"))
+                        snprintf(root, sizeof(root), "%s", getenv("SERVER_FIXTURE"));
+                else
+                        break;
+                full = scan(root);
+                again = full ? rescan(root, full) : NULL;
+                third = again ? rescan(root, again) : NULL;
+                a = topology_text(full);
+                b = topology_text(again);
+                c = topology_text(third);
+                CHECK(a && b && streq(a, b), "%s: a rescan shows what the full scan showed", root);
+                CHECK(a && c && streq(a, c), "%s: so does a rescan of a rescan", root);
+                CHECK(full && again && full->n_problems == again->n_problems, "%s: the same problems", root);
+        }
+}
+
+/* What changes between rescans is seen; what the kernel shows as fixed is
+ * reused while the object is the same; a device that appears or goes is
+ * found or dropped, with its group's members listed again. */
+static void test_rescan_reuse(void) {
+        _cleanup_(topology_freep) Topology *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *t5 = NULL;
+        const Device *d;
+        const IommuGroup *g;
+
+        new_tree();
+        put_pci_device("0000:00:03.0", 1, "DMA\n", NULL);
+        put_pci_device("0000:00:04.0", 2, "DMA-FQ\n", "nvme");
+        t1 = scan(tmp_root);
+        if (!t1)
+                return;
+        d = topology_find_device(t1, "0000:00:03.0");
+        CHECK(d && d->sysfs_ino != 0 && !d->driver && d->vendor_id == 0x1b36, "first scan: 03.0 identified, no driver");
+
+        /* In place: the types, a driver bound to 03.0, 04.0 unbound, and a
+         * vendor rewritten (which the kernel never does for a device it
+         * keeps). */
+        put("sys/kernel/iommu_groups/1/type", "identity\n");
+        put("sys/kernel/iommu_groups/2/type", "DMA\n");
+        put("sys/bus/pci/drivers/vfio-pci", NULL);
+        put_link("sys/devices/pci0000:00/0000:00:03.0/driver", "../../../bus/pci/drivers/vfio-pci");
+        {
+                char path[1024];
+
+                snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:04.0/driver", tmp_root);
+                unlink(path);
+                snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:04.0/msi_irqs/40", tmp_root);
+                unlink(path);
+                snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:04.0/msi_irqs", tmp_root);
+                rmdir(path);
+        }
+        put("sys/devices/pci0000:00/0000:00:03.0/vendor", "0x8086\n");
+        put("sys/kernel/iommu_groups/1/reserved_regions", "0x1000 0x1fff direct\n");
+        t2 = rescan(tmp_root, t1);
+        if (!t2)
+                return;
+        g = topology_find_group(t2, 1);
+        CHECK(g && g->type == GROUP_TYPE_IDENTITY, "a group type written between scans is seen");
+        g = topology_find_group(t2, 2);
+        CHECK(g && g->type == GROUP_TYPE_DMA, "so is the other group's");
+        d = topology_find_device(t2, "0000:00:03.0");
+        CHECK(d && streq_ptr(d->driver, "vfio-pci"), "a driver bound between scans is seen");
+        CHECK(d && d->vendor_id == 0x1b36, "the vendor of the same device is the previous scan's");
+        g = topology_find_group(t2, 1);
+        CHECK(g && g->n_regions == 1 && g->regions[0].start == 0xfee00000,
+              "the reserved regions of a group with the same members are the previous scan's");
+        d = topology_find_device(t2, "0000:00:04.0");
+        CHECK(d && !d->driver && d->n_msi_irqs == 0, "a driver unbound between scans is seen, and its vectors gone");
+        CHECK_INT(t2->n_problems, 0, "no problems");
+
+        /* 03.0 removed and another device added at the same address: a new
+         * bus entry, so its facts are read again. */
+        replace_link("sys/bus/pci/devices/0000:00:03.0", "../../../devices/pci0000:00/0000:00:03.0");
+        t3 = rescan(tmp_root, t2);
+        if (!t3)
+                return;
+        d = topology_find_device(t3, "0000:00:03.0");
+        CHECK(d && d->vendor_id == 0x8086, "a device made anew at the same address is read in full");
+        g = topology_find_group(t3, 1);
+        CHECK(g && g->n_regions == 1 && g->regions[0].start == 0x1000,
+              "its group's members and reserved regions are read again");
+
+        /* A device appears in a new group; then one disappears. */
+        put_pci_device("0000:00:05.0", 3, "DMA-FQ\n", "e1000e");
+        t4 = rescan(tmp_root, t3);
+        if (!t4)
+                return;
+        d = topology_find_device(t4, "0000:00:05.0");
+        CHECK(d && d->group == 3 && streq_ptr(d->driver, "e1000e") && d->vendor_id == 0x1b36 &&
+              d->n_msi_irqs == 1, "a device that appeared is found with its group, driver, vendor, vectors");
+        CHECK(t4->n_groups == 3 && t4->n_devices == 3, "3 groups, 3 devices");
+        {
+                char path[1024];
+
+                snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/0000:00:04.0", tmp_root);
+                unlink(path);
+                snprintf(path, sizeof(path), "%s/sys/kernel/iommu_groups/2/devices/0000:00:04.0", tmp_root);
+                unlink(path);
+        }
+        t5 = rescan(tmp_root, t4);
+        if (!t5)
+                return;
+        CHECK(!topology_find_device(t5, "0000:00:04.0"), "a device that went is gone");
+        g = topology_find_group(t5, 2);
+        CHECK(g && g->devices && !g->devices[0], "its group lists no device");
+        CHECK(t5->n_devices == 2 && t5->n_problems == 0, "2 devices, no problems");
+}
+
 /* ---- trees captured from the QEMU test bed ---------------------------- */
 
 /* What the test bed's guests have (tests/vm/run): an nvme, a virtio-blk
@@ -1043,6 +1220,8 @@ int main(void) {
         test_group_types_in_tree();
         test_msi_irq_order();
         test_reread_group_type();
+        test_rescan_unchanged_trees();
+        test_rescan_reuse();
         test_captured_trees();
         test_captured_irqs();
         if (tmp_root[0])
