@@ -66,7 +66,7 @@ static void open_counters(FlushSampler *s, int sysfs_fd) {
 }
 
 static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
-        PerfSamplerOptions opts = { .ring_pages = 64 };
+        PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_UNMAP_RING_PAGES };
         char filter[64], what[160], *why = NULL;
         int r;
 
@@ -103,7 +103,7 @@ static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
 }
 
 static void open_qi_records(FlushSampler *s, int sysfs_fd) {
-        PerfSamplerOptions opts = { .ring_pages = 128 };
+        PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_QI_RING_PAGES };
         char *why = NULL;
         int r;
 

@@ -25,6 +25,17 @@
 
 #define FLUSH_SAMPLER_UNIT_MAX 16
 
+/* The rings' data pages for all CPUs together, split over them by
+ * perf_ring_pages_per_cpu(): the rate a ring must carry is the machine's
+ * (the IOMMU units' invalidation queues, the devices' unmaps), not each
+ * CPU's, so a larger machine gets smaller rings per CPU, not more memory.
+ * Each ring wakes the daemon at a quarter full. Filtered unmaps (one per
+ * unmap of 2 MiB or more, ~56 bytes) are rare: 512 KiB; qi_submit records
+ * (~80 bytes, one per invalidation of a strict group) are not: 1 MiB. On 2
+ * CPUs that is the 256 KiB and 512 KiB per CPU of before. */
+#define FLUSH_SAMPLER_UNMAP_RING_PAGES 128
+#define FLUSH_SAMPLER_QI_RING_PAGES 256
+
 /* Invalidations of one (unit, domain id) within a tick. */
 typedef struct FlushDomainCount {
         char unit[FLUSH_SAMPLER_UNIT_MAX];
