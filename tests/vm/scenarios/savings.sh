@@ -114,7 +114,7 @@ read -r dop di < /tmp/daemon.res
 awk -v so="$so" -v si="$si" -v lo="$lo" -v li="$li" -v dop="$dop" -v di="$di" -v idle="$lazy_cs" 'BEGIN {
 	s = si / so; l = li / lo; d = di / dop
 	printf "measured savings captured: %.3f (invalidations per read: strict %.3f, always lazy %.3f, daemon %.3f; target >= 0.95)\n",
-		s > l ? (s - d) / (s - l) : 0, s, l, d
+		(s > l ? (s - d) / (s - l) : 0), s, l, d
 	if (idle < 0) print "measured savings lazy while idle: still lazy 60 s after the workload"
 	else printf "measured savings lazy while idle: %.1f s after the workload ended\n", idle / 100
 }'
