@@ -45,7 +45,9 @@ struct FlushSampler {
         FlushUnitCount *units;
         size_t n_units, units_alloc;
         GatherCounts gather;
+        uint64_t unmap_lost, qi_lost;
         bool oom;
+        bool handed_over;        /* the counts above went out: reset before adding */
 };
 
 static void set_status(char *buf, size_t size, const char *what, int r, char *reason) {
@@ -83,7 +85,7 @@ static void open_counters(FlushSampler *s, int sysfs_fd) {
 }
 
 static void open_unmap_records(FlushSampler *s, int sysfs_fd) {
-        PerfSamplerOptions opts = { .ring_pages = 64 };
+        PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_UNMAP_RING_PAGES };
         char filter[64], what[160], *why = NULL;
         int r;
 
@@ -303,7 +305,7 @@ size_t flush_sampler_dma_ring_kib(const FlushSampler *s) {
 }
 
 static void open_qi_records(FlushSampler *s, int sysfs_fd) {
-        PerfSamplerOptions opts = { .ring_pages = 128 };
+        PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_QI_RING_PAGES };
         char *why = NULL;
         int r;
 
@@ -505,11 +507,60 @@ static int on_qi(const PerfSample *p, void *userdata) {
         return 0;
 }
 
-int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
-        *ret = (FlushTick) { .filter_min_size = s->filter_min_size };
+/* The records' counts add up between collects: from flush_sampler_drain()
+ * when a ring wakes the daemon, and from the collect itself. */
+static void tick_counts_reset_if_handed_over(FlushSampler *s) {
+        if (!s->handed_over)
+                return;
         s->n_domains = s->n_units = 0;
         s->gather = (GatherCounts) {};
+        s->unmap_lost = s->qi_lost = 0;
         s->oom = false;
+        s->handed_over = false;
+}
+
+static int drain_unmap_records(FlushSampler *s) {
+        PerfRingStats st = {};
+        int r = perf_sampler_drain(s->unmap_records, on_unmap, s, &st);
+
+        s->unmap_lost += st.lost;
+        return r;
+}
+
+static int drain_qi_records(FlushSampler *s) {
+        PerfRingStats st = {};
+        int r = perf_sampler_drain(s->qi_records, on_qi, s, &st);
+
+        s->qi_lost += st.lost;
+        return r;
+}
+
+int flush_sampler_drain(FlushSampler *s) {
+        tick_counts_reset_if_handed_over(s);
+        if (s->unmap_records)
+                (void) drain_unmap_records(s);
+        if (s->qi_records)
+                (void) drain_qi_records(s);
+        return s->oom ? -ENOMEM : 0;
+}
+
+size_t flush_sampler_n_ring_fds(const FlushSampler *s) {
+        return (s->unmap_records ? perf_sampler_n_fds(s->unmap_records) : 0) +
+               (s->qi_records ? perf_sampler_n_fds(s->qi_records) : 0);
+}
+
+int flush_sampler_ring_fd(const FlushSampler *s, size_t i) {
+        size_t n_unmap = s->unmap_records ? perf_sampler_n_fds(s->unmap_records) : 0;
+
+        if (i < n_unmap)
+                return perf_sampler_fd(s->unmap_records, i);
+        return s->qi_records ? perf_sampler_fd(s->qi_records, i - n_unmap) : -EINVAL;
+}
+
+int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
+        *ret = (FlushTick) { .filter_min_size = s->filter_min_size };
+        tick_counts_reset_if_handed_over(s);
+        s->handed_over = true;
 
         if (s->maps) {
                 uint64_t maps, unmaps;
@@ -525,26 +576,22 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
         if (s->filter_min_size == UINT64_MAX && ret->counters_ok)
                 ret->gather_ok = true; /* nothing to record: every unmap's count is known */
         if (s->unmap_records) {
-                PerfRingStats st = {};
-
-                if (perf_sampler_drain(s->unmap_records, on_unmap, s, &st) >= 0) {
+                if (drain_unmap_records(s) >= 0) {
                         ret->gather_ok = true;
                         ret->gather = s->gather;
-                        ret->unmap_records_lost = st.lost;
+                        ret->unmap_records_lost = s->unmap_lost;
                 }
         }
         /* Attaches first: the invalidations that follow find their domain. */
         drain_cache_tags(s);
         if (s->qi_records) {
-                PerfRingStats st = {};
-
-                if (perf_sampler_drain(s->qi_records, on_qi, s, &st) >= 0 || !s->oom) {
+                if (drain_qi_records(s) >= 0 || !s->oom) {
                         ret->qi_ok = true;
                         ret->domains = s->domains;
                         ret->n_domains = s->n_domains;
                         ret->units = s->units;
                         ret->n_units = s->n_units;
-                        ret->qi_records_lost = st.lost;
+                        ret->qi_records_lost = s->qi_lost;
                 }
         }
         if (s->n_dma) {

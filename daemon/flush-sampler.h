@@ -35,6 +35,18 @@
 #define FLUSH_SAMPLER_UNIT_MAX 16
 #define FLUSH_SAMPLER_DMA_EVENTS_MAX 8
 
+/* The rings' data pages for all CPUs together, split over them by
+ * perf_ring_pages_per_cpu(): the rate a ring must carry is the machine's
+ * (the IOMMU units' invalidation queues, the devices' unmaps), not each
+ * CPU's, so a larger machine gets smaller rings per CPU, not more memory.
+ * Each ring wakes the daemon at a quarter full (flush_sampler_drain()), so
+ * it holds what arrives while the daemon wakes, not a whole tick. Filtered unmaps (one per
+ * unmap of 2 MiB or more, ~56 bytes) are rare: 512 KiB; qi_submit records
+ * (~80 bytes, one per invalidation of a strict group) are not: 1 MiB. On 2
+ * CPUs that is the 256 KiB and 512 KiB per CPU of before. */
+#define FLUSH_SAMPLER_UNMAP_RING_PAGES 128
+#define FLUSH_SAMPLER_QI_RING_PAGES 256
+
 /* Invalidations of one (unit, domain id) within a tick. */
 typedef struct FlushDomainCount {
         char unit[FLUSH_SAMPLER_UNIT_MAX];
@@ -91,10 +103,20 @@ static inline void flush_sampler_freep(FlushSampler **s) {
         flush_sampler_free(*s);
 }
 
-/* Reads everything since the last call into *ret (counters as deltas).
- * The tick's arrays belong to the sampler until the next collect.
+/* Reads everything since the last call into *ret (counters as deltas,
+ * records drained since then by flush_sampler_drain() included). The
+ * tick's arrays belong to the sampler until the next collect or drain.
  * Returns 0 or -ENOMEM. */
 int flush_sampler_collect(FlushSampler *s, FlushTick *ret);
+
+/* The rings' fds (one per CPU and ring): each polls readable (EPOLLIN)
+ * when its ring is a quarter full. flush_sampler_drain() then parses what
+ * waits in every ring into the counts the next collect hands out, so a
+ * ring needs to hold only what arrives while the daemon wakes, not a
+ * whole tick. Returns 0 or -ENOMEM. */
+size_t flush_sampler_n_ring_fds(const FlushSampler *s);
+int flush_sampler_ring_fd(const FlushSampler *s, size_t i);
+int flush_sampler_drain(FlushSampler *s);
 
 /* What each part is doing, in words: "counting iommu:map/unmap on 2 CPUs",
  * "iommu:unmap records: no tracefs". */

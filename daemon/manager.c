@@ -606,6 +606,9 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->tick_source);
         if (m->latency_timing)
                 (void) dmar_latency_disable(m->sysfs_fd, NULL);
+        for (size_t i = 0; i < m->n_flush_ring_sources; i++)
+                sd_event_source_disable_unref(m->flush_ring_sources[i]);
+        free(m->flush_ring_sources);
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
         domain_learner_done(&m->domain_learner);
@@ -826,6 +829,33 @@ static void manager_watch_dma_rings(Manager *m) {
         }
 }
 
+/* A perf ring is a quarter full: parse it now rather than at the tick, so
+ * rings sized for the machine need not hold a whole tick of records. */
+static int on_flush_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+
+        if (flush_sampler_drain(m->flush) == -ENOMEM)
+                log_warning("Out of memory parsing perf records; the tick's counts are incomplete");
+        return 0;
+}
+
+static void watch_flush_rings(Manager *m) {
+        size_t n = flush_sampler_n_ring_fds(m->flush);
+
+        if (n == 0 || !(m->flush_ring_sources = calloc(n, sizeof(sd_event_source *))))
+                return;
+        for (size_t i = 0; i < n; i++) {
+                int r = sd_event_add_io(m->event, &m->flush_ring_sources[m->n_flush_ring_sources],
+                                        flush_sampler_ring_fd(m->flush, i), EPOLLIN, on_flush_ring, m);
+
+                if (r < 0) {
+                        log_warning_errno(r, "Cannot watch perf ring %zu, drained once per tick only: %m", i);
+                        continue;
+                }
+                m->n_flush_ring_sources++;
+        }
+}
+
 static int open_samplers(Manager *m) {
         int r;
 
@@ -849,6 +879,7 @@ static int open_samplers(Manager *m) {
                                                &m->flush);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the flush sampler: %m");
+        watch_flush_rings(m);
         r = workload_sampler_new(m->sysfs_fd, m->proc_fd, &m->workload);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the workload sampler: %m");

@@ -38,6 +38,8 @@ typedef struct Manager {
         ManagerOptions opts;
         sd_event *event;
         sd_event_source *tick_source;
+        sd_event_source **flush_ring_sources; /* one per perf ring fd */
+        size_t n_flush_ring_sources;
         Config *config;
         Config *decisions_config;  /* the config the decisions were made with,
                                     * when a reload replaced it since: they

@@ -426,6 +426,16 @@ struct PerfSampler {
         uint8_t *scratch;
 };
 
+unsigned perf_ring_pages_per_cpu(unsigned total, size_t n_cpus) {
+        unsigned pages = 1;
+
+        if (n_cpus == 0)
+                n_cpus = 1;
+        while ((size_t) pages * 2 * n_cpus <= total)
+                pages *= 2;
+        return pages < PERF_RING_PAGES_MIN ? PERF_RING_PAGES_MIN : pages;
+}
+
 int perf_sampler_open(uint32_t type, uint64_t config, const unsigned *cpus, size_t n_cpus,
                       const PerfSamplerOptions *opts, const char *what, PerfSampler **ret,
                       char **ret_reason) {
@@ -439,7 +449,9 @@ int perf_sampler_open(uint32_t type, uint64_t config, const unsigned *cpus, size
         reason_init(ret_reason);
         if (!opts)
                 opts = &defaults;
-        pages = opts->ring_pages ? opts->ring_pages : 64;
+        pages = opts->ring_pages         ? opts->ring_pages
+                : opts->ring_pages_total ? perf_ring_pages_per_cpu(opts->ring_pages_total, n_cpus)
+                                         : 64;
         if (pages & (pages - 1) || pages > (1u << 20))
                 return fail(ret_reason, -EINVAL, "ring of %u pages: not a power of two", pages);
         if (n_cpus == 0)
@@ -546,6 +558,14 @@ const TraceFormat *perf_sampler_format(const PerfSampler *s) {
 
 size_t perf_sampler_n_fds(const PerfSampler *s) {
         return s->n;
+}
+
+size_t perf_sampler_ring_bytes(const PerfSampler *s) {
+        size_t bytes = 0;
+
+        for (size_t i = 0; i < s->n; i++)
+                bytes += s->rings[i].base ? s->rings[i].map_size : 0;
+        return bytes;
 }
 
 int perf_sampler_fd(const PerfSampler *s, size_t i) {

@@ -91,13 +91,21 @@ static inline void perf_counter_freep(PerfCounter **c) {
 /* ---- sampling ---------------------------------------------------------- */
 
 typedef struct PerfSamplerOptions {
-        unsigned ring_pages;         /* data pages per CPU, a power of two; 0: 64 (256 KiB) */
+        unsigned ring_pages;         /* data pages per CPU, a power of two; 0: ring_pages_total */
+        unsigned ring_pages_total;   /* 0: 64 per CPU; else split over the CPUs (perf_ring_pages_per_cpu) */
         uint32_t wakeup_bytes;       /* a ring fd polls readable with this much data; 0: 1/4 ring */
         uint64_t sample_period;      /* 0: 1, every event */
         const char *filter;          /* NULL: none */
 } PerfSamplerOptions;
 
 typedef struct PerfSampler PerfSampler;
+
+#define PERF_RING_PAGES_MIN 4
+/* The data pages per CPU of a ring whose size is set for the whole machine
+ * (the rate an event can reach is the machine's, not each CPU's): total /
+ * n_cpus rounded down to a power of two, at least PERF_RING_PAGES_MIN, at
+ * most total (one CPU). total a power of two. */
+unsigned perf_ring_pages_per_cpu(unsigned total, size_t n_cpus);
 
 /* Opens a sampler for a tracepoint on every online CPU. The event's format
  * (perf_sampler_format()) gives the raw field offsets. opts may be NULL. */
@@ -109,6 +117,9 @@ int perf_sampler_open(uint32_t type, uint64_t config, const unsigned *cpus, size
 /* NULL for a sampler opened with perf_sampler_open(). */
 const TraceFormat *perf_sampler_format(const PerfSampler *s);
 size_t perf_sampler_n_fds(const PerfSampler *s);
+/* Bytes mmap'd for the rings, all CPUs (data pages plus each ring's
+ * header page): what the kernel pins for this sampler. */
+size_t perf_sampler_ring_bytes(const PerfSampler *s);
 /* The ring fd of the i-th CPU, to watch for EPOLLIN. */
 int perf_sampler_fd(const PerfSampler *s, size_t i);
 int perf_sampler_enable(PerfSampler *s);

@@ -331,7 +331,22 @@ static void test_software_events(void) {
         test_software_sampler(cpus, n);
 }
 
+/* Ring sizes set for the machine: the same total on 2 CPUs as the old
+ * per-CPU size times 2, far less per CPU on 32 and 200, never below the
+ * minimum, never above the total. */
+static void test_ring_pages_per_cpu(void) {
+        CHECK_INT(perf_ring_pages_per_cpu(256, 2), 128, "256 pages over 2 CPUs");
+        CHECK_INT(perf_ring_pages_per_cpu(128, 2), 64, "128 pages over 2 CPUs");
+        CHECK_INT(perf_ring_pages_per_cpu(256, 1), 256, "one CPU gets the whole total");
+        CHECK_INT(perf_ring_pages_per_cpu(256, 3), 64, "3 CPUs: rounded down to a power of two");
+        CHECK_INT(perf_ring_pages_per_cpu(256, 32), 8, "256 pages over 32 CPUs");
+        CHECK_INT(perf_ring_pages_per_cpu(128, 32), PERF_RING_PAGES_MIN, "128 pages over 32 CPUs");
+        CHECK_INT(perf_ring_pages_per_cpu(256, 200), PERF_RING_PAGES_MIN, "200 CPUs: the minimum");
+        CHECK_INT(perf_ring_pages_per_cpu(256, 0), 256, "no CPU count: as one");
+}
+
 int main(void) {
+        test_ring_pages_per_cpu();
         test_cpulist();
         test_tracefs_fixture();
         test_tracepoint_open_fails();

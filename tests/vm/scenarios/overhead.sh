@@ -21,7 +21,8 @@
 # each side, the ratio median(on) / median(off) and, less sensitive to a
 # host whose speed drifts (TCG shares the host's cores with whatever else
 # runs there), the median of the pairs' own on/off ratios; per (type,
-# size). The issue's target is a ratio of 0.98 or more.
+# size), with a distribution-free confidence interval for that median and
+# a sign test (median_ci). The issue's target is a ratio of 0.98 or more.
 #
 # Environment (tests/vm/run --env NAME=VALUE): OVERHEAD_TYPES,
 # OVERHEAD_SIZES, OVERHEAD_PAIRS, OVERHEAD_SECS, and OVERHEAD_INTERVAL_MS
@@ -123,6 +124,23 @@ one() {
 	echo "measured $TYPE $bs pair $PAIR $side: MBps=$mbps ops=$ops$extra"
 }
 
+# median_ci FILE: "[lo, hi] at C %, sign test: B of N below 1, p=P" for
+# the median of the values in FILE: the distribution-free interval
+# between the k-th smallest and the k-th largest, k the largest with
+# P(Binomial(n, 1/2) < k) <= 2.5 % (so at least 95 % coverage, exactly
+# as printed), and the two-sided sign test of "the median ratio is 1".
+median_ci() {
+	sort -n "$1" | awk '{ v[NR] = $1; below += ($1 < 1); above += ($1 > 1) }
+	function cdf(x, n,   i, c, p) { p = 0; c = 1; for (i = 0; i <= x; i++) { p += c; c = c * (n - i) / (i + 1) } for (i = 0; i < n; i++) p /= 2; return p }
+	END {
+		n = NR; k = 0
+		while (k + 1 <= n && cdf(k, n) <= 0.025) k++
+		m = below < above ? below : above; p = 2 * cdf(m, below + above); if (p > 1) p = 1
+		if (k < 1) printf "no interval with %d pairs", n
+		else printf "[%.3f, %.3f] at %.1f %%", v[k], v[n - k + 1], (1 - 2 * cdf(k - 1, n)) * 100
+		printf ", sign test: %d of %d below 1, p=%.3f", below, n, p
+	}'
+}
 median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f\n", a / b; else print 0 }'; }
 # rotated N WORDS...: the words rotated left by N.
@@ -174,7 +192,7 @@ for TYPE in $TYPES; do
 		for sd in $SIDES; do
 			[ "$sd" = off ] && continue
 			m=$(median "/tmp/$sd.mbps")
-			line="$line; $sd $m MB/s: ratio $(ratio "$m" "$m_off"), median of the pairs' ratios $(median "/tmp/$sd.pairs") (pairs: $(tr '\n' ' ' < "/tmp/$sd.pairs" | sed 's/ $//')), daemon CPU per ${SECS} s run: median $(median "/tmp/$sd.cpu") ms"
+			line="$line; $sd $m MB/s: ratio $(ratio "$m" "$m_off"), median of the pairs' ratios $(median "/tmp/$sd.pairs") $(median_ci "/tmp/$sd.pairs") (pairs: $(tr '\n' ' ' < "/tmp/$sd.pairs" | sed 's/ $//')), daemon CPU per ${SECS} s run: median $(median "/tmp/$sd.cpu") ms"
 		done
 		echo "measured $line"
 		echo "$line" >> /tmp/summary
