@@ -535,26 +535,68 @@ static int drain_qi_records(FlushSampler *s) {
         return r;
 }
 
+static void drain_dma_records(FlushSampler *s) {
+        if (s->devices_handed_out) {
+                s->n_devices = 0;
+                s->dma_lost = 0;
+                s->dma_failed = false;
+                s->devices_handed_out = false;
+        }
+        for (size_t i = 0; i < s->n_dma; i++) {
+                PerfRingStats st = {};
+                DmaDrain d = { .s = s, .device = s->f_device[i] };
+
+                if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
+                        s->dma_failed = true;
+                s->dma_lost += st.lost;
+        }
+}
+
 int flush_sampler_drain(FlushSampler *s) {
         tick_counts_reset_if_handed_over(s);
         if (s->unmap_records)
                 (void) drain_unmap_records(s);
         if (s->qi_records)
                 (void) drain_qi_records(s);
+        drain_dma_records(s);
         return s->oom ? -ENOMEM : 0;
 }
 
+/* Every ring in one order: the unmap records', the invalidations', then
+ * each dma:* event's. */
+static size_t ring_samplers(const FlushSampler *s, PerfSampler **ret) {
+        size_t n = 0;
+
+        if (s->unmap_records)
+                ret[n++] = s->unmap_records;
+        if (s->qi_records)
+                ret[n++] = s->qi_records;
+        for (size_t i = 0; i < s->n_dma; i++)
+                ret[n++] = s->dma[i];
+        return n;
+}
+
 size_t flush_sampler_n_ring_fds(const FlushSampler *s) {
-        return (s->unmap_records ? perf_sampler_n_fds(s->unmap_records) : 0) +
-               (s->qi_records ? perf_sampler_n_fds(s->qi_records) : 0);
+        PerfSampler *rings[2 + FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        size_t n_rings = ring_samplers(s, rings), n = 0;
+
+        for (size_t r = 0; r < n_rings; r++)
+                n += perf_sampler_n_fds(rings[r]);
+        return n;
 }
 
 int flush_sampler_ring_fd(const FlushSampler *s, size_t i) {
-        size_t n_unmap = s->unmap_records ? perf_sampler_n_fds(s->unmap_records) : 0;
+        PerfSampler *rings[2 + FLUSH_SAMPLER_DMA_EVENTS_MAX];
+        size_t n_rings = ring_samplers(s, rings);
 
-        if (i < n_unmap)
-                return perf_sampler_fd(s->unmap_records, i);
-        return s->qi_records ? perf_sampler_fd(s->qi_records, i - n_unmap) : -EINVAL;
+        for (size_t r = 0; r < n_rings; r++) {
+                size_t n = perf_sampler_n_fds(rings[r]);
+
+                if (i < n)
+                        return perf_sampler_fd(rings[r], i);
+                i -= n;
+        }
+        return -EINVAL;
 }
 
 int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
@@ -595,7 +637,7 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
                 }
         }
         if (s->n_dma) {
-                flush_sampler_drain_dma(s);
+                drain_dma_records(s);
                 /* A lost record leaves some device short: no exact counts
                  * this tick. */
                 ret->dma_ok = !s->dma_failed && s->dma_lost == 0 && !s->oom;
@@ -607,41 +649,6 @@ int flush_sampler_collect(FlushSampler *s, FlushTick *ret) {
         return s->oom ? -ENOMEM : 0;
 }
 
-void flush_sampler_drain_dma(FlushSampler *s) {
-        if (s->devices_handed_out) {
-                s->n_devices = 0;
-                s->dma_lost = 0;
-                s->dma_failed = false;
-                s->devices_handed_out = false;
-        }
-        for (size_t i = 0; i < s->n_dma; i++) {
-                PerfRingStats st = {};
-                DmaDrain d = { .s = s, .device = s->f_device[i] };
-
-                if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
-                        s->dma_failed = true;
-                s->dma_lost += st.lost;
-        }
-}
-
-size_t flush_sampler_n_dma_fds(const FlushSampler *s) {
-        size_t n = 0;
-
-        for (size_t i = 0; i < s->n_dma; i++)
-                n += perf_sampler_n_fds(s->dma[i]);
-        return n;
-}
-
-int flush_sampler_dma_fd(const FlushSampler *s, size_t k) {
-        for (size_t i = 0; i < s->n_dma; i++) {
-                size_t n = perf_sampler_n_fds(s->dma[i]);
-
-                if (k < n)
-                        return perf_sampler_fd(s->dma[i], k);
-                k -= n;
-        }
-        return -EINVAL;
-}
 
 const char *flush_sampler_status_cache_tag(const FlushSampler *s) {
         return s->cache_tag_status;

@@ -109,11 +109,13 @@ static inline void flush_sampler_freep(FlushSampler **s) {
  * Returns 0 or -ENOMEM. */
 int flush_sampler_collect(FlushSampler *s, FlushTick *ret);
 
-/* The rings' fds (one per CPU and ring): each polls readable (EPOLLIN)
+/* The rings' fds (one per CPU and ring: unmap records, invalidation
+ * records, each dma:* event's records): each polls readable (EPOLLIN)
  * when its ring is a quarter full. flush_sampler_drain() then parses what
  * waits in every ring into the counts the next collect hands out, so a
  * ring needs to hold only what arrives while the daemon wakes, not a
- * whole tick. Returns 0 or -ENOMEM. */
+ * whole tick (a busy device's dma:* records included). Returns 0 or
+ * -ENOMEM. */
 size_t flush_sampler_n_ring_fds(const FlushSampler *s);
 int flush_sampler_ring_fd(const FlushSampler *s, size_t i);
 int flush_sampler_drain(FlushSampler *s);
@@ -126,12 +128,6 @@ const char *flush_sampler_status_qi(const FlushSampler *s);
 
 const char *flush_sampler_status_dma(const FlushSampler *s);
 const char *flush_sampler_status_cache_tag(const FlushSampler *s);
-/* The dma:* ring fds (all events and CPUs), to watch for EPOLLIN, and the
- * drain to call then: it adds to the device counts the next collect hands
- * out, so a busy device's records never wait a whole tick in the ring. */
-size_t flush_sampler_n_dma_fds(const FlushSampler *s);
-int flush_sampler_dma_fd(const FlushSampler *s, size_t i);
-void flush_sampler_drain_dma(FlushSampler *s);
 /* The ring memory the dma:* streams take per CPU, in KiB. */
 size_t flush_sampler_dma_ring_kib(const FlushSampler *s);
 

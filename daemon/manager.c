@@ -612,9 +612,6 @@ Manager *manager_free(Manager *m) {
         flush_sampler_free(m->flush);
         workload_sampler_free(m->workload);
         domain_learner_done(&m->domain_learner);
-        for (size_t i = 0; i < m->n_dma_sources; i++)
-                sd_event_source_disable_unref(m->dma_sources[i]);
-        free(m->dma_sources);
         free(m->unmaps_per_op);
         state_done(&m->state);
         free(m->state_warning);
@@ -803,32 +800,6 @@ static bool kernel_has_iova_api(const Topology *t) {
                x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
 }
 
-static int on_dma_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-
-        flush_sampler_drain_dma(m->flush);
-        return 0;
-}
-
-/* A busy device fills its ring within a tick: drain when one polls
- * readable. Without the sources the tick still drains (and counts what
- * was lost). */
-static void manager_watch_dma_rings(Manager *m) {
-        size_t n = flush_sampler_n_dma_fds(m->flush);
-
-        m->dma_sources = calloc(n + 1, sizeof(*m->dma_sources));
-        for (size_t i = 0; m->dma_sources && i < n; i++) {
-                int r = sd_event_add_io(m->event, &m->dma_sources[m->n_dma_sources],
-                                        flush_sampler_dma_fd(m->flush, i), EPOLLIN, on_dma_ring, m);
-
-                if (r < 0) {
-                        log_warning_errno(r, "Cannot watch a dma:* ring, it is drained each tick only: %m");
-                        break;
-                }
-                m->n_dma_sources++;
-        }
-}
-
 /* A perf ring is a quarter full: parse it now rather than at the tick, so
  * rings sized for the machine need not hold a whole tick of records. */
 static int on_flush_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -888,7 +859,6 @@ static int open_samplers(Manager *m) {
         log_info("Invalidation records: %s", flush_sampler_status_qi(m->flush));
         log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
         log_info("Domain ids at attach: %s", flush_sampler_status_cache_tag(m->flush));
-        manager_watch_dma_rings(m);
         log_info("Workload: %s", workload_status(m->workload));
         manager_start_latency_timing(m);
         return 0;

@@ -84,8 +84,6 @@ typedef struct Manager {
         } *unmaps_per_op;
         size_t n_unmaps_per_op, unmaps_per_op_allocated;
         char flush_rules[256];          /* the gather model's rule set in use, in words (log, status) */
-        sd_event_source **dma_sources;  /* one per dma:* ring fd: drained when a quarter full */
-        size_t n_dma_sources;
         uint64_t exact_carry;           /* exact per-group unmaps a tick counted beyond the machine's */
         uint64_t switch_outcomes[_SWITCH_OUTCOME_MAX]; /* since start, for metrics */
         bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
