@@ -38,9 +38,10 @@ uint64_t attribution_split(uint64_t total, const uint64_t *weights, size_t n, ui
                 ret_parts[i] = (uint64_t) ((unsigned __int128) total * weights[i] / sum);
                 given += ret_parts[i];
         }
-        /* The rounding: one each to the largest remainders (ties to the
-         * first), so the parts sum to total and nobody with a zero weight
-         * gets anything. */
+        /* The rounding: one each to the largest remainders of total * w /
+         * sum (ties to the first). The remainders sum to less than the
+         * number of weighted parts, so none gets two, the parts sum to
+         * total, and nobody with a zero weight gets anything. */
         while (given < total) {
                 size_t best = n;
                 unsigned __int128 best_rem = 0;
@@ -48,16 +49,16 @@ uint64_t attribution_split(uint64_t total, const uint64_t *weights, size_t n, ui
                 for (size_t i = 0; i < n; i++) {
                         unsigned __int128 rem;
 
-                        if (!weights[i])
-                                continue;
-                        /* Fractional part of total * w / sum, minus what
-                         * rounding already gave it. */
-                        rem = (unsigned __int128) total * weights[i] - (unsigned __int128) ret_parts[i] * sum;
+                        if (!weights[i] || (uint64_t) ((unsigned __int128) total * weights[i] / sum) != ret_parts[i])
+                                continue; /* no weight, or already given its one */
+                        rem = (unsigned __int128) total * weights[i] % sum;
                         if (best == n || rem > best_rem) {
                                 best = i;
                                 best_rem = rem;
                         }
                 }
+                if (best == n)
+                        break; /* cannot happen: see above */
                 ret_parts[best]++;
                 given++;
         }
