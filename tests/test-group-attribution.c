@@ -165,6 +165,9 @@ static void test_elimination(void) {
         CHECK_INT(attribution_compute(&in, &a), 0, "compute");
         CHECK_U64(a.groups[0].unmaps, 300, "exact count kept");
         CHECK_U64(a.groups[1].unmaps, 0, "nothing left to give");
+        CHECK_INT(a.groups[1].source, RATE_SOURCE_UNKNOWN,
+                  "the group that did I/O is not measured, not an exact zero");
+        CHECK(!rate_source_is_exact(a.groups[1].source), "... so it is not exact");
         CHECK(strstr(a.why, "exceed") != NULL, "why: %s", a.why);
         attribution_done(&a);
 }
