@@ -421,6 +421,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (r < 0) {
                 log_error_errno(r, "Monitoring failed this tick: %m");
                 m->strict_credit = m->patch_credit = 0;
+                m->exact_carry = 0;
                 (void) manager_decide(m, NULL, due_ns);
                 accounting_tick_done(&a);
                 return;
