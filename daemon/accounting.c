@@ -87,6 +87,41 @@ static bool group_domain_known(const Topology *t, const DomainMap *map, const Io
         return false;
 }
 
+/* The unit a group's devices sit behind (a group's devices share one), or
+ * -1 when none is known. */
+static int group_unit_index(const Topology *t, const IommuGroup *g) {
+        for (char **n = g->devices; n && *n; n++) {
+                const Device *d = topology_find_device(t, *n);
+
+                if (d && d->unit)
+                        return unit_index(t, d->unit);
+        }
+        return -1;
+}
+
+/* With several units the unmap side (maps, unmaps, the models and what
+ * was avoided) is known per group, not per unit: each unit gets its
+ * groups' part, so a unit's figures are its groups' plus its own
+ * unattributed ones. What no group took is counted in the machine's total
+ * only, on no unit. */
+static void add_groups_to_their_units(const Topology *t, AccountingTick *a) {
+        for (size_t i = 0; i < t->n_groups; i++) {
+                const StateCounters *g = &a->groups[i];
+                int u = group_unit_index(t, &t->groups[i]);
+
+                if (u < 0)
+                        continue;
+                a->units[u].maps += g->maps;
+                a->units[u].unmaps += g->unmaps;
+                a->units[u].unmaps_apportioned += g->unmaps_apportioned;
+                a->units[u].strict_model_invalidations += g->strict_model_invalidations;
+                a->units[u].unpatched_model_invalidations += g->unpatched_model_invalidations;
+                a->units[u].avoided_vs_strict += g->avoided_vs_strict;
+                a->units[u].avoided_apportioned += g->avoided_apportioned;
+                a->units[u].avoided_by_patch += g->avoided_by_patch;
+        }
+}
+
 /* The dma:* counts of the group's devices. */
 static void group_device_counts(const Topology *t, const FlushTick *tick, const IommuGroup *g,
                                 AttributionGroupIn *ret) {
@@ -428,6 +463,8 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                                 a.unattributed[single_unit].avoided_by_patch = by_patch;
                 }
         }
+        if (single_unit < 0)
+                add_groups_to_their_units(t, &a);
         if (in->cost_ns) {
                 a.total.time_saved_ns = a.total.avoided_vs_strict * in->cost_ns;
                 for (size_t i = 0; i < t->n_groups; i++)

@@ -20,7 +20,9 @@ static const struct {
         const char *prefix; /* of the family name */
         const char *what;   /* appended to the counter's HELP text */
 } levels[_METRICS_LEVEL_MAX] = {
-        [METRICS_LEVEL_MACHINE] = { "machine", "Whole machine." },
+        [METRICS_LEVEL_MACHINE] = { "machine",
+                                    "Whole machine (with several units, unmaps no group could be given are on "
+                                    "no unit)." },
         [METRICS_LEVEL_UNIT] = { "unit", "Per IOMMU unit, attributed to a group or not." },
         [METRICS_LEVEL_UNIT_UNATTRIBUTED] = { "unit_unattributed", "Per IOMMU unit, the part no group could be given." },
         [METRICS_LEVEL_GROUP] = { "group", "Per IOMMU group (device: its first device)." },

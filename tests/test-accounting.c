@@ -125,6 +125,46 @@ static void test_several_active(void) {
         domain_map_done(&map);
 }
 
+/* Two units, each with a busy lazy group: each unit's unmap side is its
+ * groups' (plus its own unattributed part), never the machine's whole, so
+ * the units add up to the machine and each unit to its groups. */
+static void test_two_units(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ };
+        static char unit1_name[] = "dmar1";
+        FlushDomainCount dom[2] = { { .unit = "dmar0", .did = 5, .iotlb = 10, .iotlb_domain = 10 },
+                                    { .unit = "dmar1", .did = 2, .iotlb = 6, .iotlb_domain = 6 } };
+        FlushTick tick = { .counters_ok = true, .maps = 800, .unmaps = 800, .gather_ok = true, .qi_ok = true,
+                           .domains = dom, .n_domains = 2 };
+        Topology t;
+        IommuUnit u[2];
+        IommuGroup g[3];
+        Device d[3];
+        AccountingTick a;
+
+        make_topology(&t, &u[0], g, d, types, false);
+        u[1] = u[0];
+        u[1].name = unit1_name;
+        t.n_units = 2;
+        d[0].unit = d[1].unit = unit_name;
+        d[2].unit = unit1_name;
+        a = run(&t, &tick, NULL, true, false, true, 0);
+        CHECK_INT(a.groups[0].unmaps, 400, "group 1 (dmar0): apportioned half");
+        CHECK_INT(a.groups[2].unmaps, 400, "group 3 (dmar1): apportioned half");
+        CHECK_INT(a.units[0].unmaps, a.groups[0].unmaps + a.groups[1].unmaps + a.unattributed[0].unmaps,
+                  "dmar0's unmaps are its groups' and its unattributed ones");
+        CHECK_INT(a.units[1].unmaps, a.groups[2].unmaps + a.unattributed[1].unmaps,
+                  "dmar1's unmaps are its group's and its unattributed ones");
+        CHECK_INT(a.units[0].unmaps + a.units[1].unmaps, a.total.unmaps, "the units add up to the machine");
+        CHECK_INT(a.units[1].unmaps_apportioned, 400, "dmar1's apportioned part");
+        CHECK_INT(a.units[0].strict_model_invalidations, a.groups[0].strict_model_invalidations,
+                  "dmar0's strict model is its group's");
+        CHECK_INT(a.units[0].iotlb_invalidations, 10, "dmar0's invalidations, measured");
+        CHECK_INT(a.units[1].iotlb_invalidations, 6, "dmar1's invalidations, measured");
+        CHECK_INT(a.units[0].avoided_vs_strict + a.units[1].avoided_vs_strict, a.total.avoided_vs_strict,
+                  "what was avoided adds up to the machine's");
+        accounting_tick_done(&a);
+}
+
 static void test_unknown_domain(void) {
         GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
         FlushDomainCount dom = { .unit = "dmar0", .did = 9, .iotlb = 1000, .iotlb_page = 1000 };
@@ -490,6 +530,7 @@ int main(void) {
         test_lazy_group_alone();
         test_busy_server();
         test_several_active();
+        test_two_units();
         test_unknown_domain();
         test_caching_mode();
         test_amd_np_cache();
