@@ -683,7 +683,10 @@ int policy_decide(const PolicyInput *in, PolicyState *state, PolicyDecision **re
         if (!in || !in->topology || !state || !ret || !ret_n)
                 return -EINVAL;
         n = in->topology->n_groups;
-        d = calloc(n ?: 1, sizeof(*d));
+        /* Not zeroed: policy_decide_group() sets every byte of each
+         * decision it returns success for (and only those are freed on an
+         * error); zeroing ~2.5 KiB per group was a fifth of the tick. */
+        d = reallocarray(NULL, n ?: 1, sizeof(*d));
         if (!d)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
