@@ -67,7 +67,10 @@ typedef struct ControlClient ControlClient;
 /* Answers one request. privileged tells whether the peer is root or in the
  * admin group; the server already refused privileged commands to others.
  * Returns the reply object (ownership passes to the server), or NULL for
- * "no reply" (watch subscriptions answer through control_server_broadcast). */
+ * "no reply" (watch subscriptions answer through control_server_broadcast).
+ * A handler may return another reference to the object it returned last
+ * (a snapshot it does not change afterwards): the server then sends the
+ * line it serialized then, without serializing again. */
 typedef json_object *(*ControlHandler)(void *userdata, ControlClient *client, const ProtocolRequest *req);
 
 /* Listens on listen_fd when it is >= 0 (socket activation), else binds

@@ -136,6 +136,7 @@ static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now
                 return log_error_errno(r, "The policy failed to decide: %m");
         }
         policy_decisions_free(m->decisions, m->n_decisions);
+        manager_replies_invalidate(m);
         free(m->device_facts);
         m->decisions = d;
         m->n_decisions = n;
@@ -529,6 +530,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
         int r;
 
         m->reloads++;
+        manager_replies_invalidate(m); /* SIGHUP too */
         r = load_config(&m->opts, &c, &errors);
         /* admin_group: the privilege checks and the socket's group change
          * together, or the reload is refused; never half. */
@@ -628,6 +630,7 @@ Manager *manager_free(Manager *m) {
         manager_forget_advice(m);
         sd_event_unref(m->event);
         policy_decisions_free(m->decisions, m->n_decisions);
+        manager_replies_invalidate(m);
         free(m->device_facts);
         policy_state_done(&m->policy_state);
         topology_free(m->topology);
