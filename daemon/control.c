@@ -790,11 +790,19 @@ ControlServer *control_server_free(ControlServer *s) {
         if (s->owns_path)
                 (void) unlink(s->path);
         free(s->path);
-        json_object_put(s->last_reply);
-        line_unref(s->last_reply_line);
+        control_server_forget_reply(s);
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void control_server_forget_reply(ControlServer *s) {
+        if (!s)
+                return;
+        json_object_put(s->last_reply);
+        line_unref(s->last_reply_line);
+        s->last_reply = NULL;
+        s->last_reply_line = NULL;
 }
 
 int control_server_set_admin_gid(ControlServer *s, gid_t gid) {

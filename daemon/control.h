@@ -79,6 +79,9 @@ typedef json_object *(*ControlHandler)(void *userdata, ControlClient *client, co
 int control_server_new(sd_event *event, const char *path, int listen_fd, gid_t admin_gid, ControlHandler handler,
                        void *userdata, ControlServer **ret);
 ControlServer *control_server_free(ControlServer *s);
+/* Drops the last reply kept for serving again (see ControlHandler): the
+ * next reply is serialized afresh. s may be NULL. */
+void control_server_forget_reply(ControlServer *s);
 
 /* The admin group may change on reload: the privilege checks and the
  * socket file's group (when the server bound it; gid (gid_t) -1 gives it

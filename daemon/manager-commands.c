@@ -674,6 +674,8 @@ void manager_replies_invalidate(Manager *m) {
                 json_object_put(m->snapshots[i]);
                 m->snapshots[i] = NULL;
         }
+        control_server_forget_reply(m->control);
+        control_server_forget_reply(m->reader);
 }
 
 /* The read-only replies that take no argument: one snapshot each. */

@@ -136,7 +136,6 @@ static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now
                 return log_error_errno(r, "The policy failed to decide: %m");
         }
         policy_decisions_free(m->decisions, m->n_decisions);
-        manager_replies_invalidate(m);
         free(m->device_facts);
         m->decisions = d;
         m->n_decisions = n;
@@ -478,6 +477,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         m->ticks++;
         m->last_tick_ns = now;
+        manager_replies_invalidate(m); /* the last tick's replies are stale: not kept in memory */
         tick_cost_begin(&m->tick_cost);
         if (m->rescans_pending > 0 || now - m->last_topology_scan_ns >= TOPOLOGY_RESCAN_NS) {
                 if (m->rescans_pending > 0)
@@ -608,6 +608,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         /* The counters of the last seconds are not lost at a clean stop. */
         manager_save_state(m);
+        manager_replies_invalidate(m);
         control_server_free(m->control);
         control_server_free(m->reader);
         sd_event_source_disable_unref(m->tick_source);
@@ -630,7 +631,6 @@ Manager *manager_free(Manager *m) {
         manager_forget_advice(m);
         sd_event_unref(m->event);
         policy_decisions_free(m->decisions, m->n_decisions);
-        manager_replies_invalidate(m);
         free(m->device_facts);
         policy_state_done(&m->policy_state);
         topology_free(m->topology);
