@@ -74,6 +74,12 @@ struct ControlServer {
         ControlClient *clients;
         size_t n_clients;
         uint64_t requests, errors, refused, updates_dropped;
+        /* The last reply sent and its line: a handler that returns the
+         * same object again (a snapshot, see ControlHandler) gets the same
+         * line, serialized once. The reference held keeps the object's
+         * address from being reused by another. */
+        json_object *last_reply;
+        ControlLine *last_reply_line;
 };
 
 static bool in_groups(gid_t gid, const gid_t *groups, int n_groups) {
@@ -287,6 +293,29 @@ static int client_send(ControlClient *c, json_object *obj) {
         return r;
 }
 
+/* A reply: serialized once while the handler keeps returning the same
+ * object (see ControlServer.last_reply). */
+static int client_send_reply(ControlClient *c, json_object *reply) {
+        ControlServer *s = c->server;
+        ControlLine *line;
+
+        if (c->gone)
+                return 0;
+        if (reply != s->last_reply) {
+                line = line_new(reply);
+                if (!line)
+                        return -ENOMEM;
+                json_object_put(s->last_reply);
+                line_unref(s->last_reply_line);
+                s->last_reply = json_object_get(reply);
+                s->last_reply_line = line;
+        }
+        line = s->last_reply_line;
+        if (c->out_bytes + line->len > CONTROL_MAX_OUTPUT)
+                return -ENOBUFS;
+        return client_queue(c, line, false);
+}
+
 static int client_reply_error(ControlClient *c, const char *msg) {
         json_object *o = protocol_reply_error("%s", msg);
         int r;
@@ -354,7 +383,7 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
                 if (json_object_object_get_ex(reply, "ok", &ok) && !json_object_get_boolean(ok))
                         s->errors++;
         }
-        r = client_send(c, reply);
+        r = client_send_reply(c, reply);
         json_object_put(reply);
         return r;
 }
@@ -765,9 +794,19 @@ ControlServer *control_server_free(ControlServer *s) {
         if (s->owns_path)
                 (void) unlink(s->path);
         free(s->path);
+        control_server_forget_reply(s);
         sd_event_unref(s->event);
         free(s);
         return NULL;
+}
+
+void control_server_forget_reply(ControlServer *s) {
+        if (!s)
+                return;
+        json_object_put(s->last_reply);
+        line_unref(s->last_reply_line);
+        s->last_reply = NULL;
+        s->last_reply_line = NULL;
 }
 
 int control_server_set_admin_gid(ControlServer *s, gid_t gid) {

@@ -67,7 +67,10 @@ typedef struct ControlClient ControlClient;
 /* Answers one request. privileged tells whether the peer is root or in the
  * admin group; the server already refused privileged commands to others.
  * Returns the reply object (ownership passes to the server), or NULL for
- * "no reply" (watch subscriptions answer through control_server_broadcast). */
+ * "no reply" (watch subscriptions answer through control_server_broadcast).
+ * A handler may return another reference to the object it returned last
+ * (a snapshot it does not change afterwards): the server then sends the
+ * line it serialized then, without serializing again. */
 typedef json_object *(*ControlHandler)(void *userdata, ControlClient *client, const ProtocolRequest *req);
 
 /* Listens on listen_fd when it is >= 0 (socket activation), else binds
@@ -76,6 +79,9 @@ typedef json_object *(*ControlHandler)(void *userdata, ControlClient *client, co
 int control_server_new(sd_event *event, const char *path, int listen_fd, gid_t admin_gid, ControlHandler handler,
                        void *userdata, ControlServer **ret);
 ControlServer *control_server_free(ControlServer *s);
+/* Drops the last reply kept for serving again (see ControlHandler): the
+ * next reply is serialized afresh. s may be NULL. */
+void control_server_forget_reply(ControlServer *s);
 
 /* The admin group may change on reload: the privilege checks and the
  * socket file's group (when the server bound it; gid (gid_t) -1 gives it

@@ -669,9 +669,32 @@ json_object *manager_watch_update(Manager *m) {
         return add_notice(m, protocol_reply_ok(CMD_WATCH, o));
 }
 
+void manager_replies_invalidate(Manager *m) {
+        for (size_t i = 0; i < ELEMENTSOF(m->snapshots); i++) {
+                json_object_put(m->snapshots[i]);
+                m->snapshots[i] = NULL;
+        }
+        control_server_forget_reply(m->control);
+        control_server_forget_reply(m->reader);
+}
+
+/* The read-only replies that take no argument: one snapshot each. */
+static bool reply_is_snapshot(ProtocolCommand cmd) {
+        return cmd == CMD_STATUS || cmd == CMD_GROUPS || cmd == CMD_SAVINGS;
+}
+
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req) {
         Manager *m = userdata;
-        json_object *data = NULL, *error = NULL;
+        json_object *data = NULL, *error = NULL, *reply;
+        uint64_t now = now_monotonic_ns();
+
+        if (reply_is_snapshot(req->cmd) && m->snapshots[req->cmd] && m->snapshot_tick[req->cmd] == m->ticks &&
+            now - m->snapshot_ns[req->cmd] < config_daemon(m->config)->interval_ms.u * 1000000ULL)
+                return json_object_get(m->snapshots[req->cmd]);
+        /* Whatever a privileged command does (even when it fails: a failed
+         * reload is shown too) shows in the next reply. */
+        if (protocol_command_info(req->cmd)->privileged)
+                manager_replies_invalidate(m);
 
         switch (req->cmd) {
         case CMD_STATUS: data = handle_status(m); break;
@@ -693,5 +716,12 @@ json_object *manager_handle_request(void *userdata, ControlClient *client, const
                 return error;
         if (!data)
                 return protocol_reply_error("out of memory answering %s", protocol_command_info(req->cmd)->name);
-        return add_notice(m, protocol_reply_ok(req->cmd, data));
+        reply = add_notice(m, protocol_reply_ok(req->cmd, data));
+        if (reply && reply_is_snapshot(req->cmd)) {
+                json_object_put(m->snapshots[req->cmd]);
+                m->snapshots[req->cmd] = json_object_get(reply);
+                m->snapshot_tick[req->cmd] = m->ticks;
+                m->snapshot_ns[req->cmd] = now;
+        }
+        return reply;
 }

@@ -106,6 +106,15 @@ typedef struct Manager {
         char *last_reload_error;  /* the first error of the last failed reload */
         int state_save_error;     /* -errno of the last state save, 0 when it succeeded */
         uint64_t state_save_failures; /* since start, for metrics */
+        /* The read-only replies (status, groups, savings), each built at
+         * most once per tick and handed to every client that asks (the
+         * control server serializes a shared reply once): valid while
+         * snapshot_tick[cmd] == ticks and younger than one interval;
+         * dropped by manager_replies_invalidate() on every change between
+         * ticks (set, clear, reload). */
+        json_object *snapshots[_CMD_MAX];
+        uint64_t snapshot_tick[_CMD_MAX];
+        uint64_t snapshot_ns[_CMD_MAX];
 } Manager;
 
 /* Loads the config (errors are logged with file:line) and creates the
@@ -190,3 +199,8 @@ void manager_restore_override(Manager *m, OverrideSnapshot *s);
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req);
 /* The watch update sent after each tick (manager-commands.c). */
 json_object *manager_watch_update(Manager *m);
+
+/* Drops the read-only replies' snapshots: the next status, groups or
+ * savings is built afresh. Called on every change of what they show
+ * outside a tick. */
+void manager_replies_invalidate(Manager *m);

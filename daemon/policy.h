@@ -234,7 +234,7 @@ typedef struct PolicyDecision {
         PolicyThresholds thresholds;
         GuardKernel kernel;
         bool guards_checked;    /* a switch was proposed: guards[] holds the verdicts */
-        GuardVerdict guards[_GUARD_MAX];
+        GuardVerdict *guards;   /* [_GUARD_MAX] when guards_checked, else NULL (most groups propose no switch) */
         PolicyMember *members;  /* in the group's device order */
         size_t n_members;
         char reason[640];

@@ -54,6 +54,7 @@ void state_done(DaemonState *s) {
                 free(s->groups[i].changed_from);
         }
         free(s->groups);
+        free(s->by_key);
         for (size_t i = 0; i < s->n_units; i++)
                 free(s->units[i].name);
         free(s->units);
@@ -62,7 +63,31 @@ void state_done(DaemonState *s) {
         *s = (DaemonState) {};
 }
 
+static int by_key_compare(const void *a, const void *b, void *userdata) {
+        const StateGroup *groups = userdata;
+
+        return strcmp(groups[*(const size_t *) a].key, groups[*(const size_t *) b].key);
+}
+
+/* Makes s->by_key the positions of s->groups sorted by key. 0 or -ENOMEM. */
+static int state_index_groups(DaemonState *s) {
+        size_t *p;
+
+        if (s->by_key && s->n_by_key == s->n_groups)
+                return 0;
+        p = reallocarray(s->by_key, s->n_groups + 1, sizeof(size_t));
+        if (!p)
+                return -ENOMEM;
+        s->by_key = p;
+        for (size_t i = 0; i < s->n_groups; i++)
+                p[i] = i;
+        qsort_r(p, s->n_groups, sizeof(size_t), by_key_compare, s->groups);
+        s->n_by_key = s->n_groups;
+        return 0;
+}
+
 StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint) {
+        size_t lo = 0, hi, *p;
         StateGroup *g;
         char *k;
 
@@ -70,14 +95,42 @@ StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint) {
                 errno = EINVAL;
                 return NULL;
         }
-        for (size_t i = 0; i < s->n_groups; i++)
-                if (streq(s->groups[i].key, key)) {
-                        s->groups[i].group_hint = group_hint;
-                        return s->groups + i;
+        if (s->next_lookup < s->n_groups && streq(s->groups[s->next_lookup].key, key)) {
+                g = s->groups + s->next_lookup++;
+                g->group_hint = group_hint;
+                return g;
+        }
+        if (state_index_groups(s) < 0) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        /* Binary search; lo ends at the key's place in the order. */
+        hi = s->n_by_key;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(s->groups[s->by_key[mid]].key, key);
+
+                if (c == 0) {
+                        g = s->groups + s->by_key[mid];
+                        g->group_hint = group_hint;
+                        s->next_lookup = s->by_key[mid] + 1;
+                        return g;
                 }
+                if (c < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
         k = strdup(key);
         if (!k)
                 return NULL;
+        p = reallocarray(s->by_key, s->n_groups + 2, sizeof(size_t));
+        if (!p) {
+                free(k);
+                errno = ENOMEM;
+                return NULL;
+        }
+        s->by_key = p;
         g = reallocarray(s->groups, s->n_groups + 1, sizeof(StateGroup));
         if (!g) {
                 free(k);
@@ -85,8 +138,12 @@ StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint) {
                 return NULL;
         }
         s->groups = g;
+        memmove(p + lo + 1, p + lo, (s->n_by_key - lo) * sizeof(size_t));
+        p[lo] = s->n_groups;
+        s->n_by_key++;
         g = s->groups + s->n_groups++;
         *g = (StateGroup) { .key = k, .group_hint = group_hint };
+        s->next_lookup = s->n_groups;
         return g;
 }
 

@@ -101,6 +101,14 @@ typedef struct DaemonState {
         StateCounters total;        /* the whole machine, unattributed included */
         StateSwitch history[STATE_HISTORY_MAX]; /* oldest first */
         size_t n_history;
+        /* state_group()'s lookup index, not saved: the positions in groups[]
+         * sorted by key (valid while n_by_key == n_groups, rebuilt
+         * otherwise), and where the next lookup looks first (the entry after
+         * the last one found: a tick asks for the groups in the order they
+         * were added). */
+        size_t *by_key;
+        size_t n_by_key;
+        size_t next_lookup;
 } DaemonState;
 
 /* Loads dir_fd/state.json (dir_fd: O_RDONLY|O_DIRECTORY). A missing file
@@ -151,7 +159,8 @@ void state_done(DaemonState *s);
 
 /* Finds or adds (zeroed) the entry for a group/unit. state_group() sets
  * group_hint on the entry it finds too, as group numbers can change across
- * a reboot. NULL on ENOMEM, or EINVAL when key/name is NULL. Adding may
+ * a reboot. state_group() costs O(1) when asked in the order the entries
+ * were added and O(log n) otherwise (the index in DaemonState). NULL on ENOMEM, or EINVAL when key/name is NULL. Adding may
  * move the arrays: a pointer returned earlier is valid only until the
  * next add. */
 StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint);

@@ -749,6 +749,73 @@ static void test_find_or_add(void) {
         CHECK(!state_unit(&s, NULL) && errno == EINVAL, "no name: EINVAL");
 }
 
+/* The lookup index: every entry is found whatever the order of the
+ * lookups (the tick's order, reversed, groups missing from the topology),
+ * after groups appear between entries, and in a state loaded from text
+ * (the index built afresh). */
+static void test_group_index(void) {
+        _cleanup_(state_done) DaemonState s = {}, parsed = {};
+        _cleanup_free_ char *text = NULL;
+        char key[32];
+        bool ok;
+
+        /* Added out of key order: 0000:NN:00.0 for NN = 7 * i mod 64. */
+        for (unsigned i = 0; i < 64; i++) {
+                snprintf(key, sizeof(key), "0000:%02x:00.0", (7 * i) % 64);
+                state_group(&s, key, i)->counters.maps = (7 * i) % 64;
+        }
+        CHECK_INT(s.n_groups, 64, "64 groups added");
+        for (int pass = 0; pass < 3; pass++) {
+                ok = true;
+                for (unsigned j = 0; j < 64; j++) {
+                        /* pass 0: the order they were added; 1: reversed; 2: every third only */
+                        unsigned i = pass == 1 ? 63 - j : j, nn = (7 * i) % 64;
+                        StateGroup *g;
+
+                        if (pass == 2 && j % 3)
+                                continue;
+                        snprintf(key, sizeof(key), "0000:%02x:00.0", nn);
+                        g = state_group(&s, key, 100 + i);
+                        ok = ok && g && streq(g->key, key) && g->counters.maps == nn && g->group_hint == 100 + i;
+                }
+                CHECK(ok && s.n_groups == 64, "pass %d: every lookup finds its own entry, nothing added", pass);
+        }
+        /* Groups appear: keys that sort between, before and after the others. */
+        state_group(&s, "0000:05:00.1", 200)->counters.maps = 1000;
+        state_group(&s, "0000:00:00.1", 201)->counters.maps = 1001;
+        state_group(&s, "ffff:ff:1f.7", 202)->counters.maps = 1002;
+        CHECK_INT(s.n_groups, 67, "three new groups added");
+        ok = true;
+        for (unsigned nn = 0; nn < 64; nn++) {
+                StateGroup *g;
+
+                snprintf(key, sizeof(key), "0000:%02x:00.0", nn);
+                g = state_group(&s, key, nn);
+                ok = ok && g && g->counters.maps == nn;
+        }
+        CHECK(ok && state_group(&s, "0000:05:00.1", 0)->counters.maps == 1000 &&
+              state_group(&s, "0000:00:00.1", 0)->counters.maps == 1001 &&
+              state_group(&s, "ffff:ff:1f.7", 0)->counters.maps == 1002 && s.n_groups == 67,
+              "after groups appeared, each key still finds its entry");
+
+        CHECK(state_to_json(&s, &text) == 0 && state_parse(text, strlen(text), &parsed, NULL) == 0,
+              "the state goes to text and back");
+        ok = parsed.n_groups == 67;
+        for (unsigned j = 0; j < 64 && ok; j++) {
+                unsigned nn = 63 - j;
+                StateGroup *g;
+
+                snprintf(key, sizeof(key), "0000:%02x:00.0", nn);
+                g = state_group(&parsed, key, nn);
+                ok = g && g->counters.maps == nn;
+        }
+        CHECK(ok && state_group(&parsed, "0000:05:00.1", 0)->counters.maps == 1000 && parsed.n_groups == 67,
+              "a loaded state finds each entry (the index built from the file)");
+        CHECK(state_group(&parsed, "0000:06:00.1", 0) && parsed.n_groups == 68 &&
+              state_group(&parsed, "0000:06:00.0", 0)->counters.maps == 6,
+              "a group added to a loaded state is found, and so are the others");
+}
+
 static void test_counters_add(void) {
         StateCounters a = { .maps = 1, .unmaps = UINT64_MAX - 1, .time_saved_ns = UINT64_MAX };
         StateCounters d = { .maps = 2, .unmaps = 5, .time_saved_ns = 1, .avoided_by_patch = 7 };
@@ -795,6 +862,7 @@ int main(void) {
         test_save_refuses();
         test_history_bounded();
         test_find_or_add();
+        test_group_index();
         test_counters_add();
         test_existing_file_keys();
         return tap_done();
