@@ -725,10 +725,13 @@ static void parser_read_file(Parser *p, const char *path, bool required) {
                         parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
                 return;
         }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_MAX_FILE_SIZE) {
-                if (fstat(fd, &st) < 0)
-                        parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
-                else if (!S_ISREG(st.st_mode))
+        if (fstat(fd, &st) < 0) {
+                parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
+                close(fd);
+                return;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > CONF_MAX_FILE_SIZE) {
+                if (!S_ISREG(st.st_mode))
                         parser_error_at(p, path, 0, "not a regular file (%s); not read",
                                         file_type_name(st.st_mode));
                 else

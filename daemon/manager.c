@@ -421,11 +421,12 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (r < 0) {
                 log_error_errno(r, "Monitoring failed this tick: %m");
                 m->strict_credit = m->patch_credit = 0;
+                m->exact_carry = 0;
                 (void) manager_decide(m, NULL, due_ns);
                 accounting_tick_done(&a);
                 return;
         }
-        if (ft.unmap_records_lost || ft.qi_records_lost)
+        if (ft.unmap_records_lost || ft.qi_records_lost || ft.dma_records_lost)
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;

@@ -39,6 +39,7 @@
 typedef struct Server {
         char dir[64], path[128];
         gid_t admin_gid;
+        bool read_only;            /* the reader socket */
         pthread_t thread;
         int stop_fd, ready_fd;
         int start_error;
@@ -181,6 +182,8 @@ static void *server_thread(void *userdata) {
         s->event = e;
         if (r >= 0)
                 r = control_server_new(e, s->path, -1, s->admin_gid, handler, s, &s->control);
+        if (r >= 0 && s->read_only)
+                control_server_set_read_only(s->control);
         if (r >= 0)
                 r = sd_event_add_io(e, &stop, s->stop_fd, EPOLLIN, on_stop, s);
         if (r >= 0)
@@ -200,10 +203,10 @@ static void *server_thread(void *userdata) {
         return NULL;
 }
 
-static int server_start(Server *s, const char *dir, gid_t admin_gid) {
+static int server_start_as(Server *s, const char *dir, gid_t admin_gid, bool read_only) {
         uint64_t v;
 
-        *s = (Server) { .admin_gid = admin_gid };
+        *s = (Server) { .admin_gid = admin_gid, .read_only = read_only };
         snprintf(s->path, sizeof(s->path), "%s/control.sock", dir);
         s->stop_fd = eventfd(0, EFD_CLOEXEC);
         s->ready_fd = eventfd(0, EFD_CLOEXEC);
@@ -216,6 +219,10 @@ static int server_start(Server *s, const char *dir, gid_t admin_gid) {
         if (s->start_error < 0)
                 pthread_join(s->thread, NULL);
         return s->start_error;
+}
+
+static int server_start(Server *s, const char *dir, gid_t admin_gid) {
+        return server_start_as(s, dir, admin_gid, false);
 }
 
 static void server_stop(Server *s) {
@@ -1136,6 +1143,55 @@ static void test_admin_reserve(Server *s) {
         (void) chmod(s->dir, 0700);
 }
 
+/* On the reader socket admin_gid is the reader group: its members are the
+ * clients the per-user limit is for, and only root has the reserve. */
+static void test_reader_group_limited(const char *dir) {
+        char sdir[128];
+        int release[2], report[2];
+        Server r;
+        pid_t pid;
+
+        if (geteuid() != 0) {
+                tap_diag("not root: the reader socket's per-user limit is not checked");
+                return;
+        }
+        snprintf(sdir, sizeof(sdir), "%s/reader", dir);
+        if (mkdir(sdir, 0755) < 0 || server_start_as(&r, sdir, 65534, true) < 0) {
+                CHECK(false, "a read-only server for the reader group 65534: %s", strerror(errno));
+                return;
+        }
+        (void) chmod(dir, 0755);
+        (void) chmod(r.path, 0666);
+        if (pipe(release) < 0 || pipe(report) < 0)
+                return;
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0) {
+                close(release[1]);
+                close(report[0]);
+                hold_clients_as(r.path, 65534, report[1], release[0]);
+        }
+        if (pid > 0) {
+                char line[512] = "";
+                ssize_t n = read(report[0], line, sizeof(line) - 1);
+
+                if (n > 0)
+                        line[n] = '\0';
+                CHECK_INT(n > 0 ? atoi(line) : -1, CONTROL_MAX_PER_UID,
+                          "a member of the reader group holds no more than the per-user limit on the reader socket");
+                CHECK(strstr(line, "from this user"), "... and the next is refused saying why: %s", line);
+        }
+        close(release[1]);
+        close(release[0]);
+        close(report[0]);
+        close(report[1]);
+        if (pid > 0)
+                waitpid(pid, NULL, 0);
+        server_stop(&r);
+        (void) rmdir(sdir);
+        (void) chmod(dir, 0700);
+}
+
 /* A client with part of a request, and one with nothing, are closed after
  * CONTROL_IDLE_TIMEOUT_USEC with a line saying why; a watcher that sends
  * nothing stays. */
@@ -1534,6 +1590,7 @@ int main(void) {
         test_stuck_watchers(&s);
         test_max_clients(&s);
         test_admin_reserve(&s);
+        test_reader_group_limited(dir);
         test_idle_timeout(&s);
         test_peer_is_admin();
         test_privileged_over_socket(&s);

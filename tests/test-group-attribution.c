@@ -37,6 +37,24 @@ static void test_split(void) {
                       (unsigned long long) p3[1], (unsigned long long) p3[2]);
         }
         {
+                /* Largest remainders: 2 among three equals is 1,1,0 (the
+                 * first two by the tie rule), never 2,0,0. */
+                uint64_t w3[3] = { 1, 1, 1 }, p3[3];
+
+                attribution_split(2, w3, 3, p3);
+                CHECK(p3[0] == 1 && p3[1] == 1 && p3[2] == 0, "1:1:1 of 2 is 1,1,0 (%llu %llu %llu)",
+                      (unsigned long long) p3[0], (unsigned long long) p3[1], (unsigned long long) p3[2]);
+        }
+        {
+                /* 3:2:2 of 5: exact shares 2.14, 1.43, 1.43: 2,2,1 (the
+                 * remainders .43 beat .14). */
+                uint64_t w3[3] = { 3, 2, 2 }, p3[3];
+
+                attribution_split(5, w3, 3, p3);
+                CHECK(p3[0] == 2 && p3[1] == 2 && p3[2] == 1, "3:2:2 of 5 is 2,2,1 (%llu %llu %llu)",
+                      (unsigned long long) p3[0], (unsigned long long) p3[1], (unsigned long long) p3[2]);
+        }
+        {
                 uint64_t z[2] = { 0, 0 }, pz[2] = { 7, 7 };
 
                 CHECK_U64(attribution_split(10, z, 2, pz), 0, "all-zero weights: nothing handed out");
@@ -147,6 +165,9 @@ static void test_elimination(void) {
         CHECK_INT(attribution_compute(&in, &a), 0, "compute");
         CHECK_U64(a.groups[0].unmaps, 300, "exact count kept");
         CHECK_U64(a.groups[1].unmaps, 0, "nothing left to give");
+        CHECK_INT(a.groups[1].source, RATE_SOURCE_UNKNOWN,
+                  "the group that did I/O is not measured, not an exact zero");
+        CHECK(!rate_source_is_exact(a.groups[1].source), "... so it is not exact");
         CHECK(strstr(a.why, "exceed") != NULL, "why: %s", a.why);
         attribution_done(&a);
 }

@@ -38,9 +38,10 @@ uint64_t attribution_split(uint64_t total, const uint64_t *weights, size_t n, ui
                 ret_parts[i] = (uint64_t) ((unsigned __int128) total * weights[i] / sum);
                 given += ret_parts[i];
         }
-        /* The rounding: one each to the largest remainders (ties to the
-         * first), so the parts sum to total and nobody with a zero weight
-         * gets anything. */
+        /* The rounding: one each to the largest remainders of total * w /
+         * sum (ties to the first). The remainders sum to less than the
+         * number of weighted parts, so none gets two, the parts sum to
+         * total, and nobody with a zero weight gets anything. */
         while (given < total) {
                 size_t best = n;
                 unsigned __int128 best_rem = 0;
@@ -48,16 +49,16 @@ uint64_t attribution_split(uint64_t total, const uint64_t *weights, size_t n, ui
                 for (size_t i = 0; i < n; i++) {
                         unsigned __int128 rem;
 
-                        if (!weights[i])
-                                continue;
-                        /* Fractional part of total * w / sum, minus what
-                         * rounding already gave it. */
-                        rem = (unsigned __int128) total * weights[i] - (unsigned __int128) ret_parts[i] * sum;
+                        if (!weights[i] || (uint64_t) ((unsigned __int128) total * weights[i] / sum) != ret_parts[i])
+                                continue; /* no weight, or already given its one */
+                        rem = (unsigned __int128) total * weights[i] % sum;
                         if (best == n || rem > best_rem) {
                                 best = i;
                                 best_rem = rem;
                         }
                 }
+                if (best == n)
+                        break; /* cannot happen: see above */
                 ret_parts[best]++;
                 given++;
         }
@@ -165,9 +166,8 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                          "none: the exact per-group counts exceed the machine's by %llu (read a moment apart)",
                          (unsigned long long) (exact_sum - in->unmaps));
         else if (a.rest_unmaps && n_candidates == 0)
-                snprintf(a.why, sizeof(a.why), "%s",
-                         io_sum == 0 ? "no group whose unmaps are not counted exactly did I/O this tick"
-                                     : "no candidate");
+                /* (A candidate is a group with I/O and no exact count.) */
+                snprintf(a.why, sizeof(a.why), "no group whose unmaps are not counted exactly did I/O this tick");
         if (a.rest_unmaps && n_candidates == 1) {
                 a.groups[only].unmaps += a.rest_unmaps;
                 a.groups[only].share = 1.0;
@@ -183,10 +183,12 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                         a.groups[i].source = RATE_SOURCE_APPORTIONED;
                         a.io_ops_shared += in->groups[i].io_ops;
                 }
-        } else if (a.rest_unmaps == 0)
+        } else if (a.rest_unmaps == 0 && exact_sum + in->exact_carry == in->unmaps)
                 for (size_t i = 0; i < in->n_groups; i++)
                         if (weights[i] && a.groups[i].source == RATE_SOURCE_UNKNOWN)
-                                /* Nothing was left: its part is exactly zero. */
+                                /* Nothing was left: its part is exactly zero.
+                                 * (When the exact counts exceed the machine's,
+                                 * read a moment apart, nothing is known of it.) */
                                 a.groups[i].source = RATE_SOURCE_ELIMINATION;
         if (a.rest_unmaps && n_candidates == 0)
                 a.unattributed_unmaps = a.rest_unmaps;
@@ -195,7 +197,7 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
          * but when some of it could not be placed at all, one of them may
          * have: its rate is not known then. */
         for (size_t i = 0; i < in->n_groups; i++)
-                if (a.groups[i].source == RATE_SOURCE_UNKNOWN && !a.unattributed_unmaps)
+                if (a.groups[i].source == RATE_SOURCE_UNKNOWN && !weights[i] && !a.unattributed_unmaps)
                         a.groups[i].source = RATE_SOURCE_IDLE;
 
         /* Maps no device count placed, by the groups' unmaps. */

@@ -30,7 +30,6 @@ struct FlushSampler {
         /* dma:* unmap API events, one record stream per event present. */
         PerfSampler *dma[FLUSH_SAMPLER_DMA_EVENTS_MAX];
         const TraceField *f_device[FLUSH_SAMPLER_DMA_EVENTS_MAX];
-        unsigned dma_ring_pages[FLUSH_SAMPLER_DMA_EVENTS_MAX];
         size_t n_dma;
         char dma_status[384];
         FlushDeviceCount *devices;
@@ -132,7 +131,7 @@ static void open_cache_tag_records(FlushSampler *s, int sysfs_fd) {
                 return;
         }
         for (size_t i = 0; i < 2 && r >= 0; i++) {
-                PerfSamplerOptions opts = { .ring_pages = 8 };
+                PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_CACHE_TAG_RING_PAGES };
                 const TraceFormat *f;
 
                 r = tracepoint_sampler_open(sysfs_fd, NULL, "intel_iommu", events[i], &opts, &s->cache_tag[i], &why);
@@ -243,6 +242,15 @@ static const char *const dma_unmap_events[] = {
         "dma_free", "dma_free_pages", "dma_free_sgt",
 };
 
+/* The ring memory the dma:* streams map, all CPUs, in KiB. */
+static size_t dma_ring_kib(const FlushSampler *s) {
+        size_t bytes = 0;
+
+        for (size_t i = 0; i < s->n_dma; i++)
+                bytes += perf_sampler_ring_bytes(s->dma[i]);
+        return bytes / 1024;
+}
+
 static void open_dma_records(FlushSampler *s, int sysfs_fd) {
         char names[256] = "";
         size_t len = 0;
@@ -251,7 +259,8 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
 
         for (size_t i = 0; i < ELEMENTSOF(dma_unmap_events) && s->n_dma < FLUSH_SAMPLER_DMA_EVENTS_MAX; i++) {
                 /* The busy ones get the larger rings. */
-                PerfSamplerOptions opts = { .ring_pages = i < 3 ? 64 : 8 };
+                PerfSamplerOptions opts = { .ring_pages_total = i < 3 ? FLUSH_SAMPLER_DMA_BUSY_RING_PAGES
+                                                                      : FLUSH_SAMPLER_DMA_RARE_RING_PAGES };
                 /* The rings poll readable a quarter full (the default), and
                  * the manager drains them then: between ticks too. */
                 PerfSampler *p = NULL;
@@ -277,7 +286,6 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
                         continue;
                 }
                 free(why);
-                s->dma_ring_pages[s->n_dma] = opts.ring_pages;
                 s->dma[s->n_dma++] = p;
                 len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
                                 len ? ", " : "", dma_unmap_events[i]);
@@ -290,19 +298,12 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
 
                 free(last_why);
                 snprintf(what, sizeof(what),
-                         "recording dma:%s by device (%zu fds per CPU, %zu KiB of ring per CPU)", names, s->n_dma,
-                         flush_sampler_dma_ring_kib(s));
+                         "recording dma:%s by device (%zu fds per CPU, %zu KiB of ring in all)", names, s->n_dma,
+                         dma_ring_kib(s));
                 set_status(s->dma_status, sizeof(s->dma_status), what, 0, NULL);
         }
 }
 
-size_t flush_sampler_dma_ring_kib(const FlushSampler *s) {
-        size_t kib = 0;
-
-        for (size_t i = 0; i < s->n_dma; i++)
-                kib += (s->dma_ring_pages[i] + 1) * 4; /* data pages and the control page */
-        return kib;
-}
 
 static void open_qi_records(FlushSampler *s, int sysfs_fd) {
         PerfSamplerOptions opts = { .ring_pages_total = FLUSH_SAMPLER_QI_RING_PAGES };

@@ -46,6 +46,14 @@
  * CPUs that is the 256 KiB and 512 KiB per CPU of before. */
 #define FLUSH_SAMPLER_UNMAP_RING_PAGES 128
 #define FLUSH_SAMPLER_QI_RING_PAGES 256
+/* The dma:* unmap records (one per unmap of a device on the map/unmap
+ * API, ~60 bytes): the three busy events (dma_unmap_page or _phys,
+ * dma_unmap_sg) 512 KiB each, the rare ones (resource, free) 64 KiB, and
+ * the VT-d cache tag records (one per attach or detach) 64 KiB: on 2 CPUs
+ * 256 and 32 KiB per CPU. */
+#define FLUSH_SAMPLER_DMA_BUSY_RING_PAGES 128
+#define FLUSH_SAMPLER_DMA_RARE_RING_PAGES 16
+#define FLUSH_SAMPLER_CACHE_TAG_RING_PAGES 16
 
 /* Invalidations of one (unit, domain id) within a tick. */
 typedef struct FlushDomainCount {
@@ -128,8 +136,6 @@ const char *flush_sampler_status_qi(const FlushSampler *s);
 
 const char *flush_sampler_status_dma(const FlushSampler *s);
 const char *flush_sampler_status_cache_tag(const FlushSampler *s);
-/* The ring memory the dma:* streams take per CPU, in KiB. */
-size_t flush_sampler_dma_ring_kib(const FlushSampler *s);
 
 /* The domain ids learnt from attach/detach invalidations and debugfs. */
 DomainMap *flush_sampler_domain_map(FlushSampler *s);

@@ -613,7 +613,11 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
                                         "using the group database: %m");
                 n_groups = -1;
         }
-        admin = control_peer_is_admin(cred.uid, cred.gid, groups, n_groups, s->admin_gid);
+        /* On the reader socket admin_gid is the reader group, whose
+         * members are the very clients the limits are for: only root gets
+         * the reserve there. */
+        admin = s->read_only ? cred.uid == 0
+                             : control_peer_is_admin(cred.uid, cred.gid, groups, n_groups, s->admin_gid);
         busy = server_room_for(s, cred.uid, admin);
         if (busy) {
                 json_object *o = protocol_reply_error("%s", busy);

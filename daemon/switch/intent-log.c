@@ -662,9 +662,13 @@ static int recover_corrupt(SwitchContext *ctx, const char *name, unsigned group,
                 q = kernel_write(ctx, KERNEL_WRITE_STATE_RENAME, name, aside);
         }
         if (q < 0)
-                log_warning_errno(q, "Failed to move %s aside: %m", name);
-        q = report(rep, LOG_WARNING, "%s is corrupt (%s); moved to %s; binding every unbound device of group %u",
-                   name, strna(error), aside, group);
+                q = report(rep, LOG_WARNING,
+                           "%s is corrupt (%s) and cannot be moved aside (%s): it stays and is read again at the "
+                           "next start; binding every unbound device of group %u",
+                           name, strna(error), strerror(-q), group);
+        else
+                q = report(rep, LOG_WARNING, "%s is corrupt (%s); moved to %s; binding every unbound device of group %u",
+                           name, strna(error), aside, group);
         if (q < 0)
                 return q;
 
