@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "conf.h"
+#include "protocol.h"
 #include "util.h"
 
 struct Config {
@@ -48,12 +49,12 @@ static const ConfKey conf_table[] = {
                    "Monitoring tick in milliseconds: how often unmap rates are sampled and "
                    "every group is re-evaluated."),
         /* sun_path holds 108 bytes with the terminating NUL. */
-        DAEMON_KEY(socket, CONF_TYPE_PATH, "/run/iommutuned/iommutuned.sock", 0, 107,
+        DAEMON_KEY(socket, CONF_TYPE_PATH, PROTOCOL_DEFAULT_SOCKET, 0, 107,
                    "The control socket iommuctl talks to."),
         DAEMON_KEY(state_dir, CONF_TYPE_PATH, "/var/lib/iommutuned", 0, 4095,
                    "Where the daemon keeps what must survive a restart: the type each group "
                    "had before the daemon changed it, and recent switches."),
-        DAEMON_KEY(mode, CONF_TYPE_DAEMON_MODE, "enforce", 0, 0,
+        DAEMON_KEY(mode, CONF_TYPE_DAEMON_MODE, PROTOCOL_DAEMON_MODE_ENFORCE, 0, 0,
                    "enforce: apply decisions by writing the group type. advise: plan and "
                    "report decisions (log, iommuctl) but never write to the kernel."),
         DAEMON_KEY(admin_group, CONF_TYPE_GROUP, "iommutuned", 0, 32,
@@ -62,7 +63,7 @@ static const ConfKey conf_table[] = {
         DAEMON_KEY(restore_on_exit, CONF_TYPE_BOOL, "no", 0, 0,
                    "On a clean stop, put every group the daemon changed back to the type it "
                    "had before."),
-        DAEMON_KEY(reader_socket, CONF_TYPE_PATH, "/run/iommutuned/reader.sock", 0, 107,
+        DAEMON_KEY(reader_socket, CONF_TYPE_PATH, PROTOCOL_DEFAULT_READER_SOCKET, 0, 107,
                    "A second, read-only control socket for monitoring: status, groups, show, "
                    "explain, savings, metrics and watch; set, clear and reload are refused "
                    "on it."),
@@ -70,7 +71,7 @@ static const ConfKey conf_table[] = {
                    "Members of this group may use reader_socket (the file belongs to it, "
                    "mode 0660). Empty: no read-only socket."),
 
-        POLICY_KEY_NAMED("default", policy, CONF_TYPE_POLICY, "auto", 0, 0,
+        POLICY_KEY_NAMED("default", policy, CONF_TYPE_POLICY, PROTOCOL_MODE_AUTO, 0, 0,
                          "What to do with a device. auto: switch its group between strict "
                          "(DMA) and lazy (DMA-FQ) by the measured unmap rate. strict: keep "
                          "it strict. lazy: keep it lazy. keep: leave whatever the kernel "
@@ -106,16 +107,16 @@ static const ConfKey conf_table[] = {
 };
 
 static const char *const policy_mode_table[_POLICY_MODE_MAX] = {
-        [POLICY_MODE_AUTO] = "auto",
-        [POLICY_MODE_STRICT] = "strict",
-        [POLICY_MODE_LAZY] = "lazy",
+        [POLICY_MODE_AUTO] = PROTOCOL_MODE_AUTO,
+        [POLICY_MODE_STRICT] = PROTOCOL_MODE_STRICT,
+        [POLICY_MODE_LAZY] = PROTOCOL_MODE_LAZY,
         [POLICY_MODE_KEEP] = "keep",
         [POLICY_MODE_IDENTITY] = "identity",
 };
 
 static const char *const daemon_mode_table[_DAEMON_MODE_MAX] = {
-        [DAEMON_MODE_ENFORCE] = "enforce",
-        [DAEMON_MODE_ADVISE] = "advise",
+        [DAEMON_MODE_ENFORCE] = PROTOCOL_DAEMON_MODE_ENFORCE,
+        [DAEMON_MODE_ADVISE] = PROTOCOL_DAEMON_MODE_ADVISE,
 };
 
 static const char *const conf_scope_table[_CONF_SCOPE_MAX] = {
@@ -191,11 +192,11 @@ void conf_key_describe(const ConfKey *k, ConfScope scope, char *buf, size_t size
                 snprintf(buf, size, "a boolean (yes/no, true/false, on/off, 1/0)");
                 break;
         case CONF_TYPE_POLICY:
-                snprintf(buf, size, "auto, strict, lazy%s", scope == CONF_SCOPE_DEVICE ?
+                snprintf(buf, size, PROTOCOL_MODE_AUTO ", " PROTOCOL_MODE_STRICT ", " PROTOCOL_MODE_LAZY "%s", scope == CONF_SCOPE_DEVICE ?
                          ", keep or identity" : " or keep");
                 break;
         case CONF_TYPE_DAEMON_MODE:
-                snprintf(buf, size, "enforce or advise");
+                snprintf(buf, size, PROTOCOL_DAEMON_MODE_ENFORCE " or " PROTOCOL_DAEMON_MODE_ADVISE);
                 break;
         case CONF_TYPE_PATH:
                 snprintf(buf, size, "an absolute path of at most %" PRIu64 " characters", k->max);

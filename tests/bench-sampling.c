@@ -3,7 +3,7 @@
  * What the daemon's sampling adds to each traced event, measured natively on
  * this machine's own kernel. Prints figures; asserts nothing.
  *
- * The daemon opens, per CPU (daemon/flush-sampler.c): a perf counter on
+ * The daemon opens, per CPU (daemon/sample/flush-sampler.c): a perf counter on
  * iommu:map; a counter and a ring with a kernel-side filter on iommu:unmap
  * (the filter rejects all but the rare unmaps of 2 MiB or more); on VT-d a
  * ring recording every intel_iommu:qi_submit. A host without an IOMMU never

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The counter table (daemon/counters.c) for the shell tests: one line per
+ * The counter table (common/counters.c) for the shell tests: one line per
  * counter, tab-separated: state key, wire key, metric name, unit ("events"
  * or "nanoseconds"). The tests read the names from here, never a copy.
  */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Tests for daemon/guards.c: every guard passing and failing, groups of
+/* Tests for daemon/decide/guards.c: every guard passing and failing, groups of
  * several devices, and every transition among DMA, DMA-FQ and identity. */
 #include "guards.h"
 #include "tap.h"

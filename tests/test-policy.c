@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Tests for daemon/policy.c. The topology is built here as plain structs (a
+ * Tests for daemon/decide/policy.c. The topology is built here as plain structs (a
  * small machine with one group of each kind); configs are written to a
  * temporary directory and loaded with config_load(). Rate-driven behaviour
  * is table-driven: a scenario is a rate trace, ticked once a second, and

@@ -10,6 +10,7 @@
 
 #include "atomic-file.h"
 #include "counters.h"
+#include "protocol.h"
 #include "state-file.h"
 #include "util.h"
 
@@ -34,7 +35,7 @@ void state_counters_add(StateCounters *acc, const StateCounters *delta) {
 }
 
 static bool override_mode_ok(const char *m) {
-        return m && (streq(m, "strict") || streq(m, "lazy") || streq(m, "auto"));
+        return m && (streq(m, PROTOCOL_MODE_STRICT) || streq(m, PROTOCOL_MODE_LAZY) || streq(m, PROTOCOL_MODE_AUTO));
 }
 
 /* ---- the state in memory ------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "policy.h"
+#include "protocol.h"
 #include "util.h"
 
 #define HOUR_NS (UINT64_C(3600) * POLICY_NSEC_PER_SEC)
@@ -84,9 +85,9 @@ bool policy_group_state_last_switch(const PolicyGroupState *g, uint64_t *ret_ns)
 
 static const char *const override_names[_POLICY_OVERRIDE_MAX] = {
         [POLICY_OVERRIDE_NONE] = "none",
-        [POLICY_OVERRIDE_STRICT] = "strict",
-        [POLICY_OVERRIDE_LAZY] = "lazy",
-        [POLICY_OVERRIDE_AUTO] = "auto",
+        [POLICY_OVERRIDE_STRICT] = PROTOCOL_MODE_STRICT,
+        [POLICY_OVERRIDE_LAZY] = PROTOCOL_MODE_LAZY,
+        [POLICY_OVERRIDE_AUTO] = PROTOCOL_MODE_AUTO,
 };
 
 const char *policy_override_mode_to_string(PolicyOverrideMode m) {

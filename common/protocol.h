@@ -30,6 +30,17 @@
 #define PROTOCOL_DEFAULT_SOCKET "/run/iommutuned/iommutuned.sock"
 /* The read-only socket (reader_socket): privileged commands are refused. */
 #define PROTOCOL_DEFAULT_READER_SOCKET "/run/iommutuned/reader.sock"
+/* The socket units (systemd/meson.build) are generated from the two paths
+ * above; keep each on one line as it is. */
+
+/* A group's policy mode, as the config, "set", state.json and the replies
+ * spell it. */
+#define PROTOCOL_MODE_STRICT "strict"
+#define PROTOCOL_MODE_LAZY "lazy"
+#define PROTOCOL_MODE_AUTO "auto"
+/* The daemon's mode: switch groups, or only say what it would switch. */
+#define PROTOCOL_DAEMON_MODE_ENFORCE "enforce"
+#define PROTOCOL_DAEMON_MODE_ADVISE "advise"
 
 typedef enum ProtocolCommand {
         CMD_STATUS,

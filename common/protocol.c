@@ -13,7 +13,7 @@ static const ProtocolCommandInfo commands[_CMD_MAX] = {
         [CMD_SHOW] = { "show", false, true, "GROUP|BDF", "one group or device in full" },
         [CMD_SAVINGS] = { "savings", false, false, "", "IOTLB invalidations and what lazy mode saved" },
         [CMD_EXPLAIN] = { "explain", false, true, "GROUP|BDF", "every rule and guard behind a group's decision" },
-        [CMD_SET] = { "set", true, true, "GROUP|BDF strict|lazy|auto [--for DURATION]", "pin a group's type" },
+        [CMD_SET] = { "set", true, true, "GROUP|BDF " PROTOCOL_MODE_STRICT "|" PROTOCOL_MODE_LAZY "|" PROTOCOL_MODE_AUTO " [--for DURATION]", "pin a group's type" },
         [CMD_CLEAR] = { "clear", true, true, "GROUP|BDF", "remove a pin" },
         [CMD_RELOAD] = { "reload", true, false, "", "re-read the configuration" },
         [CMD_WATCH] = { "watch", false, false, "", "stream one update per tick" },
@@ -32,9 +32,9 @@ ProtocolCommand protocol_command_from_string(const char *s) {
 }
 
 static const char *const set_types[_SET_MAX] = {
-        [SET_STRICT] = "strict",
-        [SET_LAZY] = "lazy",
-        [SET_AUTO] = "auto",
+        [SET_STRICT] = PROTOCOL_MODE_STRICT,
+        [SET_LAZY] = PROTOCOL_MODE_LAZY,
+        [SET_AUTO] = PROTOCOL_MODE_AUTO,
 };
 
 const char *protocol_set_type_to_string(ProtocolSetType t) {
@@ -241,7 +241,7 @@ int protocol_parse_request(const char *line, size_t len, ProtocolRequest *ret, c
         if (req.cmd == CMD_SET) {
                 if (!json_object_object_get_ex(o, "type", &v) || !json_object_is_type(v, json_type_string) ||
                     (req.set_type = protocol_set_type_from_string(json_object_get_string(v))) == _SET_INVALID) {
-                        r = fail(err, err_size, "set needs \"type\": strict, lazy or auto");
+                        r = fail(err, err_size, "set needs \"type\": " PROTOCOL_MODE_STRICT ", " PROTOCOL_MODE_LAZY " or " PROTOCOL_MODE_AUTO);
                         goto out;
                 }
                 if (json_object_object_get_ex(o, "for_s", &v)) {
