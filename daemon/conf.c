@@ -887,7 +887,9 @@ int config_load(const char *main_path, const char *dropin_dir, ConfigLoadFlags f
         if (p.r >= 0 && p.n_errors_unlisted > 0) {
                 char *more = NULL;
 
-                if (asprintf(&more, "... and %zu more errors", p.n_errors_unlisted) < 0 ||
+                /* Named by the file like every error line. */
+                if (asprintf(&more, "%s: ... and %zu more errors", main_path ?: strna(dropin_dir),
+                             p.n_errors_unlisted) < 0 ||
                     strv_consume(&p.errors, more) < 0)
                         p.r = -ENOMEM;
         }
