@@ -418,6 +418,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                         .interval_s = interval_s,
                         .cost_ns = manager_flush_cost_ns(m),
                         .strict_credit_in = m->strict_credit,
+                        .strict_debit_in = m->strict_debit,
                         .patch_credit_in = m->patch_credit,
                 };
 
@@ -426,6 +427,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         if (r < 0) {
                 log_error_errno(r, "Monitoring failed this tick: %m");
                 m->strict_credit = m->patch_credit = 0;
+                m->strict_debit = 0;
                 m->exact_carry = 0;
                 (void) manager_decide(m, NULL, due_ns);
                 accounting_tick_done(&a);
@@ -435,6 +437,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
                 m->ticks_with_lost_records++;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;
+        m->strict_debit = a.strict_debit_out;
         m->exact_carry = a.exact_carry_out;
         m->patch_credit = a.patch_credit_out;
         m->driver_evidence.mixed_unmaps += a.evidence.mixed_unmaps;

@@ -75,6 +75,7 @@ typedef struct Manager {
         char attribution[512];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
         uint64_t strict_credit, patch_credit; /* accounting's credits for the next tick */
+        uint64_t strict_debit;          /* accounting's debit for the next tick */
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */
         DomainLearner domain_learner;   /* domain ids seen while one group alone did I/O */
         bool iova_api;                  /* the kernel has the IOVA-based DMA API path (6.17+) */

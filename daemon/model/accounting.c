@@ -184,6 +184,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         AccountingTick a = { .unmaps_group = -1, .learn_group = -1 };
         StateCounters unmap_side = {};
         uint64_t iotlb_unattributed = 0, map_flushes;
+        uint64_t unattributed_strict_model = 0; /* the strict model's share of the unattributed unmaps */
         size_t n_active = 0;
         int only_active = -1, single_unit;
         bool all_dma_lazy = true;
@@ -357,6 +358,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 attribution_split(unmap_side.strict_model_invalidations, w, t->n_groups + 1, part);
                 for (size_t i = 0; i < t->n_groups; i++)
                         a.groups[i].strict_model_invalidations += part[i];
+                unattributed_strict_model = part[t->n_groups];
                 if (single_unit >= 0)
                         a.unattributed[single_unit].strict_model_invalidations += part[t->n_groups];
                 attribution_split(unmap_side.unpatched_model_invalidations, w, t->n_groups + 1, part);
@@ -391,33 +393,48 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
 
         /* Savings against strict, where both sides are known. */
         if (tick->counters_ok && tick->gather_ok && tick->qi_ok) {
+                uint64_t model = unmap_side.strict_model_invalidations;
                 uint64_t seen = a.total.iotlb_invalidations + in->strict_credit_in;
-                uint64_t avoided = sub0(unmap_side.strict_model_invalidations, seen);
+                uint64_t shortfall = sub0(model, seen), excess = sub0(seen, model);
+                uint64_t paid = min_u64(excess, in->strict_debit_in);
                 _cleanup_free_ uint64_t *raw = calloc(t->n_groups + 1, sizeof(uint64_t));
                 _cleanup_free_ uint64_t *part = calloc(t->n_groups + 1, sizeof(uint64_t));
-                uint64_t raw_sum = 0, given = 0;
+                uint64_t raw_sum = 0, given = 0, lazy_could_avoid, avoided;
+                bool any_lazy = false;
 
                 if (!raw || !part) {
                         accounting_tick_done(&a);
                         return -ENOMEM;
                 }
-                /* At most this tick's own invalidations are carried on. */
-                a.strict_credit_out = min_u64(sub0(seen, unmap_side.strict_model_invalidations),
-                                              a.total.iotlb_invalidations);
-
-                a.total.avoided_vs_strict = avoided;
-                if (single_unit >= 0)
-                        a.units[single_unit].avoided_vs_strict = avoided;
 
                 /* Per lazy group: its share of strict's cost minus its own
-                 * invalidations; the total shared in proportion, never
-                 * beyond what each could have avoided. */
+                 * invalidations. */
                 for (size_t i = 0; i < t->n_groups; i++)
                         if (t->groups[i].type == GROUP_TYPE_DMA_FQ) {
                                 raw[i] = sub0(a.groups[i].strict_model_invalidations,
                                               a.groups[i].iotlb_invalidations);
                                 raw_sum += raw[i];
+                                any_lazy = true;
                         }
+                /* Only lazy groups avoid anything: the unattributed unmaps
+                 * may be theirs when one is lazy. The rest of the shortfall
+                 * is owed (an invalidation sampled a tick after its unmap's
+                 * record), not avoided. */
+                lazy_could_avoid = raw_sum + (any_lazy ? unattributed_strict_model : 0);
+                avoided = min_u64(shortfall, lazy_could_avoid);
+
+                /* The excess pays what is owed first. At most this tick's
+                 * own invalidations are carried on as credit, at most its
+                 * own strict model as debit. */
+                a.strict_credit_out = min_u64(excess - paid, a.total.iotlb_invalidations);
+                a.strict_debit_out = min_u64(in->strict_debit_in - paid + (shortfall - avoided), model);
+
+                a.total.avoided_vs_strict = avoided;
+                if (single_unit >= 0)
+                        a.units[single_unit].avoided_vs_strict = avoided;
+
+                /* The total shared among the lazy groups in proportion,
+                 * never beyond what each could have avoided. */
                 if (raw_sum > avoided)
                         given = attribution_split(avoided, raw, t->n_groups, part);
                 else

@@ -37,6 +37,14 @@
  *  - Invalidations a tick saw beyond its model are credited to the next
  *    tick only (see AccountingInput), never further: at a tick's edge the
  *    invalidations of an unmap are sampled a tick before its record.
+ *  - Nothing is avoided that no lazy group could have avoided: the machine's
+ *    avoided figure is at most what its DMA-FQ groups could avoid (their
+ *    share of the strict model minus their own invalidations, and the
+ *    unattributed unmaps' share when any group is lazy); with every group
+ *    strict it is 0. A shortfall beyond that is owed by the kernel (an
+ *    unmap's invalidation sampled a tick after its record) and carried as a
+ *    debit, at most the tick's own strict model, which the next tick's
+ *    excess pays before it becomes credit.
  *  - Savings per group: what strict would have cost for a lazy group's
  *    unmaps (the machine's model shared by unmaps) minus the invalidations
  *    of its domains; the machine's avoided total is shared out in
@@ -86,6 +94,13 @@ typedef struct AccountingInput {
          * credit that tick would count them as avoided. */
         uint64_t strict_credit_in;    /* IOTLB invalidations beyond the strict model */
         uint64_t patch_credit_in;     /* page-selective ones beyond the unpatched model */
+        /* The previous tick's strict_debit_out: IOTLB invalidations its
+         * strict model counted that no lazy group explains and that it did
+         * not see, still owed. An unmap at a tick's edge can also have its
+         * record in one tick and its invalidation in the next (a record not
+         * yet visible when the tick drained the ring): the next tick's
+         * excess pays the debit before it becomes credit. */
+        uint64_t strict_debit_in;
 } AccountingInput;
 
 typedef struct AccountingDomainSeen {
@@ -116,6 +131,7 @@ typedef struct AccountingTick {
         int learn_group;
         DriverEvidence evidence;      /* this tick's evidence about the VT-d driver fix */
         uint64_t strict_credit_out;   /* for the next tick's strict_credit_in */
+        uint64_t strict_debit_out;    /* for the next tick's strict_debit_in */
         uint64_t exact_carry_out;     /* for the next tick's exact_carry_in (group-attribution.h) */
         uint64_t patch_credit_out;    /* for the next tick's patch_credit_in */
 } AccountingTick;
