@@ -6,6 +6,8 @@
  * counts (1000 unmaps: 1000 invalidations strict, 12 lazy; 50 lazy 3 MiB
  * unmaps: 100 page-selective invalidations unpatched, 0 patched).
  */
+#include <inttypes.h>
+
 #include "accounting.h"
 #include "tap.h"
 #include "util.h"
@@ -345,6 +347,178 @@ static void test_tick_edge(void) {
         domain_map_done(&map);
 }
 
+/* One tick of 1000 4 KiB unmaps (below the recording filter: strict pays
+ * one sync each) by the nvme (group 1), its page-selective invalidations
+ * in did 5, with its dma:* count when dma_ok. */
+static FlushTick strict_tick(FlushDomainCount *dom, uint64_t unmaps, uint64_t seen) {
+        *dom = (FlushDomainCount) { .unit = "dmar0", .did = 5, .iotlb = seen, .iotlb_page = seen };
+        return (FlushTick) { .counters_ok = true, .maps = unmaps, .unmaps = unmaps, .gather_ok = true, .qi_ok = true,
+                             .domains = dom, .n_domains = 1 };
+}
+
+/* A fully strict machine, the last unmap of a tick at its edge: its record
+ * in the first tick, its invalidation sampled in the second (the record was
+ * not yet visible when the first drained the ring). Nothing was avoided, in
+ * either tick: the first's shortfall is owed, not saved, and the second's
+ * excess pays it rather than becoming credit. */
+#define CHECK_EDGE(got, want, what)                                                                   \
+        CHECK((uint64_t) (got) == (want), "strict edge (%s): " what " (is %" PRIu64 ")", m, (uint64_t) (got))
+
+static void test_strict_deficit_edge(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
+        FlushDomainCount dom1, dom2, dom3;
+        FlushTick t1 = strict_tick(&dom1, 1000, 999), t2 = strict_tick(&dom2, 1000, 1001),
+                  t3 = strict_tick(&dom3, 1000, 1000);
+        bool active[3] = { true, false, false };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingInput in;
+        AccountingTick a = { .unmaps_group = -1 };
+
+        make_topology(&t, &u, g, d, types, false);
+        make_map(&map);
+        for (int with_map = 1; with_map >= 0; with_map--) {
+                const char *m = with_map ? "domain known" : "domain unknown";
+
+                in = (AccountingInput) { .topology = &t, .tick = &t1, .map = with_map ? &map : NULL,
+                                         .group_active = active, .interval_s = 1.0 };
+                CHECK(accounting_compute(&in, &a) == 0, "strict edge (%s): first tick", m);
+                CHECK_EDGE(a.total.strict_model_invalidations, 1000, "model 1000");
+                CHECK_EDGE(a.total.avoided_vs_strict, 0, "first tick avoids nothing");
+                CHECK_EDGE(a.units[0].avoided_vs_strict, 0, "nor does the unit");
+                CHECK_EDGE(a.groups[0].avoided_vs_strict, 0, "nor the group");
+                CHECK_EDGE(a.unattributed[0].avoided_vs_strict, 0, "nor is any left unattributed");
+                CHECK_EDGE(a.strict_debit_out, 1, "the one invalidation owed is carried on");
+                CHECK_EDGE(a.strict_credit_out, 0, "no credit");
+
+                in.tick = &t2;
+                in.strict_credit_in = a.strict_credit_out;
+                in.strict_debit_in = a.strict_debit_out;
+                accounting_tick_done(&a);
+                CHECK(accounting_compute(&in, &a) == 0, "strict edge (%s): second tick", m);
+                CHECK_EDGE(a.total.avoided_vs_strict, 0, "second tick avoids nothing");
+                CHECK_EDGE(a.units[0].avoided_vs_strict, 0, "nor does its unit");
+                CHECK_EDGE(a.strict_credit_out, 0, "the excess paid the debit: no credit");
+                CHECK_EDGE(a.strict_debit_out, 0, "nothing owed any more");
+
+                in.tick = &t3;
+                in.strict_credit_in = a.strict_credit_out;
+                in.strict_debit_in = a.strict_debit_out;
+                accounting_tick_done(&a);
+                CHECK(accounting_compute(&in, &a) == 0, "strict edge (%s): third tick", m);
+                CHECK(a.total.avoided_vs_strict == 0 && a.strict_credit_out == 0 && a.strict_debit_out == 0,
+                      "strict edge (%s): a third tick even: nothing avoided, nothing carried", m);
+                accounting_tick_done(&a);
+        }
+        domain_map_done(&map);
+}
+
+/* A lazy group's saving still counts, a debit or not; a debit is paid by an
+ * excess only, so it never makes a lazy tick claim more; and a debt never
+ * grows beyond a tick's own strict model. */
+static void test_debit_lazy_and_bounded(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
+        FlushDomainCount dom = { .unit = "dmar0", .did = 5, .iotlb = 12, .iotlb_domain = 12 };
+        FlushTick lazy = { .counters_ok = true, .maps = 1000, .unmaps = 1000, .gather_ok = true, .qi_ok = true,
+                           .domains = &dom, .n_domains = 1 };
+        FlushDomainCount sdom;
+        FlushTick unseen = strict_tick(&sdom, 1000, 0), small;
+        bool active[3] = { true, false, false };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingInput in;
+        AccountingTick a = { .unmaps_group = -1 };
+
+        make_topology(&t, &u, g, d, types, false);
+        make_map(&map);
+        in = (AccountingInput) { .topology = &t, .tick = &lazy, .map = &map, .group_active = active,
+                                 .interval_s = 1.0, .strict_debit_in = 5 };
+        CHECK_INT(accounting_compute(&in, &a), 0, "lazy with a debit: compute");
+        CHECK_INT(a.total.avoided_vs_strict, 988, "lazy with a debit: its saving (1000 - 12) still counts");
+        CHECK_INT(a.groups[0].avoided_vs_strict, 988, "lazy with a debit: on the group");
+        CHECK_INT(a.units[0].avoided_vs_strict, 988, "lazy with a debit: on the unit");
+        CHECK_INT(a.strict_debit_out, 5, "lazy with a debit: no excess paid it, still owed");
+        CHECK_INT(a.strict_credit_out, 0, "lazy with a debit: no credit");
+        accounting_tick_done(&a);
+
+        /* Strict, none of the invalidations seen: at most the tick's own
+         * model is owed, whatever came in. */
+        g[0].type = GROUP_TYPE_DMA;
+        in.tick = &unseen;
+        in.strict_debit_in = 500;
+        CHECK_INT(accounting_compute(&in, &a), 0, "debt: compute");
+        CHECK_INT(a.total.avoided_vs_strict, 0, "debt: a strict machine avoids nothing");
+        CHECK_INT(a.strict_debit_out, 1000, "debt: at most the tick's own strict model (1000) is owed");
+        accounting_tick_done(&a);
+        small = strict_tick(&sdom, 10, 0);
+        in.tick = &small;
+        in.strict_debit_in = 1000;
+        CHECK_INT(accounting_compute(&in, &a), 0, "debt: a small tick");
+        CHECK_INT(a.strict_debit_out, 10, "debt: shrinks to the small tick's own model (10)");
+        accounting_tick_done(&a);
+        /* An excess beyond the debit becomes credit. */
+        small = strict_tick(&sdom, 10, 15);
+        in.strict_debit_in = 3;
+        CHECK_INT(accounting_compute(&in, &a), 0, "debt: an excess of 5");
+        CHECK_INT(a.strict_debit_out, 0, "debt: paid by the excess");
+        CHECK_INT(a.strict_credit_out, 2, "debt: the excess beyond it (5 - 3) is credit");
+        accounting_tick_done(&a);
+        domain_map_done(&map);
+}
+
+/* The nvme (group 1, strict, did 5) and the e1000e (group 2, lazy, did 6)
+ * busy at once, counted exactly by their dma:* events; the nvme's last
+ * invalidation is sampled a tick late. The lazy group's saving counts, the
+ * strict one's shortfall is owed, not avoided. */
+static void test_mixed_strict_and_lazy(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA };
+        FlushDomainCount dom[2] = { { .unit = "dmar0", .did = 5, .iotlb = 999, .iotlb_page = 999 },
+                                    { .unit = "dmar0", .did = 6, .iotlb = 3, .iotlb_domain = 3 } };
+        FlushDeviceCount dev[2] = { { .name = "0000:00:03.0", .maps = 1000, .unmaps = 1000 },
+                                    { .name = "0000:00:04.0", .maps = 200, .unmaps = 200 } };
+        FlushTick tick = { .counters_ok = true, .maps = 1200, .unmaps = 1200, .gather_ok = true, .qi_ok = true,
+                           .domains = dom, .n_domains = 2, .dma_ok = true, .devices = dev, .n_devices = 2 };
+        bool active[3] = { true, true, false };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingInput in;
+        AccountingTick a = { .unmaps_group = -1 };
+
+        make_topology(&t, &u, g, d, types, false);
+        make_map(&map);
+        in = (AccountingInput) { .topology = &t, .tick = &tick, .map = &map, .group_active = active, .interval_s = 1.0 };
+        CHECK_INT(accounting_compute(&in, &a), 0, "mixed: compute");
+        CHECK_INT(a.groups[0].unmaps, 1000, "mixed: nvme's unmaps exact by device");
+        CHECK_INT(a.groups[1].unmaps, 200, "mixed: e1000e's unmaps exact by device");
+        CHECK_INT(a.groups[1].avoided_vs_strict, 197, "mixed: the lazy group saved 200 - 3");
+        CHECK_INT(a.groups[0].avoided_vs_strict, 0, "mixed: the strict group saved nothing");
+        CHECK_INT(a.total.avoided_vs_strict, 197, "mixed: the machine saved the lazy group's 197, not 198");
+        CHECK_INT(a.units[0].avoided_vs_strict, 197, "mixed: so did the unit");
+        CHECK_INT(a.unattributed[0].avoided_vs_strict, 0, "mixed: nothing avoided unattributed");
+        CHECK_INT(a.strict_debit_out, 1, "mixed: the strict group's invalidation is owed");
+        accounting_tick_done(&a);
+
+        /* The next tick: the strict side sees its 1000 and the one owed. */
+        dom[0].iotlb = dom[0].iotlb_page = 1001;
+        in.strict_debit_in = 1;
+        CHECK_INT(accounting_compute(&in, &a), 0, "mixed: next tick");
+        CHECK_INT(a.groups[0].avoided_vs_strict, 0, "mixed, next tick: the strict group saved nothing");
+        CHECK(a.total.avoided_vs_strict <= 197, "mixed, next tick: never more than the lazy group could (%" PRIu64 ")",
+              a.total.avoided_vs_strict);
+        CHECK_INT(a.strict_credit_out, 0, "mixed, next tick: no credit");
+        accounting_tick_done(&a);
+        domain_map_done(&map);
+}
+
 static void test_idle_and_unknown(void) {
         GroupType types[3] = { GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
         FlushTick idle = { .counters_ok = true, .gather_ok = true, .qi_ok = true };
@@ -536,6 +710,9 @@ int main(void) {
         test_amd_np_cache();
         test_patched_driver();
         test_tick_edge();
+        test_strict_deficit_edge();
+        test_debit_lazy_and_bounded();
+        test_mixed_strict_and_lazy();
         test_idle_and_unknown();
         return tap_done();
 }
