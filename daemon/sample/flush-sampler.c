@@ -290,10 +290,13 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
                 len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
                                 len ? ", " : "", dma_unmap_events[i]);
         }
-        if (s->n_dma == 0)
-                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r,
-                           last_r == -ENOENT ? strdup("no dma:* unmap tracepoints (before 6.12)") : last_why);
-        else {
+        if (s->n_dma == 0) {
+                if (last_r == -ENOENT) {
+                        free(last_why);
+                        last_why = strdup("no dma:* unmap tracepoints (before 6.12)");
+                }
+                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r, last_why);
+        } else {
                 char what[384];
 
                 free(last_why);
