@@ -158,6 +158,10 @@ static void test_vtd_6_1(void) {
         d = find_domain(&t, "dmar1", 5);
         CHECK(d && d->iotlb == 2 && d->iotlb_page == 2 && d->iotlb_domain == 0, "dmar1 did 5 apart: 2 page");
         CHECK(t.n_units == 1 && streq(t.units[0].unit, "dmar0") && t.units[0].iotlb_global == 1, "one global, dmar0");
+        /* The device-TLB invalidation names 00:02.0 (sid 0x10), whose
+         * domain nothing told the map yet: counted on the unit, unplaced. */
+        CHECK(t.n_units == 1 && t.units[0].devtlb_unplaced == 1, "the device-TLB invalidation, unplaced on dmar0");
+        CHECK(find_domain(&t, "dmar0", 0) == NULL, "... and in no domain");
         CHECK_U64(t.qi_records_lost + t.unmap_records_lost, 0, "nothing lost");
         CHECK(!t.dma_ok && t.n_devices == 0, "no dma:* counts on 6.1");
 
@@ -258,7 +262,16 @@ static void test_vtd_7_3(void) {
         emit_cache_tag("intel_iommu:cache_tag_unassign", 200, "dmar0", "0000:00:03.0", 1, 4);
         emit_cache_tag("intel_iommu:cache_tag_assign", 100, "dmar0", "0000:00:03.0", 1, 4);
         emit_cache_tag("intel_iommu:cache_tag_assign", 400, "dmar0", "dmar0", 0, 11);
+        /* A device-TLB invalidation of 00:03.0 (sid 0x18) after those
+         * attaches: in its domain, did 9. */
+        emit_qi("dmar0", 0, QI_DEV_TLB(0x0018), 0x1000);
         CHECK_INT(flush_sampler_collect(s, &t), 0, "collect");
+        {
+                const FlushDomainCount *d = find_domain(&t, "dmar0", 9);
+
+                CHECK(d && d->devtlb == 1 && d->iotlb == 0, "the device-TLB invalidation in 00:03.0's domain, did 9");
+                CHECK(t.n_units == 0, "nothing unplaced");
+        }
         CHECK(t.counters_ok && t.unmaps == 1, "one unmap counted");
         CHECK(t.gather_ok && t.gather.events == 0, "gather known with no records");
         CHECK(t.dma_ok && t.n_devices == 1 && t.devices[0].unmaps == 1, "dma_unmap_phys counted");
