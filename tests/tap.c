@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <stdarg.h>
+#include <stdlib.h>
 
 #include "tap.h"
 
@@ -41,4 +42,10 @@ int tap_done(void) {
                 return 1;
         }
         return tap_failed ? 1 : 0;
+}
+
+const char *fixtures_dir(void) {
+        const char *d = getenv("FIXTURES");
+
+        return d ? d : "tests/fixtures";
 }

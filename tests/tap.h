@@ -18,6 +18,10 @@ void tap_check(bool ok, const char *file, int line, const char *fmt, ...)
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int tap_done(void);
 
+/* The captured fixture trees: $FIXTURES (meson sets it), else
+ * tests/fixtures from the source root. */
+const char *fixtures_dir(void);
+
 #define CHECK(cond, ...) tap_check(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 #define CHECK_INT(got, want, what)                                                         \

@@ -189,6 +189,34 @@ static void test_unknown_domain(void) {
         accounting_tick_done(&a);
 }
 
+/* Device-TLB invalidations: those the sampler placed in a domain go to
+ * its group; those of a device whose domain it did not know, to the unit,
+ * unattributed. Both count in the unit's and the machine's totals. */
+static void test_device_tlb(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
+        FlushDomainCount dom = { .unit = "dmar0", .did = 5, .devtlb = 40 };
+        FlushUnitCount unit = { .unit = "dmar0", .devtlb_unplaced = 7 };
+        FlushTick tick = { .counters_ok = true, .gather_ok = true, .qi_ok = true, .domains = &dom, .n_domains = 1,
+                           .units = &unit, .n_units = 1 };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingTick a;
+
+        make_topology(&t, &u, g, d, types, false);
+        make_map(&map);
+        a = run(&t, &tick, &map, true, false, false, 0);
+        CHECK_INT(a.groups[0].devtlb_invalidations, 40, "did 5's device-TLB invalidations: the nvme's group");
+        CHECK_INT(a.unattributed[0].devtlb_invalidations, 7, "the unplaced ones: the unit's, unattributed");
+        CHECK_INT(a.units[0].devtlb_invalidations, 47, "the unit's total: both");
+        CHECK_INT(a.total.devtlb_invalidations, 47, "the machine's total: both");
+        CHECK_INT(a.total.iotlb_invalidations, 0, "no IOTLB invalidation invented");
+        accounting_tick_done(&a);
+        domain_map_done(&map);
+}
+
 static void test_caching_mode(void) {
         GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA, GROUP_TYPE_DMA };
         FlushDomainCount dom = { .unit = "dmar0", .did = 5, .iotlb = 2001, .iotlb_page = 2001 };
@@ -707,6 +735,7 @@ int main(void) {
         test_two_units();
         test_unknown_domain();
         test_caching_mode();
+        test_device_tlb();
         test_amd_np_cache();
         test_patched_driver();
         test_tick_edge();

@@ -15,12 +15,6 @@
 #include "tap.h"
 #include "util.h"
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 static int open_root(const char *sub) {
         char path[1024];
 

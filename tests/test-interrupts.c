@@ -14,12 +14,6 @@
 #include "tap.h"
 #include "util.h"
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 static Interrupts *load(const char *dir, const char *name) {
         char path[1024];
         _cleanup_close_ int fd = -EBADF;

@@ -13,12 +13,6 @@
 #include "tap.h"
 #include "util.h"
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 static int load_format(const char *event, TraceFormat *f) {
         char path[1024];
         _cleanup_free_ char *text = NULL;

@@ -23,12 +23,6 @@
 #include "tap.h"
 #include "util.h"
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 static int write_file(const char *root, const char *rel, const char *text) {
         char path[1024];
         FILE *f;

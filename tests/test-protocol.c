@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "protocol.h"
 #include "tap.h"
+#include "utf8-oracle.h"
 #include "util.h"
 
 static int parse(const char *line, ProtocolRequest *req, char *err, size_t size) {
@@ -149,40 +150,6 @@ static void test_roundtrip(void) {
         CHECK_INT(protocol_parse_reply("garbage", &reply, &data, err, sizeof(err)), -EBADMSG, "not a reply");
 }
 
-/* Whether s[0..n) is valid UTF-8, checked here independently of the
- * daemon's own check: Python-style strictness by hand. */
-static bool valid_utf8(const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        for (size_t i = 0; i < n;) {
-                unsigned c = p[i], need, min, cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((c & 0xe0) == 0xc0)
-                        need = 1, min = 0x80, cp = c & 0x1f;
-                else if ((c & 0xf0) == 0xe0)
-                        need = 2, min = 0x800, cp = c & 0x0f;
-                else if ((c & 0xf8) == 0xf0)
-                        need = 3, min = 0x10000, cp = c & 0x07;
-                else
-                        return false;
-                if (i + need >= n)
-                        return false;
-                for (unsigned k = 1; k <= need; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += need + 1;
-        }
-        return true;
-}
-
 /* Replies are valid UTF-8 whatever bytes they carry; strings with a NUL
  * are refused naming the field. */
 static void test_hostile_strings(void) {
@@ -198,7 +165,7 @@ static void test_hostile_strings(void) {
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 o = protocol_reply_error("unknown command \"%s\"", bad[i]);
                 line = protocol_to_line(o, &len);
-                CHECK(line && valid_utf8(line, len), "an error quoting invalid byte string %zu is valid UTF-8: %s", i,
+                CHECK(line && utf8_oracle_valid(line, len), "an error quoting invalid byte string %zu is valid UTF-8: %s", i,
                       line ?: "(null)");
                 CHECK(line && line[len - 1] == '\n' && !memchr(line, '\n', len - 1), "... one line");
                 CHECK_INT(protocol_parse_reply(line, &reply, &data, err, sizeof(err)), -EPROTO, "... and parses");
@@ -225,7 +192,7 @@ static void test_hostile_strings(void) {
         r = parse(line_in, &req, err, sizeof(err));
         o = protocol_reply_error("%s", err);
         line = protocol_to_line(o, &len);
-        CHECK(r == -EINVAL && line && valid_utf8(line, len), "an unknown command of invalid bytes: %s",
+        CHECK(r == -EINVAL && line && utf8_oracle_valid(line, len), "an unknown command of invalid bytes: %s",
               line ?: "(null)");
         free(line);
         json_object_put(o);

@@ -16,12 +16,6 @@
 #include "topology.h"
 #include "util.h"
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 static Topology *scan(const char *root) {
         char sys[1024], proc[1024];
         Topology *t = NULL;

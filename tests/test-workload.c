@@ -39,12 +39,6 @@
 #define N_DATAGRAMS 20
 #define NSEC_PER_SEC UINT64_C(1000000000)
 
-static const char *fixtures_dir(void) {
-        const char *d = getenv("FIXTURES");
-
-        return d ? d : "tests/fixtures";
-}
-
 /* ---- the topology ---------------------------------------------------------- */
 
 static char *nvme0_blocks[] = { "nvme0n1", "nvme0n2", NULL };

@@ -245,7 +245,8 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         }
         for (size_t i = 0; tick->qi_ok && i < tick->n_units; i++) {
                 int u = unit_index(t, tick->units[i].unit);
-                StateCounters d = { .iotlb_invalidations = tick->units[i].iotlb_global };
+                StateCounters d = { .iotlb_invalidations = tick->units[i].iotlb_global,
+                                    .devtlb_invalidations = tick->units[i].devtlb_unplaced };
 
                 state_counters_add(&a.total, &d);
                 iotlb_unattributed += d.iotlb_invalidations;

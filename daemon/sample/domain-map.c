@@ -394,6 +394,16 @@ const DomainEntry *domain_map_find_device(const DomainMap *m, const char *pci_na
         return NULL;
 }
 
+const DomainEntry *domain_map_find_sid(const DomainMap *m, const char *unit, uint16_t sid) {
+        for (size_t i = 0; i < m->n_entries; i++) {
+                const DomainEntry *e = &m->entries[i];
+
+                if (e->current && e->sid == sid && e->pasid <= 0 && streq(e->unit, unit))
+                        return e;
+        }
+        return NULL;
+}
+
 size_t domain_map_find_did(const DomainMap *m, const char *unit, uint16_t did, bool current_only,
                            const DomainEntry **ret, size_t max) {
         size_t n = 0;

@@ -130,6 +130,10 @@ int domain_map_set_segment(DomainMap *m, const char *unit, uint16_t segment);
 /* The current DMA domain of a device, by PCI name ("0000:00:03.0"): the
  * legacy entry or PASID 0. NULL when not known. */
 const DomainEntry *domain_map_find_device(const DomainMap *m, const char *pci_name);
+/* The current DMA domain of the device with source id sid (bus << 8 |
+ * devfn) on unit, as a device-TLB invalidation names it. NULL when not
+ * known. */
+const DomainEntry *domain_map_find_sid(const DomainMap *m, const char *unit, uint16_t sid);
 /* Entries for (unit, did): writes up to max to ret (current ones first) and
  * returns how many there are. With current_only, detached ones are skipped. */
 size_t domain_map_find_did(const DomainMap *m, const char *unit, uint16_t did, bool current_only,

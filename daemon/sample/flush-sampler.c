@@ -290,10 +290,13 @@ static void open_dma_records(FlushSampler *s, int sysfs_fd) {
                 len += snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0, "%s%s",
                                 len ? ", " : "", dma_unmap_events[i]);
         }
-        if (s->n_dma == 0)
-                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r,
-                           last_r == -ENOENT ? strdup("no dma:* unmap tracepoints (before 6.12)") : last_why);
-        else {
+        if (s->n_dma == 0) {
+                if (last_r == -ENOENT) {
+                        free(last_why);
+                        last_why = strdup("no dma:* unmap tracepoints (before 6.12)");
+                }
+                set_status(s->dma_status, sizeof(s->dma_status), NULL, last_r, last_why);
+        } else {
                 char what[384];
 
                 free(last_why);
@@ -480,6 +483,25 @@ static int on_qi(const PerfSample *p, void *userdata) {
         qi_decode(qw[0], qw[1], qw[2], qw[3], &d);
         if (domain_map_observe_qi(&s->map, unit, p->cpu, &d) == -ENOMEM)
                 s->oom = true;
+        /* A device-TLB descriptor names the device, not the domain: the
+         * device's current domain from the map. */
+        if (qi_desc_is_dev_tlb(&d) && !d.has_did && d.has_sid) {
+                const DomainEntry *e = domain_map_find_sid(&s->map, unit, d.sid);
+
+                if (e) {
+                        d.has_did = true;
+                        d.did = e->did;
+                } else {
+                        FlushUnitCount *u = unit_count(s, unit);
+
+                        if (!u) {
+                                s->oom = true;
+                                return -ENOMEM;
+                        }
+                        u->devtlb_unplaced++;
+                        return 0;
+                }
+        }
         if (qi_desc_is_iotlb(&d) || qi_desc_is_dev_tlb(&d)) {
                 if (d.has_did) {
                         FlushDomainCount *c = domain_count(s, unit, d.did);

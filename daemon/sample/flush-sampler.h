@@ -62,13 +62,17 @@ typedef struct FlushDomainCount {
         uint64_t iotlb;          /* iotlb_inv + p_iotlb_inv */
         uint64_t iotlb_page;     /* of those, page-selective */
         uint64_t iotlb_domain;   /* of those, domain-selective */
-        uint64_t devtlb;         /* dev_tlb_inv + p_dev_tlb_inv */
+        uint64_t devtlb;         /* dev_tlb_inv + p_dev_tlb_inv of its devices */
 } FlushDomainCount;
 
-/* Invalidations with no domain id (global IOTLB flushes), per unit. */
+/* Invalidations with no domain id, per unit: global IOTLB flushes, and
+ * device-TLB invalidations of a device whose domain is not known (a
+ * device-TLB descriptor names the device by source id, not the domain:
+ * the domain map places the others in their domain's count). */
 typedef struct FlushUnitCount {
         char unit[FLUSH_SAMPLER_UNIT_MAX];
         uint64_t iotlb_global;
+        uint64_t devtlb_unplaced;
 } FlushUnitCount;
 
 /* dma:* map/unmap API events of one device within a tick. */

@@ -20,6 +20,7 @@
 #include "fuzz.h"
 #include "log.h"
 #include "util.h"
+#include "../utf8-oracle.h"
 
 /* Answers like the daemon in shape: ok with the target echoed, an error
  * for "explain" (a reply that quotes the request's words), a subscription
@@ -36,38 +37,6 @@ static json_object *handler(void *userdata, ControlClient *client, const Protoco
         data = json_object_new_object();
         json_object_object_add(data, "target", json_object_new_string(req->target));
         return protocol_reply_ok(req->cmd, data);
-}
-
-static bool valid_utf8(const char *s, size_t n) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        for (size_t i = 0; i < n;) {
-                unsigned c = p[i], need, min, cp;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                if ((c & 0xe0) == 0xc0)
-                        need = 1, min = 0x80, cp = c & 0x1f;
-                else if ((c & 0xf0) == 0xe0)
-                        need = 2, min = 0x800, cp = c & 0x0f;
-                else if ((c & 0xf8) == 0xf0)
-                        need = 3, min = 0x10000, cp = c & 0x07;
-                else
-                        return false;
-                if (i + need >= n)
-                        return false;
-                for (unsigned k = 1; k <= need; k++) {
-                        if ((p[i + k] & 0xc0) != 0x80)
-                                return false;
-                        cp = (cp << 6) | (p[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return false;
-                i += need + 1;
-        }
-        return true;
 }
 
 static sd_event *event;
@@ -143,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 json_object *o, *v;
 
                 FUZZ_CHECK(line && strlen(line) == len);
-                FUZZ_CHECK(valid_utf8(line, len));
+                FUZZ_CHECK(utf8_oracle_valid(line, len));
                 o = json_tokener_parse(line);
                 FUZZ_CHECK(o && json_object_is_type(o, json_type_object));
                 FUZZ_CHECK(json_object_object_get_ex(o, "v", &v) && json_object_get_int(v) == PROTOCOL_VERSION);

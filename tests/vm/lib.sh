@@ -362,7 +362,7 @@ capture_tree() {
 	done
 
 	# --- tracepoints, debugfs, proc --------------------------------------------------
-	for sys in iommu intel_iommu; do
+	for sys in iommu intel_iommu dma; do
 		for e in /sys/kernel/tracing/events/$sys/*/; do
 			[ -f "$e/id" ] || continue
 			copy_file "${e%/}/id"
