@@ -782,19 +782,15 @@ static int open_state(Manager *m) {
  * version keeps the driver's own rules). */
 static GatherRules gather_rules_for(const Topology *t) {
         GatherRules rules = { .driver = GATHER_DRIVER_VTD };
-        size_t amd = 0, smmu = 0;
         unsigned x = 0, y = 0, z = 0;
 
-        for (size_t i = 0; i < t->n_units; i++) {
-                amd += t->units[i].vendor == IOMMU_VENDOR_AMD_VI;
-                smmu += t->units[i].vendor == IOMMU_VENDOR_ARM_SMMUV3;
+        for (size_t i = 0; i < t->n_units; i++)
                 if (t->units[i].pgsize_bitmap)
                         rules.pgsize_bitmap = rules.pgsize_bitmap ? rules.pgsize_bitmap & t->units[i].pgsize_bitmap
                                                                   : t->units[i].pgsize_bitmap;
-        }
-        if (t->n_units && amd == t->n_units)
+        if (t->n_units && topology_units_of_vendor(t, IOMMU_VENDOR_AMD_VI) == t->n_units)
                 rules.driver = GATHER_DRIVER_AMD;
-        else if (t->n_units && smmu == t->n_units)
+        else if (t->n_units && topology_units_of_vendor(t, IOMMU_VENDOR_ARM_SMMUV3) == t->n_units)
                 rules.driver = GATHER_DRIVER_ARM_LPAE;
         if (kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) < 0)
                 x = y = 0;

@@ -226,6 +226,9 @@ GroupType group_type_from_string(const char *s); /* GROUP_TYPE_UNKNOWN if not kn
  * default domain", ...); NULL for GROUP_TYPE_UNKNOWN. */
 const char *group_type_meaning(GroupType t);
 const char *iommu_vendor_to_string(IommuVendor v);
+/* How many of the machine's units are this vendor's: the one place that
+ * tells a VT-d machine (> 0) or an all-AMD one (== t->n_units). */
+size_t topology_units_of_vendor(const Topology *t, IommuVendor v);
 
 /* Whether every map on the unit costs an IOTLB flush too, in any mode
  * (VT-d caching mode, AMD NpCache). */

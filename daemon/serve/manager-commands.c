@@ -216,12 +216,10 @@ static json_object *handle_status(Manager *m) {
         json_object_object_add(o, "groups", json_object_new_int64((int64_t) m->topology->n_groups));
         {
                 json_object *v = json_object_new_object();
-                bool vtd = false;
+                bool vtd = topology_units_of_vendor(m->topology, IOMMU_VENDOR_INTEL_VTD) > 0;
                 char evidence[768];
                 DriverVerdict dv;
 
-                for (size_t i = 0; i < m->topology->n_units; i++)
-                        vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
                 dv = driver_verdict(vtd, k->release, k->version, &m->driver_evidence, evidence, sizeof(evidence));
                 json_object_object_add(v, "verdict", json_object_new_string(driver_verdict_to_string(dv)));
                 json_object_object_add(v, "evidence", json_object_new_string(evidence));
@@ -371,10 +369,8 @@ static json_object *explain_device(const Manager *m, const Device *d) {
  * are attributed to the group by it, and a strict group's unmaps counted. */
 static void explain_domains(const Manager *m, const IommuGroup *g, FILE *f) {
         const DomainMap *map = m->flush ? flush_sampler_domain_map(m->flush) : NULL;
-        bool vtd = false;
+        bool vtd = topology_units_of_vendor(m->topology, IOMMU_VENDOR_INTEL_VTD) > 0;
 
-        for (size_t i = 0; i < m->topology->n_units; i++)
-                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (!vtd || !map)
                 return;
         for (char **n = g->devices; n && *n; n++) {
@@ -441,10 +437,8 @@ static json_object *savings_sources(const Manager *m) {
         const char *qi = m->flush ? flush_sampler_status_qi(m->flush) : "not started";
         bool counting = m->flush && strncmp(counters, "counting", 8) == 0;
         bool recording_qi = m->flush && strncmp(qi, "recording", 9) == 0;
-        bool vtd = false;
+        bool vtd = topology_units_of_vendor(m->topology, IOMMU_VENDOR_INTEL_VTD) > 0;
 
-        for (size_t i = 0; i < m->topology->n_units; i++)
-                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
                         "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
