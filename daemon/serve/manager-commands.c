@@ -172,14 +172,11 @@ static json_object *pins_to_json(const Manager *m) {
 /* Why the daemon cannot measure flushes on a machine with an IOMMU, or
  * NULL when it can (or there is no IOMMU: then it idles by design). */
 static const char *cannot_sample(const Manager *m) {
-        const char *counters;
-
         if (topology_no_iommu_message(m->topology))
                 return NULL;
         if (!m->flush)
                 return "the flush sampler is not running";
-        counters = flush_sampler_status_counters(m->flush);
-        return strncmp(counters, "counting", 8) == 0 ? NULL : counters;
+        return flush_sampler_counting(m->flush) ? NULL : flush_sampler_status_counters(m->flush);
 }
 
 static json_object *handle_status(Manager *m) {
@@ -435,8 +432,8 @@ static json_object *savings_sources(const Manager *m) {
 
         const char *counters = m->flush ? flush_sampler_status_counters(m->flush) : "not started";
         const char *qi = m->flush ? flush_sampler_status_qi(m->flush) : "not started";
-        bool counting = m->flush && strncmp(counters, "counting", 8) == 0;
-        bool recording_qi = m->flush && strncmp(qi, "recording", 9) == 0;
+        bool counting = m->flush && flush_sampler_counting(m->flush);
+        bool recording_qi = m->flush && flush_sampler_recording_qi(m->flush);
         bool vtd = topology_units_of_vendor(m->topology, IOMMU_VENDOR_INTEL_VTD) > 0;
 
         if (counting)
