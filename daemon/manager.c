@@ -163,6 +163,10 @@ int manager_save_state_now(Manager *m) {
         return m->state_save_error;
 }
 
+StateGroup *manager_group_state(const Manager *m, const IommuGroup *g) {
+        return state_group_find(&m->state, iommu_group_key(g));
+}
+
 const char *manager_state_dir(const Manager *m) {
         return m->opts.state_dir ? m->opts.state_dir : config_daemon(m->config)->state_dir.s;
 }
@@ -198,9 +202,9 @@ static void manager_add_counters(Manager *m, const AccountingTick *a) {
         for (size_t i = 0; i < t->n_groups; i++) {
                 StateGroup *g;
 
-                if (!t->groups[i].devices || !t->groups[i].devices[0])
+                if (!iommu_group_key(&t->groups[i]))
                         continue;
-                g = state_group(&m->state, t->groups[i].devices[0], t->groups[i].id);
+                g = state_group(&m->state, iommu_group_key(&t->groups[i]), t->groups[i].id);
                 if (g)
                         state_counters_add(&g->counters, &a->groups[i]);
         }

@@ -179,6 +179,9 @@ const char *manager_refusal(Manager *m, unsigned group);
  * Returns 0 (also when nothing is saved: a dry run), or -errno: the
  * change is not saved, m->state_save_error says so until a save succeeds. */
 int manager_save_state_now(Manager *m);
+/* A group's saved state (counters, pin, the type it was changed from),
+ * NULL when it has none yet. */
+StateGroup *manager_group_state(const Manager *m, const IommuGroup *g);
 /* The directory the state lives in (the option, else the config's). */
 const char *manager_state_dir(const Manager *m);
 

@@ -53,6 +53,10 @@ const char *iommu_vendor_to_string(IommuVendor v) {
         return v >= 0 && v < _IOMMU_VENDOR_MAX ? names[v] : "other";
 }
 
+const char *iommu_group_key(const IommuGroup *g) {
+        return g && g->devices && g->devices[0] ? g->devices[0] : NULL;
+}
+
 size_t topology_units_of_vendor(const Topology *t, IommuVendor v) {
         size_t n = 0;
 

@@ -214,6 +214,9 @@ static inline void topology_freep(Topology **t) {
 int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index);
 
 const IommuGroup *topology_find_group(const Topology *t, unsigned id);
+/* The name a group's saved state goes by: its first device, which
+ * survives renumbering across boots. NULL for a group without devices. */
+const char *iommu_group_key(const IommuGroup *g);
 const Device *topology_find_device(const Topology *t, const char *name);
 
 /* The kernel's spelling. GROUP_TYPE_NO_DEFAULT is "unknown", as the kernel

@@ -476,12 +476,9 @@ static json_object *handle_savings(Manager *m) {
 
         for (size_t i = 0; i < m->topology->n_groups; i++) {
                 const IommuGroup *g = &m->topology->groups[i];
-                const StateGroup *sg = NULL;
+                const StateGroup *sg = manager_group_state(m, g);
                 json_object *go;
 
-                for (size_t j = 0; g->devices && g->devices[0] && j < m->state.n_groups; j++)
-                        if (streq(m->state.groups[j].key, g->devices[0]))
-                                sg = &m->state.groups[j];
                 if (!sg)
                         continue;
                 go = counters_to_json(&sg->counters);

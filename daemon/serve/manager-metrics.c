@@ -37,13 +37,6 @@ static bool attention_has(const Attention *a, unsigned group) {
         return false;
 }
 
-static const StateGroup *state_group_of(const Manager *m, const IommuGroup *g) {
-        for (size_t j = 0; g->devices && g->devices[0] && j < m->state.n_groups; j++)
-                if (streq(m->state.groups[j].key, g->devices[0]))
-                        return &m->state.groups[j];
-        return NULL;
-}
-
 static const PolicyDecision *decision_of(const Manager *m, unsigned group) {
         for (size_t i = 0; i < m->n_decisions; i++)
                 if (m->decisions[i].group == group)
@@ -71,7 +64,7 @@ static bool state_group_listed(const StateGroup *sg, uint64_t now_realtime) {
 static bool group_listed(const Manager *m, const IommuGroup *g, const Attention *a, uint64_t now_realtime) {
         const PolicyDecision *d = decision_of(m, g->id);
 
-        return state_group_listed(state_group_of(m, g), now_realtime) || attention_has(a, g->id) ||
+        return state_group_listed(manager_group_state(m, g), now_realtime) || attention_has(a, g->id) ||
                (d && (d->action == POLICY_ACTION_WAIT || d->action == POLICY_ACTION_SWITCH ||
                       d->action == POLICY_ACTION_BLOCKED));
 }
@@ -379,7 +372,7 @@ static void write_group_gauges(FILE *f, Manager *m, const Attention *a, uint64_t
                         const IommuGroup *g = &m->topology->groups[i];
                         GroupView v = {
                                 .group = g,
-                                .state = state_group_of(m, g),
+                                .state = manager_group_state(m, g),
                                 .decision = decision_of(m, g->id),
                                 .attention = attention_has(a, g->id),
                                 .now_realtime_ns = now,
