@@ -11,7 +11,6 @@
 
 #include "log.h"
 #include "manager.h"
-#include "dmar-latency.h"
 #include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
@@ -222,48 +221,7 @@ static void manager_add_counters(Manager *m, const AccountingTick *a) {
 uint64_t manager_flush_cost_ns(const Manager *m) {
         uint64_t configured = config_policy(m->config)->flush_cost_ns.u;
 
-        return configured ? configured : m->measured_cost_ns;
-}
-
-/* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times IOTLB
- * invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
-static void manager_start_latency_timing(Manager *m) {
-        char *why = NULL;
-        int r;
-
-        if (config_policy(m->config)->flush_cost_ns.u) {
-                snprintf(m->cost_source, sizeof(m->cost_source), "configured: flush_cost_ns = %llu",
-                         (unsigned long long) config_policy(m->config)->flush_cost_ns.u);
-                return;
-        }
-        if (!m->topology->kernel.intel_debugfs || !streq(m->opts.sysfs_root, "/sys")) {
-                snprintf(m->cost_source, sizeof(m->cost_source),
-                         "unknown: flush_cost_ns = 0 and no VT-d debugfs to measure it (CONFIG_INTEL_IOMMU_DEBUGFS)");
-                return;
-        }
-        r = dmar_latency_enable(m->sysfs_fd, true, &why);
-        if (r < 0) {
-                snprintf(m->cost_source, sizeof(m->cost_source), "unknown: timing IOTLB invalidations failed: %s",
-                         why ? why : strerror(-r));
-                free(why);
-                return;
-        }
-        m->latency_timing = true;
-        snprintf(m->cost_source, sizeof(m->cost_source), "measuring: debugfs dmar_perf_latency, no sample yet");
-        log_info("Timing IOTLB invalidations with debugfs dmar_perf_latency (flush_cost_ns = 0)");
-}
-
-static void manager_read_latency(Manager *m) {
-        DmarLatency l = {};
-        DmarCost c = {};
-
-        if (!m->latency_timing || dmar_latency_read(m->sysfs_fd, &l, NULL) < 0)
-                return;
-        if (dmar_latency_iotlb_cost(&l, NULL, &c) >= 0 && c.samples > 0) {
-                m->measured_cost_ns = c.ns;
-                snprintf(m->cost_source, sizeof(m->cost_source), "measured: %s", c.source);
-        }
-        dmar_latency_done(&l);
+        return invalidation_cost_ns(&m->invalidation_cost, configured);
 }
 
 /* After a switch: reads the types back, and decides again on the new
@@ -448,7 +406,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         manager_learn_domains(m, &a);
         manager_update_unmaps_per_op(m, &a, workload_group_io_ops(m->workload));
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
-        manager_read_latency(m);
+        invalidation_cost_sample(&m->invalidation_cost, m->sysfs_fd);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
         if (now - m->device_usage_read_ns >= DEVICE_USAGE_REFRESH_NS)
                 (void) manager_read_device_usage(m);
@@ -617,8 +575,7 @@ Manager *manager_free(Manager *m) {
         control_server_free(m->control);
         control_server_free(m->reader);
         sd_event_source_disable_unref(m->tick_source);
-        if (m->latency_timing)
-                (void) dmar_latency_disable(m->sysfs_fd, NULL);
+        invalidation_cost_stop(&m->invalidation_cost, m->sysfs_fd);
         for (size_t i = 0; i < m->n_flush_ring_sources; i++)
                 sd_event_source_disable_unref(m->flush_ring_sources[i]);
         free(m->flush_ring_sources);
@@ -869,7 +826,11 @@ static int open_samplers(Manager *m) {
         log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
         log_info("Domain ids at attach: %s", flush_sampler_status_cache_tag(m->flush));
         log_info("Workload: %s", workload_status(m->workload));
-        manager_start_latency_timing(m);
+        /* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times
+         * IOTLB invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
+        if (invalidation_cost_start(&m->invalidation_cost, m->sysfs_fd, config_policy(m->config)->flush_cost_ns.u,
+                                    m->topology->kernel.intel_debugfs && streq(m->opts.sysfs_root, "/sys")) > 0)
+                log_info("Timing IOTLB invalidations with debugfs dmar_perf_latency (flush_cost_ns = 0)");
         return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "control.h"
 #include "flush-sampler.h"
 #include "group-switch.h"
+#include "invalidation-cost.h"
 #include "policy.h"
 #include "state-file.h"
 #include "tick-cost.h"
@@ -86,9 +87,7 @@ typedef struct Manager {
         char flush_rules[256];          /* the gather model's rule set in use, in words (log, status) */
         uint64_t exact_carry;           /* exact per-group unmaps a tick counted beyond the machine's */
         uint64_t switch_outcomes[_SWITCH_OUTCOME_MAX]; /* since start, for metrics */
-        bool latency_timing;       /* we switched on debugfs dmar_perf_latency */
-        uint64_t measured_cost_ns; /* mean IOTLB invalidation cost from it, 0: none yet */
-        char cost_source[256];     /* where the cost per invalidation comes from, in words */
+        InvalidationCost invalidation_cost; /* the cost per invalidation, and where it comes from */
         ControlServer *control;
         ControlServer *reader;    /* the read-only socket, NULL when reader_group is empty */
         uint64_t started_ns;      /* CLOCK_MONOTONIC */

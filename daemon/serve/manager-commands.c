@@ -464,9 +464,9 @@ static json_object *savings_sources(const Manager *m) {
                 "page-selective invalidations, for unmaps known to be in lazy domains"));
         if (cost)
                 snprintf(buf, sizeof(buf), "estimated: avoided_vs_strict x %llu ns per invalidation (%s)",
-                         (unsigned long long) cost, m->cost_source);
+                         (unsigned long long) cost, invalidation_cost_source(&m->invalidation_cost));
         else
-                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (%s)", m->cost_source);
+                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (%s)", invalidation_cost_source(&m->invalidation_cost));
         json_object_object_add(o, "time_saved_ns", json_object_new_string(buf));
         return o;
 }
