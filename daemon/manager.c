@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "manager.h"
+#include "flush-rules.h"
 #include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
@@ -736,36 +737,6 @@ static int open_state(Manager *m) {
         return 0;
 }
 
-/* How the units' driver syncs the IOTLB on unmap on this kernel, and the
- * page sizes every unit shares (0: none known), for the gather model and
- * the unmap filter. A machine has one vendor's IOMMUs; VT-d's rules unless
- * all are AMD or all SMMUv3; the generic page table's from 6.19 (an unknown
- * version keeps the driver's own rules). */
-static GatherRules gather_rules_for(const Topology *t) {
-        GatherRules rules = { .driver = GATHER_DRIVER_VTD };
-        unsigned x = 0, y = 0, z = 0;
-
-        for (size_t i = 0; i < t->n_units; i++)
-                if (t->units[i].pgsize_bitmap)
-                        rules.pgsize_bitmap = rules.pgsize_bitmap ? rules.pgsize_bitmap & t->units[i].pgsize_bitmap
-                                                                  : t->units[i].pgsize_bitmap;
-        if (t->n_units && topology_units_of_vendor(t, IOMMU_VENDOR_AMD_VI) == t->n_units)
-                rules.driver = GATHER_DRIVER_AMD;
-        else if (t->n_units && topology_units_of_vendor(t, IOMMU_VENDOR_ARM_SMMUV3) == t->n_units)
-                rules.driver = GATHER_DRIVER_ARM_LPAE;
-        if (kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) < 0)
-                x = y = 0;
-        return gather_rules_for_kernel(rules.driver, rules.pgsize_bitmap, x, y);
-}
-
-/* Whether this kernel unmaps some requests through the IOVA-based DMA API. */
-static bool kernel_has_iova_api(const Topology *t) {
-        unsigned x, y, z;
-
-        return kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) >= 0 &&
-               x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
-}
-
 /* A perf ring is a quarter full: parse it now rather than at the tick, so
  * rings sized for the machine need not hold a whole tick of records. */
 static int on_flush_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -797,16 +768,16 @@ static int open_samplers(Manager *m) {
         int r;
 
         if (streq(m->opts.sysfs_root, "/sys")) {
-                GatherRules rules = gather_rules_for(m->topology);
+                GatherRules rules = flush_rules_for_machine(m->topology);
 
-                gather_rules_describe(&rules, kernel_has_iova_api(m->topology), m->flush_rules,
+                gather_rules_describe(&rules, flush_rules_iova_api(m->topology), m->flush_rules,
                                       sizeof(m->flush_rules));
                 log_info("Flush model: %s", m->flush_rules);
                 r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
                 /* IOVA-API unmaps flush at once in either mode and fire no
                  * dma:* event: only those with one count as what lazy mode
                  * would batch. */
-                m->iova_api = kernel_has_iova_api(m->topology);
+                m->iova_api = flush_rules_iova_api(m->topology);
                 log_info("IOVA-based DMA API path: %s",
                          m->iova_api ? "in this kernel: only unmaps with a dma:* event count as what lazy mode "
                                        "would batch"
