@@ -11,7 +11,7 @@
 #include "group-switch.h"
 #include "intent-log.h"
 #include "log.h"
-#include "manager.h"
+#include "manager-internal.h"
 #include "util.h"
 
 /* ---- device usage ------------------------------------------------------ */

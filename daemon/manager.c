@@ -10,7 +10,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "manager.h"
+#include "manager-internal.h"
 #include "flush-rules.h"
 #include "sysfs.h"
 #include "topology-output.h"
@@ -161,6 +161,52 @@ static void manager_notify_status(Manager *m) {
 int manager_save_state_now(Manager *m) {
         manager_save_state(m);
         return m->state_save_error;
+}
+
+ManagerView manager_view(const Manager *m) {
+        return (ManagerView) {
+                .config = m->config,
+                .topology = m->topology,
+                .state = &m->state,
+                .decisions = m->decisions,
+                .n_decisions = m->n_decisions,
+                .flush = m->flush,
+                .workload = m->workload,
+                .driver_evidence = &m->driver_evidence,
+                .flush_rules = m->flush_rules,
+                .cost_source = invalidation_cost_source(&m->invalidation_cost),
+                .attribution = m->attribution,
+                .last_reload_error = m->last_reload_error,
+                .tick_cost = &m->tick_cost,
+                .switch_outcomes = m->switch_outcomes,
+                .control = m->control,
+                .reader = m->reader,
+                .started_ns = m->started_ns,
+                .last_tick_ns = m->last_tick_ns,
+                .ticks = m->ticks,
+                .reload_failures = m->reload_failures,
+                .state_save_error = m->state_save_error,
+                .state_save_failures = m->state_save_failures,
+        };
+}
+
+ReplyCache *manager_reply_cache(Manager *m) {
+        return &m->replies;
+}
+
+const PolicyDecision *manager_decision(const Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_decisions; i++)
+                if (m->decisions[i].group == group)
+                        return &m->decisions[i];
+        return NULL;
+}
+
+int manager_list_attention(Manager *m, IntentRecord **ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (m->state_dir_fd < 0)
+                return 0;
+        return intent_log_list_attention(&m->switch_ctx, ret, ret_n);
 }
 
 StateGroup *manager_group_state(const Manager *m, const IommuGroup *g) {
