@@ -273,9 +273,7 @@ static int switch_one(const Args *args, const char *config_path, const char *dro
         r = manager_prepare_switching(m);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < m->n_decisions; i++)
-                if (m->decisions[i].group == (unsigned) args->switch_group)
-                        d = &m->decisions[i];
+        d = manager_decision(m, (unsigned) args->switch_group);
         if (!d)
                 return log_error_errno(ENOENT, "No IOMMU group %d", args->switch_group);
         r = manager_switch_group(m, d, group_type_from_string(args->switch_to), args->dry_run, &res);

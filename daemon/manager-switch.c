@@ -11,7 +11,7 @@
 #include "group-switch.h"
 #include "intent-log.h"
 #include "log.h"
-#include "manager.h"
+#include "manager-internal.h"
 #include "util.h"
 
 /* ---- device usage ------------------------------------------------------ */
@@ -102,7 +102,7 @@ int manager_recover(Manager *m) {
 /* ---- switching ---------------------------------------------------------- */
 
 static const char *first_device(const IommuGroup *g) {
-        return g->devices && g->devices[0] ? g->devices[0] : "";
+        return iommu_group_key(g) ?: "";
 }
 
 static void record_result(Manager *m, const PolicyDecision *d, const SwitchResult *res) {
@@ -343,18 +343,18 @@ int manager_set_override(Manager *m, unsigned group, ProtocolSetType type, uint6
 int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention) {
         const IommuGroup *g = topology_find_group(m->topology, group);
         PolicyGroupState *ps = policy_state_find(&m->policy_state, group);
+        StateGroup *sg;
         char *msg = NULL;
 
         if (!g)
                 return -ENOENT;
         if (ps)
                 ps->override = (PolicyOverride) { .mode = POLICY_OVERRIDE_NONE };
-        for (size_t i = 0; i < m->state.n_groups; i++)
-                if (streq(m->state.groups[i].key, first_device(g))) {
-                        free(m->state.groups[i].override_mode);
-                        m->state.groups[i].override_mode = NULL;
-                        m->state.groups[i].override_until_realtime_ns = 0;
-                }
+        if ((sg = manager_group_state(m, g))) {
+                free(sg->override_mode);
+                sg->override_mode = NULL;
+                sg->override_until_realtime_ns = 0;
+        }
         /* A group marked as needing attention is released by clear too:
          * the operator has looked at it. */
         *ret_had_attention = intent_log_attention(&m->switch_ctx, group, &msg) > 0;
@@ -367,32 +367,32 @@ int manager_clear_override(Manager *m, unsigned group, bool *ret_had_attention) 
 int manager_snapshot_override(Manager *m, unsigned group, OverrideSnapshot *ret) {
         const IommuGroup *g = topology_find_group(m->topology, group);
         PolicyGroupState *ps = policy_state_find(&m->policy_state, group);
+        const StateGroup *sg;
 
         *ret = (OverrideSnapshot) { .group = group, .had_policy_state = ps != NULL };
         if (ps)
                 ret->override = ps->override;
-        for (size_t i = 0; g && i < m->state.n_groups; i++)
-                if (streq(m->state.groups[i].key, first_device(g)) && m->state.groups[i].override_mode) {
-                        ret->state_mode = strdup(m->state.groups[i].override_mode);
-                        if (!ret->state_mode)
-                                return -ENOMEM;
-                        ret->state_until = m->state.groups[i].override_until_realtime_ns;
-                }
+        if (g && (sg = manager_group_state(m, g)) && sg->override_mode) {
+                ret->state_mode = strdup(sg->override_mode);
+                if (!ret->state_mode)
+                        return -ENOMEM;
+                ret->state_until = sg->override_until_realtime_ns;
+        }
         return 0;
 }
 
 void manager_restore_override(Manager *m, OverrideSnapshot *s) {
         const IommuGroup *g = topology_find_group(m->topology, s->group);
         PolicyGroupState *ps = policy_state_find(&m->policy_state, s->group);
+        StateGroup *sg;
 
         if (ps)
                 ps->override = s->had_policy_state ? s->override : (PolicyOverride) { .mode = POLICY_OVERRIDE_NONE };
-        for (size_t i = 0; g && i < m->state.n_groups; i++)
-                if (streq(m->state.groups[i].key, first_device(g))) {
-                        free(m->state.groups[i].override_mode);
-                        m->state.groups[i].override_mode = s->state_mode ? strdup(s->state_mode) : NULL;
-                        m->state.groups[i].override_until_realtime_ns = s->state_until;
-                }
+        if (g && (sg = manager_group_state(m, g))) {
+                free(sg->override_mode);
+                sg->override_mode = s->state_mode ? strdup(s->state_mode) : NULL;
+                sg->override_until_realtime_ns = s->state_until;
+        }
         free(s->state_mode);
         *s = (OverrideSnapshot) {};
 }
@@ -491,13 +491,10 @@ void manager_restore_groups(Manager *m) {
         for (size_t i = 0; i < m->n_decisions; i++) {
                 const PolicyDecision *d = &m->decisions[i];
                 const IommuGroup *g = topology_find_group(m->topology, d->group);
-                StateGroup *sg = NULL;
+                StateGroup *sg = g ? manager_group_state(m, g) : NULL;
                 SwitchResult res = {};
                 GroupType to;
 
-                for (size_t j = 0; g && j < m->state.n_groups; j++)
-                        if (streq(m->state.groups[j].key, first_device(g)))
-                                sg = &m->state.groups[j];
                 if (!sg || !sg->changed_from)
                         continue;
                 to = group_type_from_string(sg->changed_from);

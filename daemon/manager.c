@@ -10,8 +10,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
-#include "manager.h"
-#include "dmar-latency.h"
+#include "manager-internal.h"
+#include "flush-rules.h"
 #include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
@@ -163,6 +163,56 @@ int manager_save_state_now(Manager *m) {
         return m->state_save_error;
 }
 
+ManagerView manager_view(const Manager *m) {
+        return (ManagerView) {
+                .config = m->config,
+                .topology = m->topology,
+                .state = &m->state,
+                .decisions = m->decisions,
+                .n_decisions = m->n_decisions,
+                .flush = m->flush,
+                .workload = m->workload,
+                .driver_evidence = &m->driver_evidence,
+                .flush_rules = m->flush_rules,
+                .cost_source = invalidation_cost_source(&m->invalidation_cost),
+                .attribution = m->attribution,
+                .last_reload_error = m->last_reload_error,
+                .tick_cost = &m->tick_cost,
+                .switch_outcomes = m->switch_outcomes,
+                .control = m->control,
+                .reader = m->reader,
+                .started_ns = m->started_ns,
+                .last_tick_ns = m->last_tick_ns,
+                .ticks = m->ticks,
+                .reload_failures = m->reload_failures,
+                .state_save_error = m->state_save_error,
+                .state_save_failures = m->state_save_failures,
+        };
+}
+
+ReplyCache *manager_reply_cache(Manager *m) {
+        return &m->replies;
+}
+
+const PolicyDecision *manager_decision(const Manager *m, unsigned group) {
+        for (size_t i = 0; i < m->n_decisions; i++)
+                if (m->decisions[i].group == group)
+                        return &m->decisions[i];
+        return NULL;
+}
+
+int manager_list_attention(Manager *m, IntentRecord **ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (m->state_dir_fd < 0)
+                return 0;
+        return intent_log_list_attention(&m->switch_ctx, ret, ret_n);
+}
+
+StateGroup *manager_group_state(const Manager *m, const IommuGroup *g) {
+        return state_group_find(&m->state, iommu_group_key(g));
+}
+
 const char *manager_state_dir(const Manager *m) {
         return m->opts.state_dir ? m->opts.state_dir : config_daemon(m->config)->state_dir.s;
 }
@@ -198,9 +248,9 @@ static void manager_add_counters(Manager *m, const AccountingTick *a) {
         for (size_t i = 0; i < t->n_groups; i++) {
                 StateGroup *g;
 
-                if (!t->groups[i].devices || !t->groups[i].devices[0])
+                if (!iommu_group_key(&t->groups[i]))
                         continue;
-                g = state_group(&m->state, t->groups[i].devices[0], t->groups[i].id);
+                g = state_group(&m->state, iommu_group_key(&t->groups[i]), t->groups[i].id);
                 if (g)
                         state_counters_add(&g->counters, &a->groups[i]);
         }
@@ -218,48 +268,7 @@ static void manager_add_counters(Manager *m, const AccountingTick *a) {
 uint64_t manager_flush_cost_ns(const Manager *m) {
         uint64_t configured = config_policy(m->config)->flush_cost_ns.u;
 
-        return configured ? configured : m->measured_cost_ns;
-}
-
-/* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times IOTLB
- * invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
-static void manager_start_latency_timing(Manager *m) {
-        char *why = NULL;
-        int r;
-
-        if (config_policy(m->config)->flush_cost_ns.u) {
-                snprintf(m->cost_source, sizeof(m->cost_source), "configured: flush_cost_ns = %llu",
-                         (unsigned long long) config_policy(m->config)->flush_cost_ns.u);
-                return;
-        }
-        if (!m->topology->kernel.intel_debugfs || !streq(m->opts.sysfs_root, "/sys")) {
-                snprintf(m->cost_source, sizeof(m->cost_source),
-                         "unknown: flush_cost_ns = 0 and no VT-d debugfs to measure it (CONFIG_INTEL_IOMMU_DEBUGFS)");
-                return;
-        }
-        r = dmar_latency_enable(m->sysfs_fd, true, &why);
-        if (r < 0) {
-                snprintf(m->cost_source, sizeof(m->cost_source), "unknown: timing IOTLB invalidations failed: %s",
-                         why ? why : strerror(-r));
-                free(why);
-                return;
-        }
-        m->latency_timing = true;
-        snprintf(m->cost_source, sizeof(m->cost_source), "measuring: debugfs dmar_perf_latency, no sample yet");
-        log_info("Timing IOTLB invalidations with debugfs dmar_perf_latency (flush_cost_ns = 0)");
-}
-
-static void manager_read_latency(Manager *m) {
-        DmarLatency l = {};
-        DmarCost c = {};
-
-        if (!m->latency_timing || dmar_latency_read(m->sysfs_fd, &l, NULL) < 0)
-                return;
-        if (dmar_latency_iotlb_cost(&l, NULL, &c) >= 0 && c.samples > 0) {
-                m->measured_cost_ns = c.ns;
-                snprintf(m->cost_source, sizeof(m->cost_source), "measured: %s", c.source);
-        }
-        dmar_latency_done(&l);
+        return invalidation_cost_ns(&m->invalidation_cost, configured);
 }
 
 /* After a switch: reads the types back, and decides again on the new
@@ -447,7 +456,7 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         manager_learn_domains(m, &a);
         manager_update_unmaps_per_op(m, &a, workload_group_io_ops(m->workload));
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
-        manager_read_latency(m);
+        invalidation_cost_sample(&m->invalidation_cost, m->sysfs_fd);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
         if (now - m->device_usage_read_ns >= DEVICE_USAGE_REFRESH_NS)
                 (void) manager_read_device_usage(m);
@@ -616,8 +625,7 @@ Manager *manager_free(Manager *m) {
         control_server_free(m->control);
         control_server_free(m->reader);
         sd_event_source_disable_unref(m->tick_source);
-        if (m->latency_timing)
-                (void) dmar_latency_disable(m->sysfs_fd, NULL);
+        invalidation_cost_stop(&m->invalidation_cost, m->sysfs_fd);
         for (size_t i = 0; i < m->n_flush_ring_sources; i++)
                 sd_event_source_disable_unref(m->flush_ring_sources[i]);
         free(m->flush_ring_sources);
@@ -778,40 +786,6 @@ static int open_state(Manager *m) {
         return 0;
 }
 
-/* How the units' driver syncs the IOTLB on unmap on this kernel, and the
- * page sizes every unit shares (0: none known), for the gather model and
- * the unmap filter. A machine has one vendor's IOMMUs; VT-d's rules unless
- * all are AMD or all SMMUv3; the generic page table's from 6.19 (an unknown
- * version keeps the driver's own rules). */
-static GatherRules gather_rules_for(const Topology *t) {
-        GatherRules rules = { .driver = GATHER_DRIVER_VTD };
-        size_t amd = 0, smmu = 0;
-        unsigned x = 0, y = 0, z = 0;
-
-        for (size_t i = 0; i < t->n_units; i++) {
-                amd += t->units[i].vendor == IOMMU_VENDOR_AMD_VI;
-                smmu += t->units[i].vendor == IOMMU_VENDOR_ARM_SMMUV3;
-                if (t->units[i].pgsize_bitmap)
-                        rules.pgsize_bitmap = rules.pgsize_bitmap ? rules.pgsize_bitmap & t->units[i].pgsize_bitmap
-                                                                  : t->units[i].pgsize_bitmap;
-        }
-        if (t->n_units && amd == t->n_units)
-                rules.driver = GATHER_DRIVER_AMD;
-        else if (t->n_units && smmu == t->n_units)
-                rules.driver = GATHER_DRIVER_ARM_LPAE;
-        if (kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) < 0)
-                x = y = 0;
-        return gather_rules_for_kernel(rules.driver, rules.pgsize_bitmap, x, y);
-}
-
-/* Whether this kernel unmaps some requests through the IOVA-based DMA API. */
-static bool kernel_has_iova_api(const Topology *t) {
-        unsigned x, y, z;
-
-        return kernel_upstream_version(t->kernel.release, t->kernel.version, &x, &y, &z) >= 0 &&
-               x * 1000 + y >= GATHER_IOVA_API_SINCE_MAJOR * 1000 + GATHER_IOVA_API_SINCE_MINOR;
-}
-
 /* A perf ring is a quarter full: parse it now rather than at the tick, so
  * rings sized for the machine need not hold a whole tick of records. */
 static int on_flush_ring(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
@@ -843,16 +817,16 @@ static int open_samplers(Manager *m) {
         int r;
 
         if (streq(m->opts.sysfs_root, "/sys")) {
-                GatherRules rules = gather_rules_for(m->topology);
+                GatherRules rules = flush_rules_for_machine(m->topology);
 
-                gather_rules_describe(&rules, kernel_has_iova_api(m->topology), m->flush_rules,
+                gather_rules_describe(&rules, flush_rules_iova_api(m->topology), m->flush_rules,
                                       sizeof(m->flush_rules));
                 log_info("Flush model: %s", m->flush_rules);
                 r = flush_sampler_new(m->sysfs_fd, &rules, &m->flush);
                 /* IOVA-API unmaps flush at once in either mode and fire no
                  * dma:* event: only those with one count as what lazy mode
                  * would batch. */
-                m->iova_api = kernel_has_iova_api(m->topology);
+                m->iova_api = flush_rules_iova_api(m->topology);
                 log_info("IOVA-based DMA API path: %s",
                          m->iova_api ? "in this kernel: only unmaps with a dma:* event count as what lazy mode "
                                        "would batch"
@@ -872,7 +846,11 @@ static int open_samplers(Manager *m) {
         log_info("Unmaps by device: %s", flush_sampler_status_dma(m->flush));
         log_info("Domain ids at attach: %s", flush_sampler_status_cache_tag(m->flush));
         log_info("Workload: %s", workload_status(m->workload));
-        manager_start_latency_timing(m);
+        /* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times
+         * IOTLB invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
+        if (invalidation_cost_start(&m->invalidation_cost, m->sysfs_fd, config_policy(m->config)->flush_cost_ns.u,
+                                    m->topology->kernel.intel_debugfs && streq(m->opts.sysfs_root, "/sys")) > 0)
+                log_info("Timing IOTLB invalidations with debugfs dmar_perf_latency (flush_cost_ns = 0)");
         return 0;
 }
 

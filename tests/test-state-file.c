@@ -738,6 +738,9 @@ static void test_find_or_add(void) {
         errno = 0;
         g = state_group(&s, NULL, 1);
         CHECK(!g && errno == EINVAL && s.n_groups == 2, "no key: EINVAL");
+        CHECK(state_group_find(&s, "0000:02:00.0") == s.groups + 1, "find: an existing group");
+        CHECK(!state_group_find(&s, "0000:03:00.0") && s.n_groups == 2, "find: an unknown key adds nothing");
+        CHECK(!state_group_find(&s, NULL), "find: no key, no group");
 
         u = state_unit(&s, "dmar0");
         CHECK(u && streq(u->name, "dmar0") && counters_eq(&u->counters, &(StateCounters) {}), "a new unit");

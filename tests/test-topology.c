@@ -270,6 +270,11 @@ static void test_server(void) {
 
         CHECK_STR(t->units[1].name, "dmar1", "units sorted by name");
         CHECK_INT(t->units[1].vendor, IOMMU_VENDOR_INTEL_VTD, "dmar1 is VT-d");
+        CHECK_U64(topology_units_of_vendor(t, IOMMU_VENDOR_INTEL_VTD), t->n_units, "every unit is VT-d");
+        CHECK_U64(topology_units_of_vendor(t, IOMMU_VENDOR_AMD_VI), 0, "no AMD-Vi unit");
+        CHECK(t->n_groups > 0 && streq_ptr(iommu_group_key(&t->groups[0]), t->groups[0].devices[0]),
+              "a group's state key is its first device");
+        CHECK(!iommu_group_key(&(IommuGroup) {}), "a group without devices has no state key");
         CHECK(t->units[1].has_vtd_caps && !t->units[1].vtd.caching_mode, "dmar1 caps, no caching mode");
         CHECK_U64(t->units[1].pgsize_bitmap, SZ_4K | SZ_2M | SZ_1G, "dmar1 page sizes");
         /* gen-server-fixture: "MAMV 18, ND 2 (256 domains)", as its own
@@ -1104,6 +1109,7 @@ static void test_captured(const Captured *c) {
         if (t->n_units < 1)
                 return;
         CHECK_INT(t->units[0].vendor, c->vendor, "unit vendor");
+        CHECK_U64(topology_units_of_vendor(t, c->vendor), 1, "the machine's one unit is its vendor's");
         CHECK_U64(t->units[0].pgsize_bitmap, c->pgsize_bitmap, "unit page sizes");
         if (c->caching_mode >= 0)
                 CHECK(t->units[0].has_vtd_caps && t->units[0].vtd.caching_mode == c->caching_mode, "caching mode %d",

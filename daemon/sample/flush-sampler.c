@@ -693,6 +693,14 @@ const char *flush_sampler_status_qi(const FlushSampler *s) {
         return s->qi_status;
 }
 
+bool flush_sampler_counting(const FlushSampler *s) {
+        return s->maps && s->unmaps;
+}
+
+bool flush_sampler_recording_qi(const FlushSampler *s) {
+        return s->qi_records;
+}
+
 DomainMap *flush_sampler_domain_map(FlushSampler *s) {
         return &s->map;
 }

@@ -138,6 +138,12 @@ const char *flush_sampler_status_counters(const FlushSampler *s);
 const char *flush_sampler_status_unmap_records(const FlushSampler *s);
 const char *flush_sampler_status_qi(const FlushSampler *s);
 
+/* Whether the map/unmap counters are open and running, and whether the
+ * VT-d invalidation records are: what the status words above say in
+ * prose, for code to ask. */
+bool flush_sampler_counting(const FlushSampler *s);
+bool flush_sampler_recording_qi(const FlushSampler *s);
+
 const char *flush_sampler_status_dma(const FlushSampler *s);
 const char *flush_sampler_status_cache_tag(const FlushSampler *s);
 

@@ -53,6 +53,18 @@ const char *iommu_vendor_to_string(IommuVendor v) {
         return v >= 0 && v < _IOMMU_VENDOR_MAX ? names[v] : "other";
 }
 
+const char *iommu_group_key(const IommuGroup *g) {
+        return g && g->devices && g->devices[0] ? g->devices[0] : NULL;
+}
+
+size_t topology_units_of_vendor(const Topology *t, IommuVendor v) {
+        size_t n = 0;
+
+        for (size_t i = 0; t && i < t->n_units; i++)
+                n += t->units[i].vendor == v;
+        return n;
+}
+
 bool iommu_unit_flushes_maps(const IommuUnit *u) {
         return (u->has_vtd_caps && u->vtd.caching_mode) || (u->has_amd_cap && u->amd_np_cache);
 }

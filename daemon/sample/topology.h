@@ -214,6 +214,9 @@ static inline void topology_freep(Topology **t) {
 int topology_reread_group_type(Topology *t, int sysfs_fd, size_t index);
 
 const IommuGroup *topology_find_group(const Topology *t, unsigned id);
+/* The name a group's saved state goes by: its first device, which
+ * survives renumbering across boots. NULL for a group without devices. */
+const char *iommu_group_key(const IommuGroup *g);
 const Device *topology_find_device(const Topology *t, const char *name);
 
 /* The kernel's spelling. GROUP_TYPE_NO_DEFAULT is "unknown", as the kernel
@@ -226,6 +229,9 @@ GroupType group_type_from_string(const char *s); /* GROUP_TYPE_UNKNOWN if not kn
  * default domain", ...); NULL for GROUP_TYPE_UNKNOWN. */
 const char *group_type_meaning(GroupType t);
 const char *iommu_vendor_to_string(IommuVendor v);
+/* How many of the machine's units are this vendor's: the one place that
+ * tells a VT-d machine (> 0) or an all-AMD one (== t->n_units). */
+size_t topology_units_of_vendor(const Topology *t, IommuVendor v);
 
 /* Whether every map on the unit costs an IOTLB flush too, in any mode
  * (VT-d caching mode, AMD NpCache). */

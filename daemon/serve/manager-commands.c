@@ -12,7 +12,7 @@
 #include "counters.h"
 #include "log.h"
 #include "intent-log.h"
-#include "manager.h"
+#include "manager-serve.h"
 #include "topology-output.h"
 #include "util.h"
 
@@ -22,24 +22,26 @@ static json_object *json_str_or_null(const char *s) {
 
 /* Resolves GROUP|BDF to a group of the current topology. */
 static const IommuGroup *find_target_group(const Manager *m, const char *target, const Device **ret_device) {
+        const ManagerView mv = manager_view(m);
         const Device *d = NULL;
         unsigned id;
 
         if (protocol_target_is_group(target, &id))
-                return topology_find_group(m->topology, id);
-        d = topology_find_device(m->topology, target);
+                return topology_find_group(mv.topology, id);
+        d = topology_find_device(mv.topology, target);
         if (ret_device)
                 *ret_device = d;
-        return d && d->group >= 0 ? topology_find_group(m->topology, (unsigned) d->group) : NULL;
+        return d && d->group >= 0 ? topology_find_group(mv.topology, (unsigned) d->group) : NULL;
 }
 
 /* The error for a target that is no group: without an IOMMU the reason is
  * that, with its hint; a device outside every group is named as such. */
 static json_object *target_error(const Manager *m, const char *target) {
-        const Device *d = topology_find_device(m->topology, target);
+        const ManagerView mv = manager_view(m);
+        const Device *d = topology_find_device(mv.topology, target);
 
-        if (topology_no_iommu_message(m->topology))
-                return protocol_reply_error("%s", topology_no_iommu_message(m->topology));
+        if (topology_no_iommu_message(mv.topology))
+                return protocol_reply_error("%s", topology_no_iommu_message(mv.topology));
         if (d && d->group < 0)
                 return protocol_reply_error("%s is in no IOMMU group: %s", d->name, TOPOLOGY_UNTRANSLATED);
         return protocol_reply_error("no IOMMU group or grouped device \"%s\"", target);
@@ -57,14 +59,15 @@ static json_object *device_summary(const Device *d) {
 
 /* The effective policy word of every member; "mixed" when they differ. */
 static const char *group_policy_word(const Manager *m, const IommuGroup *g) {
+        const ManagerView mv = manager_view(m);
         const char *word = NULL;
 
         for (char **n = g->devices; n && *n; n++) {
-                const Device *d = topology_find_device(m->topology, *n);
+                const Device *d = topology_find_device(mv.topology, *n);
                 DevicePolicy p;
                 const char *w;
 
-                if (config_resolve_device(m->config, *n, d ? d->driver : NULL, d ? d->class_word : NULL, &p) < 0)
+                if (config_resolve_device(mv.config, *n, d ? d->driver : NULL, d ? d->class_word : NULL, &p) < 0)
                         continue;
                 w = policy_mode_to_string(p.policy.policy);
                 if (word && !streq(word, w))
@@ -74,21 +77,15 @@ static const char *group_policy_word(const Manager *m, const IommuGroup *g) {
         return word ? word : "-";
 }
 
-static const PolicyDecision *find_decision(const Manager *m, unsigned group) {
-        for (size_t i = 0; i < m->n_decisions; i++)
-                if (m->decisions[i].group == group)
-                        return &m->decisions[i];
-        return NULL;
-}
-
 static json_object *group_summary(const Manager *m, const IommuGroup *g) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object(), *devs = json_object_new_array();
-        const PolicyDecision *dec = find_decision(m, g->id);
+        const PolicyDecision *dec = manager_decision(m, g->id);
 
         json_object_object_add(o, "group", json_object_new_int64(g->id));
         json_object_object_add(o, "type", json_str_or_null(g->type_raw));
         for (char **n = g->devices; n && *n; n++) {
-                const Device *d = topology_find_device(m->topology, *n);
+                const Device *d = topology_find_device(mv.topology, *n);
 
                 if (d)
                         json_object_array_add(devs, device_summary(d));
@@ -123,11 +120,12 @@ static json_object *group_summary(const Manager *m, const IommuGroup *g) {
 
 /* Groups a failed switch left marked; "clear GROUP" releases them. */
 static void attention_to_json(Manager *m, json_object *o) {
+        const ManagerView mv = manager_view(m);
         IntentRecord *recs = NULL;
         size_t n = 0;
         json_object *a = json_object_new_array();
 
-        if (m->state_dir_fd >= 0 && intent_log_list_attention(&m->switch_ctx, &recs, &n) >= 0)
+        if (manager_list_attention(m, &recs, &n) >= 0)
                 for (size_t i = 0; i < n; i++) {
                         json_object *r = json_object_new_object();
 
@@ -137,17 +135,18 @@ static void attention_to_json(Manager *m, json_object *o) {
                 }
         intent_records_free(recs, n);
         json_object_object_add(o, "needs_attention", a);
-        json_object_object_add(o, "switch_history", json_object_new_int64((int64_t) m->state.n_history));
+        json_object_object_add(o, "switch_history", json_object_new_int64((int64_t) mv.state->n_history));
 }
 
 /* Every pin "iommuctl set" made, with its mode and expiry. */
 static json_object *pins_to_json(const Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *a = json_object_new_array();
         uint64_t now_rt = now_realtime_ns();
 
-        for (size_t i = 0; i < m->state.n_groups; i++) {
-                const StateGroup *sg = &m->state.groups[i];
-                const Device *d = topology_find_device(m->topology, sg->key);
+        for (size_t i = 0; i < mv.state->n_groups; i++) {
+                const StateGroup *sg = &mv.state->groups[i];
+                const Device *d = topology_find_device(mv.topology, sg->key);
                 json_object *p;
 
                 if (!sg->override_mode || (sg->override_until_realtime_ns && sg->override_until_realtime_ns <= now_rt))
@@ -172,31 +171,31 @@ static json_object *pins_to_json(const Manager *m) {
 /* Why the daemon cannot measure flushes on a machine with an IOMMU, or
  * NULL when it can (or there is no IOMMU: then it idles by design). */
 static const char *cannot_sample(const Manager *m) {
-        const char *counters;
+        const ManagerView mv = manager_view(m);
 
-        if (topology_no_iommu_message(m->topology))
+        if (topology_no_iommu_message(mv.topology))
                 return NULL;
-        if (!m->flush)
+        if (!mv.flush)
                 return "the flush sampler is not running";
-        counters = flush_sampler_status_counters(m->flush);
-        return strncmp(counters, "counting", 8) == 0 ? NULL : counters;
+        return flush_sampler_counting(mv.flush) ? NULL : flush_sampler_status_counters(mv.flush);
 }
 
 static json_object *handle_status(Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object(), *units = json_object_new_array(), *src = json_object_new_object(),
                     *cfg = json_object_new_array();
-        const KernelInfo *k = &m->topology->kernel;
+        const KernelInfo *k = &mv.topology->kernel;
         uint64_t now = now_monotonic_ns();
 
         json_object_object_add(o, "version", json_object_new_string(PACKAGE_VERSION));
-        json_object_object_add(o, "mode", json_object_new_string(daemon_mode_to_string(config_daemon(m->config)->mode.mode)));
+        json_object_object_add(o, "mode", json_object_new_string(daemon_mode_to_string(config_daemon(mv.config)->mode.mode)));
         json_object_object_add(o, "pid", json_object_new_int((int) getpid()));
         json_object_object_add(o, "kernel", json_str_or_null(k->release));
-        json_object_object_add(o, "iommu", json_object_new_boolean(!topology_no_iommu_message(m->topology)));
-        if (topology_no_iommu_message(m->topology))
-                json_object_object_add(o, "message", json_object_new_string(topology_no_iommu_message(m->topology)));
-        for (size_t i = 0; i < m->topology->n_units; i++) {
-                const IommuUnit *u = &m->topology->units[i];
+        json_object_object_add(o, "iommu", json_object_new_boolean(!topology_no_iommu_message(mv.topology)));
+        if (topology_no_iommu_message(mv.topology))
+                json_object_object_add(o, "message", json_object_new_string(topology_no_iommu_message(mv.topology)));
+        for (size_t i = 0; i < mv.topology->n_units; i++) {
+                const IommuUnit *u = &mv.topology->units[i];
                 json_object *uo = json_object_new_object();
                 char sizes[64];
 
@@ -213,91 +212,91 @@ static json_object *handle_status(Manager *m) {
                 json_object_array_add(units, uo);
         }
         json_object_object_add(o, "units", units);
-        json_object_object_add(o, "groups", json_object_new_int64((int64_t) m->topology->n_groups));
+        json_object_object_add(o, "groups", json_object_new_int64((int64_t) mv.topology->n_groups));
         {
                 json_object *v = json_object_new_object();
-                bool vtd = false;
+                bool vtd = topology_units_of_vendor(mv.topology, IOMMU_VENDOR_INTEL_VTD) > 0;
                 char evidence[768];
                 DriverVerdict dv;
 
-                for (size_t i = 0; i < m->topology->n_units; i++)
-                        vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
-                dv = driver_verdict(vtd, k->release, k->version, &m->driver_evidence, evidence, sizeof(evidence));
+                dv = driver_verdict(vtd, k->release, k->version, mv.driver_evidence, evidence, sizeof(evidence));
                 json_object_object_add(v, "verdict", json_object_new_string(driver_verdict_to_string(dv)));
                 json_object_object_add(v, "evidence", json_object_new_string(evidence));
                 json_object_object_add(o, "driver_fix", v);
         }
-        json_object_object_add(o, "flush_rules", json_object_new_string(m->flush_rules[0] ? m->flush_rules
+        json_object_object_add(o, "flush_rules", json_object_new_string(mv.flush_rules[0] ? mv.flush_rules
                                                                                           : "none: no flush sampler"));
         json_object_object_add(src, "tracefs", json_object_new_boolean(k->tracefs != NULL));
         json_object_object_add(src, "debugfs", json_object_new_boolean(k->debugfs));
         json_object_object_add(src, "intel_iommu_debugfs", json_object_new_boolean(k->intel_debugfs));
         json_object_object_add(src, "tracepoint_iommu", json_object_new_boolean(k->tracepoint_iommu));
         json_object_object_add(src, "tracepoint_qi_submit", json_object_new_boolean(k->tracepoint_qi_submit));
-        if (m->flush) {
-                json_object_object_add(src, "map_unmap_counters", json_object_new_string(flush_sampler_status_counters(m->flush)));
-                json_object_object_add(src, "unmap_records", json_object_new_string(flush_sampler_status_unmap_records(m->flush)));
-                json_object_object_add(src, "invalidation_records", json_object_new_string(flush_sampler_status_qi(m->flush)));
-                json_object_object_add(src, "unmaps_by_device", json_object_new_string(flush_sampler_status_dma(m->flush)));
+        if (mv.flush) {
+                json_object_object_add(src, "map_unmap_counters", json_object_new_string(flush_sampler_status_counters(mv.flush)));
+                json_object_object_add(src, "unmap_records", json_object_new_string(flush_sampler_status_unmap_records(mv.flush)));
+                json_object_object_add(src, "invalidation_records", json_object_new_string(flush_sampler_status_qi(mv.flush)));
+                json_object_object_add(src, "unmaps_by_device", json_object_new_string(flush_sampler_status_dma(mv.flush)));
                 json_object_object_add(src, "domain_ids_at_attach",
-                                       json_object_new_string(flush_sampler_status_cache_tag(m->flush)));
+                                       json_object_new_string(flush_sampler_status_cache_tag(mv.flush)));
         }
-        if (m->workload)
-                json_object_object_add(src, "workload", json_object_new_string(workload_status(m->workload)));
+        if (mv.workload)
+                json_object_object_add(src, "workload", json_object_new_string(workload_status(mv.workload)));
         json_object_object_add(o, "sources", src);
-        for (char *const *f = config_files(m->config); f && *f; f++)
+        for (char *const *f = config_files(mv.config); f && *f; f++)
                 json_object_array_add(cfg, json_object_new_string(*f));
         json_object_object_add(o, "config_files", cfg);
-        json_object_object_add(o, "uptime_s", json_object_new_double((double) (now - m->started_ns) / 1e9));
-        json_object_object_add(o, "ticks", json_object_new_int64((int64_t) m->ticks));
+        json_object_object_add(o, "uptime_s", json_object_new_double((double) (now - mv.started_ns) / 1e9));
+        json_object_object_add(o, "ticks", json_object_new_int64((int64_t) mv.ticks));
         json_object_object_add(o, "last_tick_s_ago",
-                               m->last_tick_ns ? json_object_new_double((double) (now - m->last_tick_ns) / 1e9) : NULL);
+                               mv.last_tick_ns ? json_object_new_double((double) (now - mv.last_tick_ns) / 1e9) : NULL);
         {
                 /* The daemon's own cost: CPU microseconds per tick, by phase. */
                 json_object *tc = json_object_new_object(), *phases = json_object_new_object();
-                uint64_t n = m->ticks ? m->ticks : 1;
+                uint64_t n = mv.ticks ? mv.ticks : 1;
 
-                json_object_object_add(tc, "ticks", json_object_new_int64((int64_t) m->ticks));
+                json_object_object_add(tc, "ticks", json_object_new_int64((int64_t) mv.ticks));
                 json_object_object_add(tc, "cpu_us_per_tick",
-                                       json_object_new_double((double) tick_cost_total_ns(&m->tick_cost) / 1e3 / (double) n));
+                                       json_object_new_double((double) tick_cost_total_ns(mv.tick_cost) / 1e3 / (double) n));
                 for (int p = 0; p < _TICK_PHASE_MAX; p++)
                         json_object_object_add(phases, tick_phase_to_string(p),
-                                               json_object_new_double((double) m->tick_cost.cpu_ns[p] / 1e3 / (double) n));
+                                               json_object_new_double((double) mv.tick_cost->cpu_ns[p] / 1e3 / (double) n));
                 json_object_object_add(tc, "phases_us_per_tick", phases);
                 json_object_object_add(o, "tick_cost", tc);
         }
-        json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) m->topology->n_problems));
-        json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) m->reload_failures));
+        json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) mv.topology->n_problems));
+        json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) mv.reload_failures));
         {
                 attention_to_json(m, o);
         }
         json_object_object_add(o, "pins", pins_to_json(m));
         json_object_object_add(o, "cannot_sample", json_str_or_null(cannot_sample(m)));
-        if (m->last_reload_error)
-                json_object_object_add(o, "last_reload_error", json_object_new_string(m->last_reload_error));
+        if (mv.last_reload_error)
+                json_object_object_add(o, "last_reload_error", json_object_new_string(mv.last_reload_error));
         {
                 /* Failing until a save succeeds: set, clear and reload are
                  * refused meanwhile, and the counters are not kept. */
                 json_object *sd = json_object_new_object();
 
                 json_object_object_add(sd, "path", json_object_new_string(manager_state_dir(m)));
-                json_object_object_add(sd, "writable", json_object_new_boolean(m->state_save_error == 0));
-                json_object_object_add(sd, "error", m->state_save_error < 0 ?
-                                       json_object_new_string(strerror(-m->state_save_error)) : NULL);
+                json_object_object_add(sd, "writable", json_object_new_boolean(mv.state_save_error == 0));
+                json_object_object_add(sd, "error", mv.state_save_error < 0 ?
+                                       json_object_new_string(strerror(-mv.state_save_error)) : NULL);
                 json_object_object_add(o, "state_dir", sd);
         }
         return o;
 }
 
 static json_object *handle_groups(Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *a = json_object_new_array();
 
-        for (size_t i = 0; i < m->topology->n_groups; i++)
-                json_object_array_add(a, group_summary(m, &m->topology->groups[i]));
+        for (size_t i = 0; i < mv.topology->n_groups; i++)
+                json_object_array_add(a, group_summary(m, &mv.topology->groups[i]));
         return a;
 }
 
 static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const ManagerView mv = manager_view(m);
         const Device *d = NULL;
         const IommuGroup *g = find_target_group(m, req->target, &d);
         json_object *o, *full = NULL;
@@ -315,7 +314,7 @@ static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_obj
         } else
                 o = group_summary(m, g);
         /* The full device records, as --dump-topology prints them. */
-        full = topology_to_json(m->topology);
+        full = topology_to_json(mv.topology);
         if (full) {
                 json_object *devs = json_object_new_array(), *all = json_object_object_get(full, "devices");
 
@@ -335,13 +334,14 @@ static json_object *handle_show(Manager *m, const ProtocolRequest *req, json_obj
 
 /* Every config key that decides a device, with where its value came from. */
 static json_object *explain_device(const Manager *m, const Device *d) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object(), *keys = json_object_new_array();
         size_t n_keys;
         const ConfKey *table = conf_keys(&n_keys);
         DevicePolicy p;
 
         json_object_object_add(o, "bdf", json_object_new_string(d->name));
-        if (config_resolve_device(m->config, d->name, d->driver, d->class_word, &p) < 0)
+        if (config_resolve_device(mv.config, d->name, d->driver, d->class_word, &p) < 0)
                 return o;
         for (size_t i = 0; i < n_keys; i++) {
                 const ConfKey *k = &table[i];
@@ -370,11 +370,10 @@ static json_object *explain_device(const Manager *m, const Device *d) {
 /* How each member's VT-d domain id is known, for explain: invalidations
  * are attributed to the group by it, and a strict group's unmaps counted. */
 static void explain_domains(const Manager *m, const IommuGroup *g, FILE *f) {
-        const DomainMap *map = m->flush ? flush_sampler_domain_map(m->flush) : NULL;
-        bool vtd = false;
+        const ManagerView mv = manager_view(m);
+        const DomainMap *map = mv.flush ? flush_sampler_domain_map(mv.flush) : NULL;
+        bool vtd = topology_units_of_vendor(mv.topology, IOMMU_VENDOR_INTEL_VTD) > 0;
 
-        for (size_t i = 0; i < m->topology->n_units; i++)
-                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (!vtd || !map)
                 return;
         for (char **n = g->devices; n && *n; n++) {
@@ -390,6 +389,7 @@ static void explain_domains(const Manager *m, const IommuGroup *g, FILE *f) {
 }
 
 static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const ManagerView mv = manager_view(m);
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         json_object *o, *devs;
 
@@ -400,14 +400,14 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
         o = group_summary(m, g);
         devs = json_object_new_array();
         for (char **n = g->devices; n && *n; n++) {
-                const Device *d = topology_find_device(m->topology, *n);
+                const Device *d = topology_find_device(mv.topology, *n);
 
                 if (d)
                         json_object_array_add(devs, explain_device(m, d));
         }
         json_object_object_add(o, "rules", devs);
         {
-                const PolicyDecision *dec = find_decision(m, g->id);
+                const PolicyDecision *dec = manager_decision(m, g->id);
                 _cleanup_free_ char *text = NULL;
                 size_t size = 0;
                 FILE *f;
@@ -433,18 +433,17 @@ static json_object *counters_to_json(const StateCounters *c) {
 
 /* How each figure was obtained, in words, for this machine. */
 static json_object *savings_sources(const Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object();
         uint64_t cost = manager_flush_cost_ns(m);
         char buf[512];
 
-        const char *counters = m->flush ? flush_sampler_status_counters(m->flush) : "not started";
-        const char *qi = m->flush ? flush_sampler_status_qi(m->flush) : "not started";
-        bool counting = m->flush && strncmp(counters, "counting", 8) == 0;
-        bool recording_qi = m->flush && strncmp(qi, "recording", 9) == 0;
-        bool vtd = false;
+        const char *counters = mv.flush ? flush_sampler_status_counters(mv.flush) : "not started";
+        const char *qi = mv.flush ? flush_sampler_status_qi(mv.flush) : "not started";
+        bool counting = mv.flush && flush_sampler_counting(mv.flush);
+        bool recording_qi = mv.flush && flush_sampler_recording_qi(mv.flush);
+        bool vtd = topology_units_of_vendor(mv.topology, IOMMU_VENDOR_INTEL_VTD) > 0;
 
-        for (size_t i = 0; i < m->topology->n_units; i++)
-                vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
                         "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
@@ -473,24 +472,22 @@ static json_object *savings_sources(const Manager *m) {
                 "page-selective invalidations, for unmaps known to be in lazy domains"));
         if (cost)
                 snprintf(buf, sizeof(buf), "estimated: avoided_vs_strict x %llu ns per invalidation (%s)",
-                         (unsigned long long) cost, m->cost_source);
+                         (unsigned long long) cost, mv.cost_source);
         else
-                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (%s)", m->cost_source);
+                snprintf(buf, sizeof(buf), "not claimed: no cost per invalidation is known (%s)", mv.cost_source);
         json_object_object_add(o, "time_saved_ns", json_object_new_string(buf));
         return o;
 }
 
 static json_object *handle_savings(Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object(), *groups = json_object_new_array(), *units = json_object_new_array();
 
-        for (size_t i = 0; i < m->topology->n_groups; i++) {
-                const IommuGroup *g = &m->topology->groups[i];
-                const StateGroup *sg = NULL;
+        for (size_t i = 0; i < mv.topology->n_groups; i++) {
+                const IommuGroup *g = &mv.topology->groups[i];
+                const StateGroup *sg = manager_group_state(m, g);
                 json_object *go;
 
-                for (size_t j = 0; g->devices && g->devices[0] && j < m->state.n_groups; j++)
-                        if (streq(m->state.groups[j].key, g->devices[0]))
-                                sg = &m->state.groups[j];
                 if (!sg)
                         continue;
                 go = counters_to_json(&sg->counters);
@@ -503,19 +500,19 @@ static json_object *handle_savings(Manager *m) {
                                 : "measured counts, estimated savings: see sources"));
                 json_object_array_add(groups, go);
         }
-        for (size_t i = 0; i < m->state.n_units; i++) {
+        for (size_t i = 0; i < mv.state->n_units; i++) {
                 json_object *uo = json_object_new_object();
 
-                json_object_object_add(uo, "unit", json_object_new_string(m->state.units[i].name));
-                json_object_object_add(uo, "counters", counters_to_json(&m->state.units[i].counters));
-                json_object_object_add(uo, "unattributed", counters_to_json(&m->state.units[i].unattributed));
+                json_object_object_add(uo, "unit", json_object_new_string(mv.state->units[i].name));
+                json_object_object_add(uo, "counters", counters_to_json(&mv.state->units[i].counters));
+                json_object_object_add(uo, "unattributed", counters_to_json(&mv.state->units[i].unattributed));
                 json_object_array_add(units, uo);
         }
         json_object_object_add(o, "groups", groups);
         json_object_object_add(o, "units", units);
-        json_object_object_add(o, "total", counters_to_json(&m->state.total));
+        json_object_object_add(o, "total", counters_to_json(&mv.state->total));
         json_object_object_add(o, "sources", savings_sources(m));
-        json_object_object_add(o, "last_tick_attribution", json_object_new_string(m->attribution));
+        json_object_object_add(o, "last_tick_attribution", json_object_new_string(mv.attribution));
         return o;
 }
 
@@ -525,7 +522,7 @@ static json_object *handle_savings(Manager *m) {
 static bool pin_blocked_for_good(const Manager *m, const IommuGroup *g, ProtocolSetType type, char *reason,
                                  size_t size) {
         GuardVerdict verdicts[_GUARD_MAX];
-        const PolicyDecision *dec = find_decision(m, g->id);
+        const PolicyDecision *dec = manager_decision(m, g->id);
         _cleanup_free_ GuardDevice *facts = NULL;
 
         if (!dec || (type != SET_STRICT && type != SET_LAZY))
@@ -546,6 +543,7 @@ static bool pin_blocked_for_good(const Manager *m, const IommuGroup *g, Protocol
 }
 
 static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const ManagerView mv = manager_view(m);
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         char error_reason[sizeof(((GuardVerdict *) NULL)->reason)];
         OverrideSnapshot before = {};
@@ -579,7 +577,7 @@ static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_obje
                 return NULL;
         }
         free(before.state_mode);
-        o = group_summary(m, topology_find_group(m->topology, g->id));
+        o = group_summary(m, topology_find_group(mv.topology, g->id));
         json_object_object_add(o, "pinned", json_object_new_string(protocol_set_type_to_string(req->set_type)));
         json_object_object_add(o, "for_s", req->for_s ? json_object_new_int64((int64_t) req->for_s) : NULL);
         json_object_object_add(o, "note", json_object_new_string(
@@ -588,6 +586,7 @@ static json_object *handle_set(Manager *m, const ProtocolRequest *req, json_obje
 }
 
 static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_object **ret_error) {
+        const ManagerView mv = manager_view(m);
         const IommuGroup *g = find_target_group(m, req->target, NULL);
         bool had_attention = false;
         OverrideSnapshot before = {};
@@ -615,7 +614,7 @@ static json_object *handle_clear(Manager *m, const ProtocolRequest *req, json_ob
                 return NULL;
         }
         free(before.state_mode);
-        o = group_summary(m, topology_find_group(m->topology, g->id));
+        o = group_summary(m, topology_find_group(mv.topology, g->id));
         json_object_object_add(o, "cleared", json_object_new_boolean(true));
         json_object_object_add(o, "attention_cleared", json_object_new_boolean(had_attention));
         return o;
@@ -656,26 +655,32 @@ static json_object *handle_metrics(Manager *m) {
 
 /* Without an IOMMU every answer says so, beside its data. */
 static json_object *add_notice(const Manager *m, json_object *reply) {
-        if (reply && topology_no_iommu_message(m->topology))
-                json_object_object_add(reply, "notice", json_object_new_string(topology_no_iommu_message(m->topology)));
+        const ManagerView mv = manager_view(m);
+
+        if (reply && topology_no_iommu_message(mv.topology))
+                json_object_object_add(reply, "notice", json_object_new_string(topology_no_iommu_message(mv.topology)));
         return reply;
 }
 
 json_object *manager_watch_update(Manager *m) {
+        const ManagerView mv = manager_view(m);
         json_object *o = json_object_new_object();
 
-        json_object_object_add(o, "tick", json_object_new_int64((int64_t) m->ticks));
+        json_object_object_add(o, "tick", json_object_new_int64((int64_t) mv.ticks));
         json_object_object_add(o, "groups", handle_groups(m));
         return add_notice(m, protocol_reply_ok(CMD_WATCH, o));
 }
 
 void manager_replies_invalidate(Manager *m) {
-        for (size_t i = 0; i < ELEMENTSOF(m->snapshots); i++) {
-                json_object_put(m->snapshots[i]);
-                m->snapshots[i] = NULL;
+        const ManagerView mv = manager_view(m);
+        ReplyCache *c = manager_reply_cache(m);
+
+        for (size_t i = 0; i < ELEMENTSOF(c->snapshots); i++) {
+                json_object_put(c->snapshots[i]);
+                c->snapshots[i] = NULL;
         }
-        control_server_forget_reply(m->control);
-        control_server_forget_reply(m->reader);
+        control_server_forget_reply(mv.control);
+        control_server_forget_reply(mv.reader);
 }
 
 /* The read-only replies that take no argument: one snapshot each. */
@@ -685,12 +690,14 @@ static bool reply_is_snapshot(ProtocolCommand cmd) {
 
 json_object *manager_handle_request(void *userdata, ControlClient *client, const ProtocolRequest *req) {
         Manager *m = userdata;
+        const ManagerView mv = manager_view(m);
+        ReplyCache *c = manager_reply_cache(m);
         json_object *data = NULL, *error = NULL, *reply;
         uint64_t now = now_monotonic_ns();
 
-        if (reply_is_snapshot(req->cmd) && m->snapshots[req->cmd] && m->snapshot_tick[req->cmd] == m->ticks &&
-            now - m->snapshot_ns[req->cmd] < config_daemon(m->config)->interval_ms.u * 1000000ULL)
-                return json_object_get(m->snapshots[req->cmd]);
+        if (reply_is_snapshot(req->cmd) && c->snapshots[req->cmd] && c->tick[req->cmd] == mv.ticks &&
+            now - c->ns[req->cmd] < config_daemon(mv.config)->interval_ms.u * 1000000ULL)
+                return json_object_get(c->snapshots[req->cmd]);
         /* Whatever a privileged command does (even when it fails: a failed
          * reload is shown too) shows in the next reply. */
         if (protocol_command_info(req->cmd)->privileged)
@@ -718,10 +725,10 @@ json_object *manager_handle_request(void *userdata, ControlClient *client, const
                 return protocol_reply_error("out of memory answering %s", protocol_command_info(req->cmd)->name);
         reply = add_notice(m, protocol_reply_ok(req->cmd, data));
         if (reply && reply_is_snapshot(req->cmd)) {
-                json_object_put(m->snapshots[req->cmd]);
-                m->snapshots[req->cmd] = json_object_get(reply);
-                m->snapshot_tick[req->cmd] = m->ticks;
-                m->snapshot_ns[req->cmd] = now;
+                json_object_put(c->snapshots[req->cmd]);
+                c->snapshots[req->cmd] = json_object_get(reply);
+                c->tick[req->cmd] = mv.ticks;
+                c->ns[req->cmd] = now;
         }
         return reply;
 }

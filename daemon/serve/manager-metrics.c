@@ -19,7 +19,7 @@
 
 #include "config.h"
 #include "intent-log.h"
-#include "manager.h"
+#include "manager-serve.h"
 #include "metrics.h"
 #include "topology-output.h"
 #include "util.h"
@@ -35,20 +35,6 @@ static bool attention_has(const Attention *a, unsigned group) {
                 if (a->recs[i].group == group)
                         return true;
         return false;
-}
-
-static const StateGroup *state_group_of(const Manager *m, const IommuGroup *g) {
-        for (size_t j = 0; g->devices && g->devices[0] && j < m->state.n_groups; j++)
-                if (streq(m->state.groups[j].key, g->devices[0]))
-                        return &m->state.groups[j];
-        return NULL;
-}
-
-static const PolicyDecision *decision_of(const Manager *m, unsigned group) {
-        for (size_t i = 0; i < m->n_decisions; i++)
-                if (m->decisions[i].group == group)
-                        return &m->decisions[i];
-        return NULL;
 }
 
 static bool pin_active(const StateGroup *sg, uint64_t now_realtime) {
@@ -69,9 +55,9 @@ static bool state_group_listed(const StateGroup *sg, uint64_t now_realtime) {
 }
 
 static bool group_listed(const Manager *m, const IommuGroup *g, const Attention *a, uint64_t now_realtime) {
-        const PolicyDecision *d = decision_of(m, g->id);
+        const PolicyDecision *d = manager_decision(m, g->id);
 
-        return state_group_listed(state_group_of(m, g), now_realtime) || attention_has(a, g->id) ||
+        return state_group_listed(manager_group_state(m, g), now_realtime) || attention_has(a, g->id) ||
                (d && (d->action == POLICY_ACTION_WAIT || d->action == POLICY_ACTION_SWITCH ||
                       d->action == POLICY_ACTION_BLOCKED));
 }
@@ -89,23 +75,33 @@ static void group_labels(char *buf, size_t size, unsigned group, const char *dev
 /* ---- machine level: one row per family -------------------------------- */
 
 static uint64_t value_ticks(Manager *m) {
-        return m->ticks;
+        const ManagerView mv = manager_view(m);
+
+        return mv.ticks;
 }
 
 static uint64_t value_state_save_failing(Manager *m) {
-        return m->state_save_error < 0;
+        const ManagerView mv = manager_view(m);
+
+        return mv.state_save_error < 0;
 }
 
 static uint64_t value_state_save_failures(Manager *m) {
-        return m->state_save_failures;
+        const ManagerView mv = manager_view(m);
+
+        return mv.state_save_failures;
 }
 
 static uint64_t value_iommu_active(Manager *m) {
-        return !topology_no_iommu_message(m->topology);
+        const ManagerView mv = manager_view(m);
+
+        return !topology_no_iommu_message(mv.topology);
 }
 
 static uint64_t value_reload_failures(Manager *m) {
-        return m->reload_failures;
+        const ManagerView mv = manager_view(m);
+
+        return mv.reload_failures;
 }
 
 /* The control socket figures, one sample per socket (label socket: "main",
@@ -148,10 +144,11 @@ static uint64_t control_queued_bytes(const ControlServer *s) {
 }
 
 static void samples_by_socket(FILE *f, const char *name, Manager *m, ControlFigure figure) {
+        const ManagerView mv = manager_view(m);
         const struct {
                 const char *label;
                 const ControlServer *server;
-        } sockets[] = { { "main", m->control }, { "reader", m->reader } };
+        } sockets[] = { { "main", mv.control }, { "reader", mv.reader } };
 
         for (size_t i = 0; i < ELEMENTSOF(sockets); i++) {
                 char labels[64] = "";
@@ -184,7 +181,9 @@ static void samples_queued_bytes(FILE *f, const char *name, Manager *m) {
 }
 
 static uint64_t value_tick_cpu_ns(Manager *m) {
-        return m->ticks ? tick_cost_total_ns(&m->tick_cost) / m->ticks : 0;
+        const ManagerView mv = manager_view(m);
+
+        return mv.ticks ? tick_cost_total_ns(mv.tick_cost) / mv.ticks : 0;
 }
 
 static void samples_build_info(FILE *f, const char *name, Manager *m) {
@@ -195,7 +194,8 @@ static void samples_build_info(FILE *f, const char *name, Manager *m) {
 }
 
 static void samples_mode(FILE *f, const char *name, Manager *m) {
-        DaemonMode mode = config_daemon(m->config)->mode.mode;
+        const ManagerView mv = manager_view(m);
+        DaemonMode mode = config_daemon(mv.config)->mode.mode;
 
         for (DaemonMode d = 0; d < _DAEMON_MODE_MAX; d++) {
                 char labels[64] = "";
@@ -206,40 +206,47 @@ static void samples_mode(FILE *f, const char *name, Manager *m) {
 }
 
 static void samples_tick_phase_cpu(FILE *f, const char *name, Manager *m) {
+        const ManagerView mv = manager_view(m);
+
         for (TickPhase p = 0; p < _TICK_PHASE_MAX; p++) {
                 char labels[64] = "";
 
                 (void) metrics_label(labels, sizeof(labels), "phase", tick_phase_to_string(p));
-                metrics_sample_seconds(f, name, labels, m->ticks ? m->tick_cost.cpu_ns[p] / m->ticks : 0);
+                metrics_sample_seconds(f, name, labels, mv.ticks ? mv.tick_cost->cpu_ns[p] / mv.ticks : 0);
         }
 }
 
 static void samples_groups_by_type(FILE *f, const char *name, Manager *m) {
+        const ManagerView mv = manager_view(m);
+
         for (GroupType t = GROUP_TYPE_UNKNOWN; t < _GROUP_TYPE_MAX; t++) {
                 char labels[64] = "";
                 uint64_t n = 0;
 
-                for (size_t i = 0; i < m->topology->n_groups; i++)
-                        n += m->topology->groups[i].type == t;
+                for (size_t i = 0; i < mv.topology->n_groups; i++)
+                        n += mv.topology->groups[i].type == t;
                 (void) metrics_label(labels, sizeof(labels), "type", group_type_to_string(t));
                 metrics_sample_u64(f, name, labels, n);
         }
 }
 
 static void samples_switches(FILE *f, const char *name, Manager *m) {
+        const ManagerView mv = manager_view(m);
+
         for (SwitchOutcome o = 0; o < _SWITCH_OUTCOME_MAX; o++) {
                 char labels[64] = "";
 
                 (void) metrics_label(labels, sizeof(labels), "outcome", switch_outcome_to_string(o));
-                metrics_sample_u64(f, name, labels, m->switch_outcomes[o]);
+                metrics_sample_u64(f, name, labels, mv.switch_outcomes[o]);
         }
 }
 
 static uint64_t value_groups_pinned(Manager *m) {
+        const ManagerView mv = manager_view(m);
         uint64_t n = 0, now = now_realtime_ns();
 
-        for (size_t i = 0; i < m->state.n_groups; i++)
-                n += pin_active(&m->state.groups[i], now);
+        for (size_t i = 0; i < mv.state->n_groups; i++)
+                n += pin_active(&mv.state->groups[i], now);
         return n;
 }
 
@@ -373,14 +380,16 @@ static const struct {
 };
 
 static void write_group_gauges(FILE *f, Manager *m, const Attention *a, uint64_t now) {
+        const ManagerView mv = manager_view(m);
+
         for (size_t k = 0; k < ELEMENTSOF(group_gauges); k++) {
                 metrics_family(f, group_gauges[k].name, METRIC_GAUGE, group_gauges[k].help);
-                for (size_t i = 0; i < m->topology->n_groups; i++) {
-                        const IommuGroup *g = &m->topology->groups[i];
+                for (size_t i = 0; i < mv.topology->n_groups; i++) {
+                        const IommuGroup *g = &mv.topology->groups[i];
                         GroupView v = {
                                 .group = g,
-                                .state = state_group_of(m, g),
-                                .decision = decision_of(m, g->id),
+                                .state = manager_group_state(m, g),
+                                .decision = manager_decision(m, g->id),
                                 .attention = attention_has(a, g->id),
                                 .now_realtime_ns = now,
                         };
@@ -402,9 +411,10 @@ static void write_group_gauges(FILE *f, Manager *m, const Attention *a, uint64_t
 /* ---- the flush counters at three levels ------------------------------------ */
 
 static int write_counter_families(FILE *f, Manager *m, uint64_t now) {
+        const ManagerView mv = manager_view(m);
         _cleanup_free_ MetricsCounterSeries *series = NULL;
         _cleanup_free_ char *labels = NULL;
-        size_t n_max = (m->state.n_units > m->state.n_groups ? m->state.n_units : m->state.n_groups) + 1, n = 0;
+        size_t n_max = (mv.state->n_units > mv.state->n_groups ? mv.state->n_units : mv.state->n_groups) + 1, n = 0;
         const size_t label_size = 256;
 
         series = calloc(n_max, sizeof(*series));
@@ -412,24 +422,24 @@ static int write_counter_families(FILE *f, Manager *m, uint64_t now) {
         if (!series || !labels)
                 return -ENOMEM;
 
-        series[0] = (MetricsCounterSeries) { "", &m->state.total };
+        series[0] = (MetricsCounterSeries) { "", &mv.state->total };
         metrics_counter_families(f, METRICS_LEVEL_MACHINE, series, 1);
 
-        for (size_t i = 0; i < m->state.n_units; i++) {
+        for (size_t i = 0; i < mv.state->n_units; i++) {
                 char *l = labels + i * label_size;
 
-                (void) metrics_label(l, label_size, "unit", m->state.units[i].name);
-                series[i] = (MetricsCounterSeries) { l, &m->state.units[i].counters };
+                (void) metrics_label(l, label_size, "unit", mv.state->units[i].name);
+                series[i] = (MetricsCounterSeries) { l, &mv.state->units[i].counters };
         }
-        metrics_counter_families(f, METRICS_LEVEL_UNIT, series, m->state.n_units);
-        for (size_t i = 0; i < m->state.n_units; i++)
-                series[i].counters = &m->state.units[i].unattributed;
-        metrics_counter_families(f, METRICS_LEVEL_UNIT_UNATTRIBUTED, series, m->state.n_units);
+        metrics_counter_families(f, METRICS_LEVEL_UNIT, series, mv.state->n_units);
+        for (size_t i = 0; i < mv.state->n_units; i++)
+                series[i].counters = &mv.state->units[i].unattributed;
+        metrics_counter_families(f, METRICS_LEVEL_UNIT_UNATTRIBUTED, series, mv.state->n_units);
 
         /* Every group that counted something, also one whose device is gone
          * now: the groups and the unattributed part add up to the units. */
-        for (size_t i = 0; i < m->state.n_groups; i++) {
-                const StateGroup *sg = &m->state.groups[i];
+        for (size_t i = 0; i < mv.state->n_groups; i++) {
+                const StateGroup *sg = &mv.state->groups[i];
                 char *l = labels + n * label_size;
 
                 if (!state_group_listed(sg, now))
@@ -452,8 +462,7 @@ char *manager_metrics_text(Manager *m) {
         f = open_memstream(&text, &size);
         if (!f)
                 return NULL;
-        if (m->state_dir_fd >= 0)
-                (void) intent_log_list_attention(&m->switch_ctx, &a.recs, &a.n);
+        (void) manager_list_attention(m, &a.recs, &a.n);
         write_machine_families(f, m);
         write_group_gauges(f, m, &a, now);
         r = write_counter_families(f, m, now);

@@ -87,6 +87,13 @@ static int state_index_groups(DaemonState *s) {
         return 0;
 }
 
+StateGroup *state_group_find(const DaemonState *s, const char *key) {
+        for (size_t i = 0; key && i < s->n_groups; i++)
+                if (streq(s->groups[i].key, key))
+                        return &s->groups[i];
+        return NULL;
+}
+
 StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint) {
         size_t lo = 0, hi, *p;
         StateGroup *g;

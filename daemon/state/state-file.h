@@ -165,6 +165,10 @@ void state_done(DaemonState *s);
  * next add. */
 StateGroup *state_group(DaemonState *s, const char *key, unsigned group_hint);
 StateUnit *state_unit(DaemonState *s, const char *name);
+/* Finds the entry for a key without adding one: NULL when there is none
+ * (or key is NULL). Like strchr(), it hands a const state's entry back
+ * writable: the caller that holds the state writable may change it. */
+StateGroup *state_group_find(const DaemonState *s, const char *key);
 /* Appends to the history, dropping the oldest past STATE_HISTORY_MAX.
  * Copies the strings (each may be NULL). 0 or -ENOMEM (history as it
  * was). */
