@@ -71,10 +71,10 @@ typedef struct FlushUnitCount {
         uint64_t iotlb_global;
 } FlushUnitCount;
 
-/* dma:* map/unmap API events of one device within a tick. */
+/* dma:* unmap events of one device within a tick. */
 typedef struct FlushDeviceCount {
         char name[32];           /* dev_name(): "0000:00:03.0" */
-        uint64_t maps, unmaps;
+        uint64_t unmaps;
 } FlushDeviceCount;
 
 typedef struct FlushTick {
