@@ -132,10 +132,18 @@ static void group_device_counts(const Topology *t, const FlushTick *tick, const 
                                 ret->device_unmaps += tick->devices[i].unmaps;
 }
 
+/* Whether the group's devices sit behind the named unit: domain ids are
+ * per unit, so an id can only be the domain of a group behind its own. */
+static bool group_behind_unit(const Topology *t, int group, const char *unit) {
+        int u = group_unit_index(t, &t->groups[group]);
+
+        return u >= 0 && streq(t->units[u].name, unit);
+}
+
 /* A domain id no map knows, whose page-selective invalidations match the
- * exact device count of one strict group with no known domain (strict pays
- * one per unmap), seems to be that group's. Then the candidates no group
- * was found for are dropped. */
+ * exact device count of one strict group with no known domain behind the
+ * same unit (strict pays one per unmap), seems to be that group's. Then
+ * the candidates no group was found for are dropped. */
 static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, AccountingTick *a) {
         size_t kept = 0;
 
@@ -149,7 +157,8 @@ static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, Acc
                 for (size_t g = 0; l->group < 0 && l->iotlb_page >= DOMAIN_LEARN_MIN && g < t->n_groups; g++) {
                         uint64_t dev = gin[g].device_unmaps;
 
-                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known)
+                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known ||
+                            !group_behind_unit(t, (int) g, l->unit))
                                 continue;
                         if (dev + slack >= l->iotlb_page && dev <= l->iotlb_page + slack) {
                                 match = (int) g;
@@ -278,10 +287,11 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         }
                 if (n_moving == 1) {
                         a.learn_group = only_moving;
-                        for (size_t i = 0; i < a.n_learn; i++) {
-                                a.learn[i].group = only_moving;
-                                a.learn[i].how = "invalidated while that group alone moved data";
-                        }
+                        for (size_t i = 0; i < a.n_learn; i++)
+                                if (group_behind_unit(t, only_moving, a.learn[i].unit)) {
+                                        a.learn[i].group = only_moving;
+                                        a.learn[i].how = "invalidated while that group alone moved data";
+                                }
                 }
         }
 
