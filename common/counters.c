@@ -12,7 +12,8 @@ static const CounterInfo counters[] = {
             "DMA map calls (the machine's: perf counter on the iommu:map tracepoint; a group's: the "
             "machine's apportioned by its unmaps, see maps_apportioned)."),
         ROW(unmaps, "unmaps", "unmaps", COUNTER_UNIT_EVENTS,
-            "DMA unmap calls (perf counter on the iommu:unmap tracepoint)."),
+            "DMA unmap calls (the machine's: perf counter on the iommu:unmap tracepoint; a group's: exact "
+            "by device, domain or elimination, or in part apportioned, see unmaps_apportioned)."),
         ROW(iotlb_invalidations, "invalidations", "iotlb_invalidations", COUNTER_UNIT_EVENTS,
             "IOTLB invalidation descriptors submitted (VT-d qi_submit records; measured)."),
         ROW(iotlb_page_selective, "invalidations_page_selective", "iotlb_page_selective_invalidations",

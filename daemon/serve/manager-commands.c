@@ -456,6 +456,12 @@ static json_object *savings_sources(const Manager *m) {
                 snprintf(buf, sizeof(buf), "not measured: %s", counters);
                 json_object_object_add(o, "unmaps", json_object_new_string(buf));
         }
+        snprintf(buf, sizeof(buf),
+                 "%s%s; per group apportioned by its unmaps (counted in maps_apportioned) unless it alone had "
+                 "I/O or unmaps in the tick: the dma:* map events are calls, not iommu:map events",
+                 counting ? "measured for the machine: perf counter on iommu:map" : "not measured: ",
+                 counting ? "" : counters);
+        json_object_object_add(o, "maps", json_object_new_string(buf));
         if (recording_qi && vtd)
                 json_object_object_add(o, "invalidations", json_object_new_string(
                         "measured: intel_iommu:qi_submit records, attributed by domain id where the domain is "
@@ -499,7 +505,11 @@ static json_object *handle_savings(Manager *m) {
                 json_object_object_add(go, "source", json_object_new_string(
                         sg->counters.unmaps_apportioned
                                 ? "counts partly apportioned among busy groups by their I/O operations "
-                                  "(unmaps_apportioned, avoided_apportioned), estimated savings: see sources"
+                                  "(unmaps_apportioned, avoided_apportioned) and maps by unmaps "
+                                  "(maps_apportioned), estimated savings: see sources"
+                        : sg->counters.maps_apportioned
+                                ? "measured unmaps, maps partly apportioned by unmaps (maps_apportioned), "
+                                  "estimated savings: see sources"
                                 : "measured counts, estimated savings: see sources"));
                 json_object_array_add(groups, go);
         }
