@@ -447,8 +447,9 @@ static json_object *savings_sources(const Manager *m) {
                 vtd = vtd || m->topology->units[i].vendor == IOMMU_VENDOR_INTEL_VTD;
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
-                        "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
-                        "(dma:* tracepoints), exact by domain (a strict group's page-selective invalidations), "
+                        "measured for the machine: perf counter on iommu:unmap; per group each tick: exact by "
+                        "device (dma:* tracepoints), exact by domain (a domain's page-selective invalidations, in "
+                        "a tick where they are one per unmap), "
                         "by elimination (the only group with I/O left), else apportioned among the groups "
                         "with I/O by their I/O operations (counted in unmaps_apportioned); unattributed at the "
                         "unit only what no group with I/O can have"));
