@@ -385,6 +385,9 @@ int main(int argc, char *argv[]) {
                        med[SIDE_STREAM], lo[SIDE_STREAM], hi[SIDE_STREAM],
                        n_cpus ? stream_ring_bytes / n_cpus / 1024 : 0,
                        med[SIDE_STREAM] > 0 ? med[SIDE_PER_DEVICE] / med[SIDE_STREAM] : 0.0);
+                printf("against today's counter (on iommu:map, %.1f ns): per-device filters %.2f, stream %.2f\n",
+                       med[SIDE_COUNTER], med[SIDE_COUNTER] > 0 ? med[SIDE_PER_DEVICE] / med[SIDE_COUNTER] : 0.0,
+                       med[SIDE_COUNTER] > 0 ? med[SIDE_STREAM] / med[SIDE_COUNTER] : 0.0);
                 printf("counted: per-device filters %" PRIu64 ", stream %" PRIu64 " (+%" PRIu64
                        " other names, %" PRIu64 " lost), of %" PRIu64 " events fired per side; the stream's "
                        "drain and name lookup %.1f ns per record\n",
