@@ -9,9 +9,11 @@
 
 static const CounterInfo counters[] = {
         ROW(maps, "maps", "maps", COUNTER_UNIT_EVENTS,
-            "DMA map calls (perf counter on the iommu:map tracepoint)."),
+            "DMA map calls (the machine's: perf counter on the iommu:map tracepoint; a group's: the "
+            "machine's apportioned by its unmaps, see maps_apportioned)."),
         ROW(unmaps, "unmaps", "unmaps", COUNTER_UNIT_EVENTS,
-            "DMA unmap calls (perf counter on the iommu:unmap tracepoint)."),
+            "DMA unmap calls (the machine's: perf counter on the iommu:unmap tracepoint; a group's: exact "
+            "by device, domain or elimination, or in part apportioned, see unmaps_apportioned)."),
         ROW(iotlb_invalidations, "invalidations", "iotlb_invalidations", COUNTER_UNIT_EVENTS,
             "IOTLB invalidation descriptors submitted (VT-d qi_submit records; measured)."),
         ROW(iotlb_page_selective, "invalidations_page_selective", "iotlb_page_selective_invalidations",
@@ -36,6 +38,9 @@ static const CounterInfo counters[] = {
             COUNTER_UNIT_EVENTS,
             "Of the invalidations avoided compared with strict mode, those resting on apportioned unmaps "
             "(estimated)."),
+        ROW(maps_apportioned, "maps_apportioned", "maps_apportioned", COUNTER_UNIT_EVENTS,
+            "Of the maps, those apportioned among groups by their unmaps (estimated): all of a group's "
+            "maps unless it alone had I/O or unmaps in a tick."),
 };
 
 /* A counter added to StateCounters but not here would silently never be

@@ -508,8 +508,8 @@ static void test_mixed_strict_and_lazy(void) {
         GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA };
         FlushDomainCount dom[2] = { { .unit = "dmar0", .did = 5, .iotlb = 999, .iotlb_page = 999 },
                                     { .unit = "dmar0", .did = 6, .iotlb = 3, .iotlb_domain = 3 } };
-        FlushDeviceCount dev[2] = { { .name = "0000:00:03.0", .maps = 1000, .unmaps = 1000 },
-                                    { .name = "0000:00:04.0", .maps = 200, .unmaps = 200 } };
+        FlushDeviceCount dev[2] = { { .name = "0000:00:03.0", .unmaps = 1000 },
+                                    { .name = "0000:00:04.0", .unmaps = 200 } };
         FlushTick tick = { .counters_ok = true, .maps = 1200, .unmaps = 1200, .gather_ok = true, .qi_ok = true,
                            .domains = dom, .n_domains = 2, .dma_ok = true, .devices = dev, .n_devices = 2 };
         bool active[3] = { true, true, false };
@@ -728,6 +728,149 @@ static void test_busy_server(void) {
         domain_map_done(&map);
 }
 
+/* A strict group's page-selective invalidations are its exact unmap count
+ * only in a tick where they are one per unmap: not with an unmap whose page
+ * sizes change (k + 1 before 6.19), nor with a domain-selective flush of
+ * its domain (an unmap with no page-selective one), nor where the unmap
+ * records that would show either were not read or lost. There the nvme's
+ * figure is apportioned like any group with no exact count, and says so. */
+static void test_domain_exact_only_one_per_unmap(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA };
+        FlushDomainCount dom[1] = { { .unit = "dmar0", .did = 5, .iotlb = 250, .iotlb_page = 250 } };
+        FlushTick tick = { .counters_ok = true, .maps = 300, .unmaps = 300, .gather_ok = true, .qi_ok = true,
+                           .domains = dom, .n_domains = 1 };
+        uint64_t io_ops[3] = { 200, 0, 100 };
+        bool active[3] = { true, false, true };
+        AccountingInput in = { .interval_s = 1.0, .group_active = active, .group_io_ops = io_ops, .tick = &tick };
+        Topology t;
+        IommuUnit u;
+        IommuGroup g[3];
+        Device d[3];
+        DomainMap map;
+        AccountingTick a = {};
+
+        make_topology(&t, &u, g, d, types, false);
+        for (int i = 0; i < 3; i++)
+                d[i].unit = unit_name;
+        make_map(&map);
+        in.topology = &t;
+        in.map = &map;
+
+        /* 200 strict 3 MiB-ish unmaps, 50 of them with a page-size change:
+         * 250 page-selective (6.1). */
+        tick.gather.events = 200;
+        tick.gather.mixed_events = 50;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, mixed sizes");
+        CHECK_STR(a.rates[0].source, "apportioned", "mixed sizes: nvme apportioned, not exact by domain");
+        CHECK(!a.rates[0].exact, "not exact");
+        CHECK_INT(a.groups[0].unmaps, 200, "nvme: 200/300 of 300 by I/O, not its 250 invalidations");
+        CHECK_INT(a.groups[0].unmaps_apportioned, 200, "counted as apportioned");
+        CHECK_INT(a.groups[0].maps_apportioned, a.groups[0].maps, "its maps apportioned too");
+        CHECK_INT(a.units[0].unmaps, 300, "the unit's total is still the machine's");
+        accounting_tick_done(&a);
+
+        /* No page-size change, but a domain-selective flush of did 5. */
+        tick.gather.mixed_events = 0;
+        dom[0] = (FlushDomainCount) { .unit = "dmar0", .did = 5, .iotlb = 199, .iotlb_page = 198, .iotlb_domain = 1 };
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, domain-selective flush");
+        CHECK_STR(a.rates[0].source, "apportioned", "a domain-selective flush: not exact by domain");
+        accounting_tick_done(&a);
+
+        /* The unmap records were lost, or not read: nothing shows there
+         * was no page-size change. */
+        dom[0] = (FlushDomainCount) { .unit = "dmar0", .did = 5, .iotlb = 200, .iotlb_page = 200 };
+        tick.unmap_records_lost = 3;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, records lost");
+        CHECK_STR(a.rates[0].source, "apportioned", "records lost: not exact by domain");
+        accounting_tick_done(&a);
+        tick.unmap_records_lost = 0;
+        tick.gather_ok = false;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, no unmap records");
+        CHECK_STR(a.rates[0].source, "apportioned", "no unmap records: not exact by domain");
+        accounting_tick_done(&a);
+
+        /* Neither: exact by domain, and the virtio by elimination. */
+        tick.gather_ok = true;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, one per unmap");
+        CHECK_STR(a.rates[0].source, "exact by domain", "exact by domain");
+        CHECK(a.rates[0].exact, "exact");
+        CHECK_INT(a.groups[0].unmaps, 200, "its 200 page-selective");
+        CHECK_INT(a.groups[2].unmaps, 100, "virtio: the rest");
+        accounting_tick_done(&a);
+
+        /* A lazy domain's domain-selective flushes are its flush queue's:
+         * with the nvme lazy, did 5's count stays exact (6.17+: its
+         * IOVA-API unmaps and its dma:* ones). */
+        {
+                FlushDeviceCount devs[1] = { { .name = "0000:00:03.0", .unmaps = 20 } };
+
+                g[0].type = GROUP_TYPE_DMA_FQ;
+                dom[0] = (FlushDomainCount) { .unit = "dmar0", .did = 5, .iotlb = 182, .iotlb_page = 180,
+                                              .iotlb_domain = 2 };
+                tick.dma_ok = true;
+                tick.devices = devs;
+                tick.n_devices = 1;
+                in.iova_api = true;
+                CHECK_INT(accounting_compute(&in, &a), 0, "compute, lazy with its flush queue");
+                CHECK_STR(a.rates[0].source, "exact by domain", "lazy: the flush queue's flushes do not matter");
+                CHECK_INT(a.groups[0].unmaps, 200, "20 dma:* + 180 IOVA-API");
+                accounting_tick_done(&a);
+        }
+        domain_map_done(&map);
+}
+
+/* Domain ids are per unit: did 7 on dmar0 is not the domain of a group
+ * behind dmar1, whose count it happens to match. */
+static void test_learn_per_unit(void) {
+        GroupType types[3] = { GROUP_TYPE_DMA, GROUP_TYPE_DMA_FQ, GROUP_TYPE_DMA };
+        static char unit1_name[] = "dmar1";
+        FlushDomainCount dom[1] = { { .unit = "dmar0", .did = 7, .iotlb = 40, .iotlb_page = 40 } };
+        FlushDeviceCount devs[2] = { { .name = "0000:00:03.0", .unmaps = 40 }, { .name = "0000:00:05.0", .unmaps = 40 } };
+        FlushTick tick = { .counters_ok = true, .maps = 80, .unmaps = 80, .gather_ok = true, .qi_ok = true,
+                           .domains = dom, .n_domains = 1, .dma_ok = true, .devices = devs, .n_devices = 2 };
+        bool active[3] = { true, false, true };
+        AccountingInput in = { .interval_s = 1.0, .group_active = active, .tick = &tick };
+        Topology t;
+        IommuUnit u[2];
+        IommuGroup g[3];
+        Device d[3];
+        AccountingTick a = {};
+
+        make_topology(&t, &u[0], g, d, types, false);
+        u[1] = u[0];
+        u[1].name = unit1_name;
+        t.n_units = 2;
+        d[0].unit = d[1].unit = unit_name; /* nvme (group 1) behind dmar0 */
+        d[2].unit = unit1_name;            /* virtio (group 3) behind dmar1 */
+        in.topology = &t;
+
+        /* Both strict groups unmapped 40: only the nvme is behind dmar0. */
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, two units, two matches");
+        CHECK_INT(a.n_learn, 1, "did 7 on dmar0 a candidate");
+        CHECK_INT(a.n_learn ? a.learn[0].group : -2, 0, "for the nvme behind dmar0, not the virtio behind dmar1");
+        accounting_tick_done(&a);
+
+        /* Only the virtio behind dmar1 matches: no candidate. */
+        devs[0].unmaps = 5;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, the match behind another unit");
+        CHECK_INT(a.n_learn, 0, "a group behind dmar1 cannot own dmar0's did 7");
+        accounting_tick_done(&a);
+
+        /* The virtio alone moved data: did 7 on dmar0 is still not its. */
+        active[0] = false;
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, the virtio alone");
+        CHECK_INT(a.learn_group, 2, "the virtio alone moved data");
+        CHECK_INT(a.n_learn, 0, "yet dmar0's did 7 is no candidate for it");
+        accounting_tick_done(&a);
+
+        /* did 7 on dmar1 is. */
+        snprintf(dom[0].unit, sizeof(dom[0].unit), "dmar1");
+        CHECK_INT(accounting_compute(&in, &a), 0, "compute, did 7 on dmar1");
+        CHECK_INT(a.n_learn, 1, "dmar1's did 7 a candidate");
+        CHECK_INT(a.n_learn ? a.learn[0].group : -2, 2, "for the virtio");
+        accounting_tick_done(&a);
+}
+
 int main(void) {
         test_lazy_group_alone();
         test_busy_server();
@@ -743,5 +886,7 @@ int main(void) {
         test_debit_lazy_and_bounded();
         test_mixed_strict_and_lazy();
         test_idle_and_unknown();
+        test_domain_exact_only_one_per_unmap();
+        test_learn_per_unit();
         return tap_done();
 }

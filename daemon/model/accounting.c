@@ -114,6 +114,7 @@ static void add_groups_to_their_units(const Topology *t, AccountingTick *a) {
                 a->units[u].maps += g->maps;
                 a->units[u].unmaps += g->unmaps;
                 a->units[u].unmaps_apportioned += g->unmaps_apportioned;
+                a->units[u].maps_apportioned += g->maps_apportioned;
                 a->units[u].strict_model_invalidations += g->strict_model_invalidations;
                 a->units[u].unpatched_model_invalidations += g->unpatched_model_invalidations;
                 a->units[u].avoided_vs_strict += g->avoided_vs_strict;
@@ -127,16 +128,22 @@ static void group_device_counts(const Topology *t, const FlushTick *tick, const 
                                 AttributionGroupIn *ret) {
         for (char **n = g->devices; n && *n; n++)
                 for (size_t i = 0; i < tick->n_devices; i++)
-                        if (streq(tick->devices[i].name, *n)) {
+                        if (streq(tick->devices[i].name, *n))
                                 ret->device_unmaps += tick->devices[i].unmaps;
-                                ret->device_maps += tick->devices[i].maps;
-                        }
+}
+
+/* Whether the group's devices sit behind the named unit: domain ids are
+ * per unit, so an id can only be the domain of a group behind its own. */
+static bool group_behind_unit(const Topology *t, int group, const char *unit) {
+        int u = group_unit_index(t, &t->groups[group]);
+
+        return u >= 0 && streq(t->units[u].name, unit);
 }
 
 /* A domain id no map knows, whose page-selective invalidations match the
- * exact device count of one strict group with no known domain (strict pays
- * one per unmap), seems to be that group's. Then the candidates no group
- * was found for are dropped. */
+ * exact device count of one strict group with no known domain behind the
+ * same unit (strict pays one per unmap), seems to be that group's. Then
+ * the candidates no group was found for are dropped. */
 static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, AccountingTick *a) {
         size_t kept = 0;
 
@@ -150,7 +157,8 @@ static void learn_by_match(const Topology *t, const AttributionGroupIn *gin, Acc
                 for (size_t g = 0; l->group < 0 && l->iotlb_page >= DOMAIN_LEARN_MIN && g < t->n_groups; g++) {
                         uint64_t dev = gin[g].device_unmaps;
 
-                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known)
+                        if (!gin[g].strict || !gin[g].device_counted || gin[g].domain_known ||
+                            !group_behind_unit(t, (int) g, l->unit))
                                 continue;
                         if (dev + slack >= l->iotlb_page && dev <= l->iotlb_page + slack) {
                                 match = (int) g;
@@ -189,7 +197,9 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         int only_active = -1, single_unit;
         bool all_dma_lazy = true;
         _cleanup_free_ AttributionGroupIn *gin = NULL;
+        _cleanup_free_ uint64_t *domain_selective = NULL;
         _cleanup_(attribution_done) Attribution att = {};
+        bool sizes_one_per_unmap;
         int r;
 
         if (!t || !tick || (t->n_groups && !in->group_active) || in->interval_s <= 0)
@@ -202,7 +212,9 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         a.tick_unmaps = calloc(t->n_groups + 1, sizeof(*a.tick_unmaps));
         a.learn = calloc(tick->n_domains + 1, sizeof(*a.learn));
         gin = calloc(t->n_groups + 1, sizeof(*gin));
-        if (!a.groups || !a.rates || !a.units || !a.unattributed || !a.sources || !a.tick_unmaps || !a.learn || !gin) {
+        domain_selective = calloc(t->n_groups + 1, sizeof(*domain_selective));
+        if (!a.groups || !a.rates || !a.units || !a.unattributed || !a.sources || !a.tick_unmaps || !a.learn || !gin ||
+            !domain_selective) {
                 accounting_tick_done(&a);
                 return -ENOMEM;
         }
@@ -226,6 +238,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 if (gi >= 0) {
                         state_counters_add(&a.groups[gi], &d);
                         gin[gi].page_selective += c->iotlb_page;
+                        domain_selective[gi] += c->iotlb_domain;
                 } else {
                         iotlb_unattributed += c->iotlb;
                         if (u >= 0)
@@ -276,10 +289,11 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         }
                 if (n_moving == 1) {
                         a.learn_group = only_moving;
-                        for (size_t i = 0; i < a.n_learn; i++) {
-                                a.learn[i].group = only_moving;
-                                a.learn[i].how = "invalidated while that group alone moved data";
-                        }
+                        for (size_t i = 0; i < a.n_learn; i++)
+                                if (group_behind_unit(t, only_moving, a.learn[i].unit)) {
+                                        a.learn[i].group = only_moving;
+                                        a.learn[i].how = "invalidated while that group alone moved data";
+                                }
                 }
         }
 
@@ -302,6 +316,15 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         if (single_unit >= 0)
                 state_counters_add(&a.units[single_unit], &unmap_side);
 
+        /* Whether a domain's page-selective invalidations are one per
+         * unmap: an unmap with k page-size changes pays k + 1 before the
+         * generic page table (6.19), and only the unmap records (every
+         * unmap that can have a change is recorded, none lost) show there
+         * was none. Where no unmap can pay more than one (the generic page
+         * table, one page size, AMD) the sampler records none and says so
+         * with gather_ok and no mixed events. */
+        sizes_one_per_unmap = tick->gather_ok && tick->gather.mixed_events == 0 && tick->unmap_records_lost == 0;
+
         /* Each group's unmaps and maps (group-attribution.h). */
         for (size_t i = 0; i < t->n_groups; i++) {
                 /* Identity and blocked groups unmap nothing through the
@@ -312,6 +335,13 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                 gin[i].unmaps_per_op = in->group_unmaps_per_op ? in->group_unmaps_per_op[i] : 0;
                 gin[i].strict = t->groups[i].type == GROUP_TYPE_DMA;
                 gin[i].domain_known = tick->qi_ok && group_domain_known(t, in->map, &t->groups[i]);
+                /* A strict domain's domain-selective flush (a range too
+                 * large for a page-selective one) is an unmap with no
+                 * page-selective invalidation. (A lazy domain's are the
+                 * flush queue's, which its page-selective count never
+                 * includes.) */
+                gin[i].domain_one_per_unmap = sizes_one_per_unmap &&
+                                              (!gin[i].strict || domain_selective[i] == 0);
                 if (tick->dma_ok && (t->groups[i].type == GROUP_TYPE_DMA || t->groups[i].type == GROUP_TYPE_DMA_FQ)) {
                         gin[i].device_counted = true;
                         group_device_counts(t, tick, &t->groups[i], &gin[i]);
@@ -344,6 +374,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         g->unmaps += att.groups[i].unmaps;
                         g->maps += att.groups[i].maps;
                         g->unmaps_apportioned += att.groups[i].apportioned_unmaps;
+                        g->maps_apportioned += att.groups[i].apportioned_maps;
                         n_apportioned += att.groups[i].apportioned_unmaps;
                         n_shared += att.groups[i].apportioned_unmaps > 0;
                         exact += att.groups[i].unmaps - att.groups[i].apportioned_unmaps;

@@ -125,7 +125,9 @@ typedef struct AccountingTick {
          * times this tick, each with the group it seems to be: the group
          * that alone moved data (learn_group, an index), or the one strict
          * group whose exact device count its page-selective invalidations
-         * match (one per strict unmap). Candidates for the DomainLearner. */
+         * match (one per strict unmap), in either case a group behind the
+         * same unit (domain ids are per unit). Candidates for the
+         * DomainLearner. */
         AccountingDomainSeen *learn;
         size_t n_learn;
         int learn_group;

@@ -76,9 +76,20 @@ static uint64_t sub0(uint64_t a, uint64_t b) {
 
 /* The group's exact unmaps, and whether they are all of its unmaps. */
 static uint64_t exact_unmaps(const AttributionGroupIn *g, bool iova_api, RateSource *ret_source, bool *ret_complete) {
+        /* Its page-selective invalidations count its unmaps one for one. */
+        bool by_domain = g->domain_known && g->domain_one_per_unmap;
+
         *ret_complete = false;
         *ret_source = RATE_SOURCE_UNKNOWN;
-        if (g->domain_known && g->strict) {
+        if (g->device_counted && !iova_api) {
+                /* Every unmap of it fires a dma:* event. Its invalidations
+                 * can only say more where they are not one per unmap (an
+                 * unmap with page-size changes pays k + 1 before 6.19). */
+                *ret_complete = true;
+                *ret_source = RATE_SOURCE_DEVICE;
+                return g->device_unmaps;
+        }
+        if (by_domain && g->strict) {
                 /* Every strict unmap flushes its pages, whatever API. */
                 *ret_complete = true;
                 if (g->device_counted && g->device_unmaps >= g->page_selective) {
@@ -90,11 +101,7 @@ static uint64_t exact_unmaps(const AttributionGroupIn *g, bool iova_api, RateSou
         }
         if (g->device_counted) {
                 *ret_source = RATE_SOURCE_DEVICE;
-                if (!iova_api) {
-                        *ret_complete = true;
-                        return g->device_unmaps;
-                }
-                if (g->domain_known) {
+                if (by_domain) {
                         /* Lazy: the IOVA-API unmaps are the ones that still
                          * flush their pages at once. */
                         *ret_complete = true;
@@ -111,7 +118,7 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
         Attribution a = {};
         _cleanup_free_ uint64_t *weights = NULL, *parts = NULL;
         _cleanup_free_ bool *complete = NULL;
-        uint64_t exact_sum = 0, device_maps = 0, io_sum = 0;
+        uint64_t exact_sum = 0, io_sum = 0;
         size_t n_candidates = 0, only = 0;
 
         if (!in || (in->n_groups && !in->groups))
@@ -137,10 +144,6 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
 
                 o->unmaps = exact_unmaps(g, in->iova_api, &o->source, &complete[i]);
                 exact_sum += o->unmaps;
-                if (g->device_maps_counted) {
-                        o->maps = g->device_maps;
-                        device_maps += g->device_maps;
-                }
                 if (!complete[i] && g->active && g->io_ops > 0) {
                         /* In thousandths of an unmap, so a measured ratio
                          * below one still weighs. */
@@ -200,20 +203,25 @@ int attribution_compute(const AttributionInput *in, Attribution *ret) {
                 if (a.groups[i].source == RATE_SOURCE_UNKNOWN && !weights[i] && !a.unattributed_unmaps)
                         a.groups[i].source = RATE_SOURCE_IDLE;
 
-        /* Maps no device count placed, by the groups' unmaps. */
+        /* Maps, by the groups' unmaps (the unattributed ones too): all of
+         * them the one busy group's when no other group had I/O or
+         * unmaps, else apportioned. */
         {
-                uint64_t rest_maps = sub0(in->maps, device_maps), given;
+                uint64_t given;
+                size_t n_busy = 0;
 
-                for (size_t i = 0; i < in->n_groups; i++)
-                        weights[i] = in->groups[i].device_maps_counted ? 0 : a.groups[i].unmaps;
-                given = attribution_split(rest_maps, weights, in->n_groups, parts);
                 for (size_t i = 0; i < in->n_groups; i++) {
-                        a.groups[i].maps += parts[i];
-                        /* Only an exact-by-elimination group has all the rest. */
-                        if (parts[i] && a.groups[i].source != RATE_SOURCE_ELIMINATION)
+                        weights[i] = a.groups[i].unmaps;
+                        n_busy += weights[i] > 0 || in->groups[i].active;
+                }
+                weights[in->n_groups] = a.unattributed_unmaps;
+                given = attribution_split(in->maps, weights, in->n_groups + 1, parts);
+                for (size_t i = 0; i < in->n_groups; i++) {
+                        a.groups[i].maps = parts[i];
+                        if (n_busy > 1 || a.unattributed_unmaps)
                                 a.groups[i].apportioned_maps = parts[i];
                 }
-                a.unattributed_maps = rest_maps - given;
+                a.unattributed_maps = in->maps - given + parts[in->n_groups];
         }
 
         /* What the flush queue would batch. */

@@ -16,9 +16,18 @@
  *  - exact, by domain (VT-d, the unit not flushing maps): every unmap of a
  *    strict domain, and every IOVA-API unmap in either mode, is followed by
  *    page-selective invalidations carrying the domain id; the domain map
- *    ties that id to the group. Strict: unmaps = max(device count,
- *    page-selective); lazy: device count + page-selective (the flush queue
- *    sends no page-selective invalidation for the map/unmap API).
+ *    ties that id to the group. That is one per unmap only where the
+ *    caller says so (domain_one_per_unmap): not where the domain had a
+ *    domain-selective flush this tick (a range too large for one
+ *    page-selective one is flushed whole: an unmap with none), nor, before
+ *    the generic page table (6.19), in a tick with an unmap whose page
+ *    sizes change (k + 1 for it). Strict: unmaps = max(device count,
+ *    page-selective) where the IOVA-API path exists, the device count alone
+ *    (complete) where it does not; lazy: device count + page-selective (the
+ *    flush queue sends no page-selective invalidation for the map/unmap
+ *    API). Where the domain's count is not one per unmap, the group's
+ *    figure is its device count where that is complete, else it takes a
+ *    part of the rest below like a group with no exact count.
  *  - by elimination: what the exact sources left goes whole to the one
  *    group with I/O whose figure is not complete, when there is one.
  *  - apportioned, and labelled so: otherwise among the groups with I/O
@@ -29,11 +38,12 @@
  *    header, data and status apart; an nvme read maps once). A group with
  *    no I/O gets no share.
  *
- * Maps: exact by device where counted so, else the maps no device count
- * placed are shared in proportion to the groups' unmaps (each mapping ends
- * in one unmap). (The dma:* map events are calls, not iommu:map events: a
- * scatterlist maps one event per segment, so the daemon does not count
- * maps by device.)
+ * Maps: the machine's maps shared in proportion to the groups' unmaps
+ * (each mapping ends in one unmap), labelled apportioned
+ * (apportioned_maps) unless one group alone had I/O or unmaps this tick.
+ * (The dma:* map events are calls, not iommu:map events: a scatterlist
+ * maps one event per segment, so the daemon does not count maps by
+ * device.)
  *
  * Nothing invented: the groups' figures plus the unattributed rest equal
  * the machine's totals. The exact counts come from other streams, read a
@@ -73,10 +83,13 @@ typedef struct AttributionGroupIn {
         double unmaps_per_op;      /* measured when its count was exact; 0: unknown, taken as 1 */
         bool strict;               /* type DMA */
         bool device_counted;       /* dma:* unmap events counted for every device of it */
-        bool device_maps_counted;  /* and its iommu:map events by device too */
-        uint64_t device_unmaps, device_maps;
+        uint64_t device_unmaps;
         bool domain_known;         /* its domain ids are known, on a unit that does not flush maps */
         uint64_t page_selective;   /* page-selective IOTLB invalidations of its domains */
+        /* page_selective is one per unmap this tick: no domain-selective
+         * flush of its domains, and no unmap with page-size changes (or the
+         * kernel pays one per unmap whatever the sizes: generic page table). */
+        bool domain_one_per_unmap;
 } AttributionGroupIn;
 
 typedef struct AttributionInput {
@@ -92,7 +105,7 @@ typedef struct AttributionGroup {
         RateSource source;
         uint64_t unmaps, maps;
         uint64_t apportioned_unmaps;   /* of unmaps, the apportioned part */
-        uint64_t apportioned_maps;     /* of maps, the apportioned part */
+        uint64_t apportioned_maps;     /* of maps, the apportioned part (all of them, or 0) */
         double share;                  /* of the apportioned rest, 0..1 */
         bool batchable_known;
         uint64_t batchable_unmaps;     /* unmaps the flush queue would batch */

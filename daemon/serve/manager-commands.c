@@ -446,8 +446,9 @@ static json_object *savings_sources(const Manager *m) {
 
         if (counting)
                 json_object_object_add(o, "unmaps", json_object_new_string(
-                        "measured: perf counters on iommu:map/unmap; per group each tick: exact by device "
-                        "(dma:* tracepoints), exact by domain (a strict group's page-selective invalidations), "
+                        "measured for the machine: perf counter on iommu:unmap; per group each tick: exact by "
+                        "device (dma:* tracepoints), exact by domain (a domain's page-selective invalidations, in "
+                        "a tick where they are one per unmap), "
                         "by elimination (the only group with I/O left), else apportioned among the groups "
                         "with I/O by their I/O operations (counted in unmaps_apportioned); unattributed at the "
                         "unit only what no group with I/O can have"));
@@ -455,6 +456,12 @@ static json_object *savings_sources(const Manager *m) {
                 snprintf(buf, sizeof(buf), "not measured: %s", counters);
                 json_object_object_add(o, "unmaps", json_object_new_string(buf));
         }
+        snprintf(buf, sizeof(buf),
+                 "%s%s; per group apportioned by its unmaps (counted in maps_apportioned) unless it alone had "
+                 "I/O or unmaps in the tick: the dma:* map events are calls, not iommu:map events",
+                 counting ? "measured for the machine: perf counter on iommu:map" : "not measured: ",
+                 counting ? "" : counters);
+        json_object_object_add(o, "maps", json_object_new_string(buf));
         if (recording_qi && vtd)
                 json_object_object_add(o, "invalidations", json_object_new_string(
                         "measured: intel_iommu:qi_submit records, attributed by domain id where the domain is "
@@ -496,7 +503,11 @@ static json_object *handle_savings(Manager *m) {
                 json_object_object_add(go, "source", json_object_new_string(
                         sg->counters.unmaps_apportioned
                                 ? "counts partly apportioned among busy groups by their I/O operations "
-                                  "(unmaps_apportioned, avoided_apportioned), estimated savings: see sources"
+                                  "(unmaps_apportioned, avoided_apportioned) and maps by unmaps "
+                                  "(maps_apportioned), estimated savings: see sources"
+                        : sg->counters.maps_apportioned
+                                ? "measured unmaps, maps partly apportioned by unmaps (maps_apportioned), "
+                                  "estimated savings: see sources"
                                 : "measured counts, estimated savings: see sources"));
                 json_object_array_add(groups, go);
         }

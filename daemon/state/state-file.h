@@ -63,6 +63,7 @@ typedef struct StateCounters {
         uint64_t time_saved_ns;
         uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
         uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
+        uint64_t maps_apportioned;           /* of maps, apportioned by unmaps (estimated) */
 } StateCounters;
 
 typedef struct StateGroup {
