@@ -203,7 +203,7 @@ static void apply(Fixture *f, const PolicyDecision *d) {
  * a static buffer for further checks. */
 static const char *step(Fixture *f, unsigned id, double rate, PolicyAction want,
                         GroupType want_desired, const char *what) {
-        static char reason[sizeof(((PolicyDecision *) NULL)->reason)];
+        static char reason[4096];
         PolicyDecision d;
         int r = decide(f, id, rate, &d);
 

@@ -129,12 +129,32 @@ static double ns_to_s(uint64_t ns) {
 
 static void reason_add(PolicyDecision *d, const char *fmt, ...) _printf_(2, 3);
 static void reason_add(PolicyDecision *d, const char *fmt, ...) {
-        size_t len = strlen(d->reason);
+        _cleanup_free_ char *part = NULL;
+        size_t len = d->reason ? strlen(d->reason) : 0;
+        char *reason;
         va_list ap;
+        int n;
 
         va_start(ap, fmt);
-        vsnprintf(d->reason + len, sizeof(d->reason) - len, fmt, ap);
+        n = vasprintf(&part, fmt, ap);
         va_end(ap);
+        if (n < 0) {
+                part = NULL;
+                d->reason_lost = true;
+                return;
+        }
+        reason = realloc(d->reason, len + (size_t) n + 1);
+        if (!reason) {
+                d->reason_lost = true;
+                return;
+        }
+        memcpy(reason + len, part, (size_t) n + 1);
+        d->reason = reason;
+}
+
+/* Starts the reason again; returns the old one (the caller frees it). */
+static char *reason_take(PolicyDecision *d) {
+        return TAKE_PTR(d->reason);
 }
 
 /* "policy = keep (from [device X] at f:3)" for a member's key, into buf. */
@@ -409,7 +429,7 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
 
         switch (o->mode) {
         case POLICY_OVERRIDE_STRICT:
-                d->reason[0] = 0;
+                free(reason_take(d));
                 reason_add(d, "override strict%s", until);
                 *mode = POLICY_MODE_STRICT;
                 d->by_override = true;
@@ -417,14 +437,12 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
         case POLICY_OVERRIDE_LAZY:
                 if (*mode == POLICY_MODE_STRICT || *mode == POLICY_MODE_KEEP) {
                         /* Rule 2 named the member; keep its words after ours. */
-                        char was[sizeof(d->reason)];
+                        _cleanup_free_ char *was = reason_take(d);
 
-                        snprintf(was, sizeof(was), "%s", d->reason);
-                        d->reason[0] = 0;
-                        reason_add(d, "override lazy refused, the config wins: %s", was);
+                        reason_add(d, "override lazy refused, the config wins: %s", was ? was : "");
                         return 0;
                 }
-                d->reason[0] = 0;
+                free(reason_take(d));
                 reason_add(d, "override lazy%s", until);
                 *mode = POLICY_MODE_LAZY;
                 d->by_override = true;
@@ -527,6 +545,7 @@ void policy_decision_done(PolicyDecision *d) {
         d->n_members = 0;
         free(d->guards);
         d->guards = NULL;
+        free(reason_take(d));
 }
 
 PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
@@ -536,7 +555,7 @@ PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
         return NULL;
 }
 
-int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
+static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
                         PolicyDecision *ret) {
         const Topology *t;
         const IommuGroup *g;
@@ -676,6 +695,19 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
         reason_add(&d, "; switch to %s", group_type_to_string(d.desired));
         *ret = d;
         return 0;
+}
+
+int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
+                        PolicyDecision *ret) {
+        int r = decide_group(in, group_index, state, ret);
+
+        /* Every decision says why; a reason cut short by a failed
+         * allocation is not given as the reason. */
+        if (r == 0 && (ret->reason_lost || !ret->reason)) {
+                policy_decision_done(ret);
+                return -ENOMEM;
+        }
+        return r;
 }
 
 int policy_decide(const PolicyInput *in, PolicyState *state, PolicyDecision **ret,

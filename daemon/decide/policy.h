@@ -237,7 +237,12 @@ typedef struct PolicyDecision {
         GuardVerdict *guards;   /* [_GUARD_MAX] when guards_checked, else NULL (most groups propose no switch) */
         PolicyMember *members;  /* in the group's device order */
         size_t n_members;
-        char reason[640];
+        /* The reason in words, as long as it takes (never NULL in a
+         * decision returned; freed by policy_decision_done()). Held as its
+         * own allocation of its own length: a fixed 640 bytes per group
+         * was a quarter of the daemon's heap on 300 groups. */
+        char *reason;
+        bool reason_lost;       /* out of memory while writing it */
 } PolicyDecision;
 
 /* Decides one group: topology->groups[group_index]. state must be the
