@@ -881,6 +881,15 @@ static void test_state(void) {
         CHECK(!policy_state_find(&s, 4), "does not add on find");
         g = policy_state_get(&s, 5);
         CHECK(!policy_group_state_last_switch(g, &last), "no switch yet");
+        CHECK(!g->switches_ns, "a group that never switched holds no switch log");
+        /* A switch the log had no memory for counts as a full log in its
+         * hour: the rate limit holds. */
+        g->unlogged_switch_ns = 100 * SEC;
+        CHECK_INT(policy_group_state_switches_since(g, 50 * SEC), POLICY_SWITCH_LOG,
+                  "an unlogged switch counts as a full log");
+        CHECK_INT(policy_group_state_switches_since(g, 101 * SEC), 0, "... only since it happened");
+        CHECK(policy_group_state_last_switch(g, &last) && last == 100 * SEC, "and is the last switch");
+        g->unlogged_switch_ns = 0;
         for (unsigned i = 0; i < POLICY_SWITCH_LOG + 10; i++)
                 policy_group_state_record_switch(g, (i + 1) * SEC);
         CHECK_INT(g->n_switches, POLICY_SWITCH_LOG, "log is bounded");

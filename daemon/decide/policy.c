@@ -54,11 +54,21 @@ PolicyGroupState *policy_state_get(PolicyState *s, unsigned group) {
 }
 
 void policy_state_done(PolicyState *s) {
+        for (size_t i = 0; i < s->n_groups; i++)
+                free(s->groups[i].switches_ns);
         free(s->groups);
         *s = (PolicyState) {};
 }
 
 void policy_group_state_record_switch(PolicyGroupState *g, uint64_t now_ns) {
+        if (!g->switches_ns) {
+                g->switches_ns = calloc(POLICY_SWITCH_LOG, sizeof(g->switches_ns[0]));
+                if (!g->switches_ns) {
+                        if (now_ns > g->unlogged_switch_ns)
+                                g->unlogged_switch_ns = now_ns;
+                        return;
+                }
+        }
         if (g->n_switches == POLICY_SWITCH_LOG) {
                 memmove(g->switches_ns, g->switches_ns + 1,
                         (POLICY_SWITCH_LOG - 1) * sizeof(g->switches_ns[0]));
@@ -70,6 +80,8 @@ void policy_group_state_record_switch(PolicyGroupState *g, uint64_t now_ns) {
 unsigned policy_group_state_switches_since(const PolicyGroupState *g, uint64_t since_ns) {
         unsigned n = 0;
 
+        if (g->unlogged_switch_ns && g->unlogged_switch_ns >= since_ns)
+                return POLICY_SWITCH_LOG;
         for (size_t i = 0; i < g->n_switches; i++)
                 if (g->switches_ns[i] >= since_ns)
                         n++;
@@ -77,9 +89,13 @@ unsigned policy_group_state_switches_since(const PolicyGroupState *g, uint64_t s
 }
 
 bool policy_group_state_last_switch(const PolicyGroupState *g, uint64_t *ret_ns) {
-        if (g->n_switches == 0)
+        uint64_t last = g->unlogged_switch_ns;
+
+        if (g->n_switches > 0 && g->switches_ns[g->n_switches - 1] > last)
+                last = g->switches_ns[g->n_switches - 1];
+        if (last == 0 && g->n_switches == 0)
                 return false;
-        *ret_ns = g->switches_ns[g->n_switches - 1];
+        *ret_ns = last;
         return true;
 }
 

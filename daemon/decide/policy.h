@@ -144,9 +144,16 @@ typedef struct PolicyGroupState {
         bool above, below;
         uint64_t above_since_ns, below_since_ns;
         /* Kept by the caller with policy_group_state_record_switch(), after
-         * a switch actually happened. Oldest first. */
-        uint64_t switches_ns[POLICY_SWITCH_LOG];
+         * a switch actually happened. Oldest first; POLICY_SWITCH_LOG
+         * entries allocated at the group's first switch (most groups never
+         * switch: 512 bytes each for 300 groups was 150 KiB of heap), NULL
+         * before. Freed by policy_state_done(). */
+        uint64_t *switches_ns;
         size_t n_switches;
+        /* The last switch that could not be logged for want of memory (0:
+         * none): counted as a full log, so the rate limit errs on the side
+         * of fewer switches. */
+        uint64_t unlogged_switch_ns;
         /* Set and cleared by the caller. */
         PolicyOverride override;
 } PolicyGroupState;
