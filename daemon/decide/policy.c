@@ -181,7 +181,7 @@ static int member_explain(const PolicyMember *m, const char *scoped_name, char *
 
         if (!k)
                 return -EINVAL;
-        s = config_explain(k, conf_key_value(k, &m->config));
+        s = config_explain(k, conf_key_value(k, m->config));
         if (!s)
                 return -ENOMEM;
         snprintf(buf, size, "%s", s);
@@ -199,13 +199,15 @@ static bool config_names_device(const Config *c, const char *name) {
 }
 
 static PolicyMode member_mode(const PolicyMember *m) {
-        return m->config.policy.policy;
+        return m->config->policy.policy;
 }
 
 /* ---- the pieces of a decision ----------------------------------------- */
 
+/* configs: room for the group's devices' effective values, held only while
+ * the decision is made. */
 static int members_fill(const PolicyInput *in, const IommuGroup *g, const PolicyGroupState *state,
-                        PolicyDecision *d) {
+                        DevicePolicy *configs, PolicyDecision *d) {
         const Topology *t = in->topology;
         static const PolicyDeviceFacts no_facts = {};
         size_t n = strv_length(g->devices);
@@ -224,9 +226,10 @@ static int members_fill(const PolicyInput *in, const IommuGroup *g, const Policy
                 facts = in->devices ? in->devices + (dev - t->devices) : &no_facts;
                 m->device = dev;
                 r = config_resolve_device(in->config, dev->name, dev->driver, dev->class_word,
-                                          &m->config);
+                                          configs + i);
                 if (r < 0)
                         return r;
+                m->config = configs + i;
                 m->guard = (GuardDevice) {
                         .name = dev->name,
                         .untrusted = dev->untrusted,
@@ -235,10 +238,10 @@ static int members_fill(const PolicyInput *in, const IommuGroup *g, const Policy
                         .bound = dev->driver != NULL,
                         .in_use = facts->in_use,
                         .named_in_config = config_names_device(in->config, dev->name),
-                        .allow_rebind = m->config.allow_rebind.b,
+                        .allow_rebind = m->config->allow_rebind.b,
                         .allow_lazy_when_kernel_forced_strict =
-                                m->config.allow_lazy_when_kernel_forced_strict.b,
-                        .max_switches_per_hour = (unsigned) m->config.max_switches_per_hour.u,
+                                m->config->allow_lazy_when_kernel_forced_strict.b,
+                        .max_switches_per_hour = (unsigned) m->config->max_switches_per_hour.u,
                         .switches_last_hour = policy_group_state_switches_since(
                                 state, in->now_ns >= HOUR_NS ? in->now_ns - HOUR_NS + 1 : 0),
                         .strict_required = member_mode(m) == POLICY_MODE_STRICT ||
@@ -289,7 +292,7 @@ static void thresholds_fill(PolicyDecision *d) {
                         th->auto_members_only = true;
         for (size_t i = 0; i < d->n_members; i++) {
                 const PolicyMember *m = d->members + i;
-                const DevicePolicy *p = &m->config;
+                const DevicePolicy *p = m->config;
 
                 if (th->auto_members_only && member_mode(m) != POLICY_MODE_AUTO)
                         continue;
@@ -572,7 +575,7 @@ PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
 }
 
 static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
-                        PolicyDecision *ret) {
+                        DevicePolicy *configs, PolicyDecision *ret) {
         const Topology *t;
         const IommuGroup *g;
         PolicyDecision d;
@@ -594,6 +597,7 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
 
         d = (PolicyDecision) {
                 .group = g->id,
+                .config = in->config,
                 .now_ns = now,
                 .current = g->type,
                 .desired = g->type,
@@ -609,7 +613,7 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 *ret = d;
                 return 0;
         }
-        r = members_fill(in, g, state, &d);
+        r = members_fill(in, g, state, configs, &d);
         if (r == -ENOENT) {
                 /* The topology lists a member it has no device for: a scan
                  * problem. Without the device's facts nothing is safe. */
@@ -715,15 +719,26 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
 
 int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
                         PolicyDecision *ret) {
-        int r = decide_group(in, group_index, state, ret);
+        _cleanup_free_ DevicePolicy *configs = NULL;
+        int r;
 
+        if (!in || !in->topology || group_index >= in->topology->n_groups)
+                return -EINVAL;
+        configs = calloc(strv_length(in->topology->groups[group_index].devices) ?: 1, sizeof(*configs));
+        if (!configs)
+                return -ENOMEM;
+        r = decide_group(in, group_index, state, configs, ret);
+        if (r < 0)
+                return r;
         /* Every decision says why; a reason cut short by a failed
          * allocation is not given as the reason. */
-        if (r == 0 && (ret->reason_lost || !ret->reason)) {
+        if (ret->reason_lost || !ret->reason) {
                 policy_decision_done(ret);
                 return -ENOMEM;
         }
-        return r;
+        for (size_t i = 0; i < ret->n_members; i++)
+                ret->members[i].config = NULL;
+        return 0;
 }
 
 int policy_decide(const PolicyInput *in, PolicyState *state, PolicyDecision **ret,
@@ -832,14 +847,20 @@ int policy_decision_explain(const PolicyDecision *d, FILE *out) {
                 const PolicyMember *m = d->members + i;
                 const GuardDevice *gd = &m->guard;
 
+                DevicePolicy config;
+
                 fprintf(out, "  device %s (class %s, driver %s):\n", m->device->name,
                         strna(m->device->class_word), m->device->driver ?: "none");
+                r = config_resolve_device(d->config, m->device->name, m->device->driver, m->device->class_word,
+                                          &config);
+                if (r < 0)
+                        return r;
                 for (size_t k = 0; k < n_keys; k++) {
                         _cleanup_free_ char *line = NULL;
 
                         if (keys[k].section != CONF_SCOPE_POLICY)
                                 continue;
-                        line = config_explain(keys + k, conf_key_value(keys + k, &m->config));
+                        line = config_explain(keys + k, conf_key_value(keys + k, &config));
                         if (!line)
                                 return -ENOMEM;
                         fprintf(out, "    %s\n", line);
