@@ -619,6 +619,7 @@ static void test_identity(void) {
         Fixture f;
         const char *reason;
         PolicyDecision d;
+        PolicyThresholds th;
 
         tap_diag("identity");
         fixture_init(&f, "[device 0000:01:00.0]\npolicy = identity\n");
@@ -645,8 +646,8 @@ static void test_identity(void) {
         fixture_init(&f, "[device 0000:00:1f.0]\npolicy = identity\n");
         CHECK_INT(decide(&f, 3, 5000, &d), 0, "decides");
         CHECK_INT(d.mode, POLICY_MODE_AUTO, "identity + auto member: auto");
-        CHECK(d.thresholds.auto_members_only, "thresholds from the auto member");
-        CHECK_STR(d.thresholds.lazy_above.device, "0000:00:1f.3", "lazy_above from the auto member");
+        CHECK(policy_decision_thresholds(&d, &th) == 0 && th.auto_members_only, "thresholds from the auto member");
+        CHECK_STR(th.lazy_above.device, "0000:00:1f.3", "lazy_above from the auto member");
         policy_decision_done(&d);
         fixture_done(&f);
 

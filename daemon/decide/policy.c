@@ -284,8 +284,9 @@ static void group_value_pick(PolicyGroupValue *gv, const PolicyMember *m, const 
         }
 }
 
-static void thresholds_fill(PolicyDecision *d) {
-        PolicyThresholds *th = &d->thresholds;
+/* From the members' configs (m->config set). */
+static void thresholds_fill(const PolicyDecision *d, PolicyThresholds *th) {
+        *th = (PolicyThresholds) {};
 
         for (size_t i = 0; i < d->n_members; i++)
                 if (member_mode(d->members + i) == POLICY_MODE_AUTO)
@@ -338,8 +339,8 @@ static void rate_describe(const PolicyGroupRate *r, char *buf, size_t size) {
 }
 
 /* Updates the above/below runs with this tick's rate. */
-static void runs_update(const PolicyDecision *d, PolicyGroupState *state, uint64_t now) {
-        const PolicyThresholds *th = &d->thresholds;
+static void runs_update(const PolicyDecision *d, const PolicyThresholds *th, PolicyGroupState *state,
+                        uint64_t now) {
         bool below = false, above = false;
 
         if (d->rate.measured && !(th->require_exact && !d->rate.exact)) {
@@ -473,8 +474,8 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
 
 /* Rule 4: what auto wants now. Sets d->desired, or leaves it at current
  * and says why. */
-static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecision *d) {
-        const PolicyThresholds *th = &d->thresholds;
+static void auto_decide(const PolicyGroupState *state, const PolicyThresholds *th, uint64_t now,
+                        PolicyDecision *d) {
         uint64_t sustain_ns = th->sustain_s.value.u * POLICY_NSEC_PER_SEC;
         char rate[320];
 
@@ -576,6 +577,7 @@ PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
 
 static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
                         DevicePolicy *configs, PolicyDecision *ret) {
+        PolicyThresholds th = {};
         const Topology *t;
         const IommuGroup *g;
         PolicyDecision d;
@@ -628,8 +630,9 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 return r;
         }
         kernel_fill(in, &d);
-        thresholds_fill(&d);
-        runs_update(&d, state, now);
+        thresholds_fill(&d, &th);
+        d.thresholds_filled = true;
+        runs_update(&d, &th, state, now);
 
         if (!group_managed(g, &d)) {
                 *ret = d;
@@ -660,7 +663,7 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 d.desired = GROUP_TYPE_IDENTITY;
                 break;
         default:
-                auto_decide(state, now, &d);
+                auto_decide(state, &th, now, &d);
                 break;
         }
 
@@ -701,12 +704,12 @@ static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
 
         if (mode == POLICY_MODE_AUTO && !d.by_override &&
             policy_group_state_last_switch(state, &last) &&
-            elapsed_ns(now, last) < d.thresholds.min_dwell_s.value.u * POLICY_NSEC_PER_SEC) {
+            elapsed_ns(now, last) < th.min_dwell_s.value.u * POLICY_NSEC_PER_SEC) {
                 d.action = POLICY_ACTION_WAIT;
                 reason_add(&d, "; would switch to %s, but the group switched %.0f s ago "
                                "(min_dwell_s = %" PRIu64 ")",
                            group_type_to_string(d.desired), ns_to_s(elapsed_ns(now, last)),
-                           d.thresholds.min_dwell_s.value.u);
+                           th.min_dwell_s.value.u);
                 *ret = d;
                 return 0;
         }
@@ -794,8 +797,36 @@ static int explain_group_value(FILE *out, const char *name, const char *which,
         return 0;
 }
 
+int policy_decision_thresholds(const PolicyDecision *d, PolicyThresholds *ret) {
+        _cleanup_free_ DevicePolicy *configs = NULL;
+        _cleanup_free_ PolicyMember *members = NULL;
+        PolicyDecision copy;
+        int r;
+
+        *ret = (PolicyThresholds) {};
+        if (!d->thresholds_filled || d->n_members == 0)
+                return 0;
+        configs = calloc(d->n_members, sizeof(*configs));
+        members = calloc(d->n_members, sizeof(*members));
+        if (!configs || !members)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_members; i++) {
+                const Device *dev = d->members[i].device;
+
+                r = config_resolve_device(d->config, dev->name, dev->driver, dev->class_word, configs + i);
+                if (r < 0)
+                        return r;
+                members[i] = d->members[i];
+                members[i].config = configs + i;
+        }
+        copy = *d;
+        copy.members = members;
+        thresholds_fill(&copy, ret);
+        return 0;
+}
+
 int policy_decision_explain(const PolicyDecision *d, FILE *out) {
-        const PolicyThresholds *th = &d->thresholds;
+        PolicyThresholds thresholds, *th = &thresholds;
         size_t n_keys;
         const ConfKey *keys = conf_keys(&n_keys);
         int r;
@@ -828,6 +859,9 @@ int policy_decision_explain(const PolicyDecision *d, FILE *out) {
                         d->rate.source ? d->rate.source : "measured");
         else
                 fprintf(out, "  unmap rate: not measured\n");
+        r = policy_decision_thresholds(d, th);
+        if (r < 0)
+                return r;
         if (th->lazy_above.device)
                 fprintf(out, "  thresholds, combined over %s:\n",
                         th->auto_members_only ? "the members with policy = auto" : "every member");

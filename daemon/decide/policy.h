@@ -242,7 +242,10 @@ typedef struct PolicyDecision {
         bool by_override;       /* the override set mode */
         PolicyOverride override; /* the override considered; mode NONE when none or expired */
         PolicyGroupRate rate;
-        PolicyThresholds thresholds;
+        /* The members' thresholds were combined (policy_decision_thresholds()
+         * gives them; they derive from the config and the members, and at
+         * 408 bytes were most of a decision). */
+        bool thresholds_filled;
         GuardKernel kernel;
         bool guards_checked;    /* a switch was proposed: guards[] holds the verdicts */
         GuardVerdict *guards;   /* [_GUARD_MAX] when guards_checked, else NULL (most groups propose no switch) */
@@ -270,6 +273,12 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
  * with policy_decisions_free(). Returns 0, -EINVAL or -ENOMEM. */
 int policy_decide(const PolicyInput *in, PolicyState *state, PolicyDecision **ret,
                   size_t *ret_n);
+
+/* The thresholds d was decided with, combined over its members as the
+ * decision combined them (zeroed when it never got that far: a group with
+ * no devices or a member missing from the topology). Returns 0, -ENOMEM,
+ * or -errno of resolving a member's config. */
+int policy_decision_thresholds(const PolicyDecision *d, PolicyThresholds *ret);
 
 void policy_decision_done(PolicyDecision *d);
 PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n);
