@@ -43,7 +43,8 @@ struct Manager {
         DaemonState state;         /* cumulative counters, overrides, history */
         bool state_loaded;         /* read under the state directory's lock: only then saved */
         SwitchContext switch_ctx;  /* the only way to the kernel's writable files */
-        char **device_in_use;      /* parallel to topology->devices: what it backs, or NULL */
+        char **device_in_use;      /* parallel to topology->devices: what it backs, or NULL;
+                                    * neighbours may share one string */
         /* Switches the engine refused or that failed: not tried again for
          * the same target type until a reload or an hour has passed. */
         struct RefusedSwitch {

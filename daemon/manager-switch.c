@@ -17,8 +17,10 @@
 /* ---- device usage ------------------------------------------------------ */
 
 void manager_free_device_usage(Manager *m) {
+        /* Neighbours may share one string (see below): each freed once. */
         for (size_t i = 0; m->device_in_use && i < m->n_device_in_use; i++)
-                free(m->device_in_use[i]);
+                if (i == 0 || m->device_in_use[i] != m->device_in_use[i - 1])
+                        free(m->device_in_use[i]);
         free(m->device_in_use);
         m->device_in_use = NULL;
         m->n_device_in_use = 0;
@@ -37,9 +39,13 @@ int manager_read_device_usage(Manager *m) {
                 return -ENOMEM;
         r = device_usage_read(m->proc_fd, m->sysfs_fd, NULL, NULL, &u);
         for (size_t i = 0; i < t->n_devices; i++) {
-                int k;
+                int k = 0;
 
-                if (r < 0)
+                /* When reading failed, every device says the same: one
+                 * string, shared by all (not a copy per device). */
+                if (r < 0 && i > 0)
+                        in_use[i] = in_use[0];
+                else if (r < 0)
                         k = asprintf(&in_use[i], "may back a mount, swap or the default route: reading them "
                                                  "failed (%s)", strerror(-r));
                 else

@@ -203,7 +203,7 @@ static void apply(Fixture *f, const PolicyDecision *d) {
  * a static buffer for further checks. */
 static const char *step(Fixture *f, unsigned id, double rate, PolicyAction want,
                         GroupType want_desired, const char *what) {
-        static char reason[sizeof(((PolicyDecision *) NULL)->reason)];
+        static char reason[4096];
         PolicyDecision d;
         int r = decide(f, id, rate, &d);
 
@@ -619,6 +619,7 @@ static void test_identity(void) {
         Fixture f;
         const char *reason;
         PolicyDecision d;
+        PolicyThresholds th;
 
         tap_diag("identity");
         fixture_init(&f, "[device 0000:01:00.0]\npolicy = identity\n");
@@ -645,8 +646,8 @@ static void test_identity(void) {
         fixture_init(&f, "[device 0000:00:1f.0]\npolicy = identity\n");
         CHECK_INT(decide(&f, 3, 5000, &d), 0, "decides");
         CHECK_INT(d.mode, POLICY_MODE_AUTO, "identity + auto member: auto");
-        CHECK(d.thresholds.auto_members_only, "thresholds from the auto member");
-        CHECK_STR(d.thresholds.lazy_above.device, "0000:00:1f.3", "lazy_above from the auto member");
+        CHECK(policy_decision_thresholds(&d, &th) == 0 && th.auto_members_only, "thresholds from the auto member");
+        CHECK_STR(th.lazy_above.device, "0000:00:1f.3", "lazy_above from the auto member");
         policy_decision_done(&d);
         fixture_done(&f);
 
@@ -881,6 +882,15 @@ static void test_state(void) {
         CHECK(!policy_state_find(&s, 4), "does not add on find");
         g = policy_state_get(&s, 5);
         CHECK(!policy_group_state_last_switch(g, &last), "no switch yet");
+        CHECK(!g->switches_ns, "a group that never switched holds no switch log");
+        /* A switch the log had no memory for counts as a full log in its
+         * hour: the rate limit holds. */
+        g->unlogged_switch_ns = 100 * SEC;
+        CHECK_INT(policy_group_state_switches_since(g, 50 * SEC), POLICY_SWITCH_LOG,
+                  "an unlogged switch counts as a full log");
+        CHECK_INT(policy_group_state_switches_since(g, 101 * SEC), 0, "... only since it happened");
+        CHECK(policy_group_state_last_switch(g, &last) && last == 100 * SEC, "and is the last switch");
+        g->unlogged_switch_ns = 0;
         for (unsigned i = 0; i < POLICY_SWITCH_LOG + 10; i++)
                 policy_group_state_record_switch(g, (i + 1) * SEC);
         CHECK_INT(g->n_switches, POLICY_SWITCH_LOG, "log is bounded");

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -216,6 +217,74 @@ static void test_round_trip(void) {
 
         r = state_parse(text, text ? strlen(text) : 0, &parsed, &error);
         CHECK(r == 0 && !error && states_equal(&s, &parsed), "state_parse reads the text state_load read");
+        dir_remove(dir_fd);
+}
+
+/* The file is written as a stream (json-stream.c), not through a json-c
+ * tree: json-c parses what was saved to the values saved, and prints that
+ * tree back as the same bytes (the format files had when json-c wrote
+ * them). A state of 300 groups too, the fixture's size. */
+static void test_streamed_as_json_c(void) {
+        _cleanup_(state_done) DaemonState s = {}, big = {};
+        _cleanup_free_ char *text = NULL, *big_text = NULL;
+        int dir_fd = dir_new();
+        json_object *tree;
+        bool ok = true;
+
+        fill(&s);
+        CHECK_INT(state_save(dir_fd, &s), 0, "state_save");
+        text = file_read(dir_fd, STATE_FILE_NAME);
+        tree = text ? json_tokener_parse(text) : NULL;
+        CHECK(tree, "json-c parses the saved file");
+        if (tree) {
+                json_object *groups = json_object_object_get(tree, "groups");
+                json_object *g3 = json_object_array_get_idx(groups, 3), *total = json_object_object_get(tree, "total");
+                _cleanup_free_ char *printed = NULL;
+
+                CHECK(asprintf(&printed, "%s\n",
+                               json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                            JSON_C_TO_STRING_NOSLASHESCAPE)) > 0 &&
+                              streq(printed, text),
+                      "json-c prints what it parsed as the same bytes");
+                CHECK(json_object_array_length(groups) == 4 &&
+                              streq(json_object_get_string(json_object_object_get(g3, "key")),
+                                    "we\"ird/key\n\xc3\xa9\t\\") &&
+                              json_object_get_int64(json_object_object_get(g3, "group_hint")) == 3,
+                      "a group's key and number as saved");
+                CHECK(streq(json_object_get_string(json_object_object_get(total, "iotlb_invalidations")),
+                            "18446744073709550615"),
+                      "a counter past 2^63 as its decimal string");
+                CHECK(json_object_get_int64(json_object_object_get(tree, "version")) == STATE_FILE_VERSION &&
+                              json_object_array_length(json_object_object_get(tree, "history")) == 3 &&
+                              json_object_array_length(json_object_object_get(tree, "units")) == 2,
+                      "version, units and history as saved");
+                json_object_put(tree);
+        }
+
+        for (unsigned i = 0; i < 300; i++) {
+                char key[32];
+                StateGroup *g;
+
+                snprintf(key, sizeof(key), "0000:%02x:%02x.0", i / 32, i % 32);
+                g = state_group(&big, key, i);
+                if (!g)
+                        ok = false;
+                else
+                        set_counters(&g->counters, i * 1000);
+        }
+        CHECK(ok && state_to_json(&big, &big_text) == 0, "300 groups to text");
+        tree = big_text ? json_tokener_parse(big_text) : NULL;
+        if (tree) {
+                _cleanup_free_ char *printed = NULL;
+
+                CHECK(asprintf(&printed, "%s\n",
+                               json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                                            JSON_C_TO_STRING_NOSLASHESCAPE)) > 0 &&
+                              streq(printed, big_text),
+                      "300 groups: json-c prints the same bytes");
+                json_object_put(tree);
+        } else
+                CHECK(false, "json-c parses 300 groups");
         dir_remove(dir_fd);
 }
 
@@ -854,6 +923,7 @@ static void test_existing_file_keys(void) {
 
 int main(void) {
         test_round_trip();
+        test_streamed_as_json_c();
         test_missing();
         test_parse_rejects();
         test_parse_accepts();

@@ -54,11 +54,21 @@ PolicyGroupState *policy_state_get(PolicyState *s, unsigned group) {
 }
 
 void policy_state_done(PolicyState *s) {
+        for (size_t i = 0; i < s->n_groups; i++)
+                free(s->groups[i].switches_ns);
         free(s->groups);
         *s = (PolicyState) {};
 }
 
 void policy_group_state_record_switch(PolicyGroupState *g, uint64_t now_ns) {
+        if (!g->switches_ns) {
+                g->switches_ns = calloc(POLICY_SWITCH_LOG, sizeof(g->switches_ns[0]));
+                if (!g->switches_ns) {
+                        if (now_ns > g->unlogged_switch_ns)
+                                g->unlogged_switch_ns = now_ns;
+                        return;
+                }
+        }
         if (g->n_switches == POLICY_SWITCH_LOG) {
                 memmove(g->switches_ns, g->switches_ns + 1,
                         (POLICY_SWITCH_LOG - 1) * sizeof(g->switches_ns[0]));
@@ -70,6 +80,8 @@ void policy_group_state_record_switch(PolicyGroupState *g, uint64_t now_ns) {
 unsigned policy_group_state_switches_since(const PolicyGroupState *g, uint64_t since_ns) {
         unsigned n = 0;
 
+        if (g->unlogged_switch_ns && g->unlogged_switch_ns >= since_ns)
+                return POLICY_SWITCH_LOG;
         for (size_t i = 0; i < g->n_switches; i++)
                 if (g->switches_ns[i] >= since_ns)
                         n++;
@@ -77,9 +89,13 @@ unsigned policy_group_state_switches_since(const PolicyGroupState *g, uint64_t s
 }
 
 bool policy_group_state_last_switch(const PolicyGroupState *g, uint64_t *ret_ns) {
-        if (g->n_switches == 0)
+        uint64_t last = g->unlogged_switch_ns;
+
+        if (g->n_switches > 0 && g->switches_ns[g->n_switches - 1] > last)
+                last = g->switches_ns[g->n_switches - 1];
+        if (last == 0 && g->n_switches == 0)
                 return false;
-        *ret_ns = g->switches_ns[g->n_switches - 1];
+        *ret_ns = last;
         return true;
 }
 
@@ -129,12 +145,32 @@ static double ns_to_s(uint64_t ns) {
 
 static void reason_add(PolicyDecision *d, const char *fmt, ...) _printf_(2, 3);
 static void reason_add(PolicyDecision *d, const char *fmt, ...) {
-        size_t len = strlen(d->reason);
+        _cleanup_free_ char *part = NULL;
+        size_t len = d->reason ? strlen(d->reason) : 0;
+        char *reason;
         va_list ap;
+        int n;
 
         va_start(ap, fmt);
-        vsnprintf(d->reason + len, sizeof(d->reason) - len, fmt, ap);
+        n = vasprintf(&part, fmt, ap);
         va_end(ap);
+        if (n < 0) {
+                part = NULL;
+                d->reason_lost = true;
+                return;
+        }
+        reason = realloc(d->reason, len + (size_t) n + 1);
+        if (!reason) {
+                d->reason_lost = true;
+                return;
+        }
+        memcpy(reason + len, part, (size_t) n + 1);
+        d->reason = reason;
+}
+
+/* Starts the reason again; returns the old one (the caller frees it). */
+static char *reason_take(PolicyDecision *d) {
+        return TAKE_PTR(d->reason);
 }
 
 /* "policy = keep (from [device X] at f:3)" for a member's key, into buf. */
@@ -145,7 +181,7 @@ static int member_explain(const PolicyMember *m, const char *scoped_name, char *
 
         if (!k)
                 return -EINVAL;
-        s = config_explain(k, conf_key_value(k, &m->config));
+        s = config_explain(k, conf_key_value(k, m->config));
         if (!s)
                 return -ENOMEM;
         snprintf(buf, size, "%s", s);
@@ -163,13 +199,15 @@ static bool config_names_device(const Config *c, const char *name) {
 }
 
 static PolicyMode member_mode(const PolicyMember *m) {
-        return m->config.policy.policy;
+        return m->config->policy.policy;
 }
 
 /* ---- the pieces of a decision ----------------------------------------- */
 
+/* configs: room for the group's devices' effective values, held only while
+ * the decision is made. */
 static int members_fill(const PolicyInput *in, const IommuGroup *g, const PolicyGroupState *state,
-                        PolicyDecision *d) {
+                        DevicePolicy *configs, PolicyDecision *d) {
         const Topology *t = in->topology;
         static const PolicyDeviceFacts no_facts = {};
         size_t n = strv_length(g->devices);
@@ -188,9 +226,10 @@ static int members_fill(const PolicyInput *in, const IommuGroup *g, const Policy
                 facts = in->devices ? in->devices + (dev - t->devices) : &no_facts;
                 m->device = dev;
                 r = config_resolve_device(in->config, dev->name, dev->driver, dev->class_word,
-                                          &m->config);
+                                          configs + i);
                 if (r < 0)
                         return r;
+                m->config = configs + i;
                 m->guard = (GuardDevice) {
                         .name = dev->name,
                         .untrusted = dev->untrusted,
@@ -199,10 +238,10 @@ static int members_fill(const PolicyInput *in, const IommuGroup *g, const Policy
                         .bound = dev->driver != NULL,
                         .in_use = facts->in_use,
                         .named_in_config = config_names_device(in->config, dev->name),
-                        .allow_rebind = m->config.allow_rebind.b,
+                        .allow_rebind = m->config->allow_rebind.b,
                         .allow_lazy_when_kernel_forced_strict =
-                                m->config.allow_lazy_when_kernel_forced_strict.b,
-                        .max_switches_per_hour = (unsigned) m->config.max_switches_per_hour.u,
+                                m->config->allow_lazy_when_kernel_forced_strict.b,
+                        .max_switches_per_hour = (unsigned) m->config->max_switches_per_hour.u,
                         .switches_last_hour = policy_group_state_switches_since(
                                 state, in->now_ns >= HOUR_NS ? in->now_ns - HOUR_NS + 1 : 0),
                         .strict_required = member_mode(m) == POLICY_MODE_STRICT ||
@@ -245,15 +284,16 @@ static void group_value_pick(PolicyGroupValue *gv, const PolicyMember *m, const 
         }
 }
 
-static void thresholds_fill(PolicyDecision *d) {
-        PolicyThresholds *th = &d->thresholds;
+/* From the members' configs (m->config set). */
+static void thresholds_fill(const PolicyDecision *d, PolicyThresholds *th) {
+        *th = (PolicyThresholds) {};
 
         for (size_t i = 0; i < d->n_members; i++)
                 if (member_mode(d->members + i) == POLICY_MODE_AUTO)
                         th->auto_members_only = true;
         for (size_t i = 0; i < d->n_members; i++) {
                 const PolicyMember *m = d->members + i;
-                const DevicePolicy *p = &m->config;
+                const DevicePolicy *p = m->config;
 
                 if (th->auto_members_only && member_mode(m) != POLICY_MODE_AUTO)
                         continue;
@@ -299,8 +339,8 @@ static void rate_describe(const PolicyGroupRate *r, char *buf, size_t size) {
 }
 
 /* Updates the above/below runs with this tick's rate. */
-static void runs_update(const PolicyDecision *d, PolicyGroupState *state, uint64_t now) {
-        const PolicyThresholds *th = &d->thresholds;
+static void runs_update(const PolicyDecision *d, const PolicyThresholds *th, PolicyGroupState *state,
+                        uint64_t now) {
         bool below = false, above = false;
 
         if (d->rate.measured && !(th->require_exact && !d->rate.exact)) {
@@ -409,7 +449,7 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
 
         switch (o->mode) {
         case POLICY_OVERRIDE_STRICT:
-                d->reason[0] = 0;
+                free(reason_take(d));
                 reason_add(d, "override strict%s", until);
                 *mode = POLICY_MODE_STRICT;
                 d->by_override = true;
@@ -417,14 +457,12 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
         case POLICY_OVERRIDE_LAZY:
                 if (*mode == POLICY_MODE_STRICT || *mode == POLICY_MODE_KEEP) {
                         /* Rule 2 named the member; keep its words after ours. */
-                        char was[sizeof(d->reason)];
+                        _cleanup_free_ char *was = reason_take(d);
 
-                        snprintf(was, sizeof(was), "%s", d->reason);
-                        d->reason[0] = 0;
-                        reason_add(d, "override lazy refused, the config wins: %s", was);
+                        reason_add(d, "override lazy refused, the config wins: %s", was ? was : "");
                         return 0;
                 }
-                d->reason[0] = 0;
+                free(reason_take(d));
                 reason_add(d, "override lazy%s", until);
                 *mode = POLICY_MODE_LAZY;
                 d->by_override = true;
@@ -436,8 +474,8 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
 
 /* Rule 4: what auto wants now. Sets d->desired, or leaves it at current
  * and says why. */
-static void auto_decide(const PolicyGroupState *state, uint64_t now, PolicyDecision *d) {
-        const PolicyThresholds *th = &d->thresholds;
+static void auto_decide(const PolicyGroupState *state, const PolicyThresholds *th, uint64_t now,
+                        PolicyDecision *d) {
         uint64_t sustain_ns = th->sustain_s.value.u * POLICY_NSEC_PER_SEC;
         char rate[320];
 
@@ -527,6 +565,7 @@ void policy_decision_done(PolicyDecision *d) {
         d->n_members = 0;
         free(d->guards);
         d->guards = NULL;
+        free(reason_take(d));
 }
 
 PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
@@ -536,8 +575,9 @@ PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n) {
         return NULL;
 }
 
-int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
-                        PolicyDecision *ret) {
+static int decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
+                        DevicePolicy *configs, PolicyDecision *ret) {
+        PolicyThresholds th = {};
         const Topology *t;
         const IommuGroup *g;
         PolicyDecision d;
@@ -559,6 +599,7 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
 
         d = (PolicyDecision) {
                 .group = g->id,
+                .config = in->config,
                 .now_ns = now,
                 .current = g->type,
                 .desired = g->type,
@@ -574,7 +615,7 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 *ret = d;
                 return 0;
         }
-        r = members_fill(in, g, state, &d);
+        r = members_fill(in, g, state, configs, &d);
         if (r == -ENOENT) {
                 /* The topology lists a member it has no device for: a scan
                  * problem. Without the device's facts nothing is safe. */
@@ -589,8 +630,9 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 return r;
         }
         kernel_fill(in, &d);
-        thresholds_fill(&d);
-        runs_update(&d, state, now);
+        thresholds_fill(&d, &th);
+        d.thresholds_filled = true;
+        runs_update(&d, &th, state, now);
 
         if (!group_managed(g, &d)) {
                 *ret = d;
@@ -621,7 +663,7 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
                 d.desired = GROUP_TYPE_IDENTITY;
                 break;
         default:
-                auto_decide(state, now, &d);
+                auto_decide(state, &th, now, &d);
                 break;
         }
 
@@ -662,12 +704,12 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
 
         if (mode == POLICY_MODE_AUTO && !d.by_override &&
             policy_group_state_last_switch(state, &last) &&
-            elapsed_ns(now, last) < d.thresholds.min_dwell_s.value.u * POLICY_NSEC_PER_SEC) {
+            elapsed_ns(now, last) < th.min_dwell_s.value.u * POLICY_NSEC_PER_SEC) {
                 d.action = POLICY_ACTION_WAIT;
                 reason_add(&d, "; would switch to %s, but the group switched %.0f s ago "
                                "(min_dwell_s = %" PRIu64 ")",
                            group_type_to_string(d.desired), ns_to_s(elapsed_ns(now, last)),
-                           d.thresholds.min_dwell_s.value.u);
+                           th.min_dwell_s.value.u);
                 *ret = d;
                 return 0;
         }
@@ -675,6 +717,30 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
         d.action = POLICY_ACTION_SWITCH;
         reason_add(&d, "; switch to %s", group_type_to_string(d.desired));
         *ret = d;
+        return 0;
+}
+
+int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupState *state,
+                        PolicyDecision *ret) {
+        _cleanup_free_ DevicePolicy *configs = NULL;
+        int r;
+
+        if (!in || !in->topology || group_index >= in->topology->n_groups)
+                return -EINVAL;
+        configs = calloc(strv_length(in->topology->groups[group_index].devices) ?: 1, sizeof(*configs));
+        if (!configs)
+                return -ENOMEM;
+        r = decide_group(in, group_index, state, configs, ret);
+        if (r < 0)
+                return r;
+        /* Every decision says why; a reason cut short by a failed
+         * allocation is not given as the reason. */
+        if (ret->reason_lost || !ret->reason) {
+                policy_decision_done(ret);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < ret->n_members; i++)
+                ret->members[i].config = NULL;
         return 0;
 }
 
@@ -731,8 +797,36 @@ static int explain_group_value(FILE *out, const char *name, const char *which,
         return 0;
 }
 
+int policy_decision_thresholds(const PolicyDecision *d, PolicyThresholds *ret) {
+        _cleanup_free_ DevicePolicy *configs = NULL;
+        _cleanup_free_ PolicyMember *members = NULL;
+        PolicyDecision copy;
+        int r;
+
+        *ret = (PolicyThresholds) {};
+        if (!d->thresholds_filled || d->n_members == 0)
+                return 0;
+        configs = calloc(d->n_members, sizeof(*configs));
+        members = calloc(d->n_members, sizeof(*members));
+        if (!configs || !members)
+                return -ENOMEM;
+        for (size_t i = 0; i < d->n_members; i++) {
+                const Device *dev = d->members[i].device;
+
+                r = config_resolve_device(d->config, dev->name, dev->driver, dev->class_word, configs + i);
+                if (r < 0)
+                        return r;
+                members[i] = d->members[i];
+                members[i].config = configs + i;
+        }
+        copy = *d;
+        copy.members = members;
+        thresholds_fill(&copy, ret);
+        return 0;
+}
+
 int policy_decision_explain(const PolicyDecision *d, FILE *out) {
-        const PolicyThresholds *th = &d->thresholds;
+        PolicyThresholds thresholds, *th = &thresholds;
         size_t n_keys;
         const ConfKey *keys = conf_keys(&n_keys);
         int r;
@@ -765,6 +859,9 @@ int policy_decision_explain(const PolicyDecision *d, FILE *out) {
                         d->rate.source ? d->rate.source : "measured");
         else
                 fprintf(out, "  unmap rate: not measured\n");
+        r = policy_decision_thresholds(d, th);
+        if (r < 0)
+                return r;
         if (th->lazy_above.device)
                 fprintf(out, "  thresholds, combined over %s:\n",
                         th->auto_members_only ? "the members with policy = auto" : "every member");
@@ -784,14 +881,20 @@ int policy_decision_explain(const PolicyDecision *d, FILE *out) {
                 const PolicyMember *m = d->members + i;
                 const GuardDevice *gd = &m->guard;
 
+                DevicePolicy config;
+
                 fprintf(out, "  device %s (class %s, driver %s):\n", m->device->name,
                         strna(m->device->class_word), m->device->driver ?: "none");
+                r = config_resolve_device(d->config, m->device->name, m->device->driver, m->device->class_word,
+                                          &config);
+                if (r < 0)
+                        return r;
                 for (size_t k = 0; k < n_keys; k++) {
                         _cleanup_free_ char *line = NULL;
 
                         if (keys[k].section != CONF_SCOPE_POLICY)
                                 continue;
-                        line = config_explain(keys + k, conf_key_value(keys + k, &m->config));
+                        line = config_explain(keys + k, conf_key_value(keys + k, &config));
                         if (!line)
                                 return -ENOMEM;
                         fprintf(out, "    %s\n", line);

@@ -144,9 +144,16 @@ typedef struct PolicyGroupState {
         bool above, below;
         uint64_t above_since_ns, below_since_ns;
         /* Kept by the caller with policy_group_state_record_switch(), after
-         * a switch actually happened. Oldest first. */
-        uint64_t switches_ns[POLICY_SWITCH_LOG];
+         * a switch actually happened. Oldest first; POLICY_SWITCH_LOG
+         * entries allocated at the group's first switch (most groups never
+         * switch: 512 bytes each for 300 groups was 150 KiB of heap), NULL
+         * before. Freed by policy_state_done(). */
+        uint64_t *switches_ns;
         size_t n_switches;
+        /* The last switch that could not be logged for want of memory (0:
+         * none): counted as a full log, so the rate limit errs on the side
+         * of fewer switches. */
+        uint64_t unlogged_switch_ns;
         /* Set and cleared by the caller. */
         PolicyOverride override;
 } PolicyGroupState;
@@ -215,7 +222,11 @@ typedef struct PolicyThresholds {
 
 typedef struct PolicyMember {
         const Device *device;   /* in the input topology */
-        DevicePolicy config;    /* effective values, each with its origin */
+        /* Its effective values, each with its origin, while the decision is
+         * made; NULL in a decision returned (they derive from the config
+         * and the device: 400 bytes per device were a sixth of the heap on
+         * 300 groups). policy_decision_explain() resolves them again. */
+        const DevicePolicy *config;
         GuardDevice guard;      /* what the guards saw of it */
 } PolicyMember;
 
@@ -231,13 +242,22 @@ typedef struct PolicyDecision {
         bool by_override;       /* the override set mode */
         PolicyOverride override; /* the override considered; mode NONE when none or expired */
         PolicyGroupRate rate;
-        PolicyThresholds thresholds;
+        /* The members' thresholds were combined (policy_decision_thresholds()
+         * gives them; they derive from the config and the members, and at
+         * 408 bytes were most of a decision). */
+        bool thresholds_filled;
         GuardKernel kernel;
         bool guards_checked;    /* a switch was proposed: guards[] holds the verdicts */
         GuardVerdict *guards;   /* [_GUARD_MAX] when guards_checked, else NULL (most groups propose no switch) */
+        const Config *config;   /* the config it was decided with */
         PolicyMember *members;  /* in the group's device order */
         size_t n_members;
-        char reason[640];
+        /* The reason in words, as long as it takes (never NULL in a
+         * decision returned; freed by policy_decision_done()). Held as its
+         * own allocation of its own length: a fixed 640 bytes per group
+         * was a quarter of the daemon's heap on 300 groups. */
+        char *reason;
+        bool reason_lost;       /* out of memory while writing it */
 } PolicyDecision;
 
 /* Decides one group: topology->groups[group_index]. state must be the
@@ -253,6 +273,12 @@ int policy_decide_group(const PolicyInput *in, size_t group_index, PolicyGroupSt
  * with policy_decisions_free(). Returns 0, -EINVAL or -ENOMEM. */
 int policy_decide(const PolicyInput *in, PolicyState *state, PolicyDecision **ret,
                   size_t *ret_n);
+
+/* The thresholds d was decided with, combined over its members as the
+ * decision combined them (zeroed when it never got that far: a group with
+ * no devices or a member missing from the topology). Returns 0, -ENOMEM,
+ * or -errno of resolving a member's config. */
+int policy_decision_thresholds(const PolicyDecision *d, PolicyThresholds *ret);
 
 void policy_decision_done(PolicyDecision *d);
 PolicyDecision *policy_decisions_free(PolicyDecision *d, size_t n);

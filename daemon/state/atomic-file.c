@@ -34,8 +34,19 @@ static int write_all(int fd, const char *p, size_t len) {
         return 0;
 }
 
+typedef struct Buffer {
+        const void *data;
+        size_t len;
+} Buffer;
+
+static int fill_from_buffer(int fd, void *userdata) {
+        const Buffer *b = userdata;
+
+        return write_all(fd, b->data, b->len);
+}
+
 /* Creates, fills and syncs the temp file; the caller removes it on failure. */
-static int write_temp(int dir_fd, const char *tmp, const void *data, size_t len, AtomicWriteHook hook) {
+static int write_temp(int dir_fd, const char *tmp, AtomicFill fill, void *userdata, AtomicWriteHook hook) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
@@ -48,7 +59,7 @@ static int write_temp(int dir_fd, const char *tmp, const void *data, size_t len,
 
         r = step(hook, "write");
         if (r == 0)
-                r = write_all(fd, data, len);
+                r = fill(fd, userdata);
         if (r == 0)
                 r = step(hook, "fsync");
         if (r == 0 && fsync(fd) < 0)
@@ -60,27 +71,18 @@ static int write_temp(int dir_fd, const char *tmp, const void *data, size_t len,
         return r;
 }
 
-int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook) {
-        char tmp[NAME_MAX + 1];
-        int r;
-
-        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-                return -EINVAL;
-        r = atomic_temp_name(name, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        return atomic_write_file_via(dir_fd, name, tmp, data, len, hook);
+static bool plain_name(const char *name) {
+        return !isempty(name) && !strchr(name, '/') && !streq(name, ".") && !streq(name, "..");
 }
 
-int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
-                          AtomicWriteHook hook) {
+static int atomic_write_file_filled(int dir_fd, const char *name, const char *tmp, AtomicFill fill,
+                                    void *userdata, AtomicWriteHook hook) {
         int r;
 
-        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, "..") || isempty(tmp) ||
-            strchr(tmp, '/') || (!data && len > 0))
+        if (!plain_name(name) || isempty(tmp) || strchr(tmp, '/') || !fill)
                 return -EINVAL;
         (void) unlinkat(dir_fd, tmp, 0);
-        r = write_temp(dir_fd, tmp, data, len, hook);
+        r = write_temp(dir_fd, tmp, fill, userdata, hook);
         if (r == 0)
                 r = step(hook, "rename");
         if (r == 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
@@ -94,4 +96,36 @@ int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const v
         if (r == 0 && fsync(dir_fd) < 0)
                 r = -errno;
         return r;
+}
+
+int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook) {
+        char tmp[NAME_MAX + 1];
+        int r;
+
+        if (!plain_name(name))
+                return -EINVAL;
+        r = atomic_temp_name(name, tmp, sizeof(tmp));
+        if (r < 0)
+                return r;
+        return atomic_write_file_via(dir_fd, name, tmp, data, len, hook);
+}
+
+int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
+                          AtomicWriteHook hook) {
+        if (!data && len > 0)
+                return -EINVAL;
+        return atomic_write_file_filled(dir_fd, name, tmp, fill_from_buffer, &(Buffer) { data, len }, hook);
+}
+
+int atomic_write_file_streamed(int dir_fd, const char *name, AtomicFill fill, void *userdata,
+                               AtomicWriteHook hook) {
+        char tmp[NAME_MAX + 1];
+        int r;
+
+        if (!plain_name(name))
+                return -EINVAL;
+        r = atomic_temp_name(name, tmp, sizeof(tmp));
+        if (r < 0)
+                return r;
+        return atomic_write_file_filled(dir_fd, name, tmp, fill, userdata, hook);
 }

@@ -32,6 +32,16 @@ int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len
 int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
                           AtomicWriteHook hook);
 
+/* Fills the temp file: writes everything to fd (do not close it) and
+ * returns 0, or -errno (the save fails with it, as a failed write). */
+typedef int (*AtomicFill)(int fd, void *userdata);
+
+/* The same as atomic_write_file(), with the contents written by fill as
+ * it produces them (at the "write" step) rather than from one buffer: a
+ * large file needs no copy of itself in memory. */
+int atomic_write_file_streamed(int dir_fd, const char *name, AtomicFill fill, void *userdata,
+                               AtomicWriteHook hook);
+
 /* Writes "<name>.tmp-<pid>" for the current process into buf; -ENAMETOOLONG
  * when it does not fit. The prefix "<name>.tmp-" tells stale temp files. */
 int atomic_temp_name(const char *name, char *buf, size_t size);

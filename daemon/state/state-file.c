@@ -10,6 +10,7 @@
 
 #include "atomic-file.h"
 #include "counters.h"
+#include "json-stream.h"
 #include "protocol.h"
 #include "state-file.h"
 #include "util.h"
@@ -208,59 +209,28 @@ int state_record_switch(DaemonState *s, uint64_t realtime_ns, unsigned group, co
 
 /* ---- to JSON ------------------------------------------------------------ */
 
-static void json_putp(json_object **o) {
-        if (*o)
-                json_object_put(*o);
-}
-
-/* Adds v to object o under key, taking v (NULL: out of memory). */
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int add_null(json_object *o, const char *key) {
-        return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
-}
-
-static int add_string_or_null(json_object *o, const char *key, const char *s) {
-        return s ? add(o, key, json_object_new_string(s)) : add_null(o, key);
-}
-
-static int append(json_object *array, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_array_add(array, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
+/* Written as a stream (json-stream.h), in json-c's own format: the file
+ * once took a json-c tree and its whole text in memory, the daemon's
+ * largest allocation by far. */
 
 /* json-c's integers are int64: from 2^63 on, a decimal string. */
-static json_object *new_u64(uint64_t v) {
+static void write_u64(JsonStream *js, const char *key, uint64_t v) {
         char buf[24];
 
-        if (v <= INT64_MAX)
-                return json_object_new_int64((int64_t) v);
+        if (v <= INT64_MAX) {
+                json_stream_int64(js, key, (int64_t) v);
+                return;
+        }
         snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        return json_object_new_string(buf);
+        json_stream_string(js, key, buf);
 }
 
-static json_object *counters_to_json(const StateCounters *c) {
-        json_object *o = json_object_new_object();
-
-        for (size_t i = 0; o && i < counter_info_count(); i++)
-                if (add(o, counter_info(i)->state_key, new_u64(counter_get(c, i))) < 0) {
-                        json_object_put(o);
-                        return NULL;
-                }
-        return o;
+/* The file nests three deep: json_stream_begin_*() cannot fail here. */
+static void write_counters(JsonStream *js, const char *key, const StateCounters *c) {
+        (void) json_stream_begin_object(js, key);
+        for (size_t i = 0; i < counter_info_count(); i++)
+                write_u64(js, counter_info(i)->state_key, counter_get(c, i));
+        json_stream_end(js);
 }
 
 static int state_check(const DaemonState *s) {
@@ -275,86 +245,88 @@ static int state_check(const DaemonState *s) {
         return 0;
 }
 
-static int unit_to_json(json_object *array, const StateUnit *u) {
-        json_object *o = json_object_new_object();
-
-        if (append(array, o) < 0 || add(o, "name", json_object_new_string(u->name)) < 0 ||
-            add(o, "counters", counters_to_json(&u->counters)) < 0 ||
-            add(o, "unattributed", counters_to_json(&u->unattributed)) < 0)
-                return -ENOMEM;
-        return 0;
+static void write_unit(JsonStream *js, const StateUnit *u) {
+        (void) json_stream_begin_object(js, NULL);
+        json_stream_string(js, "name", u->name);
+        write_counters(js, "counters", &u->counters);
+        write_counters(js, "unattributed", &u->unattributed);
+        json_stream_end(js);
 }
 
-static int group_to_json(json_object *array, const StateGroup *g) {
-        json_object *o = json_object_new_object(), *ov;
-
-        if (append(array, o) < 0 || add(o, "key", json_object_new_string(g->key)) < 0 ||
-            add(o, "group_hint", json_object_new_int64(g->group_hint)) < 0 ||
-            add(o, "counters", counters_to_json(&g->counters)) < 0)
-                return -ENOMEM;
+static void write_group(JsonStream *js, const StateGroup *g) {
+        (void) json_stream_begin_object(js, NULL);
+        json_stream_string(js, "key", g->key);
+        json_stream_int64(js, "group_hint", g->group_hint);
+        write_counters(js, "counters", &g->counters);
         if (g->override_mode) {
-                ov = json_object_new_object();
-                if (add(o, "override", ov) < 0 || add(ov, "mode", json_object_new_string(g->override_mode)) < 0 ||
-                    add(ov, "until_realtime_ns", new_u64(g->override_until_realtime_ns)) < 0)
-                        return -ENOMEM;
-        } else if (add_null(o, "override") < 0)
-                return -ENOMEM;
-        return add_string_or_null(o, "changed_from", g->changed_from);
+                (void) json_stream_begin_object(js, "override");
+                json_stream_string(js, "mode", g->override_mode);
+                write_u64(js, "until_realtime_ns", g->override_until_realtime_ns);
+                json_stream_end(js);
+        } else
+                json_stream_null(js, "override");
+        json_stream_string(js, "changed_from", g->changed_from);
+        json_stream_end(js);
 }
 
-static int switch_to_json(json_object *array, const StateSwitch *h) {
-        json_object *o = json_object_new_object();
+static void write_switch(JsonStream *js, const StateSwitch *h) {
+        (void) json_stream_begin_object(js, NULL);
+        write_u64(js, "realtime_ns", h->realtime_ns);
+        json_stream_int64(js, "group", h->group);
+        json_stream_string(js, "key", h->key);
+        json_stream_string(js, "from", h->from);
+        json_stream_string(js, "to", h->to);
+        json_stream_string(js, "result", h->result);
+        json_stream_end(js);
+}
 
-        if (append(array, o) < 0 || add(o, "realtime_ns", new_u64(h->realtime_ns)) < 0 ||
-            add(o, "group", json_object_new_int64(h->group)) < 0 || add_string_or_null(o, "key", h->key) < 0 ||
-            add_string_or_null(o, "from", h->from) < 0 || add_string_or_null(o, "to", h->to) < 0 ||
-            add_string_or_null(o, "result", h->result) < 0)
-                return -ENOMEM;
+/* Writes the state (checked by the caller) to f, ending in a newline;
+ * returns 0 or -errno of the first write that failed. */
+static int state_write(const DaemonState *s, FILE *f) {
+        JsonStream js;
+
+        json_stream_init(&js, f);
+        (void) json_stream_begin_object(&js, NULL);
+        json_stream_int64(&js, "version", STATE_FILE_VERSION);
+        write_counters(&js, "total", &s->total);
+        (void) json_stream_begin_array(&js, "units");
+        for (size_t i = 0; i < s->n_units; i++)
+                write_unit(&js, s->units + i);
+        json_stream_end(&js);
+        (void) json_stream_begin_array(&js, "groups");
+        for (size_t i = 0; i < s->n_groups; i++)
+                write_group(&js, s->groups + i);
+        json_stream_end(&js);
+        (void) json_stream_begin_array(&js, "history");
+        for (size_t i = 0; i < s->n_history; i++)
+                write_switch(&js, s->history + i);
+        json_stream_end(&js);
+        json_stream_end(&js);
+        fputc('\n', f);
+        if (fflush(f) != 0 || ferror(f))
+                return errno > 0 ? -errno : -EIO;
         return 0;
 }
 
 int state_to_json(const DaemonState *s, char **ret) {
-        _cleanup_(json_putp) json_object *o = NULL;
-        json_object *units, *groups, *history;
-        const char *text;
+        _cleanup_free_ char *text = NULL;
+        size_t size = 0;
+        FILE *f;
         int r;
 
         *ret = NULL;
         r = state_check(s);
         if (r < 0)
                 return r;
-
-        o = json_object_new_object();
-        if (!o)
+        f = open_memstream(&text, &size);
+        if (!f)
                 return -ENOMEM;
-        units = json_object_new_array();
-        groups = json_object_new_array();
-        history = json_object_new_array();
-        /* add() takes the arrays even when it fails, so each is added
-         * before anything can return. */
-        r = add(o, "version", json_object_new_int(STATE_FILE_VERSION));
-        r |= add(o, "total", counters_to_json(&s->total));
-        r |= add(o, "units", units);
-        r |= add(o, "groups", groups);
-        r |= add(o, "history", history);
+        r = state_write(s, f);
+        if (fclose(f) != 0 && r == 0)
+                r = -ENOMEM;
         if (r < 0)
                 return -ENOMEM;
-
-        for (size_t i = 0; i < s->n_units; i++)
-                if (unit_to_json(units, s->units + i) < 0)
-                        return -ENOMEM;
-        for (size_t i = 0; i < s->n_groups; i++)
-                if (group_to_json(groups, s->groups + i) < 0)
-                        return -ENOMEM;
-        for (size_t i = 0; i < s->n_history; i++)
-                if (switch_to_json(history, s->history + i) < 0)
-                        return -ENOMEM;
-
-        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!text || asprintf(ret, "%s\n", text) < 0) {
-                *ret = NULL;
-                return -ENOMEM;
-        }
+        *ret = TAKE_PTR(text);
         return 0;
 }
 
@@ -662,6 +634,11 @@ static int check_unique(Parser *p, const char *what, const char *const *first, s
         return 0;
 }
 
+static void json_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
 static void json_tokener_freep(struct json_tokener **t) {
         if (*t)
                 json_tokener_free(*t);
@@ -904,16 +881,37 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
         return 0;
 }
 
+/* Fills the temp file through a stdio buffer: the file's text is never
+ * whole in memory. */
+static int fill_state_file(int fd, void *userdata) {
+        const DaemonState *s = userdata;
+        int copy, r;
+        long size;
+        FILE *f;
+
+        copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        f = fdopen(copy, "w");
+        if (!f) {
+                r = -errno;
+                close(copy);
+                return r;
+        }
+        r = state_write(s, f);
+        size = r == 0 ? ftell(f) : 0;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        if (r == 0 && size > (long) STATE_FILE_MAX_SIZE)
+                r = -EFBIG;
+        return r;
+}
+
 int state_save(int dir_fd, const DaemonState *s) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
         int r;
 
-        r = state_to_json(s, &text);
+        r = state_check(s);
         if (r < 0)
                 return r;
-        len = strlen(text);
-        if (len > STATE_FILE_MAX_SIZE)
-                return -EFBIG;
-        return atomic_write_file(dir_fd, STATE_FILE_NAME, text, len, state_write_hook);
+        return atomic_write_file_streamed(dir_fd, STATE_FILE_NAME, fill_state_file, (void *) s, state_write_hook);
 }
