@@ -992,6 +992,44 @@ static void test_rate_sources(void) {
         fixture_done(&f);
 }
 
+/* A group that went lazy on small requests goes strict again when its
+ * requests become large (IOVA DMA API): its unmap rate stays high, but the
+ * batchable share drops to 0, and that is the rate auto decides on. */
+static void test_back_to_strict(void) {
+        PolicyGroupRate small = { .measured = true, .unmaps_per_sec = 2400, .source = "exact by device",
+                                  .exact = true, .avoidable_known = true, .avoidable_per_sec = 2000 };
+        PolicyGroupRate large = small;
+        PolicyDecision d;
+        Fixture f;
+
+        tap_diag("lazy, then large requests: back to strict");
+        large.avoidable_per_sec = 0;
+        fixture_init(&f, "[policy]\nsustain_s = 3\nmin_dwell_s = 0\nallow_rebind = yes\n");
+        for (unsigned t = 0; t <= 3; t++, f.now += SEC) {
+                CHECK_INT(decide_rate(&f, 1, small, &d), 0, "decides");
+                CHECK(d.action == (t < 3 ? POLICY_ACTION_NONE : POLICY_ACTION_SWITCH),
+                      "small requests, %u s: %s (%s)", t, t < 3 ? "not yet" : "lazy", d.reason);
+                apply(&f, &d);
+                policy_decision_done(&d);
+        }
+        CHECK_INT(f.groups[group_index(&f, 1)].type, FQ, "lazy under small requests");
+        for (unsigned t = 0; t <= 3; t++, f.now += SEC) {
+                CHECK_INT(decide_rate(&f, 1, large, &d), 0, "decides");
+                CHECK(d.action == (t < 3 ? POLICY_ACTION_NONE : POLICY_ACTION_SWITCH),
+                      "large requests, %u s: %s (%s)", t, t < 3 ? "not yet" : "strict", d.reason);
+                if (t == 3) {
+                        CHECK_INT(d.desired, DMA, "back to DMA");
+                        CHECK_CONTAINS(d.reason, "lazy would save 0 of 2400 unmaps/s: the rest flush at every "
+                                                 "unmap on this kernel (IOVA DMA API), below "
+                                                 "strict_below_unmaps_per_sec = 10 for 3 s (sustain_s = 3)");
+                }
+                apply(&f, &d);
+                policy_decision_done(&d);
+        }
+        CHECK_INT(f.groups[group_index(&f, 1)].type, DMA, "strict again under large requests");
+        fixture_done(&f);
+}
+
 int main(void) {
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");
@@ -1009,6 +1047,7 @@ int main(void) {
         test_kernel_forced_strict();
         test_explain();
         test_rate_sources();
+        test_back_to_strict();
         test_decide_all();
         test_state();
 
