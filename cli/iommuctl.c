@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "counters.h"
 #include "protocol.h"
 #include "table.h"
 #include "util.h"
@@ -440,40 +441,77 @@ static void print_explain(const Options *o, json_object *d) {
         }
 }
 
-/* "2400", or "2400 (2380 apportioned)" when part of it was apportioned
- * among busy groups by their I/O operations. */
-static const char *with_apportioned(char *buf, size_t size, json_object *c, const char *key, const char *part) {
-        int64_t n = json_object_get_int64(json_object_object_get(c, part));
+/* Counter i's cell from the counters object c: "2400", or "2400 (2380
+ * apportioned)" when part of it was apportioned among busy groups by their
+ * I/O operations; a time as a duration; "-" when the reply lacks it. */
+static const char *counter_cell(char *buf, size_t size, json_object *c, size_t i) {
+        const CounterInfo *info = counter_info(i), *part = counter_apportioned_part(i);
+        json_object *v = json_object_object_get(c, info->wire_key);
+        int64_t n = json_object_get_int64(v), apportioned = 0;
 
-        if (n > 0)
-                snprintf(buf, size, "%s (%" PRId64 " apportioned)", jstr(c, key), n);
+        if (part)
+                apportioned = json_object_get_int64(json_object_object_get(c, part->wire_key));
+        if (!v)
+                snprintf(buf, size, "-");
+        else if (info->unit == COUNTER_UNIT_NANOSECONDS)
+                format_ns((uint64_t) n, buf, size);
+        else if (apportioned > 0)
+                snprintf(buf, size, "%" PRId64 " (%" PRId64 " apportioned)", n, apportioned);
         else
-                snprintf(buf, size, "%s", jstr(c, key));
+                snprintf(buf, size, "%" PRId64, n);
         return buf;
 }
 
-static void savings_row(Table *t, const char *who, const char *type, json_object *c) {
-        char unmaps[64], avoided[64], saved[32];
+/* The savings table's columns: who, the type, then each counter the
+ * counter table marks as a column, in its order. */
+#define SAVINGS_COLUMNS_MAX 16
 
-        format_ns((uint64_t) json_object_get_int64(json_object_object_get(c, "time_saved_ns")), saved, sizeof(saved));
-        table_add_row(t, who, type, with_apportioned(unmaps, sizeof(unmaps), c, "unmaps", "unmaps_apportioned"),
-                      jstr(c, "invalidations"), jstr(c, "strict_would_cost"),
-                      with_apportioned(avoided, sizeof(avoided), c, "avoided_vs_strict", "avoided_apportioned"),
-                      jstr(c, "avoided_by_patch"), saved);
+static void savings_row(Table *t, const char *who, const char *type, json_object *c) {
+        char cells_buf[SAVINGS_COLUMNS_MAX][64];
+        const char *cells[SAVINGS_COLUMNS_MAX] = { who, type };
+        size_t n = 2;
+
+        for (size_t i = 0; i < counter_info_count() && n < SAVINGS_COLUMNS_MAX; i++)
+                if (counter_info(i)->column) {
+                        cells[n] = counter_cell(cells_buf[n], sizeof(cells_buf[n]), c, i);
+                        n++;
+                }
+        table_add_rowv(t, cells);
+}
+
+/* Whether any of the savings table's counters is not 0 in c. */
+static bool savings_any(json_object *c) {
+        for (size_t i = 0; i < counter_info_count(); i++)
+                if (counter_info(i)->column &&
+                    json_object_get_int64(json_object_object_get(c, counter_info(i)->wire_key)))
+                        return true;
+        return false;
+}
+
+static Table *savings_table_new(void) {
+        char titles[SAVINGS_COLUMNS_MAX][48];
+        const char *headers[SAVINGS_COLUMNS_MAX] = { "GROUP", "TYPE" };
+        size_t n = 2;
+
+        for (size_t i = 0; i < counter_info_count() && n < SAVINGS_COLUMNS_MAX; i++)
+                if (counter_info(i)->column) {
+                        counter_column_title(i, titles[n], sizeof(titles[n]));
+                        headers[n] = titles[n];
+                        n++;
+                }
+        return table_newv(headers, n);
 }
 
 static void print_savings(const Options *o, json_object *d) {
         json_object *groups = json_object_object_get(d, "groups"), *units = json_object_object_get(d, "units");
         json_object *sources = json_object_object_get(d, "sources");
-        Table *t = table_new("GROUP", "TYPE", "UNMAPS", "INVALIDATIONS", "STRICT WOULD COST", "AVOIDED VS STRICT",
-                             "AVOIDED BY PATCH", "TIME SAVED", NULL);
+        Table *t = savings_table_new();
 
         /* Groups that saw nothing are left out here (--json has them all). */
         for (size_t i = 0; t && groups && i < json_object_array_length(groups); i++) {
                 json_object *g = json_object_array_get_idx(groups, i);
 
-                if (json_object_get_int64(json_object_object_get(g, "unmaps")) ||
-                    json_object_get_int64(json_object_object_get(g, "invalidations")))
+                if (savings_any(g))
                         savings_row(t, jstr(g, "group"), jstr(g, "type"), g);
         }
         for (size_t i = 0; t && units && i < json_object_array_length(units); i++) {

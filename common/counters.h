@@ -13,6 +13,7 @@
  * "_seconds".
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,11 +31,20 @@ typedef struct CounterInfo {
         const char *help;      /* what one unit of it is, one sentence */
         CounterUnit unit;
         size_t offset;         /* of the uint64_t in StateCounters */
+        bool column;           /* a column of iommuctl savings, titled counter_column_title() */
+        const char *part_of;   /* the state key of the counter this one is the apportioned part of, or NULL */
 } CounterInfo;
 
 /* The rows, in StateCounters' order; counter_info_count() of them. */
 const CounterInfo *counter_info(size_t i);
 size_t counter_info_count(void);
+
+/* The row that is the apportioned part of row i, or NULL. */
+const CounterInfo *counter_apportioned_part(size_t i);
+/* iommuctl's column title for row i: its wire key in capitals, words
+ * apart, without the unit suffix of a time ("time_saved_ns": "TIME
+ * SAVED"). */
+void counter_column_title(size_t i, char *buf, size_t size);
 
 /* The value of row i in c (nanoseconds for a time); i < counter_info_count(). */
 uint64_t counter_value(const StateCounters *c, size_t i);

@@ -13,18 +13,21 @@ Table *table_new(const char *first_header, ...) {
         const char *cells[32];
         size_t n = 0;
         va_list ap;
-        Table *t;
 
         va_start(ap, first_header);
         for (const char *h = first_header; h && n < ELEMENTSOF(cells); h = va_arg(ap, const char *))
                 cells[n++] = h;
         va_end(ap);
+        return table_newv(cells, n);
+}
 
-        t = calloc(1, sizeof(*t));
+Table *table_newv(const char *const *headers, size_t n) {
+        Table *t = calloc(1, sizeof(*t));
+
         if (!t)
                 return NULL;
         t->n_columns = n;
-        if (table_add_rowv(t, cells) < 0)
+        if (table_add_rowv(t, headers) < 0)
                 return table_free(t);
         return t;
 }
