@@ -472,11 +472,28 @@ static int mode_apply_override(const PolicyGroupState *state, uint64_t now, Poli
         }
 }
 
+/* The rate has been beyond one threshold (below strict_below, or above
+ * lazy_above) for held ns: the group goes to target once that is
+ * sustained, unless it is there already. */
+static void auto_held(PolicyDecision *d, const char *rate, const char *side, const char *key, uint64_t threshold,
+                      uint64_t held, uint64_t sustain_s, GroupType target) {
+        if (d->current == target) {
+                reason_add(d, "policy auto: %s, %s %s = %" PRIu64 "; the group is already %s", rate, side, key,
+                           threshold, group_type_to_string(target));
+                return;
+        }
+        reason_add(d, "policy auto: %s, %s %s = %" PRIu64 " for %.0f s (sustain_s = %" PRIu64 ")", rate, side, key,
+                   threshold, ns_to_s(held), sustain_s);
+        if (held >= sustain_s * POLICY_NSEC_PER_SEC)
+                d->desired = target;
+        else
+                reason_add(d, ", not yet sustained");
+}
+
 /* Rule 4: what auto wants now. Sets d->desired, or leaves it at current
  * and says why. */
 static void auto_decide(const PolicyGroupState *state, const PolicyThresholds *th, uint64_t now,
                         PolicyDecision *d) {
-        uint64_t sustain_ns = th->sustain_s.value.u * POLICY_NSEC_PER_SEC;
         char rate[320];
 
         if (!d->rate.measured) {
@@ -491,21 +508,8 @@ static void auto_decide(const PolicyGroupState *state, const PolicyThresholds *t
         }
         rate_describe(&d->rate, rate, sizeof(rate));
         if (state->below) {
-                uint64_t held = elapsed_ns(now, state->below_since_ns);
-
-                if (d->current == GROUP_TYPE_DMA) {
-                        reason_add(d, "policy auto: %s, below strict_below_unmaps_per_sec "
-                                      "= %" PRIu64 "; the group is already DMA",
-                                   rate, th->strict_below.value.u);
-                        return;
-                }
-                reason_add(d, "policy auto: %s, below strict_below_unmaps_per_sec = %"
-                              PRIu64 " for %.0f s (sustain_s = %" PRIu64 ")",
-                           rate, th->strict_below.value.u, ns_to_s(held), th->sustain_s.value.u);
-                if (held >= sustain_ns)
-                        d->desired = GROUP_TYPE_DMA;
-                else
-                        reason_add(d, ", not yet sustained");
+                auto_held(d, rate, "below", "strict_below_unmaps_per_sec", th->strict_below.value.u,
+                          elapsed_ns(now, state->below_since_ns), th->sustain_s.value.u, GROUP_TYPE_DMA);
                 return;
         }
         if (state->above && th->lazy_above.value.u <= th->strict_below.value.u) {
@@ -524,21 +528,8 @@ static void auto_decide(const PolicyGroupState *state, const PolicyThresholds *t
                 return;
         }
         if (state->above) {
-                uint64_t held = elapsed_ns(now, state->above_since_ns);
-
-                if (d->current == GROUP_TYPE_DMA_FQ) {
-                        reason_add(d, "policy auto: %s, above lazy_above_unmaps_per_sec "
-                                      "= %" PRIu64 "; the group is already DMA-FQ",
-                                   rate, th->lazy_above.value.u);
-                        return;
-                }
-                reason_add(d, "policy auto: %s, above lazy_above_unmaps_per_sec = %"
-                              PRIu64 " for %.0f s (sustain_s = %" PRIu64 ")",
-                           rate, th->lazy_above.value.u, ns_to_s(held), th->sustain_s.value.u);
-                if (held >= sustain_ns)
-                        d->desired = GROUP_TYPE_DMA_FQ;
-                else
-                        reason_add(d, ", not yet sustained");
+                auto_held(d, rate, "above", "lazy_above_unmaps_per_sec", th->lazy_above.value.u,
+                          elapsed_ns(now, state->above_since_ns), th->sustain_s.value.u, GROUP_TYPE_DMA_FQ);
                 return;
         }
         reason_add(d, "policy auto: %s, between strict_below_unmaps_per_sec = %" PRIu64
