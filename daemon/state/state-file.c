@@ -767,46 +767,6 @@ static void remove_stale_temps(int dir_fd) {
                         (void) unlinkat(dir_fd, de->d_name, 0);
 }
 
-/* Reads up to STATE_FILE_MAX_SIZE + 1 bytes: one more tells a file that
- * grew past the limit. */
-static int read_all(int fd, size_t size_hint, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, allocated = 0;
-
-        for (;;) {
-                ssize_t n;
-
-                if (len == allocated) {
-                        size_t want = allocated ? allocated * 2 : size_hint + 1;
-                        char *b;
-
-                        if (want < 4096)
-                                want = 4096;
-                        if (want > STATE_FILE_MAX_SIZE + 1)
-                                want = STATE_FILE_MAX_SIZE + 1;
-                        if (want <= len)
-                                break;
-                        b = realloc(buf, want);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        allocated = want;
-                }
-                n = read(fd, buf + len, allocated - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 /* Renames state.json to state.json.corrupt-<seconds>, never over an
  * earlier one. */
 static int move_aside(int dir_fd, char *aside, size_t size) {
@@ -837,12 +797,9 @@ done:
 }
 
 int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *text = NULL, *error = NULL, *warning = NULL;
         char aside[NAME_MAX + 1];
         const char *what;
-        struct stat st;
-        size_t len = 0;
         int r;
 
         *ret = (DaemonState) {};
@@ -851,29 +808,21 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
 
         remove_stale_temps(dir_fd);
 
-        /* O_NONBLOCK: a FIFO in its place must not hang the daemon. */
-        fd = openat(dir_fd, STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return 0;
-                if (errno != ELOOP)
-                        return -errno;
-                r = -EBADMSG;
+        /* Never blocks: a FIFO in its place must not hang the daemon. */
+        r = read_regular_file_at(dir_fd, STATE_FILE_NAME, STATE_FILE_MAX_SIZE, 0, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -ELOOP)
                 error = strdup("a symbolic link, not a regular file");
-        } else if (fstat(fd, &st) < 0)
-                return -errno;
-        else if (!S_ISREG(st.st_mode)) {
-                r = -EBADMSG;
+        else if (r == -EBADFD)
                 error = strdup("not a regular file");
-        } else if ((uint64_t) st.st_size > STATE_FILE_MAX_SIZE) {
-                r = -EBADMSG;
+        else if (r == -EFBIG) {
                 if (asprintf(&error, "larger than %u bytes", STATE_FILE_MAX_SIZE) < 0)
                         error = NULL;
-        } else {
-                r = read_all(fd, (size_t) st.st_size, &text, &len);
-                if (r < 0)
-                        return r;
-                r = state_parse(text, len, ret, &error);
+        } else if (r < 0)
+                return r;
+        else {
+                r = state_parse(text, (size_t) r, ret, &error);
                 if (r == 0 || r == -ENOMEM)
                         return r;
         }

@@ -318,7 +318,7 @@ static int read_record(SwitchContext *ctx, const char *name, IntentRecord *ret, 
         int q;
 
         /* Never blocks: a FIFO named like a record is not waited on. */
-        q = read_regular_file_at(ctx->state_fd, name, INTENT_LOG_MAX_SIZE, &text);
+        q = read_regular_file_at(ctx->state_fd, name, INTENT_LOG_MAX_SIZE, 0, &text, NULL);
         if (q == -EFBIG || q == -EBADFD || q == -ELOOP) {
                 if (ret_error)
                         *ret_error = strdup(q == -EFBIG ? "the file is too large" :
