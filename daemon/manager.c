@@ -224,6 +224,7 @@ uint64_t manager_flush_cost_ns(const Manager *m) {
 /* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times IOTLB
  * invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
 static void manager_start_latency_timing(Manager *m) {
+        SwitchContext writer;
         char *why = NULL;
         int r;
 
@@ -237,7 +238,9 @@ static void manager_start_latency_timing(Manager *m) {
                          "unknown: flush_cost_ns = 0 and no VT-d debugfs to measure it (CONFIG_INTEL_IOMMU_DEBUGFS)");
                 return;
         }
-        r = dmar_latency_enable(m->sysfs_fd, true, &why);
+        /* A writer context of its own: the timing is no step of a switch. */
+        switch_context_init(&writer, m->sysfs_fd, -EBADF);
+        r = dmar_latency_enable(&writer, true, &why);
         if (r < 0) {
                 snprintf(m->cost_source, sizeof(m->cost_source), "unknown: timing IOTLB invalidations failed: %s",
                          why ? why : strerror(-r));
@@ -613,8 +616,12 @@ Manager *manager_free(Manager *m) {
         control_server_free(m->control);
         control_server_free(m->reader);
         sd_event_source_disable_unref(m->tick_source);
-        if (m->latency_timing)
-                (void) dmar_latency_disable(m->sysfs_fd, NULL);
+        if (m->latency_timing) {
+                SwitchContext writer;
+
+                switch_context_init(&writer, m->sysfs_fd, -EBADF);
+                (void) dmar_latency_disable(&writer, NULL);
+        }
         for (size_t i = 0; i < m->n_flush_ring_sources; i++)
                 sd_event_source_disable_unref(m->flush_ring_sources[i]);
         free(m->flush_ring_sources);

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "atomic-file.h"
 #include "counters.h"
+#include "kernel-write.h"
 #include "protocol.h"
 #include "state-file.h"
 #include "util.h"
@@ -740,7 +740,9 @@ int state_parse(const char *text, size_t len, DaemonState *ret, char **ret_error
 
 /* ---- the file ----------------------------------------------------------- */
 
-#define TEMP_PREFIX STATE_FILE_NAME ".tmp-"
+/* The temp files of saves before the writer named them (".state.json.tmp"
+ * now): "state.json.tmp-<pid>". */
+#define OLD_TEMP_PREFIX STATE_FILE_NAME ".tmp-"
 
 static void closedirp(DIR **d) {
         if (*d)
@@ -749,12 +751,14 @@ static void closedirp(DIR **d) {
 
 /* A save killed half-way leaves its temp file; the rename never happened,
  * so it holds nothing state.json lacks. */
-static void remove_stale_temps(int dir_fd) {
+static void remove_stale_temps(SwitchContext *ctx) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        char temp[NAME_MAX + 1];
         int fd;
 
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        kernel_write_temp_name(STATE_FILE_NAME, temp, sizeof(temp));
+        fd = openat(ctx->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return;
         d = fdopendir(fd);
@@ -763,42 +767,23 @@ static void remove_stale_temps(int dir_fd) {
                 return;
         }
         while ((de = readdir(d)))
-                if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
-                        (void) unlinkat(dir_fd, de->d_name, 0);
+                if (streq(de->d_name, temp) || strncmp(de->d_name, OLD_TEMP_PREFIX, strlen(OLD_TEMP_PREFIX)) == 0)
+                        (void) kernel_write(ctx, KERNEL_WRITE_STATE_REMOVE, de->d_name, NULL);
 }
 
 /* Renames state.json to state.json.corrupt-<seconds>, never over an
  * earlier one. */
-static int move_aside(int dir_fd, char *aside, size_t size) {
-        uint64_t secs = now_realtime_ns() / 1000000000u;
+static int move_aside(SwitchContext *ctx, char *aside, size_t size) {
+        char base[64];
 
-        for (unsigned i = 0; i < 1000; i++) {
-                if (i == 0)
-                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64, secs);
-                else
-                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64 ".%u", secs, i);
-                if (renameat2(dir_fd, STATE_FILE_NAME, dir_fd, aside, RENAME_NOREPLACE) >= 0)
-                        goto done;
-                if (errno == EEXIST)
-                        continue;
-                if (errno != EINVAL && errno != ENOSYS)
-                        return -errno;
-                /* A file system without RENAME_NOREPLACE. */
-                if (faccessat(dir_fd, aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
-                        continue;
-                if (renameat(dir_fd, STATE_FILE_NAME, dir_fd, aside) < 0)
-                        return -errno;
-                goto done;
-        }
-        return -EEXIST;
-done:
-        (void) fsync(dir_fd);
-        return 0;
+        snprintf(base, sizeof(base), STATE_FILE_NAME ".corrupt-%" PRIu64, now_realtime_ns() / 1000000000u);
+        return kernel_write_move_aside(ctx, STATE_FILE_NAME, base, aside, size);
 }
 
 int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
         _cleanup_free_ char *text = NULL, *error = NULL, *warning = NULL;
         char aside[NAME_MAX + 1];
+        SwitchContext ctx;
         const char *what;
         int r;
 
@@ -806,7 +791,9 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
         if (ret_warning)
                 *ret_warning = NULL;
 
-        remove_stale_temps(dir_fd);
+        /* A context of its own: its steps are not a switch's. */
+        switch_context_init(&ctx, -EBADF, dir_fd);
+        remove_stale_temps(&ctx);
 
         /* Never blocks: a FIFO in its place must not hang the daemon. */
         r = read_regular_file_at(dir_fd, STATE_FILE_NAME, STATE_FILE_MAX_SIZE, 0, &text, NULL);
@@ -830,7 +817,7 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
                 return -ENOMEM;
 
         what = r == -EPROTONOSUPPORT ? "is from another version" : "is corrupt";
-        r = move_aside(dir_fd, aside, sizeof(aside));
+        r = move_aside(&ctx, aside, sizeof(aside));
         if (r < 0)
                 r = asprintf(&warning,
                              "%s %s (%s); it could not be moved aside (%s) and will be replaced at the next save; "
@@ -848,6 +835,7 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
 
 int state_save(int dir_fd, const DaemonState *s) {
         _cleanup_free_ char *text = NULL;
+        SwitchContext ctx;
         size_t len;
         int r;
 
@@ -857,5 +845,7 @@ int state_save(int dir_fd, const DaemonState *s) {
         len = strlen(text);
         if (len > STATE_FILE_MAX_SIZE)
                 return -EFBIG;
-        return atomic_write_file(dir_fd, STATE_FILE_NAME, text, len, state_write_hook);
+        switch_context_init(&ctx, -EBADF, dir_fd); /* its own: its steps are not a switch's */
+        ctx.replace_hook = state_write_hook;
+        return kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, STATE_FILE_NAME, text);
 }

@@ -117,7 +117,10 @@ typedef struct DaemonState {
  * state.json.corrupt-<realtime seconds> (".N" appended when that name is
  * taken), *ret is empty, and *ret_warning (when not NULL) says what
  * happened and where the file went; returns 0. Temp files left by an
- * interrupted save (state.json.tmp-*) are removed. *ret_warning is NULL
+ * interrupted save (.state.json.tmp, and state.json.tmp-* of earlier
+ * versions) are removed. The file is read with read_regular_file_at()
+ * (never blocks); the move and the removals are steps of the writer
+ * (kernel-write.h), in a context of this load's own. *ret_warning is NULL
  * when there is nothing to warn about.
  *
  * Errors: -ENOMEM, and -errno when state.json exists but cannot be opened
@@ -139,10 +142,11 @@ int state_parse(const char *text, size_t len, DaemonState *ret, char **ret_error
  * load back is never written); -ENOMEM. */
 int state_to_json(const DaemonState *s, char **ret);
 
-/* Writes s to dir_fd/state.json atomically (see atomic-file.h): temp file
- * state.json.tmp-<pid> (mode 0600), write, fsync, rename, fsync of the
- * directory. Every step goes through state_write_hook below, so tests can
- * fail any of them. Returns 0 or -errno (-EINVAL as state_to_json(),
+/* Writes s to dir_fd/state.json atomically, one KERNEL_WRITE_STATE_REPLACE
+ * step of the writer (kernel-write.h, atomic-file.h) in a context of this
+ * save's own: temp file .state.json.tmp (mode 0600), write, fsync, rename,
+ * fsync of the directory. Each of those goes through state_write_hook
+ * below (the writer's replace hook), so tests can fail any of them. Returns 0 or -errno (-EINVAL as state_to_json(),
  * -EFBIG past STATE_FILE_MAX_SIZE). On a failure up to the rename the old
  * file is untouched and no temp file is left; when only the directory
  * fsync fails, the new file is in place but may not survive a power loss,

@@ -649,18 +649,11 @@ static int recover_corrupt(SwitchContext *ctx, const char *name, unsigned group,
         _cleanup_strv_free_ char **steps = NULL;
         char aside[96];
         unsigned n_failed = 0;
-        int q = -EEXIST;
+        char base[96];
+        int q;
 
-        /* Never over an earlier copy: that is evidence too. */
-        for (unsigned i = 0; i < 1000 && q == -EEXIST; i++) {
-                if (i == 0)
-                        snprintf(aside, sizeof(aside), "%s.corrupt", name);
-                else
-                        snprintf(aside, sizeof(aside), "%s.corrupt.%u", name, i);
-                if (faccessat(ctx->state_fd, aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
-                        continue;
-                q = kernel_write(ctx, KERNEL_WRITE_STATE_RENAME, name, aside);
-        }
+        snprintf(base, sizeof(base), "%s.corrupt", name);
+        q = kernel_write_move_aside(ctx, name, base, aside, sizeof(aside));
         if (q < 0)
                 q = report(rep, LOG_WARNING,
                            "%s is corrupt (%s) and cannot be moved aside (%s): it stays and is read again at the "

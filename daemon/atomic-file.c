@@ -7,12 +7,6 @@
 #include "atomic-file.h"
 #include "util.h"
 
-int atomic_temp_name(const char *name, char *buf, size_t size) {
-        int n = snprintf(buf, size, "%s.tmp-%ld", name, (long) getpid());
-
-        return n < 0 || (size_t) n >= size || n > NAME_MAX ? -ENAMETOOLONG : 0;
-}
-
 static int step(AtomicWriteHook hook, const char *name) {
         return hook ? hook(name) : 0;
 }
@@ -58,18 +52,6 @@ static int write_temp(int dir_fd, const char *tmp, const void *data, size_t len,
         if (close(TAKE_FD(fd)) < 0 && r == 0 && errno != EINTR)
                 r = -errno;
         return r;
-}
-
-int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook) {
-        char tmp[NAME_MAX + 1];
-        int r;
-
-        if (isempty(name) || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-                return -EINVAL;
-        r = atomic_temp_name(name, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        return atomic_write_file_via(dir_fd, name, tmp, data, len, hook);
 }
 
 int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
