@@ -42,28 +42,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h" /* StateCounters */
+
 #define STATE_FILE_NAME "state.json"
 #define STATE_FILE_VERSION 1
 #define STATE_HISTORY_MAX 64
 /* A state file larger than this is corrupt (and state_save refuses to
  * write one). */
 #define STATE_FILE_MAX_SIZE (16u * 1024 * 1024)
-
-/* Counters of one group, one unit, or the unattributed remainder. */
-typedef struct StateCounters {
-        uint64_t maps;
-        uint64_t unmaps;
-        uint64_t iotlb_invalidations;        /* iotlb_inv + p_iotlb_inv descriptors */
-        uint64_t iotlb_page_selective;       /* of those, page-selective */
-        uint64_t devtlb_invalidations;       /* dev_tlb_inv + p_dev_tlb_inv */
-        uint64_t strict_model_invalidations; /* what strict mode would have cost (gather model) */
-        uint64_t unpatched_model_invalidations; /* what the unpatched lazy driver would have cost */
-        uint64_t avoided_vs_strict;
-        uint64_t avoided_by_patch;
-        uint64_t time_saved_ns;
-        uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
-        uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
-} StateCounters;
 
 typedef struct StateGroup {
         char *key;                  /* first device's PCI address */
