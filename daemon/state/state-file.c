@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "counters.h"
+#include "json-util.h"
 #include "kernel-write.h"
 #include "protocol.h"
 #include "state-file.h"
@@ -371,21 +372,6 @@ static int fail(Parser *p, const char *fmt, ...) {
 /* Field paths: "where.key", or "key" at the top level. */
 #define DOT(where) (*(where) ? "." : "")
 
-static const char *type_words(json_type t) {
-        switch (t) {
-        case json_type_object:
-                return "an object";
-        case json_type_array:
-                return "an array";
-        case json_type_string:
-                return "a string";
-        case json_type_int:
-                return "an integer";
-        default:
-                return "of the right type";
-        }
-}
-
 /* The field key of o, of the given type; *ret is NULL for a JSON null when
  * nullable. */
 static int get_field(Parser *p, json_object *o, const char *where, const char *key, json_type type, bool nullable,
@@ -399,45 +385,9 @@ static int get_field(Parser *p, json_object *o, const char *where, const char *k
                 return 0;
         }
         if (!json_object_is_type(v, type))
-                return fail(p, "%s%s%s: not %s%s", where, DOT(where), key, type_words(type),
+                return fail(p, "%s%s%s: not %s%s", where, DOT(where), key, json_type_words(type),
                             nullable ? " or null" : "");
         *ret = v;
-        return 0;
-}
-
-/* Digits only, at most UINT64_MAX. */
-static int parse_decimal(const char *s, size_t len, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (len == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                unsigned d = (unsigned char) s[i] - '0';
-
-                if (d > 9)
-                        return -EINVAL;
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        *ret = v;
-        return 0;
-}
-
-static int value_to_u64(json_object *v, uint64_t *ret) {
-        int64_t i;
-
-        if (json_object_is_type(v, json_type_string))
-                return parse_decimal(json_object_get_string(v), (size_t) json_object_get_string_len(v), ret);
-        if (!json_object_is_type(v, json_type_int))
-                return -EINVAL;
-        i = json_object_get_int64(v);
-        /* json-c clamps what does not fit an int64 to INT64_MAX (and what
-         * does not fit a uint64 to UINT64_MAX): refuse it rather than read
-         * a wrong number. */
-        if (i < 0 || (i == INT64_MAX && json_object_get_uint64(v) != (uint64_t) INT64_MAX))
-                return -ERANGE;
-        *ret = (uint64_t) i;
         return 0;
 }
 
@@ -451,7 +401,7 @@ static int get_u64(Parser *p, json_object *o, const char *where, const char *key
                 }
                 return fail(p, "%s%s%s: missing", where, DOT(where), key);
         }
-        if (!v || value_to_u64(v, ret) < 0)
+        if (!v || json_get_u64(v, ret) < 0)
                 return fail(p, "%s%s%s: not an unsigned 64-bit integer (an integer below 2^63 or a decimal string)",
                             where, DOT(where), key);
         return 0;

@@ -6,6 +6,7 @@
 
 #include "group-ops.h"
 #include "intent-log.h"
+#include "json-util.h"
 #include "log.h"
 #include "sysfs.h"
 #include "util.h"
@@ -46,16 +47,6 @@ void intent_records_free(IntentRecord *r, size_t n) {
 
 /* ---- JSON --------------------------------------------------------------- */
 
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
 char *intent_record_to_json(const IntentRecord *r) {
         json_object *o = json_object_new_object(), *devs;
         const char *s;
@@ -64,10 +55,10 @@ char *intent_record_to_json(const IntentRecord *r) {
 
         if (!o)
                 return NULL;
-        q |= add(o, "version", json_object_new_int(INTENT_LOG_VERSION));
-        q |= add(o, "group", json_object_new_int64(r->group));
-        q |= add(o, "old_type", json_object_new_string(group_type_to_string(r->old_type)));
-        q |= add(o, "new_type", json_object_new_string(group_type_to_string(r->new_type)));
+        q |= json_add(o, "version", json_object_new_int(INTENT_LOG_VERSION));
+        q |= json_add(o, "group", json_object_new_int64(r->group));
+        q |= json_add(o, "old_type", json_object_new_string(group_type_to_string(r->old_type)));
+        q |= json_add(o, "new_type", json_object_new_string(group_type_to_string(r->new_type)));
         devs = json_object_new_array();
         for (size_t i = 0; devs && i < r->n_devices; i++) {
                 json_object *d = json_object_new_object();
@@ -77,18 +68,18 @@ char *intent_record_to_json(const IntentRecord *r) {
                         q = -ENOMEM;
                         break;
                 }
-                q |= add(d, "bdf", json_object_new_string(r->devices[i].bdf));
+                q |= json_add(d, "bdf", json_object_new_string(r->devices[i].bdf));
                 if (r->devices[i].driver)
-                        q |= add(d, "driver", json_object_new_string(r->devices[i].driver));
+                        q |= json_add(d, "driver", json_object_new_string(r->devices[i].driver));
                 else if (json_object_object_add(d, "driver", NULL) < 0)
                         q = -ENOMEM;
         }
-        q |= add(o, "devices", devs);
-        q |= add(o, "step", json_object_new_string(strna(intent_step_to_string(r->step))));
+        q |= json_add(o, "devices", devs);
+        q |= json_add(o, "step", json_object_new_string(strna(intent_step_to_string(r->step))));
         if (r->boot_id[0])
-                q |= add(o, "boot_id", json_object_new_string(r->boot_id));
+                q |= json_add(o, "boot_id", json_object_new_string(r->boot_id));
         if (r->message)
-                q |= add(o, "message", json_object_new_string(r->message));
+                q |= json_add(o, "message", json_object_new_string(r->message));
         if (q == 0) {
                 s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
                 if (s && asprintf(&ret, "%s\n", s) < 0)
@@ -114,16 +105,8 @@ static void parse_error(ParseError *e, const char *fmt, ...) {
         va_end(ap);
 }
 
-static const char *get_string(json_object *o, const char *key) {
-        json_object *v;
-
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-                return NULL;
-        return json_object_get_string(v);
-}
-
 static GroupType get_type(json_object *o, const char *key, ParseError *e) {
-        const char *s = get_string(o, key);
+        const char *s = json_get_string(o, key);
         GroupType t = s ? group_type_from_string(s) : GROUP_TYPE_UNKNOWN;
 
         if (!group_type_switchable(t))
@@ -149,7 +132,7 @@ static int parse_devices(json_object *o, IntentRecord *r, ParseError *e) {
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 json_object *d = json_object_array_get_idx(arr, i), *drv = NULL;
-                const char *bdf = json_object_is_type(d, json_type_object) ? get_string(d, "bdf") : NULL;
+                const char *bdf = json_object_is_type(d, json_type_object) ? json_get_string(d, "bdf") : NULL;
                 const char *driver = NULL;
 
                 if (!bdf || !sysfs_name_ok(bdf)) {
@@ -201,13 +184,13 @@ int intent_record_from_json(const char *text, IntentRecord *ret, char **ret_erro
         q = parse_devices(o, &r, &e);
         if (q < 0)
                 goto finish;
-        r.step = intent_step_from_string(get_string(o, "step"));
+        r.step = intent_step_from_string(json_get_string(o, "step"));
         if (r.step < 0)
                 parse_error(&e, "\"step\" is missing or unknown");
-        s = get_string(o, "boot_id");
+        s = json_get_string(o, "boot_id");
         if (s && strscpy_checked(r.boot_id, sizeof(r.boot_id), s) < 0)
                 parse_error(&e, "\"boot_id\" is too long");
-        s = get_string(o, "message");
+        s = json_get_string(o, "message");
         if (s && !(r.message = strdup(s)))
                 q = -ENOMEM;
 
