@@ -260,6 +260,78 @@ static void test_kernel_info(void) {
         (void) !system(path);
 }
 
+static const char *failing_part;
+
+static int replace_part_hook(const char *part) {
+        return failing_part && streq(part, failing_part) ? -EIO : 0;
+}
+
+static bool state_exists(Sim *s, const char *name) {
+        return faccessat(s->state_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The replace hook sees each system call of a replace: a failure at any of
+ * them up to the rename leaves the old file and no temp file. */
+static void test_replace_hook(void) {
+        static const char *const parts[] = { "open", "write", "fsync", "rename" };
+        char buf[64];
+        SwitchContext ctx;
+        Sim s;
+
+        sim_init(&s, 605);
+        switch_context_init(&ctx, s.sys_fd, s.state_fd);
+        ctx.replace_hook = replace_part_hook;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "old"), 0, "a replace");
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                int fd;
+                ssize_t n;
+
+                failing_part = parts[i];
+                CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "new") == -EIO,
+                      "a replace failed at its %s", parts[i]);
+                fd = openat(s.state_fd, "f.json", O_RDONLY | O_CLOEXEC);
+                n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+                buf[n > 0 ? n : 0] = '\0';
+                if (fd >= 0)
+                        close(fd);
+                CHECK(streq(buf, "old") && !state_exists(&s, ".f.json.tmp"),
+                      "... leaves the old file (%s) and no temp file", buf);
+        }
+        failing_part = "fsync-dir";
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "new"), -EIO,
+                  "a replace failed at its directory fsync");
+        failing_part = NULL;
+        sim_destroy(&s);
+}
+
+/* Moving a file aside: never over an earlier copy, one step. */
+static void test_move_aside(void) {
+        char aside[64];
+        SwitchContext ctx;
+        Sim s;
+
+        sim_init(&s, 606);
+        switch_context_init(&ctx, s.sys_fd, s.state_fd);
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "1"), 0, "x.json written");
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), 0, "moved aside");
+        CHECK_STR(aside, "x.json.corrupt", "... to the name asked for");
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "2"), 0, "x.json written again");
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), 0, "moved aside");
+        CHECK_STR(aside, "x.json.corrupt.1", "... next to the earlier copy, never over it");
+        CHECK(state_exists(&s, "x.json.corrupt") && !state_exists(&s, "x.json"), "the earlier copy stays");
+        CHECK_INT(ctx.steps, 4, "each move is one step (a name taken costs none)");
+        ctx.fail_at_step = 5;
+        ctx.fail_errno = EROFS;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "3"), -EROFS, "the test hook fails step 5");
+        ctx.fail_at_step = 0;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "3"), 0, "step 6 writes");
+        ctx.fail_at_step = 7;
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), -EROFS,
+                  "a move the test hook fails: its error");
+        CHECK(state_exists(&s, "x.json") && !state_exists(&s, "x.json.corrupt.2"), "... and nothing moved");
+        sim_destroy(&s);
+}
+
 int main(void) {
         log_set_max_level(getenv("TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
 
@@ -268,5 +340,7 @@ int main(void) {
         test_hooks();
         test_env();
         test_kernel_info();
+        test_replace_hook();
+        test_move_aside();
         return tap_done();
 }
