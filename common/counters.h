@@ -17,7 +17,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "state-file.h"
+/* The counters of one group, one unit, or the unattributed remainder: what
+ * state.json keeps (state-file.h), the replies and the metrics show, one
+ * field a row of the table below. Defined here, with the table, so that
+ * common code (iommuctl) needs nothing of the daemon. */
+typedef struct StateCounters {
+        uint64_t maps;
+        uint64_t unmaps;
+        uint64_t iotlb_invalidations;        /* iotlb_inv + p_iotlb_inv descriptors */
+        uint64_t iotlb_page_selective;       /* of those, page-selective */
+        uint64_t devtlb_invalidations;       /* dev_tlb_inv + p_dev_tlb_inv */
+        uint64_t strict_model_invalidations; /* what strict mode would have cost (gather model) */
+        uint64_t unpatched_model_invalidations; /* what the unpatched lazy driver would have cost */
+        uint64_t avoided_vs_strict;
+        uint64_t avoided_by_patch;
+        uint64_t time_saved_ns;
+        uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
+        uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
+        uint64_t maps_apportioned;           /* of maps, apportioned by unmaps (estimated) */
+} StateCounters;
 
 typedef enum CounterUnit {
         COUNTER_UNIT_EVENTS,      /* a count of events: unmaps, invalidations */

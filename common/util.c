@@ -180,28 +180,34 @@ uint64_t now_thread_cpu_ns(void) {
         return now_ns(CLOCK_THREAD_CPUTIME_ID);
 }
 
-int read_regular_file_at(int dir_fd, const char *name, size_t max_size, char **ret) {
-        _cleanup_close_ int fd = -EBADF;
+int read_fd_bounded(int fd, size_t size_hint, size_t max_size, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        struct stat st;
-        size_t len = 0;
+        size_t len = 0, allocated = 0;
 
-        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uint64_t) st.st_size > max_size)
-                return -EFBIG;
-        buf = malloc(max_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        /* Up to one byte past the bound: a file that grew is caught too. */
-        while (len <= max_size) {
-                ssize_t n = read(fd, buf + len, max_size + 1 - len);
+        if (max_size > INT_MAX)
+                return -EINVAL;
+        for (;;) {
+                ssize_t n;
 
+                /* Room for one byte past the bound, so that more is seen,
+                 * and for the NUL. */
+                if (len + 1 >= allocated) {
+                        size_t want = allocated ? allocated * 2 : size_hint + 2;
+                        char *b;
+
+                        if (want < 4096)
+                                want = 4096;
+                        if (want > max_size + 2)
+                                want = max_size + 2;
+                        if (len + 1 >= want)
+                                return -EFBIG;
+                        b = realloc(buf, want);
+                        if (!b)
+                                return -ENOMEM;
+                        buf = b;
+                        allocated = want;
+                }
+                n = read(fd, buf + len, allocated - 1 - len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -213,7 +219,42 @@ int read_regular_file_at(int dir_fd, const char *name, size_t max_size, char **r
         }
         if (len > max_size)
                 return -EFBIG;
+        if (!buf && !(buf = malloc(1)))
+                return -ENOMEM;
         buf[len] = '\0';
         *ret = TAKE_PTR(buf);
         return (int) len;
+}
+
+int read_regular_file_at(int dir_fd, const char *name, size_t max_size, ReadFileFlags flags, char **ret,
+                         mode_t *ret_mode) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (ret_mode)
+                *ret_mode = 0;
+        fd = openat(dir_fd, name,
+                    O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+                            (flags & READ_FILE_FOLLOW_LINKS ? 0 : O_NOFOLLOW));
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (ret_mode)
+                *ret_mode = st.st_mode;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max_size)
+                return -EFBIG;
+        return read_fd_bounded(fd, (size_t) st.st_size, max_size, ret);
+}
+
+const char *file_type_words(mode_t mode) {
+        return S_ISREG(mode)  ? "a regular file" :
+               S_ISFIFO(mode) ? "a FIFO" :
+               S_ISCHR(mode)  ? "a character device" :
+               S_ISBLK(mode)  ? "a block device" :
+               S_ISDIR(mode)  ? "a directory" :
+               S_ISSOCK(mode) ? "a socket" :
+               S_ISLNK(mode)  ? "a symbolic link" : "not a plain file";
 }

@@ -94,13 +94,38 @@ int safe_atoi(const char *s, int *ret);
 /* Hex with or without 0x, as sysfs prints cap registers and ids. */
 int safe_atoux64(const char *s, uint64_t *ret);
 
-/* Reads dir_fd/name, a file in a directory the daemon keeps (its state
- * directory), without ever blocking: opened O_NONBLOCK | O_NOFOLLOW and read
- * only when it is a regular file of at most max_size bytes. Returns its
- * length with *ret a NUL-terminated copy, or -ENOENT, -ELOOP (a symbolic
- * link), -EBADFD (a FIFO, device, directory or socket), -EFBIG (larger than
- * max_size), -ENOMEM or another -errno. */
-int read_regular_file_at(int dir_fd, const char *name, size_t max_size, char **ret);
+/* Reads fd from where it stands to its end into a NUL-terminated buffer,
+ * growing it from size_hint (what the caller expects, 0 when unknown) up to
+ * max_size bytes (at most INT_MAX): a whole-file read that no file can
+ * swamp. Returns the length with *ret the text (it may hold NUL bytes: the
+ * length tells), -EFBIG when there is more than max_size, -ENOMEM, or
+ * read()'s -errno (EINTR is retried). */
+int read_fd_bounded(int fd, size_t size_hint, size_t max_size, char **ret);
+
+typedef enum ReadFileFlags {
+        /* Follow a symbolic link (the config, where /etc may link a file);
+         * without it a link is refused with -ELOOP (the state directory). */
+        READ_FILE_FOLLOW_LINKS = 1 << 0,
+} ReadFileFlags;
+
+/* The one reader of a whole file the daemon keeps or is given (its state
+ * directory, its config): it never blocks and is never swamped. Opened
+ * O_NONBLOCK (a FIFO's open does not wait for a writer) and read (with
+ * read_fd_bounded()) only when it is a regular file of at most max_size
+ * bytes; a file that grew past max_size while read is caught too. Returns
+ * its length with *ret a NUL-terminated copy, or -ENOENT, -ELOOP (a
+ * symbolic link, without READ_FILE_FOLLOW_LINKS), -EBADFD (a FIFO, device,
+ * directory or socket), -EFBIG (larger than max_size), -ENOMEM or another
+ * -errno. *ret_mode (may be NULL) gets the file's st_mode once it was
+ * opened (on -EBADFD and -EFBIG too, so that the caller can name what it
+ * found; see file_type_words()), else 0. */
+int read_regular_file_at(int dir_fd, const char *name, size_t max_size, ReadFileFlags flags, char **ret,
+                         mode_t *ret_mode);
+
+/* "a FIFO", "a character device", "a block device", "a directory", "a
+ * socket", "a symbolic link", "a regular file", for an error about a file
+ * of the wrong type. */
+const char *file_type_words(mode_t mode);
 
 /* Like mkdir -p: creates path and its missing parents with mode. 0 or -errno
  * (an existing directory is fine). */

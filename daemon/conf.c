@@ -700,48 +700,41 @@ static int parser_handle(void *user, _unused_ const char *section, const char *n
         return 1;
 }
 
-/* "a FIFO", for an error about a file that is not a regular one. */
-static const char *file_type_name(mode_t mode) {
-        return S_ISFIFO(mode) ? "a FIFO" : S_ISCHR(mode) ? "a character device" : S_ISBLK(mode) ? "a block device" :
-               S_ISDIR(mode) ? "a directory" : S_ISSOCK(mode) ? "a socket" : "not a plain file";
-}
-
 static void parser_read_file(Parser *p, const char *path, bool required) {
         size_t n_errors = strv_length(p->errors);
-        struct stat st;
+        _cleanup_free_ char *text = NULL;
+        mode_t mode;
         FILE *f;
-        int fd, r;
+        int r;
 
         p->file = config_intern(p->config, path);
         if (!p->file) {
                 p->r = -ENOMEM;
                 return;
         }
-        /* O_NONBLOCK: a FIFO must not hang the loop (its open would wait
+        /* Never blocks: a FIFO must not hang the loop (its open would wait
          * for a writer); it and devices are refused before any read. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                if (errno != ENOENT || required)
-                        parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
+        r = read_regular_file_at(AT_FDCWD, path, CONF_MAX_FILE_SIZE, READ_FILE_FOLLOW_LINKS, &text, &mode);
+        if (r == -EBADFD) {
+                parser_error_at(p, path, 0, "not a regular file (%s); not read", file_type_words(mode));
                 return;
         }
-        if (fstat(fd, &st) < 0) {
-                parser_error_at(p, path, 0, "cannot open: %s", strerror(errno));
-                close(fd);
+        if (r == -EFBIG) {
+                parser_error_at(p, path, 0, "larger than %u bytes; not read", CONF_MAX_FILE_SIZE);
                 return;
         }
-        if (!S_ISREG(st.st_mode) || st.st_size > CONF_MAX_FILE_SIZE) {
-                if (!S_ISREG(st.st_mode))
-                        parser_error_at(p, path, 0, "not a regular file (%s); not read",
-                                        file_type_name(st.st_mode));
-                else
-                        parser_error_at(p, path, 0, "larger than %u bytes; not read", CONF_MAX_FILE_SIZE);
-                close(fd);
+        if (r == -ENOMEM) {
+                p->r = -ENOMEM;
                 return;
         }
-        f = fdopen(fd, "re");
+        if (r < 0) {
+                if (r != -ENOENT || required)
+                        parser_error_at(p, path, 0, "cannot open: %s", strerror(-r));
+                return;
+        }
+        /* inih reads lines from a stream: the text read, as one. */
+        f = fmemopen(text, (size_t) r, "r");
         if (!f) {
-                close(fd);
                 p->r = -ENOMEM;
                 return;
         }

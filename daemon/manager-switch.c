@@ -12,6 +12,7 @@
 #include "intent-log.h"
 #include "log.h"
 #include "manager-internal.h"
+#include "recovery.h"
 #include "util.h"
 
 /* ---- device usage ------------------------------------------------------ */

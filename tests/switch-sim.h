@@ -24,7 +24,10 @@
  */
 
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "intent-log.h"
 #include "kernel-write.h"
 
 #define SIM_MAX_DEVICES 16
@@ -98,3 +101,17 @@ bool sim_logged(Sim *s, const char *needle);
 /* Number of entries in the state directory. */
 unsigned sim_state_count(Sim *s);
 void sim_write_state(Sim *s, const char *name, const char *content);
+
+/* A record of one device's switch (the caller frees it with
+ * intent_record_done()). */
+static inline IntentRecord one_device_record(unsigned group, const char *from, const char *to, const char *bdf,
+                                             const char *driver, IntentStep step) {
+        IntentRecord r = { .group = group, .old_type = group_type_from_string(from),
+                           .new_type = group_type_from_string(to), .step = step };
+
+        r.devices = calloc(1, sizeof(IntentDevice));
+        r.devices[0].bdf = strdup(bdf);
+        r.devices[0].driver = driver ? strdup(driver) : NULL;
+        r.n_devices = 1;
+        return r;
+}

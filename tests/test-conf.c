@@ -586,6 +586,18 @@ static void test_hostile_files(void) {
         c = config_free(c);
         errors = strv_free(errors);
 
+        /* A link is followed (the whole-file reader refuses links only in
+         * the state directory): /etc may link a drop-in or the config. */
+        CHECK(symlink("20-ok.conf", tpath("h1/conf.d/30-link.conf")) == 0, "symlink in conf.d");
+        CHECK(symlink("conf.d/20-ok.conf", tpath("h1/linked.conf")) == 0, "symlink as the config");
+        r = config_load(tpath("h1/linked.conf"), tpath("h1/conf.d"), CONFIG_LOAD_MAIN_REQUIRED, &c, &errors);
+        CHECK(r == 0 && !errors, "a config and a drop-in that are symbolic links are read: %s",
+              errors ? errors[0] : "(no error)");
+        c = config_free(c);
+        errors = strv_free(errors);
+        (void) unlink(tpath("h1/conf.d/30-link.conf"));
+        (void) unlink(tpath("h1/linked.conf"));
+
         /* A file past the size bound is not read. */
         memset(line, 'x', CONF_MAX_FILE_SIZE + 1);
         write_bytes("h1/huge.conf", line, CONF_MAX_FILE_SIZE + 1);

@@ -136,14 +136,33 @@ static void test_missing(void) {
         CHECK_INT(dmar_latency_read(b, &l, &reason), -ENOENT, "no VT-d debugfs");
         CHECK(reason && strstr(reason, "CONFIG_INTEL_IOMMU_DEBUGFS"), "reason: %s", strna(reason));
         free(TAKE_PTR(reason));
-        CHECK_INT(dmar_latency_enable(a, true, &reason), -ENOENT, "enable without debugfs");
+        {
+                SwitchContext ctx;
+
+                switch_context_init(&ctx, a, -EBADF);
+                CHECK_INT(dmar_latency_enable(&ctx, true, &reason), -ENOENT, "enable without debugfs");
+        }
         CHECK(reason != NULL, "with a reason");
+}
+
+/* What the writer's hook saw. */
+static unsigned hook_steps;
+static char hook_path[256], hook_value[16];
+static KernelWriteKind hook_kind;
+
+static int record_hook(void *userdata, unsigned step, KernelWriteKind kind, const char *path, const char *value) {
+        hook_steps = step;
+        hook_kind = kind;
+        snprintf(hook_path, sizeof(hook_path), "%s", path);
+        snprintf(hook_value, sizeof(hook_value), "%s", value ? value : "");
+        return 0; /* let it happen */
 }
 
 static void test_writes(void) {
         char root[] = "/tmp/test-dmar-latency.XXXXXX", path[256], buf[64];
         _cleanup_free_ char *reason = NULL;
         _cleanup_close_ int fd = -EBADF;
+        SwitchContext ctx;
         int r;
 
         if (!mkdtemp(root)) {
@@ -160,9 +179,10 @@ static void test_writes(void) {
         mkdir(path, 0755);
         snprintf(path, sizeof(path), "%s/kernel/debug/iommu/intel/dmar_perf_latency", root);
         fd = sysfs_open_root(root);
+        switch_context_init(&ctx, fd, -EBADF);
 
         /* The configuration says no: nothing is written. */
-        CHECK_INT(dmar_latency_enable(fd, false, &reason), -EPERM, "not allowed");
+        CHECK_INT(dmar_latency_enable(&ctx, false, &reason), -EPERM, "not allowed");
         CHECK(reason && strstr(reason, "configuration"), "reason: %s", strna(reason));
         free(TAKE_PTR(reason));
         CHECK(sysfs_exists(fd, "kernel/debug/iommu/intel/dmar_perf_latency") == 0, "nothing written");
@@ -170,7 +190,7 @@ static void test_writes(void) {
         /* A kernel that takes the write and shows nothing (no CONFIG_DMAR_PERF):
          * /dev/null takes writes and reads empty. */
         CHECK(symlink("/dev/null", path) == 0, "control file -> /dev/null");
-        r = dmar_latency_enable(fd, true, &reason);
+        r = dmar_latency_enable(&ctx, true, &reason);
         CHECK(r == -EOPNOTSUPP && reason && strstr(reason, "times nothing"), "enable: %d %s", r,
               strna(reason));
         free(TAKE_PTR(reason));
@@ -178,10 +198,30 @@ static void test_writes(void) {
 
         /* disable writes 0. */
         close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-        CHECK_INT(dmar_latency_disable(fd, &reason), 0, "disable");
+        CHECK_INT(dmar_latency_disable(&ctx, &reason), 0, "disable");
         CHECK(sysfs_read_attr(fd, "kernel/debug/iommu/intel/dmar_perf_latency", buf, sizeof(buf)) == 1 &&
                       streq(buf, "0"),
               "0 written");
+
+        /* The write is a step of the writer (kernel-write.h): its hook sees
+         * it, and its test hooks can fail it, nothing written then. */
+        switch_context_init(&ctx, fd, -EBADF);
+        ctx.hook = record_hook;
+        CHECK_INT(dmar_latency_disable(&ctx, &reason), 0, "disable through the writer");
+        CHECK(hook_steps == 1 && hook_kind == KERNEL_WRITE_ATTR &&
+                      streq(hook_path, "kernel/debug/iommu/intel/dmar_perf_latency") && streq(hook_value, "0"),
+              "the writer's hook saw step 1: write 0 to the debugfs file (step %u, %s <- %s)", hook_steps,
+              hook_path, hook_value);
+        switch_context_init(&ctx, fd, -EBADF);
+        ctx.fail_at_step = 1;
+        ctx.fail_errno = EACCES;
+        close(open(path, O_WRONLY | O_TRUNC | O_CLOEXEC));
+        r = dmar_latency_enable(&ctx, true, &reason);
+        CHECK(r == -EACCES && reason && strstr(reason, "root only"), "a step failed by the writer's test hook: "
+              "-EACCES, explained: %d %s", r, strna(reason));
+        free(TAKE_PTR(reason));
+        CHECK(sysfs_read_attr(fd, "kernel/debug/iommu/intel/dmar_perf_latency", buf, sizeof(buf)) == -ENODATA,
+              "and nothing was written");
         unlink(path);
         for (int i = 0; i < 4; i++) {
                 *strrchr(path, '/') = '\0';

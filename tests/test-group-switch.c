@@ -17,6 +17,7 @@
 #include "group-switch.h"
 #include "intent-log.h"
 #include "log.h"
+#include "recovery.h"
 #include "switch-sim.h"
 #include "tap.h"
 #include "util.h"

@@ -3,7 +3,7 @@
  * The one write gate: path checks, step numbering, the hooks (the write
  * hook, a failure at step N, SIGKILL at step N, both from the
  * environment), real writes to fixture files and the atomic replace in the
- * state directory.
+ * state directory, whole or streamed.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -260,6 +260,186 @@ static void test_kernel_info(void) {
         (void) !system(path);
 }
 
+static const char *failing_part;
+
+static int replace_part_hook(const char *part) {
+        return failing_part && streq(part, failing_part) ? -EIO : 0;
+}
+
+static bool state_exists(Sim *s, const char *name) {
+        return faccessat(s->state_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The replace hook sees each system call of a replace: a failure at any of
+ * them up to the rename leaves the old file and no temp file. */
+static void test_replace_hook(void) {
+        static const char *const parts[] = { "open", "write", "fsync", "rename" };
+        char buf[64];
+        SwitchContext ctx;
+        Sim s;
+
+        sim_init(&s, 605);
+        switch_context_init(&ctx, s.sys_fd, s.state_fd);
+        ctx.replace_hook = replace_part_hook;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "old"), 0, "a replace");
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                int fd;
+                ssize_t n;
+
+                failing_part = parts[i];
+                CHECK(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "new") == -EIO,
+                      "a replace failed at its %s", parts[i]);
+                fd = openat(s.state_fd, "f.json", O_RDONLY | O_CLOEXEC);
+                n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+                buf[n > 0 ? n : 0] = '\0';
+                if (fd >= 0)
+                        close(fd);
+                CHECK(streq(buf, "old") && !state_exists(&s, ".f.json.tmp"),
+                      "... leaves the old file (%s) and no temp file", buf);
+        }
+        failing_part = "fsync-dir";
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "f.json", "new"), -EIO,
+                  "a replace failed at its directory fsync");
+        failing_part = NULL;
+        sim_destroy(&s);
+}
+
+static void read_state(Sim *s, const char *name, char *buf, size_t size) {
+        int fd = openat(s->state_fd, name, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, size - 1) : -1;
+
+        buf[n > 0 ? n : 0] = '\0';
+        if (fd >= 0)
+                close(fd);
+}
+
+typedef struct Fill {
+        unsigned calls;
+        int fail_after_part; /* -errno after the first part; 0: none */
+} Fill;
+
+/* Writes its contents in three parts, as a stream would. */
+static int fill_in_parts(int fd, void *userdata) {
+        static const char *const parts[] = { "{\"a\":", "1", "}\n" };
+        Fill *f = userdata;
+
+        f->calls++;
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++) {
+                if (write(fd, parts[i], strlen(parts[i])) != (ssize_t) strlen(parts[i]))
+                        return -EIO;
+                if (f->fail_after_part)
+                        return f->fail_after_part;
+        }
+        return 0;
+}
+
+static const char *seen_value;
+static KernelWriteKind seen_kind;
+
+static int seeing_hook(void *userdata, unsigned step, KernelWriteKind kind, const char *path, const char *value) {
+        hook_calls++;
+        seen_kind = kind;
+        seen_value = value;
+        return hook_answer;
+}
+
+/* A streamed replace (state.json's save) is one replace step of the
+ * writer: the same checks, numbering, hooks and temp file as a replace of
+ * a whole text; its contents come from the fill callback. */
+static void test_replace_streamed(void) {
+        char buf[64];
+        SwitchContext ctx;
+        Fill fill = {};
+        Sim s;
+
+        sim_init(&s, 607);
+        switch_context_init(&ctx, s.sys_fd, -1);
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), -EBADF,
+                  "no state directory: -EBADF");
+        switch_context_init(&ctx, s.sys_fd, s.state_fd);
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "a/b", fill_in_parts, &fill), -EINVAL, "a slash: -EINVAL");
+        CHECK_INT(kernel_write_replace_streamed(&ctx, ".s.json.tmp", fill_in_parts, &fill), -EINVAL,
+                  "a hidden name: -EINVAL");
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", NULL, NULL), -EINVAL, "no fill: -EINVAL");
+        CHECK(ctx.steps == 0 && fill.calls == 0, "refused before a step, nothing filled");
+
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), 0, "a streamed replace");
+        read_state(&s, "s.json", buf, sizeof(buf));
+        CHECK_STR(buf, "{\"a\":1}\n", "... holds every part the fill wrote");
+        CHECK(ctx.steps == 1 && fill.calls == 1 && !state_exists(&s, ".s.json.tmp"),
+              "... one step, one fill, no temp file left");
+
+        ctx.hook = seeing_hook;
+        hook_answer = -EPERM;
+        hook_calls = 0;
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "t.json", fill_in_parts, &fill), -EPERM,
+                  "the write hook fails it");
+        CHECK(hook_calls == 1 && seen_kind == KERNEL_WRITE_STATE_REPLACE && !seen_value,
+              "... the hook saw a replace with no value");
+        CHECK(fill.calls == 1 && !state_exists(&s, "t.json"), "... nothing filled, nothing written");
+        hook_answer = 1;
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "t.json", fill_in_parts, &fill), 0,
+                  "the write hook carries it out");
+        CHECK(fill.calls == 1 && !state_exists(&s, "t.json"), "... so the writer does not");
+        hook_answer = 0;
+        ctx.hook = NULL;
+
+        ctx.fail_at_step = ctx.steps + 1;
+        ctx.fail_errno = EROFS;
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), -EROFS,
+                  "the test hook fails the step");
+        ctx.fail_at_step = 0;
+        CHECK(fill.calls == 1 && ctx.steps == 4, "... before the fill, and it counts as a step");
+
+        fill.fail_after_part = -ENOSPC;
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), -ENOSPC,
+                  "a fill that fails half-way: its error");
+        read_state(&s, "s.json", buf, sizeof(buf));
+        CHECK(streq(buf, "{\"a\":1}\n") && !state_exists(&s, ".s.json.tmp"),
+              "... leaves the old file (%s) and no temp file", buf);
+        fill.fail_after_part = 0;
+
+        ctx.replace_hook = replace_part_hook;
+        failing_part = "write";
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), -EIO,
+                  "the replace hook fails its write");
+        CHECK(fill.calls == 2 && !state_exists(&s, ".s.json.tmp"), "... before the fill, no temp file left");
+        failing_part = "rename";
+        CHECK_INT(kernel_write_replace_streamed(&ctx, "s.json", fill_in_parts, &fill), -EIO,
+                  "the replace hook fails its rename");
+        CHECK(fill.calls == 3 && !state_exists(&s, ".s.json.tmp"), "... after the fill, no temp file left");
+        failing_part = NULL;
+        sim_destroy(&s);
+}
+
+/* Moving a file aside: never over an earlier copy, one step. */
+static void test_move_aside(void) {
+        char aside[64];
+        SwitchContext ctx;
+        Sim s;
+
+        sim_init(&s, 606);
+        switch_context_init(&ctx, s.sys_fd, s.state_fd);
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "1"), 0, "x.json written");
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), 0, "moved aside");
+        CHECK_STR(aside, "x.json.corrupt", "... to the name asked for");
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "2"), 0, "x.json written again");
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), 0, "moved aside");
+        CHECK_STR(aside, "x.json.corrupt.1", "... next to the earlier copy, never over it");
+        CHECK(state_exists(&s, "x.json.corrupt") && !state_exists(&s, "x.json"), "the earlier copy stays");
+        CHECK_INT(ctx.steps, 4, "each move is one step (a name taken costs none)");
+        ctx.fail_at_step = 5;
+        ctx.fail_errno = EROFS;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "3"), -EROFS, "the test hook fails step 5");
+        ctx.fail_at_step = 0;
+        CHECK_INT(kernel_write(&ctx, KERNEL_WRITE_STATE_REPLACE, "x.json", "3"), 0, "step 6 writes");
+        ctx.fail_at_step = 7;
+        CHECK_INT(kernel_write_move_aside(&ctx, "x.json", "x.json.corrupt", aside, sizeof(aside)), -EROFS,
+                  "a move the test hook fails: its error");
+        CHECK(state_exists(&s, "x.json") && !state_exists(&s, "x.json.corrupt.2"), "... and nothing moved");
+        sim_destroy(&s);
+}
+
 int main(void) {
         log_set_max_level(getenv("TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
 
@@ -268,5 +448,8 @@ int main(void) {
         test_hooks();
         test_env();
         test_kernel_info();
+        test_replace_hook();
+        test_replace_streamed();
+        test_move_aside();
         return tap_done();
 }

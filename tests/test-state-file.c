@@ -96,6 +96,13 @@ static unsigned count_prefix(int dir_fd, const char *prefix, char *ret, size_t s
         return n;
 }
 
+/* The temp files a save writes: the writer's ".state.json.tmp", and
+ * "state.json.tmp-<pid>" of saves before it. */
+static unsigned temps(int dir_fd) {
+        return count_prefix(dir_fd, "." STATE_FILE_NAME ".tmp", NULL, 0) +
+               count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0);
+}
+
 static bool exists(int dir_fd, const char *name) {
         return faccessat(dir_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 }
@@ -192,7 +199,7 @@ static void test_round_trip(void) {
         r = state_save(dir_fd, &s);
         CHECK_INT(r, 0, "state_save");
         CHECK(fstatat(dir_fd, STATE_FILE_NAME, &st, 0) == 0 && (st.st_mode & 07777) == 0600, "state.json is 0600");
-        CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "no temp file after a save");
+        CHECK_INT(temps(dir_fd), 0, "no temp file after a save");
 
         text = file_read(dir_fd, STATE_FILE_NAME);
         CHECK(text && text[strlen(text) - 1] == '\n', "the file ends in a newline");
@@ -606,7 +613,7 @@ static void test_save_failures(void) {
                 now = file_read(dir_fd, STATE_FILE_NAME);
                 CHECK(old_text && now && streq(old_text, now), "a failure at %s leaves the old file byte-identical",
                       steps[i].step);
-                CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "and no temp file");
+                CHECK_INT(temps(dir_fd), 0, "and no temp file");
         }
 
         /* The directory fsync comes after the rename: the new file is in
@@ -619,7 +626,7 @@ static void test_save_failures(void) {
         now = file_read(dir_fd, STATE_FILE_NAME);
         state_to_json(&new, &new_text);
         CHECK(now && new_text && streq(now, new_text), "after fsync-dir failed, the new file is in place");
-        CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "and no temp file");
+        CHECK_INT(temps(dir_fd), 0, "and no temp file");
 
         fail_step = NULL;
         state_write_hook = NULL;
@@ -696,7 +703,7 @@ static void test_save_short_write(void) {
         CHECK_INT(r, -EFBIG, "a short write, then EFBIG");
         now = file_read(dir_fd, STATE_FILE_NAME);
         CHECK(old_text && now && streq(old_text, now), "the old file is byte-identical");
-        CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "and no temp file");
+        CHECK_INT(temps(dir_fd), 0, "and no temp file");
         dir_remove(dir_fd);
 }
 
@@ -714,7 +721,7 @@ static void test_read_only(void) {
         CHECK_INT(r, -EACCES, "a read-only directory gives -EACCES");
         now = file_read(dir_fd, STATE_FILE_NAME);
         CHECK(old_text && now && streq(old_text, now), "the old file is byte-identical");
-        CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "and no temp file");
+        CHECK_INT(temps(dir_fd), 0, "and no temp file");
 
         /* A state file that exists but cannot be read is an error, not an
          * empty state: a save would reset its counters. */
@@ -736,13 +743,19 @@ static void test_stale_temps(void) {
         snprintf(own, sizeof(own), STATE_FILE_NAME ".tmp-%ld", (long) getpid());
         file_write(dir_fd, own, "half");
         file_write(dir_fd, STATE_FILE_NAME ".tmp-1", "half");
+        file_write(dir_fd, "." STATE_FILE_NAME ".tmp", "half"); /* the writer's temp file */
         file_write(dir_fd, "intent-group-7.json", "{}");
         fill(&s);
         r = state_save(dir_fd, &s);
-        CHECK_INT(r, 0, "a stale temp file of our own pid does not stop a save");
+        CHECK_INT(r, 0, "a stale temp file (the writer's, or of our own pid) does not stop a save");
         r = state_load(dir_fd, &back, &warning);
         CHECK(r == 0 && !warning && states_equal(&s, &back), "loads");
-        CHECK_INT(count_prefix(dir_fd, STATE_FILE_NAME ".tmp-", NULL, 0), 0, "state_load removes stale temp files");
+        CHECK_INT(temps(dir_fd), 0, "state_load removes stale temp files");
+        file_write(dir_fd, "." STATE_FILE_NAME ".tmp", "half");
+        state_done(&back);
+        r = state_load(dir_fd, &back, &warning);
+        CHECK(r == 0 && !exists(dir_fd, "." STATE_FILE_NAME ".tmp"),
+              "state_load removes the writer's temp file left by a save killed half-way");
         CHECK(exists(dir_fd, "intent-group-7.json"), "and leaves other files alone");
         dir_remove(dir_fd);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "tap.h"
 #include "util.h"
@@ -57,19 +59,44 @@ static void test_read_regular_file_at(void) {
         fd = openat(dfd, "plain", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
         CHECK(fd >= 0 && write(fd, "hello", 5) == 5, "write a file");
         close(fd);
-        CHECK_INT(read_regular_file_at(dfd, "plain", 5, &text), 5, "a regular file of the bound's size");
+        CHECK_INT(read_regular_file_at(dfd, "plain", 5, 0, &text, NULL), 5, "a regular file of the bound's size");
         CHECK_STR(text, "hello", "... its text");
         free(text);
         text = NULL;
-        CHECK_INT(read_regular_file_at(dfd, "plain", 4, &text), -EFBIG, "one byte over the bound: -EFBIG");
+        CHECK_INT(read_regular_file_at(dfd, "plain", 4, 0, &text, NULL), -EFBIG, "one byte over the bound: -EFBIG");
         CHECK(mkfifoat(dfd, "fifo", 0600) == 0, "mkfifo");
-        CHECK_INT(read_regular_file_at(dfd, "fifo", 100, &text), -EBADFD, "a FIFO: -EBADFD, not waited on");
+        CHECK_INT(read_regular_file_at(dfd, "fifo", 100, 0, &text, NULL), -EBADFD, "a FIFO: -EBADFD, not waited on");
         CHECK(mkdirat(dfd, "sub", 0700) == 0, "mkdir");
-        CHECK_INT(read_regular_file_at(dfd, "sub", 100, &text), -EBADFD, "a directory: -EBADFD");
+        CHECK_INT(read_regular_file_at(dfd, "sub", 100, 0, &text, NULL), -EBADFD, "a directory: -EBADFD");
         CHECK(symlinkat("plain", dfd, "link") == 0, "symlink");
-        CHECK_INT(read_regular_file_at(dfd, "link", 100, &text), -ELOOP, "a symbolic link: -ELOOP");
-        CHECK_INT(read_regular_file_at(dfd, "absent", 100, &text), -ENOENT, "absent: -ENOENT");
+        CHECK_INT(read_regular_file_at(dfd, "link", 100, 0, &text, NULL), -ELOOP, "a symbolic link: -ELOOP");
+        CHECK_INT(read_regular_file_at(dfd, "absent", 100, 0, &text, NULL), -ENOENT, "absent: -ENOENT");
         CHECK(!text, "nothing returned on errors");
+        {
+                mode_t mode = 0;
+
+                CHECK_INT(read_regular_file_at(dfd, "fifo", 100, 0, &text, &mode), -EBADFD, "a FIFO again");
+                CHECK(S_ISFIFO(mode), "... its mode is given back, to name it");
+                CHECK_STR(file_type_words(mode), "a FIFO", "... named \"a FIFO\"");
+                CHECK_INT(read_regular_file_at(dfd, "plain", 4, 0, &text, &mode), -EFBIG, "too large again");
+                CHECK(S_ISREG(mode), "... its mode is given back");
+                CHECK_INT(read_regular_file_at(dfd, "link", 100, READ_FILE_FOLLOW_LINKS, &text, &mode), 5,
+                          "a symbolic link with READ_FILE_FOLLOW_LINKS: read through");
+                CHECK_STR(text, "hello", "... the text of the file it names");
+                free(text);
+                text = NULL;
+                CHECK(symlinkat("fifo", dfd, "fifolink") == 0, "symlink to the FIFO");
+                CHECK_INT(read_regular_file_at(dfd, "fifolink", 100, READ_FILE_FOLLOW_LINKS, &text, NULL), -EBADFD,
+                          "a link to a FIFO, followed: -EBADFD, not waited on");
+                (void) unlinkat(dfd, "fifolink", 0);
+        }
+        fd = openat(dfd, "empty", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        close(fd);
+        CHECK_INT(read_regular_file_at(dfd, "empty", 100, 0, &text, NULL), 0, "an empty file: length 0");
+        CHECK(text && text[0] == '\0', "... and an empty string");
+        free(text);
+        text = NULL;
+        (void) unlinkat(dfd, "empty", 0);
         (void) unlinkat(dfd, "plain", 0);
         (void) unlinkat(dfd, "fifo", 0);
         (void) unlinkat(dfd, "link", 0);
@@ -78,10 +105,52 @@ static void test_read_regular_file_at(void) {
         (void) rmdir(dir);
 }
 
+/* The bound holds for a stream whose size nothing tells (a pipe), past
+ * the first buffer's 4 KiB. */
+static void test_read_fd_bounded(void) {
+        static char big[100000];
+        char *text = NULL;
+        int p[2];
+
+        memset(big, 'x', sizeof(big));
+        for (size_t max = sizeof(big) - 1; max <= sizeof(big); max++) {
+                CHECK(pipe(p) == 0, "pipe");
+                fflush(NULL); /* the child must not print what the parent buffered */
+                if (fork() == 0) {
+                        size_t off = 0;
+
+                        close(p[0]);
+                        while (off < sizeof(big)) {
+                                ssize_t n = write(p[1], big + off, sizeof(big) - off);
+
+                                if (n <= 0)
+                                        _exit(0); /* the reader stopped early */
+                                off += (size_t) n;
+                        }
+                        _exit(0);
+                }
+                close(p[1]);
+                if (max < sizeof(big))
+                        CHECK_INT(read_fd_bounded(p[0], 0, max, &text), -EFBIG,
+                                  "100000 bytes from a pipe, bound 99999: -EFBIG");
+                else {
+                        CHECK_INT(read_fd_bounded(p[0], 0, max, &text), (int) sizeof(big),
+                                  "100000 bytes from a pipe, bound 100000: all of them");
+                        CHECK(text && memcmp(text, big, sizeof(big)) == 0 && text[sizeof(big)] == '\0',
+                              "... as written, NUL-terminated");
+                }
+                free(text);
+                text = NULL;
+                close(p[0]);
+                (void) wait(NULL);
+        }
+}
+
 int main(void) {
         test_numbers();
         test_strv();
         test_strscpy();
         test_read_regular_file_at();
+        test_read_fd_bounded();
         return tap_done();
 }

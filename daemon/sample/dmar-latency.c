@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dmar-latency.h"
+#include "kernel-write.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -152,25 +153,14 @@ int dmar_latency_read(int sysfs_fd, DmarLatency *ret, char **ret_reason) {
         return r;
 }
 
-static int write_control(int sysfs_fd, const char *value, char **ret_reason) {
-        size_t len = strlen(value);
-        ssize_t n;
-        int fd;
+/* Through the writer, as every write of the daemon. */
+static int write_control(SwitchContext *ctx, const char *value, char **ret_reason) {
+        int r = kernel_write(ctx, KERNEL_WRITE_ATTR, PERF_LATENCY, value);
 
-        fd = openat(sysfs_fd, PERF_LATENCY, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return explain(sysfs_fd, -errno, ret_reason);
-        n = write(fd, value, len);
-        if (n != (ssize_t) len) {
-                int r = n < 0 ? -errno : -EIO;
-
-                close(fd);
-                return explain(sysfs_fd, r, ret_reason);
-        }
-        return close(fd) < 0 ? explain(sysfs_fd, -errno, ret_reason) : 0;
+        return r < 0 ? explain(ctx->sysfs_fd, r, ret_reason) : 0;
 }
 
-int dmar_latency_enable(int sysfs_fd, bool allowed, char **ret_reason) {
+int dmar_latency_enable(SwitchContext *ctx, bool allowed, char **ret_reason) {
         DmarLatency l;
         bool on = false;
         int r;
@@ -182,10 +172,10 @@ int dmar_latency_enable(int sysfs_fd, bool allowed, char **ret_reason) {
                         *ret_reason = NULL;
                 return -EPERM;
         }
-        r = write_control(sysfs_fd, "1", ret_reason);
+        r = write_control(ctx, "1", ret_reason);
         if (r < 0)
                 return r;
-        r = dmar_latency_read(sysfs_fd, &l, ret_reason);
+        r = dmar_latency_read(ctx->sysfs_fd, &l, ret_reason);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < l.n_units; i++)
@@ -200,10 +190,10 @@ int dmar_latency_enable(int sysfs_fd, bool allowed, char **ret_reason) {
         return 0;
 }
 
-int dmar_latency_disable(int sysfs_fd, char **ret_reason) {
+int dmar_latency_disable(SwitchContext *ctx, char **ret_reason) {
         if (ret_reason)
                 *ret_reason = NULL;
-        return write_control(sysfs_fd, "0", ret_reason);
+        return write_control(ctx, "0", ret_reason);
 }
 
 /* Bounds on the summed latency (ns) of the samples a stat counts beyond

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel-write.h"
+
 typedef enum DmarLatencyType {
         DMAR_LATENCY_INV_IOTLB,
         DMAR_LATENCY_INV_DEVTLB,
@@ -74,10 +76,11 @@ void dmar_latency_done(DmarLatency *l);
 /* Turns IOTLB timing on when allowed (the configuration says so; else
  * -EPERM and a reason, nothing written), then reads back: -EOPNOTSUPP when
  * the kernel took the write but times nothing (CONFIG_DMAR_PERF off).
- * Enabling again keeps the counts. */
-int dmar_latency_enable(int sysfs_fd, bool allowed, char **ret_reason);
-/* Writes 0: stops all timing and clears the counts. */
-int dmar_latency_disable(int sysfs_fd, char **ret_reason);
+ * Enabling again keeps the counts. The write is one step of ctx (the
+ * writer, kernel-write.h; the file relative to ctx->sysfs_fd). */
+int dmar_latency_enable(SwitchContext *ctx, bool allowed, char **ret_reason);
+/* Writes 0 through the writer: stops all timing and clears the counts. */
+int dmar_latency_disable(SwitchContext *ctx, char **ret_reason);
 
 typedef struct DmarCost {
         uint64_t ns;                 /* estimated mean cost of one IOTLB invalidation */

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dmar-latency.h"
 #include "invalidation-cost.h"
+#include "kernel-write.h"
 
 /* flush_cost_ns = 0 asks for a measurement: VT-d debugfs times IOTLB
  * invalidations (CONFIG_INTEL_IOMMU_DEBUGFS). */
 int invalidation_cost_start(InvalidationCost *c, int sysfs_fd, uint64_t configured_ns, bool measurable) {
+        SwitchContext writer;
         char *why = NULL;
         int r;
 
@@ -22,7 +25,9 @@ int invalidation_cost_start(InvalidationCost *c, int sysfs_fd, uint64_t configur
                          "unknown: flush_cost_ns = 0 and no VT-d debugfs to measure it (CONFIG_INTEL_IOMMU_DEBUGFS)");
                 return 0;
         }
-        r = dmar_latency_enable(sysfs_fd, true, &why);
+        /* A writer context of its own: the timing is no step of a switch. */
+        switch_context_init(&writer, sysfs_fd, -EBADF);
+        r = dmar_latency_enable(&writer, true, &why);
         if (r < 0) {
                 snprintf(c->source, sizeof(c->source), "unknown: timing IOTLB invalidations failed: %s",
                          why ? why : strerror(-r));
@@ -56,7 +61,11 @@ const char *invalidation_cost_source(const InvalidationCost *c) {
 }
 
 void invalidation_cost_stop(InvalidationCost *c, int sysfs_fd) {
-        if (c->timing)
-                (void) dmar_latency_disable(sysfs_fd, NULL);
+        if (c->timing) {
+                SwitchContext writer;
+
+                switch_context_init(&writer, sysfs_fd, -EBADF);
+                (void) dmar_latency_disable(&writer, NULL);
+        }
         c->timing = false;
 }

@@ -63,44 +63,12 @@ int sysfs_read_attr(int dirfd, const char *path, char *buf, size_t size) {
 
 int sysfs_read_file(int dirfd, const char *path, size_t max_size, char **ret) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, allocated = 0;
 
         fd = open_relative(dirfd, path, O_RDONLY);
         if (fd < 0)
                 return fd;
-        for (;;) {
-                ssize_t n;
-
-                if (len + 4096 + 1 > allocated) {
-                        size_t want = allocated ? allocated * 2 : 16384;
-                        char *t;
-
-                        if (want > max_size + 1)
-                                want = max_size + 1;
-                        if (len + 1 >= want)
-                                return -EFBIG;
-                        t = realloc(buf, want);
-                        if (!t)
-                                return -ENOMEM;
-                        buf = t;
-                        allocated = want;
-                }
-                n = read(fd, buf + len, allocated - 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        if (!buf && !(buf = malloc(1)))
-                return -ENOMEM;
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        return (int) len;
+        /* An attribute's size says nothing (4096, or 0): start at 16 KiB. */
+        return read_fd_bounded(fd, 16384, max_size, ret);
 }
 
 int sysfs_read_u64(int dirfd, const char *path, uint64_t *ret) {

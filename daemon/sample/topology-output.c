@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <inttypes.h>
 
+#include "json-util.h"
 #include "table.h"
 #include "topology-output.h"
 #include "util.h"
@@ -52,10 +53,6 @@ static json_object *json_hex(uint64_t v) {
 
         snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
         return json_object_new_string(buf);
-}
-
-static json_object *json_str_or_null(const char *s) {
-        return s ? json_object_new_string(s) : NULL;
 }
 
 static json_object *unit_to_json(const IommuUnit *u) {

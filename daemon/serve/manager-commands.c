@@ -10,15 +10,12 @@
 
 #include "config.h"
 #include "counters.h"
+#include "json-util.h"
 #include "log.h"
 #include "intent-log.h"
 #include "manager-serve.h"
 #include "topology-output.h"
 #include "util.h"
-
-static json_object *json_str_or_null(const char *s) {
-        return s ? json_object_new_string(s) : NULL;
-}
 
 /* Resolves GROUP|BDF to a group of the current topology. */
 static const IommuGroup *find_target_group(const Manager *m, const char *target, const Device **ret_device) {

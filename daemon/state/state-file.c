@@ -8,9 +8,10 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "atomic-file.h"
 #include "counters.h"
 #include "json-stream.h"
+#include "json-util.h"
+#include "kernel-write.h"
 #include "protocol.h"
 #include "state-file.h"
 #include "util.h"
@@ -350,21 +351,6 @@ static int fail(Parser *p, const char *fmt, ...) {
 /* Field paths: "where.key", or "key" at the top level. */
 #define DOT(where) (*(where) ? "." : "")
 
-static const char *type_words(json_type t) {
-        switch (t) {
-        case json_type_object:
-                return "an object";
-        case json_type_array:
-                return "an array";
-        case json_type_string:
-                return "a string";
-        case json_type_int:
-                return "an integer";
-        default:
-                return "of the right type";
-        }
-}
-
 /* The field key of o, of the given type; *ret is NULL for a JSON null when
  * nullable. */
 static int get_field(Parser *p, json_object *o, const char *where, const char *key, json_type type, bool nullable,
@@ -378,45 +364,9 @@ static int get_field(Parser *p, json_object *o, const char *where, const char *k
                 return 0;
         }
         if (!json_object_is_type(v, type))
-                return fail(p, "%s%s%s: not %s%s", where, DOT(where), key, type_words(type),
+                return fail(p, "%s%s%s: not %s%s", where, DOT(where), key, json_type_words(type),
                             nullable ? " or null" : "");
         *ret = v;
-        return 0;
-}
-
-/* Digits only, at most UINT64_MAX. */
-static int parse_decimal(const char *s, size_t len, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (len == 0)
-                return -EINVAL;
-        for (size_t i = 0; i < len; i++) {
-                unsigned d = (unsigned char) s[i] - '0';
-
-                if (d > 9)
-                        return -EINVAL;
-                if (v > (UINT64_MAX - d) / 10)
-                        return -ERANGE;
-                v = v * 10 + d;
-        }
-        *ret = v;
-        return 0;
-}
-
-static int value_to_u64(json_object *v, uint64_t *ret) {
-        int64_t i;
-
-        if (json_object_is_type(v, json_type_string))
-                return parse_decimal(json_object_get_string(v), (size_t) json_object_get_string_len(v), ret);
-        if (!json_object_is_type(v, json_type_int))
-                return -EINVAL;
-        i = json_object_get_int64(v);
-        /* json-c clamps what does not fit an int64 to INT64_MAX (and what
-         * does not fit a uint64 to UINT64_MAX): refuse it rather than read
-         * a wrong number. */
-        if (i < 0 || (i == INT64_MAX && json_object_get_uint64(v) != (uint64_t) INT64_MAX))
-                return -ERANGE;
-        *ret = (uint64_t) i;
         return 0;
 }
 
@@ -430,7 +380,7 @@ static int get_u64(Parser *p, json_object *o, const char *where, const char *key
                 }
                 return fail(p, "%s%s%s: missing", where, DOT(where), key);
         }
-        if (!v || value_to_u64(v, ret) < 0)
+        if (!v || json_get_u64(v, ret) < 0)
                 return fail(p, "%s%s%s: not an unsigned 64-bit integer (an integer below 2^63 or a decimal string)",
                             where, DOT(where), key);
         return 0;
@@ -724,7 +674,9 @@ int state_parse(const char *text, size_t len, DaemonState *ret, char **ret_error
 
 /* ---- the file ----------------------------------------------------------- */
 
-#define TEMP_PREFIX STATE_FILE_NAME ".tmp-"
+/* The temp files of saves before the writer named them (".state.json.tmp"
+ * now): "state.json.tmp-<pid>". */
+#define OLD_TEMP_PREFIX STATE_FILE_NAME ".tmp-"
 
 static void closedirp(DIR **d) {
         if (*d)
@@ -733,12 +685,14 @@ static void closedirp(DIR **d) {
 
 /* A save killed half-way leaves its temp file; the rename never happened,
  * so it holds nothing state.json lacks. */
-static void remove_stale_temps(int dir_fd) {
+static void remove_stale_temps(SwitchContext *ctx) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
+        char temp[NAME_MAX + 1];
         int fd;
 
-        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        kernel_write_temp_name(STATE_FILE_NAME, temp, sizeof(temp));
+        fd = openat(ctx->state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return;
         d = fdopendir(fd);
@@ -747,117 +701,49 @@ static void remove_stale_temps(int dir_fd) {
                 return;
         }
         while ((de = readdir(d)))
-                if (strncmp(de->d_name, TEMP_PREFIX, strlen(TEMP_PREFIX)) == 0)
-                        (void) unlinkat(dir_fd, de->d_name, 0);
-}
-
-/* Reads up to STATE_FILE_MAX_SIZE + 1 bytes: one more tells a file that
- * grew past the limit. */
-static int read_all(int fd, size_t size_hint, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, allocated = 0;
-
-        for (;;) {
-                ssize_t n;
-
-                if (len == allocated) {
-                        size_t want = allocated ? allocated * 2 : size_hint + 1;
-                        char *b;
-
-                        if (want < 4096)
-                                want = 4096;
-                        if (want > STATE_FILE_MAX_SIZE + 1)
-                                want = STATE_FILE_MAX_SIZE + 1;
-                        if (want <= len)
-                                break;
-                        b = realloc(buf, want);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        allocated = want;
-                }
-                n = read(fd, buf + len, allocated - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+                if (streq(de->d_name, temp) || strncmp(de->d_name, OLD_TEMP_PREFIX, strlen(OLD_TEMP_PREFIX)) == 0)
+                        (void) kernel_write(ctx, KERNEL_WRITE_STATE_REMOVE, de->d_name, NULL);
 }
 
 /* Renames state.json to state.json.corrupt-<seconds>, never over an
  * earlier one. */
-static int move_aside(int dir_fd, char *aside, size_t size) {
-        uint64_t secs = now_realtime_ns() / 1000000000u;
+static int move_aside(SwitchContext *ctx, char *aside, size_t size) {
+        char base[64];
 
-        for (unsigned i = 0; i < 1000; i++) {
-                if (i == 0)
-                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64, secs);
-                else
-                        snprintf(aside, size, STATE_FILE_NAME ".corrupt-%" PRIu64 ".%u", secs, i);
-                if (renameat2(dir_fd, STATE_FILE_NAME, dir_fd, aside, RENAME_NOREPLACE) >= 0)
-                        goto done;
-                if (errno == EEXIST)
-                        continue;
-                if (errno != EINVAL && errno != ENOSYS)
-                        return -errno;
-                /* A file system without RENAME_NOREPLACE. */
-                if (faccessat(dir_fd, aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
-                        continue;
-                if (renameat(dir_fd, STATE_FILE_NAME, dir_fd, aside) < 0)
-                        return -errno;
-                goto done;
-        }
-        return -EEXIST;
-done:
-        (void) fsync(dir_fd);
-        return 0;
+        snprintf(base, sizeof(base), STATE_FILE_NAME ".corrupt-%" PRIu64, now_realtime_ns() / 1000000000u);
+        return kernel_write_move_aside(ctx, STATE_FILE_NAME, base, aside, size);
 }
 
 int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
-        _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *text = NULL, *error = NULL, *warning = NULL;
         char aside[NAME_MAX + 1];
+        SwitchContext ctx;
         const char *what;
-        struct stat st;
-        size_t len = 0;
         int r;
 
         *ret = (DaemonState) {};
         if (ret_warning)
                 *ret_warning = NULL;
 
-        remove_stale_temps(dir_fd);
+        /* A context of its own: its steps are not a switch's. */
+        switch_context_init(&ctx, -EBADF, dir_fd);
+        remove_stale_temps(&ctx);
 
-        /* O_NONBLOCK: a FIFO in its place must not hang the daemon. */
-        fd = openat(dir_fd, STATE_FILE_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return 0;
-                if (errno != ELOOP)
-                        return -errno;
-                r = -EBADMSG;
+        /* Never blocks: a FIFO in its place must not hang the daemon. */
+        r = read_regular_file_at(dir_fd, STATE_FILE_NAME, STATE_FILE_MAX_SIZE, 0, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -ELOOP)
                 error = strdup("a symbolic link, not a regular file");
-        } else if (fstat(fd, &st) < 0)
-                return -errno;
-        else if (!S_ISREG(st.st_mode)) {
-                r = -EBADMSG;
+        else if (r == -EBADFD)
                 error = strdup("not a regular file");
-        } else if ((uint64_t) st.st_size > STATE_FILE_MAX_SIZE) {
-                r = -EBADMSG;
+        else if (r == -EFBIG) {
                 if (asprintf(&error, "larger than %u bytes", STATE_FILE_MAX_SIZE) < 0)
                         error = NULL;
-        } else {
-                r = read_all(fd, (size_t) st.st_size, &text, &len);
-                if (r < 0)
-                        return r;
-                r = state_parse(text, len, ret, &error);
+        } else if (r < 0)
+                return r;
+        else {
+                r = state_parse(text, (size_t) r, ret, &error);
                 if (r == 0 || r == -ENOMEM)
                         return r;
         }
@@ -865,7 +751,7 @@ int state_load(int dir_fd, DaemonState *ret, char **ret_warning) {
                 return -ENOMEM;
 
         what = r == -EPROTONOSUPPORT ? "is from another version" : "is corrupt";
-        r = move_aside(dir_fd, aside, sizeof(aside));
+        r = move_aside(&ctx, aside, sizeof(aside));
         if (r < 0)
                 r = asprintf(&warning,
                              "%s %s (%s); it could not be moved aside (%s) and will be replaced at the next save; "
@@ -908,10 +794,13 @@ static int fill_state_file(int fd, void *userdata) {
 }
 
 int state_save(int dir_fd, const DaemonState *s) {
+        SwitchContext ctx;
         int r;
 
         r = state_check(s);
         if (r < 0)
                 return r;
-        return atomic_write_file_streamed(dir_fd, STATE_FILE_NAME, fill_state_file, (void *) s, state_write_hook);
+        switch_context_init(&ctx, -EBADF, dir_fd); /* its own: its steps are not a switch's */
+        ctx.replace_hook = state_write_hook;
+        return kernel_write_replace_streamed(&ctx, STATE_FILE_NAME, fill_state_file, (void *) s);
 }

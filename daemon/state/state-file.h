@@ -42,29 +42,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters.h" /* StateCounters */
+
 #define STATE_FILE_NAME "state.json"
 #define STATE_FILE_VERSION 1
 #define STATE_HISTORY_MAX 64
 /* A state file larger than this is corrupt (and state_save refuses to
  * write one). */
 #define STATE_FILE_MAX_SIZE (16u * 1024 * 1024)
-
-/* Counters of one group, one unit, or the unattributed remainder. */
-typedef struct StateCounters {
-        uint64_t maps;
-        uint64_t unmaps;
-        uint64_t iotlb_invalidations;        /* iotlb_inv + p_iotlb_inv descriptors */
-        uint64_t iotlb_page_selective;       /* of those, page-selective */
-        uint64_t devtlb_invalidations;       /* dev_tlb_inv + p_dev_tlb_inv */
-        uint64_t strict_model_invalidations; /* what strict mode would have cost (gather model) */
-        uint64_t unpatched_model_invalidations; /* what the unpatched lazy driver would have cost */
-        uint64_t avoided_vs_strict;
-        uint64_t avoided_by_patch;
-        uint64_t time_saved_ns;
-        uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
-        uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
-        uint64_t maps_apportioned;           /* of maps, apportioned by unmaps (estimated) */
-} StateCounters;
 
 typedef struct StateGroup {
         char *key;                  /* first device's PCI address */
@@ -118,7 +103,10 @@ typedef struct DaemonState {
  * state.json.corrupt-<realtime seconds> (".N" appended when that name is
  * taken), *ret is empty, and *ret_warning (when not NULL) says what
  * happened and where the file went; returns 0. Temp files left by an
- * interrupted save (state.json.tmp-*) are removed. *ret_warning is NULL
+ * interrupted save (.state.json.tmp, and state.json.tmp-* of earlier
+ * versions) are removed. The file is read with read_regular_file_at()
+ * (never blocks); the move and the removals are steps of the writer
+ * (kernel-write.h), in a context of this load's own. *ret_warning is NULL
  * when there is nothing to warn about.
  *
  * Errors: -ENOMEM, and -errno when state.json exists but cannot be opened
@@ -140,11 +128,14 @@ int state_parse(const char *text, size_t len, DaemonState *ret, char **ret_error
  * load back is never written); -ENOMEM. */
 int state_to_json(const DaemonState *s, char **ret);
 
-/* Writes s to dir_fd/state.json atomically (see atomic-file.h): temp file
- * state.json.tmp-<pid> (mode 0600), write, fsync, rename, fsync of the
- * directory. Every step goes through state_write_hook below, so tests can
- * fail any of them. Returns 0 or -errno (-EINVAL as state_to_json(),
- * -EFBIG past STATE_FILE_MAX_SIZE). On a failure up to the rename the old
+/* Writes s to dir_fd/state.json atomically, one KERNEL_WRITE_STATE_REPLACE
+ * step of the writer (kernel_write_replace_streamed(), atomic-file.h) in a
+ * context of this save's own: temp file .state.json.tmp (mode 0600),
+ * write, fsync, rename, fsync of the directory. The text is streamed into
+ * the temp file (json-stream.h), never whole in memory, nor a json-c tree.
+ * Each of those steps goes through state_write_hook below (the writer's
+ * replace hook), so tests can fail any of them. Returns 0 or -errno
+ * (-EINVAL as state_to_json(), -EFBIG past STATE_FILE_MAX_SIZE). On a failure up to the rename the old
  * file is untouched and no temp file is left; when only the directory
  * fsync fails, the new file is in place but may not survive a power loss,
  * and the next save tries again. */

@@ -138,13 +138,17 @@ int group_state_read(int sysfs_fd, unsigned group, GroupState *ret) {
         return 0;
 }
 
+bool group_type_switchable(GroupType t) {
+        return t == GROUP_TYPE_DMA || t == GROUP_TYPE_DMA_FQ || t == GROUP_TYPE_IDENTITY;
+}
+
 int group_write_type(SwitchContext *ctx, unsigned group, GroupType type, size_t n_devices,
                      char ***steps) {
         const char *value = group_type_to_string(type);
         char path[96];
         int r;
 
-        if (type != GROUP_TYPE_DMA && type != GROUP_TYPE_DMA_FQ && type != GROUP_TYPE_IDENTITY)
+        if (!group_type_switchable(type))
                 return -EINVAL;
         snprintf(path, sizeof(path), "kernel/iommu_groups/%u/type", group);
         r = kernel_write(ctx, KERNEL_WRITE_ATTR, path, value);
@@ -242,6 +246,22 @@ int device_bind(SwitchContext *ctx, const char *bdf, const char *driver, char **
         if (ret_driver)
                 *ret_driver = TAKE_PTR(now);
         return 0;
+}
+
+int device_bind_back(SwitchContext *ctx, const char *bdf, const char *driver, char ***steps) {
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        if (!driver)
+                return 0;
+        r = device_read_driver(ctx->sysfs_fd, bdf, &now);
+        if (r == -ENODEV) {
+                steps_add(steps, "%s is gone; nothing to bind", bdf);
+                return 0;
+        }
+        if (r == 0 && now)
+                return 0;
+        return device_bind(ctx, bdf, driver, steps, NULL);
 }
 
 const char *group_type_error_explain(int error, size_t n_devices) {

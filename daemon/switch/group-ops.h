@@ -53,6 +53,9 @@ int device_gone(int sysfs_fd, const char *bdf);
  * records on disk; both are checked before use. */
 bool sysfs_name_ok(const char *s);
 
+/* The types this daemon switches a group between: DMA, DMA-FQ, identity. */
+bool group_type_switchable(GroupType t);
+
 /* Writes the group's type ("DMA", "DMA-FQ", "identity"). n_devices, the
  * group's size, only chooses the words for a failure. */
 int group_write_type(SwitchContext *ctx, unsigned group, GroupType type, size_t n_devices,
@@ -70,6 +73,13 @@ int device_unbind(SwitchContext *ctx, const char *bdf, const char *driver, char 
  * driver took the device) when it stays unbound. */
 int device_bind(SwitchContext *ctx, const char *bdf, const char *driver, char ***steps,
                 char **ret_driver);
+
+/* The one rebind routine of the switch, its rollback and recovery: binds a
+ * PCI device back to driver, the one it had when the switch began. Nothing
+ * to do (0) when it had none (driver NULL), when it is bound now, or when
+ * it is gone (hot-removed: "<bdf> is gone; nothing to bind" in *steps).
+ * Else device_bind()'s answer. */
+int device_bind_back(SwitchContext *ctx, const char *bdf, const char *driver, char ***steps);
 
 /* What an error from writing a group's type means, in words, with the
  * kernel versions it is known from. n_devices is the group's size. */

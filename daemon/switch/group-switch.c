@@ -52,10 +52,6 @@ static int set_message(SwitchResult *r, const char *fmt, ...) {
         return q;
 }
 
-static bool switchable_type(GroupType t) {
-        return t == GROUP_TYPE_DMA || t == GROUP_TYPE_DMA_FQ || t == GROUP_TYPE_IDENTITY;
-}
-
 static const char *type_name(GroupType t) {
         return strna(group_type_to_string(t));
 }
@@ -167,7 +163,7 @@ static int plan(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOp
 
         *r = (SwitchResult) { .group = group, .to = to, .from = GROUP_TYPE_UNKNOWN,
                               .final_type = GROUP_TYPE_UNKNOWN, .guards_passed = false };
-        if (!switchable_type(to)) {
+        if (!group_type_switchable(to)) {
                 r->outcome = SWITCH_OUTCOME_REFUSED;
                 r->error = -EINVAL;
                 return set_message(r, "group %u: %s is not a type this daemon switches to", group,
@@ -190,7 +186,7 @@ static int plan(SwitchContext *ctx, unsigned group, GroupType to, const SwitchOp
                 r->all_bound = true;
                 return set_message(r, "group %u is %s already", group, from_raw);
         }
-        if (!switchable_type(s->type))
+        if (!group_type_switchable(s->type))
                 return refuse(r, "group %u is %s: this daemon only switches DMA, DMA-FQ and identity groups "
                               "(blocked or unmanaged means another owner, such as VFIO, holds it)",
                               group, from_raw);
@@ -409,18 +405,6 @@ static void intent_step(SwitchContext *ctx, IntentRecord *rec, IntentStep step) 
                                   intent_step_to_string(step));
 }
 
-/* Binds a device back to the driver it had when the switch began: nothing
- * to do for one that had none or is gone (hot-removed). 0 or -errno. */
-static int bind_back(SwitchContext *ctx, const GroupDevice *d, char ***steps) {
-        if (!d->driver)
-                return 0;
-        if (device_gone(ctx->sysfs_fd, d->name)) {
-                steps_add(steps, "%s is gone; nothing to bind", d->name);
-                return 0;
-        }
-        return device_bind(ctx, d->name, d->driver, steps, NULL);
-}
-
 /* Puts the old type back and binds every device: at most one attempt at
  * each action. Returns 0 when the group ended at the old type with every
  * device bound, else the first error, with *problems listing each failure
@@ -483,7 +467,7 @@ static int roll_back(SwitchContext *ctx, const GroupState *s, IntentRecord *rec,
         for (size_t i = 0; i < s->n_devices; i++) {
                 const GroupDevice *d = s->devices + i;
 
-                q = bind_back(ctx, d, &r->steps);
+                q = device_bind_back(ctx, d->name, d->driver, &r->steps);
                 if (q < 0) {
                         const char *why = bind_error_explain(q);
 
@@ -737,7 +721,7 @@ static int switch_rebind(SwitchContext *ctx, const GroupState *s, SwitchResult *
                 const GroupDevice *d = s->devices + i;
                 const char *why;
 
-                q = bind_back(ctx, d, &r->steps);
+                q = device_bind_back(ctx, d->name, d->driver, &r->steps);
                 if (q >= 0)
                         continue;
                 why = bind_error_explain(q);

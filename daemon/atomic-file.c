@@ -7,12 +7,6 @@
 #include "atomic-file.h"
 #include "util.h"
 
-int atomic_temp_name(const char *name, char *buf, size_t size) {
-        int n = snprintf(buf, size, "%s.tmp-%ld", name, (long) getpid());
-
-        return n < 0 || (size_t) n >= size || n > NAME_MAX ? -ENAMETOOLONG : 0;
-}
-
 static int step(AtomicWriteHook hook, const char *name) {
         return hook ? hook(name) : 0;
 }
@@ -75,8 +69,8 @@ static bool plain_name(const char *name) {
         return !isempty(name) && !strchr(name, '/') && !streq(name, ".") && !streq(name, "..");
 }
 
-static int atomic_write_file_filled(int dir_fd, const char *name, const char *tmp, AtomicFill fill,
-                                    void *userdata, AtomicWriteHook hook) {
+int atomic_write_file_streamed(int dir_fd, const char *name, const char *tmp, AtomicFill fill, void *userdata,
+                               AtomicWriteHook hook) {
         int r;
 
         if (!plain_name(name) || isempty(tmp) || strchr(tmp, '/') || !fill)
@@ -98,34 +92,9 @@ static int atomic_write_file_filled(int dir_fd, const char *name, const char *tm
         return r;
 }
 
-int atomic_write_file(int dir_fd, const char *name, const void *data, size_t len, AtomicWriteHook hook) {
-        char tmp[NAME_MAX + 1];
-        int r;
-
-        if (!plain_name(name))
-                return -EINVAL;
-        r = atomic_temp_name(name, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        return atomic_write_file_via(dir_fd, name, tmp, data, len, hook);
-}
-
 int atomic_write_file_via(int dir_fd, const char *name, const char *tmp, const void *data, size_t len,
                           AtomicWriteHook hook) {
         if (!data && len > 0)
                 return -EINVAL;
-        return atomic_write_file_filled(dir_fd, name, tmp, fill_from_buffer, &(Buffer) { data, len }, hook);
-}
-
-int atomic_write_file_streamed(int dir_fd, const char *name, AtomicFill fill, void *userdata,
-                               AtomicWriteHook hook) {
-        char tmp[NAME_MAX + 1];
-        int r;
-
-        if (!plain_name(name))
-                return -EINVAL;
-        r = atomic_temp_name(name, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        return atomic_write_file_filled(dir_fd, name, tmp, fill, userdata, hook);
+        return atomic_write_file_streamed(dir_fd, name, tmp, fill_from_buffer, &(Buffer) { data, len }, hook);
 }

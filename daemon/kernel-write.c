@@ -8,11 +8,13 @@
 #include "atomic-file.h"
 #include "kernel-write.h"
 #include "log.h"
-#include "sysfs.h"
 #include "util.h"
 
 #ifndef SYSFS_MAGIC
 #define SYSFS_MAGIC 0x62656572
+#endif
+#ifndef DEBUGFS_MAGIC
+#define DEBUGFS_MAGIC 0x64626720
 #endif
 
 void switch_context_init(SwitchContext *ctx, int sysfs_fd, int state_fd) {
@@ -33,17 +35,28 @@ int kernel_release_parse(const char *release, unsigned *ret_major, unsigned *ret
         return 0;
 }
 
+/* A small proc file's first line, without its newline: "" when unreadable. */
+static void read_proc_line(int proc_fd, const char *path, char *buf, size_t size) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        buf[0] = '\0';
+        r = read_regular_file_at(proc_fd, path, 4096, 0, &text, NULL);
+        if (r <= 0)
+                return;
+        text[strcspn(text, "\n")] = '\0';
+        if (strscpy_checked(buf, size, text) < 0)
+                buf[0] = '\0';
+}
+
 int switch_context_read_kernel(SwitchContext *ctx, int proc_fd) {
         char buf[128];
-        int r;
 
         if (proc_fd < 0)
                 return -EBADF;
-        r = sysfs_read_attr(proc_fd, "sys/kernel/random/boot_id", buf, sizeof(buf));
-        if (r > 0 && strscpy_checked(ctx->boot_id, sizeof(ctx->boot_id), buf) < 0)
-                ctx->boot_id[0] = '\0';
-        r = sysfs_read_attr(proc_fd, "sys/kernel/osrelease", buf, sizeof(buf));
-        if (r > 0 && kernel_release_parse(buf, &ctx->kernel_major, &ctx->kernel_minor) < 0)
+        read_proc_line(proc_fd, "sys/kernel/random/boot_id", ctx->boot_id, sizeof(ctx->boot_id));
+        read_proc_line(proc_fd, "sys/kernel/osrelease", buf, sizeof(buf));
+        if (kernel_release_parse(buf, &ctx->kernel_major, &ctx->kernel_minor) < 0)
                 ctx->kernel_major = ctx->kernel_minor = 0;
         return 0;
 }
@@ -173,7 +186,9 @@ static int do_write_attr(int dirfd, const char *path, const char *value) {
          * for root; a fixture file owned by root would not. */
         if (!(st.st_mode & 0222))
                 return -EACCES;
-        if ((unsigned long) sfs.f_type != SYSFS_MAGIC && S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+        /* A fixture (any other file system) holds what was written last. */
+        if ((unsigned long) sfs.f_type != SYSFS_MAGIC && (unsigned long) sfs.f_type != DEBUGFS_MAGIC &&
+            S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
                 return -errno;
         /* A sysfs store takes the whole buffer in one write or fails. */
         do
@@ -186,15 +201,26 @@ static int do_write_attr(int dirfd, const char *path, const char *value) {
         return 0;
 }
 
+void kernel_write_temp_name(const char *name, char *buf, size_t size) {
+        snprintf(buf, size, ".%s.tmp", name);
+}
+
 static int fsync_dir(int dirfd) {
         return fsync(dirfd) < 0 ? -errno : 0;
 }
 
-static int do_state_replace(int dirfd, const char *name, const char *value) {
+static int do_state_replace(SwitchContext *ctx, const char *name, const char *value) {
         char tmp[256];
 
-        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        return atomic_write_file_via(dirfd, name, tmp, value, strlen(value), NULL);
+        kernel_write_temp_name(name, tmp, sizeof(tmp));
+        return atomic_write_file_via(ctx->state_fd, name, tmp, value, strlen(value), ctx->replace_hook);
+}
+
+static int do_state_replace_streamed(SwitchContext *ctx, const char *name, AtomicFill fill, void *userdata) {
+        char tmp[256];
+
+        kernel_write_temp_name(name, tmp, sizeof(tmp));
+        return atomic_write_file_streamed(ctx->state_fd, name, tmp, fill, userdata, ctx->replace_hook);
 }
 
 static int do_state_remove(int dirfd, const char *name) {
@@ -216,32 +242,13 @@ static int do_state_rename(int dirfd, const char *from, const char *to) {
         return fsync_dir(dirfd);
 }
 
-int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value) {
+/* Counts the step and runs the hooks before it (see kernel-write.h).
+ * Returns 0 to carry the write out, 1 when the write hook did, or -errno
+ * to fail the step. value is NULL for a streamed replace. */
+static int step_begin(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value) {
         unsigned step;
         int r;
 
-        if (!ctx || !path)
-                return -EINVAL;
-        switch (kind) {
-        case KERNEL_WRITE_ATTR:
-                if (!attr_path_ok(path) || !value || ctx->sysfs_fd < 0)
-                        return -EINVAL;
-                break;
-        case KERNEL_WRITE_STATE_REPLACE:
-                if (!state_name_ok(path) || !value)
-                        return -EINVAL;
-                break;
-        case KERNEL_WRITE_STATE_REMOVE:
-                if (!state_name_ok(path) && !state_temp_name_ok(path))
-                        return -EINVAL;
-                break;
-        case KERNEL_WRITE_STATE_RENAME:
-                if (!state_name_ok(path) || !value || !state_name_ok(value))
-                        return -EINVAL;
-                break;
-        default:
-                return -EINVAL;
-        }
         if (kind != KERNEL_WRITE_ATTR && ctx->state_fd < 0)
                 return -EBADF;
 
@@ -271,14 +278,46 @@ int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, con
                 if (r < 0)
                         return r;
                 if (r > 0)
-                        return 0;
+                        return 1;
         }
+        return 0;
+}
+
+int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value) {
+        int r;
+
+        if (!ctx || !path)
+                return -EINVAL;
+        switch (kind) {
+        case KERNEL_WRITE_ATTR:
+                if (!attr_path_ok(path) || !value || ctx->sysfs_fd < 0)
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_REPLACE:
+                if (!state_name_ok(path) || !value)
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_REMOVE:
+                if (!state_name_ok(path) && !state_temp_name_ok(path))
+                        return -EINVAL;
+                break;
+        case KERNEL_WRITE_STATE_RENAME:
+                if (!state_name_ok(path) || !value || !state_name_ok(value))
+                        return -EINVAL;
+                break;
+        default:
+                return -EINVAL;
+        }
+
+        r = step_begin(ctx, kind, path, value);
+        if (r != 0)
+                return r < 0 ? r : 0;
 
         switch (kind) {
         case KERNEL_WRITE_ATTR:
                 return do_write_attr(ctx->sysfs_fd, path, value);
         case KERNEL_WRITE_STATE_REPLACE:
-                return do_state_replace(ctx->state_fd, path, value);
+                return do_state_replace(ctx, path, value);
         case KERNEL_WRITE_STATE_REMOVE:
                 return do_state_remove(ctx->state_fd, path);
         case KERNEL_WRITE_STATE_RENAME:
@@ -286,4 +325,40 @@ int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, con
         default:
                 return -EINVAL;
         }
+}
+
+int kernel_write_replace_streamed(SwitchContext *ctx, const char *name, AtomicFill fill, void *userdata) {
+        int r;
+
+        if (!ctx || !state_name_ok(name) || !fill)
+                return -EINVAL;
+
+        r = step_begin(ctx, KERNEL_WRITE_STATE_REPLACE, name, NULL);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        return do_state_replace_streamed(ctx, name, fill, userdata);
+}
+
+int kernel_write_move_aside(SwitchContext *ctx, const char *name, const char *aside, char *ret_aside,
+                            size_t size) {
+        int r = -EEXIST;
+
+        if (!ctx || !name || !aside || !ret_aside || size == 0)
+                return -EINVAL;
+        if (ctx->state_fd < 0)
+                return -EBADF;
+        /* Never over an earlier copy: that is evidence too. A name taken
+         * is passed over before it costs a step. */
+        for (unsigned i = 0; i < 1000 && r == -EEXIST; i++) {
+                int n = i == 0 ? snprintf(ret_aside, size, "%s", aside) : snprintf(ret_aside, size, "%s.%u", aside, i);
+
+                if (n < 0 || (size_t) n >= size)
+                        return -ENAMETOOLONG;
+                if (faccessat(ctx->state_fd, ret_aside, F_OK, AT_SYMLINK_NOFOLLOW) >= 0)
+                        continue;
+                r = kernel_write(ctx, KERNEL_WRITE_STATE_RENAME, name, ret_aside);
+        }
+        if (r < 0)
+                ret_aside[0] = '\0';
+        return r;
 }

@@ -3,11 +3,23 @@
 
 /*
  * The one gate every write of the daemon passes: writes to sysfs
- * attributes (a group's type, a driver's bind/unbind, drivers_probe) and
- * changes in the state directory (the intent records). Nothing else in the
- * daemon writes to the kernel or to its state directory.
+ * attributes (a group's type, a driver's bind/unbind, drivers_probe), to
+ * debugfs (below the sysfs root, kernel/debug/: VT-d's dmar_perf_latency,
+ * dmar-latency.h) and every change in the state directory (the intent
+ * records and marks, intent-log.h; state.json and moving a corrupt file
+ * aside, state-file.h). Nothing else in the daemon writes to the kernel or
+ * to its state directory. Outside this gate, and outside those places, the
+ * daemon creates only the state directory itself and the socket's
+ * runtime directory when run by hand (mkdir_parents(), where systemd's
+ * StateDirectory= and RuntimeDirectory= would), and its sockets
+ * (control.h).
  *
  * Each write is a numbered step (1, 2, ... over the life of a context).
+ * A context is one job's sequence of writes: the Manager's switch context
+ * (switches, recovery, attention marks) is the one the environment's hooks
+ * are set on, so step N names the same write of a switch whatever else the
+ * daemon wrote; a state.json load or save and the debugfs timing each use
+ * a context of their own.
  * Before a step is carried out:
  *   - the test-only crash hook stops the process with SIGKILL when the step
  *     is crash_at_step (a "kill -9 at step N" without a second process);
@@ -18,21 +30,29 @@
  *     switch (remove a device) and let it go on with SIGCONT;
  *   - the write hook, when set, sees the step and may fail it, let it
  *     happen, or carry it out itself (tests model the kernel this way).
+ * A replace is itself several system calls; the test-only replace hook
+ * sees each of them ("open", "write", "fsync", "rename", "fsync-dir",
+ * atomic-file.h) and may fail it.
  * The test-only hooks can come from the environment
  * (switch_context_test_hooks_from_env()), so the test bed can kill or fail
  * the real daemon at any step.
  *
- * Paths are relative: sysfs paths to the sysfs root ("kernel/iommu_groups/
- * 7/type"), state file names to the state directory ("intent-group-7.json",
- * no slash). An absolute path, "..", or a slash in a state name is refused.
+ * Paths are relative: sysfs and debugfs paths to the sysfs root
+ * ("kernel/iommu_groups/7/type", "kernel/debug/iommu/intel/
+ * dmar_perf_latency"), state file names to the state directory
+ * ("intent-group-7.json", no slash). An absolute path, "..", or a slash in
+ * a state name is refused.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "atomic-file.h"
+
 typedef enum KernelWriteKind {
-        KERNEL_WRITE_ATTR,          /* write value to the sysfs attribute path */
-        KERNEL_WRITE_STATE_REPLACE, /* replace state file path with value: temp file, fsync, rename, fsync dir */
+        KERNEL_WRITE_ATTR,          /* write value to the sysfs or debugfs attribute path */
+        KERNEL_WRITE_STATE_REPLACE, /* replace state file path with value: temp file (kernel_write_temp_name()),
+                                     * fsync, rename, fsync dir; streamed: kernel_write_replace_streamed() */
         KERNEL_WRITE_STATE_REMOVE,  /* remove state file path (absent is fine; ".NAME.tmp" allowed), fsync dir */
         KERNEL_WRITE_STATE_RENAME,  /* rename state file path to value, never over an existing
                                      * value (-EEXIST: evidence is kept), fsync dir */
@@ -58,6 +78,7 @@ typedef struct SwitchContext {
         unsigned fail_at_step;    /* test only: fail this step with fail_errno; 0: never */
         unsigned pause_at_step;   /* test only: SIGSTOP before this step, to go on at SIGCONT; 0: never */
         int fail_errno;           /* positive */
+        AtomicWriteHook replace_hook; /* test only: sees each system call of a replace; NULL: none */
 } SwitchContext;
 
 /* Sets up a context over borrowed fds. state_fd may be -1: switches that
@@ -83,6 +104,29 @@ int switch_context_test_hooks_from_env(SwitchContext *ctx);
  * attribute without a store method (a type file before 5.11); a regular
  * file that is not on sysfs (a fixture) is truncated before the write. */
 int kernel_write(SwitchContext *ctx, KernelWriteKind kind, const char *path, const char *value);
+
+/* A KERNEL_WRITE_STATE_REPLACE step of state file name whose contents fill
+ * writes into the temp file as it produces them (atomic-file.h's
+ * AtomicFill, at the replace's "write"), for a file too large to hold
+ * whole in memory (state.json). The same step as kernel_write()'s replace:
+ * the same temp file, counting, test hooks and replace hook; the write
+ * hook sees it with value NULL (a hook that carries it out itself has no
+ * contents to write). Returns 0 or -errno, fill's own -errno included;
+ * -EINVAL for a bad name or no fill, -EBADF without a state directory. */
+int kernel_write_replace_streamed(SwitchContext *ctx, const char *name, AtomicFill fill, void *userdata);
+
+/* Moves state file name aside, to aside, or when that is taken to
+ * "<aside>.1", "<aside>.2", ... (never over an earlier one: that is
+ * evidence too), one KERNEL_WRITE_STATE_RENAME step. ret_aside (size
+ * bytes) receives the name it went to. Returns 0, -EEXIST when the first
+ * 1000 names are all taken, -ENAMETOOLONG, or the rename's -errno. */
+int kernel_write_move_aside(SwitchContext *ctx, const char *name, const char *aside, char *ret_aside,
+                            size_t size);
+
+/* The temp file a replace of state file name writes first: ".NAME.tmp"
+ * (hidden; KERNEL_WRITE_STATE_REMOVE takes it, to clean up after a replace
+ * that was stopped half-way). */
+void kernel_write_temp_name(const char *name, char *buf, size_t size);
 
 /* "write", "replace", "remove", "rename". */
 const char *kernel_write_kind_to_string(KernelWriteKind kind);
