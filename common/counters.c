@@ -36,6 +36,15 @@ static const CounterInfo counters[] = {
             COUNTER_UNIT_EVENTS,
             "Of the invalidations avoided compared with strict mode, those resting on apportioned unmaps "
             "(estimated)."),
+        ROW(unmap_records_lost, "unmap_records_lost", "unmap_records_lost", COUNTER_UNIT_EVENTS,
+            "iommu:unmap perf records the kernel dropped (ring full): the gather figures are short by these; "
+            "counted for the machine only, a lost record names no group."),
+        ROW(qi_records_lost, "invalidation_records_lost", "qi_records_lost", COUNTER_UNIT_EVENTS,
+            "intel_iommu:qi_submit perf records the kernel dropped (ring full): the measured invalidations are "
+            "short by these; counted for the machine only, a lost record names no group."),
+        ROW(dma_records_lost, "dma_records_lost", "dma_records_lost", COUNTER_UNIT_EVENTS,
+            "dma:* unmap perf records the kernel dropped (ring full): no exact per-device counts in the ticks "
+            "they fell in; counted for the machine only, a lost record names no group."),
 };
 
 /* A counter added to StateCounters but not here would silently never be

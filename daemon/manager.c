@@ -433,6 +433,10 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         }
         if (ft.unmap_records_lost || ft.qi_records_lost || ft.dma_records_lost)
                 m->ticks_with_lost_records++;
+        m->last_tick_records_lost = ft.unmap_records_lost + ft.qi_records_lost + ft.dma_records_lost;
+        a.total.unmap_records_lost = ft.unmap_records_lost;
+        a.total.qi_records_lost = ft.qi_records_lost;
+        a.total.dma_records_lost = ft.dma_records_lost;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;
         m->exact_carry = a.exact_carry_out;

@@ -266,6 +266,22 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(tc, "phases_us_per_tick", phases);
                 json_object_object_add(o, "tick_cost", tc);
         }
+        {
+                /* perf records the kernel dropped: the figures they fell in are short. */
+                static const size_t lost[] = { offsetof(StateCounters, unmap_records_lost),
+                                               offsetof(StateCounters, qi_records_lost),
+                                               offsetof(StateCounters, dma_records_lost) };
+                json_object *rl = json_object_new_object();
+
+                for (size_t i = 0; i < counter_info_count(); i++)
+                        for (size_t l = 0; l < ELEMENTSOF(lost); l++)
+                                if (counter_info(i)->offset == lost[l])
+                                        json_object_object_add(rl, counter_info(i)->wire_key,
+                                                               json_object_new_int64((int64_t) counter_value(&m->state.total, i)));
+                json_object_object_add(rl, "ticks_short", json_object_new_int64((int64_t) m->ticks_with_lost_records));
+                json_object_object_add(rl, "last_tick", json_object_new_int64((int64_t) m->last_tick_records_lost));
+                json_object_object_add(o, "records_lost", rl);
+        }
         json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) m->topology->n_problems));
         json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) m->reload_failures));
         {

@@ -63,6 +63,12 @@ typedef struct StateCounters {
         uint64_t time_saved_ns;
         uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
         uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
+        /* perf records the kernel dropped (ring full) per source: the
+         * machine's figures are short by these; a lost record names no
+         * group or unit, so only the machine's (total) counts them. */
+        uint64_t unmap_records_lost;
+        uint64_t qi_records_lost;
+        uint64_t dma_records_lost;
 } StateCounters;
 
 typedef struct StateGroup {
