@@ -86,8 +86,9 @@
 typedef struct PolicyGroupRate {
         bool measured;          /* false: unknown this tick (no counter, a gap) */
         double unmaps_per_sec;
-        /* The span it was measured over, ending now (the tick's window);
-         * 0: not known, the run starts now. */
+        /* The span it was measured over, ending at the decision's now, in
+         * the decisions' time base (ticks as they were due); 0: not
+         * known, a run starts now. */
         double window_s;
         /* How it was obtained (a static string: "exact by device", "exact
          * by domain", "exact by elimination", "apportioned", "no I/O"; NULL:

@@ -484,7 +484,6 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                         a.rates[i] = (PolicyGroupRate) {
                                 .measured = g->source != RATE_SOURCE_UNKNOWN,
                                 .unmaps_per_sec = (double) g->unmaps / in->interval_s,
-                                .window_s = in->interval_s,
                                 .source = rate_source_to_string(g->source),
                                 .exact = rate_source_is_exact(g->source) || g->source == RATE_SOURCE_IDLE,
                                 .share = g->source == RATE_SOURCE_APPORTIONED ? g->share : 0,
