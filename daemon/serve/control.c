@@ -587,14 +587,11 @@ static int server_clients_io(sd_event_source *source, int fd, uint32_t revents, 
         return 0;
 }
 
-/* Input arrived: the idle timeout starts again. */
+/* Input arrived: the idle timeout starts again. The timer is not moved
+ * here (that is a priority-queue update per request); when it fires,
+ * client_idle_timeout() re-arms it from the last input. */
 static void client_touch(ControlClient *c) {
-        uint64_t now = 0;
-
-        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
-        c->last_input_usec = now;
-        (void) sd_event_source_set_time(c->idle, now + CONTROL_IDLE_TIMEOUT_USEC);
-        (void) sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT);
+        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &c->last_input_usec);
 }
 
 /* Idle: not a watcher, no whole request to answer, nothing to write. */
@@ -621,6 +618,11 @@ static int client_idle_timeout(sd_event_source *source, uint64_t usec, void *use
         if (!client_idle(c)) {
                 /* Busy (a watcher, or answers pending): it is not idle. */
                 (void) sd_event_source_set_time(source, usec + CONTROL_IDLE_TIMEOUT_USEC);
+                return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        }
+        if (c->last_input_usec + CONTROL_IDLE_TIMEOUT_USEC > usec) {
+                /* Input since the timer was set: count from that. */
+                (void) sd_event_source_set_time(source, c->last_input_usec + CONTROL_IDLE_TIMEOUT_USEC);
                 return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         }
         log_debug("Closing control client (pid %d): no complete request in %llu s", (int) c->pid,
