@@ -246,6 +246,22 @@ static void format_ns(uint64_t ns, char *buf, size_t size) {
 }
 
 /* The pins "iommuctl set" made, one a line. */
+/* perf records the kernel dropped: said only when there were any, and
+ * loudly when the last tick's figures are short by them. */
+static void print_records_lost(const Options *o, json_object *rl) {
+        int64_t last = json_object_get_int64(json_object_object_get(rl, "last_tick"));
+        int64_t ticks = json_object_get_int64(json_object_object_get(rl, "ticks_short"));
+
+        if (!rl || (last == 0 && ticks == 0))
+                return;
+        printf("Records lost (ring full): unmap %s, invalidation %s, by device %s; %" PRId64 " tick%s short\n",
+               jstr(rl, "unmap_records_lost"), jstr(rl, "invalidation_records_lost"), jstr(rl, "dma_records_lost"),
+               ticks, ticks == 1 ? "" : "s");
+        if (last > 0)
+                printf("%sThe last tick's figures are short:%s %" PRId64 " perf record%s lost\n", bold(o), reset(o),
+                       last, last == 1 ? " was" : "s were");
+}
+
 static void print_pins(json_object *pins) {
         for (size_t i = 0; pins && i < json_object_array_length(pins); i++) {
                 json_object *p = json_object_array_get_idx(pins, i), *until = json_object_object_get(p, "until_unix_s");
@@ -307,6 +323,7 @@ static void print_status(const Options *o, json_object *d) {
                 printf("Uptime:   %s, %s ticks, last tick %s ago\n", up, jstr(d, "ticks"), ago);
         }
         printf("Groups:   %s\n", jstr(d, "groups"));
+        print_records_lost(o, json_object_object_get(d, "records_lost"));
         print_pins(json_object_object_get(d, "pins"));
         if (json_object_object_get(d, "cannot_sample"))
                 printf("%sCannot sample:%s %s\n", bold(o), reset(o), jstr(d, "cannot_sample"));

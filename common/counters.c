@@ -14,6 +14,8 @@
 #define COLUMN .column = true
 /* The counter is the part of another (by state key) that was apportioned. */
 #define PART_OF(whole) .part_of = whole
+/* Counted for the machine only: groups and units have no such figure. */
+#define MACHINE_ONLY .machine_only = true
 
 static const CounterInfo counters[] = {
         ROW(maps, "maps", "maps", COUNTER_UNIT_EVENTS,
@@ -49,6 +51,15 @@ static const CounterInfo counters[] = {
         ROW(maps_apportioned, "maps_apportioned", "maps_apportioned", COUNTER_UNIT_EVENTS,
             "Of the maps, those apportioned among groups by their unmaps (estimated): all of a group's "
             "maps unless it alone had I/O or unmaps in a tick.", PART_OF("maps")),
+        ROW(unmap_records_lost, "unmap_records_lost", "unmap_records_lost", COUNTER_UNIT_EVENTS,
+            "iommu:unmap perf records the kernel dropped (ring full): the gather figures are short by these; "
+            "counted for the machine only, a lost record names no group.", MACHINE_ONLY),
+        ROW(qi_records_lost, "invalidation_records_lost", "qi_records_lost", COUNTER_UNIT_EVENTS,
+            "intel_iommu:qi_submit perf records the kernel dropped (ring full): the measured invalidations are "
+            "short by these; counted for the machine only, a lost record names no group.", MACHINE_ONLY),
+        ROW(dma_records_lost, "dma_records_lost", "dma_records_lost", COUNTER_UNIT_EVENTS,
+            "dma:* unmap perf records the kernel dropped (ring full): no exact per-device counts in the ticks "
+            "they fell in; counted for the machine only, a lost record names no group.", MACHINE_ONLY),
 };
 
 /* A counter added to StateCounters but not here would silently never be

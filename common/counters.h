@@ -35,6 +35,12 @@ typedef struct StateCounters {
         uint64_t unmaps_apportioned;         /* of unmaps, apportioned by I/O operations (estimated) */
         uint64_t avoided_apportioned;        /* of avoided_vs_strict, resting on apportioned unmaps */
         uint64_t maps_apportioned;           /* of maps, apportioned by unmaps (estimated) */
+        /* perf records the kernel dropped (ring full) per source: the
+         * machine's figures are short by these; a lost record names no
+         * group or unit, so only the machine's (total) counts them. */
+        uint64_t unmap_records_lost;
+        uint64_t qi_records_lost;
+        uint64_t dma_records_lost;
 } StateCounters;
 
 typedef enum CounterUnit {
@@ -51,6 +57,7 @@ typedef struct CounterInfo {
         size_t offset;         /* of the uint64_t in StateCounters */
         bool column;           /* a column of iommuctl savings, titled counter_column_title() */
         const char *part_of;   /* the state key of the counter this one is the apportioned part of, or NULL */
+        bool machine_only;     /* the machine's figure only: no group or unit has one (not saved, replied or exported for them) */
 } CounterInfo;
 
 /* The rows, in StateCounters' order; counter_info_count() of them. */

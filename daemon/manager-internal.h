@@ -67,6 +67,8 @@ struct Manager {
         uint64_t last_state_save_ns;
         char attribution[512];     /* how the last tick's unmaps were attributed */
         uint64_t ticks_with_lost_records;
+        uint64_t last_tick_records_lost; /* perf records dropped by the kernel in the last tick, all sources */
+        uint64_t last_tick_due_ns; /* when the last tick was due: where this tick's window began, for the policy */
         uint64_t strict_credit, patch_credit; /* accounting's credits for the next tick */
         uint64_t strict_debit;          /* accounting's debit for the next tick */
         DriverEvidence driver_evidence; /* since start, for the patched-driver verdict */

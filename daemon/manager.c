@@ -188,6 +188,8 @@ ManagerView manager_view(const Manager *m) {
                 .last_tick_ns = m->last_tick_ns,
                 .ticks = m->ticks,
                 .reload_failures = m->reload_failures,
+                .ticks_with_lost_records = m->ticks_with_lost_records,
+                .last_tick_records_lost = m->last_tick_records_lost,
                 .state_save_error = m->state_save_error,
                 .state_save_failures = m->state_save_failures,
         };
@@ -447,6 +449,10 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         }
         if (ft.unmap_records_lost || ft.qi_records_lost || ft.dma_records_lost)
                 m->ticks_with_lost_records++;
+        m->last_tick_records_lost = ft.unmap_records_lost + ft.qi_records_lost + ft.dma_records_lost;
+        a.total.unmap_records_lost = ft.unmap_records_lost;
+        a.total.qi_records_lost = ft.qi_records_lost;
+        a.total.dma_records_lost = ft.dma_records_lost;
         manager_add_counters(m, &a);
         m->strict_credit = a.strict_credit_out;
         m->strict_debit = a.strict_debit_out;
@@ -458,6 +464,12 @@ static void manager_monitor(Manager *m, uint64_t now, uint64_t due_ns, double in
         snprintf(m->attribution, sizeof(m->attribution), "%s", a.attribution);
         manager_learn_domains(m, &a);
         manager_update_unmaps_per_op(m, &a, workload_group_io_ops(m->workload));
+        /* The policy dates a run from where its window began, in the time
+         * base of its decisions (when ticks were due), not in dispatch
+         * times: a late dispatch must not shorten a run. */
+        if (a.rates && m->last_tick_due_ns && due_ns > m->last_tick_due_ns)
+                for (size_t i = 0; i < m->topology->n_groups; i++)
+                        a.rates[i].window_s = (double) (due_ns - m->last_tick_due_ns) / 1e9;
         tick_cost_charge(&m->tick_cost, TICK_PHASE_ACCOUNTING);
         invalidation_cost_sample(&m->invalidation_cost, m->sysfs_fd);
         tick_cost_charge(&m->tick_cost, TICK_PHASE_FLUSH);
@@ -504,6 +516,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         /* Decisions are dated by when the tick was due (usec): ticks are due
          * exactly one interval apart, while `now` jitters with dispatch. */
         manager_monitor(m, now, usec * 1000ULL < now ? usec * 1000ULL : now, (double) (now - since) / 1e9);
+        m->last_tick_due_ns = usec * 1000ULL < now ? usec * 1000ULL : now;
         if (now - m->last_state_save_ns >= STATE_SAVE_NS)
                 manager_save_state(m);
 

@@ -11,6 +11,14 @@
  * pipelining 170 savings requests per write (the tick rate, and the round
  * trip of a status client meanwhile). Figures only; asserts nothing.
  *
+ * The 200 clients run closed loops (each sends its next request as soon as
+ * the answer is in), so the machine is saturated and, by Little's law, the
+ * mean round trip is 200 / throughput: latency here is the machine's
+ * capacity, shared between the daemon and the 200 client threads on the
+ * same cores. The run prints both sides' CPU time per round trip (the
+ * daemon's from /proc, the clients' from getrusage) and the reply's size, so
+ * the daemon's own cost can be told from the clients'.
+ *
  * Usage: bench-control [SECONDS] (default 5)
  * Environment: IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF (set by meson).
  */
@@ -22,6 +30,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -202,6 +211,30 @@ static double proc_cpu_s(pid_t pid) {
         return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
 }
 
+static double self_cpu_s(void) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return -1;
+        return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* The bytes of one status reply, its newline included. */
+static size_t status_reply_bytes(void) {
+        Reader r = {};
+        char *line;
+        ssize_t n = -1;
+        int fd = connect_daemon();
+
+        if (fd < 0)
+                return 0;
+        if (write(fd, STATUS, strlen(STATUS)) == (ssize_t) strlen(STATUS))
+                n = read_line(fd, &r, &line);
+        close(fd);
+        free(r.buf);
+        return n < 0 ? 0 : (size_t) n + 1;
+}
+
 static void print_latency(const char *what, Samples *s) {
         qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
         printf("%-28s %8zu round trips: median %7.3f ms, p90 %7.3f ms, p99 %7.3f ms, max %7.3f ms\n", what, s->n,
@@ -358,7 +391,7 @@ int main(int argc, char *argv[]) {
         size_t failures = 0;
         json_object *before, *after;
         uint64_t t_before, t_after;
-        double cpu_before, cpu_after;
+        double cpu_before, cpu_after, self_before, self_after;
         pthread_t watcher;
         struct rlimit rl;
         pid_t pid;
@@ -425,8 +458,10 @@ int main(int argc, char *argv[]) {
         before = status_once();
         t_before = now_monotonic_ns();
         cpu_before = proc_cpu_s(pid);
+        self_before = self_cpu_s();
         run_clients(CLIENTS, seconds, &many, &failures);
         cpu_after = proc_cpu_s(pid);
+        self_after = self_cpu_s();
         t_after = now_monotonic_ns();
         after = status_once();
         atomic_store(&watch_stop, true);
@@ -436,6 +471,12 @@ int main(int argc, char *argv[]) {
         printf("%-28s %.0f round trips/s, %zu failed; daemon CPU %.2f s in %.2f s (%.0f%% of one core)\n",
                "throughput:", many.n / seconds, failures, cpu_after - cpu_before, (t_after - t_before) / 1e9,
                100.0 * (cpu_after - cpu_before) / ((t_after - t_before) / 1e9));
+        if (many.n)
+                printf("%-28s daemon %.1f us, the 200 clients %.1f us; status reply %zu bytes; "
+                       "200 / throughput = %.2f ms (Little's law: the mean round trip of a saturated closed loop)\n",
+                       "CPU per round trip:", (cpu_after - cpu_before) * 1e6 / (double) many.n,
+                       (self_after - self_before) * 1e6 / (double) many.n, status_reply_bytes(),
+                       1e3 * CLIENTS / ((double) many.n / seconds));
         if (before && after) {
                 int64_t ticks = status_int(after, "ticks") - status_int(before, "ticks");
                 double expected = (t_after - t_before) / 1e6 / INTERVAL_MS;

@@ -1193,10 +1193,11 @@ static void test_reader_group_limited(const char *dir) {
 }
 
 /* A client with part of a request, and one with nothing, are closed after
- * CONTROL_IDLE_TIMEOUT_USEC with a line saying why; a watcher that sends
- * nothing stays. */
+ * CONTROL_IDLE_TIMEOUT_USEC with a line saying why; one that sent more of its
+ * line halfway through is closed that long after its last byte; a watcher
+ * that sends nothing stays. */
 static void test_idle_timeout(Server *s) {
-        Conn partial, silent, watcher, probe;
+        Conn partial, silent, watcher, probe, late;
         uint64_t t0 = now_us();
         char *line;
 
@@ -1207,8 +1208,12 @@ static void test_idle_timeout(Server *s) {
         CHECK_INT(conn_open(&silent, s->path, false), 0, "connect a client that sends nothing");
         CHECK_INT(conn_open(&watcher, s->path, false), 0, "connect a watcher");
         (void) send_str(&watcher, "{\"v\":1,\"cmd\":\"watch\"}\n");
+        CHECK_INT(conn_open(&late, s->path, false), 0, "connect a client that sends a byte now and then");
+        (void) send_str(&late, "{");
         conn_close(&probe); /* it would be idle too */
-        line = conn_read_line(&partial, (int) (CONTROL_IDLE_TIMEOUT_USEC / 1000) + WAIT_MS);
+        usleep(CONTROL_IDLE_TIMEOUT_USEC / 2);
+        (void) send_str(&late, "\"v\"");
+        line = conn_read_line(&partial, (int) (CONTROL_IDLE_TIMEOUT_USEC / 2 / 1000) + WAIT_MS);
         CHECK(line && strstr(line, "no complete request"), "the half request times out with an error: %s",
               line ?: "(none)");
         CHECK(now_us() - t0 >= CONTROL_IDLE_TIMEOUT_USEC - 100000, "... not before the timeout (%.1f s)",
@@ -1220,6 +1225,15 @@ static void test_idle_timeout(Server *s) {
         line = conn_read_line(&silent, WAIT_MS);
         CHECK(line && strstr(line, "no complete request"), "the silent client too: %s", line ?: "(none)");
         free(line);
+        line = conn_read_line(&late, 1);
+        CHECK(!line, "the client that sent a byte halfway is still open: %s", line ?: "(nothing)");
+        free(line);
+        line = conn_read_line(&late, (int) (CONTROL_IDLE_TIMEOUT_USEC / 2 / 1000) + WAIT_MS);
+        CHECK(line && strstr(line, "no complete request") &&
+                      now_us() - t0 >= CONTROL_IDLE_TIMEOUT_USEC * 3 / 2 - 100000,
+              "... and times out that long after its last byte (%.1f s): %s", (now_us() - t0) / 1e6,
+              line ?: "(none)");
+        free(line);
         conn_close(&probe);
         CHECK_INT(conn_open(&probe, s->path, false), 0, "a new client connects");
         CHECK_INT(status_int(&probe, "watchers"), 1, "the watcher stays");
@@ -1228,6 +1242,7 @@ static void test_idle_timeout(Server *s) {
         conn_close(&silent);
         conn_close(&watcher);
         conn_close(&probe);
+        conn_close(&late);
 }
 
 /* admin_group by reload: the socket file's group changes with it, or

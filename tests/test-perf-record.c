@@ -306,7 +306,8 @@ static void test_ring(void) {
         memset(&st, 0, sizeof(st));
         CHECK_U64(perf_ring_parse(r.data, RING, 0, RING + 8, SAMPLE_TYPE, scratch, NULL, NULL, &st),
                   RING + 8, "head past tail + size");
-        CHECK_INT(st.malformed, 1, "counted as malformed");
+        CHECK_INT(st.overruns, 1, "counted as an overrun (records overwritten unread)");
+        CHECK_INT(st.malformed, 0, "an overrun is not malformed input");
         CHECK_U64(perf_ring_parse(r.data, 100, 0, 8, SAMPLE_TYPE, scratch, NULL, NULL, &st), 8,
                   "size not a power of two");
         CHECK_U64(perf_ring_parse(r.data, RING, 77, 77, SAMPLE_TYPE, scratch, NULL, NULL, &st), 77,

@@ -535,6 +535,52 @@ static void test_scenarios(void) {
 
 /* ---- rules one at a time ---------------------------------------------- */
 
+/* One tick whose rate was measured over the second before it. */
+static PolicyAction decide_window(Fixture *f, unsigned id, double rate) {
+        PolicyInput in = { .topology = &f->t, .config = f->config, .rates = f->rates, .devices = f->facts,
+                           .now_ns = f->now };
+        size_t i = group_index(f, id);
+        PolicyDecision d;
+        PolicyAction action;
+
+        f->rates[i] = (PolicyGroupRate) { .measured = true, .unmaps_per_sec = rate, .window_s = 1 };
+        if (policy_decide_group(&in, i, policy_state_get(&f->state, id), &d) < 0)
+                return _POLICY_ACTION_MAX; /* no decision */
+        apply(f, &d);
+        action = d.action;
+        policy_decision_done(&d);
+        return action;
+}
+
+/* A tick's rate held over its whole window: a run starts where the window
+ * that first measured it began, not at the tick that saw it. With 1 s
+ * windows and sustain_s = 2 the second window above decides (the third
+ * when runs started at the tick); a single window above does not. */
+static void test_run_starts_with_its_window(void) {
+        Fixture f;
+
+        tap_diag("a run starts where its first window began");
+        fixture_init(&f, "[policy]\nsustain_s = 2\nmin_dwell_s = 0\nallow_rebind = yes\n");
+        for (unsigned t = 1; t <= 5; t++) {
+                f.now = BASE_NS + t * SEC;
+                CHECK(decide_window(&f, 1, t == 2 ? 5000 : 0) == POLICY_ACTION_NONE,
+                      "one busy window (t=2) among idle ones: no switch at t=%u", t);
+        }
+        for (unsigned t = 6; t <= 7; t++) {
+                f.now = BASE_NS + t * SEC;
+                CHECK(decide_window(&f, 1, 5000) == (t == 7 ? POLICY_ACTION_SWITCH : POLICY_ACTION_NONE),
+                      "busy from t=5: %s at t=%u", t == 7 ? "lazy" : "not yet", t);
+        }
+        CHECK(f.groups[group_index(&f, 1)].type == FQ, "lazy after the second busy window");
+        for (unsigned t = 8; t <= 9; t++) {
+                f.now = BASE_NS + t * SEC;
+                CHECK(decide_window(&f, 1, 0) == (t == 9 ? POLICY_ACTION_SWITCH : POLICY_ACTION_NONE),
+                      "idle from t=7: %s at t=%u", t == 9 ? "strict" : "not yet", t);
+        }
+        CHECK(f.groups[group_index(&f, 1)].type == DMA, "strict after the second idle window");
+        fixture_done(&f);
+}
+
 static void test_mixed_untrusted(void) {
         Fixture f;
         const char *reason;
@@ -1038,6 +1084,7 @@ int main(void) {
 
         test_scenarios();
         test_mixed_untrusted();
+        test_run_starts_with_its_window();
         test_strict_member_pulls_back();
         test_lazy_policy();
         test_keep();

@@ -338,9 +338,12 @@ static void rate_describe(const PolicyGroupRate *r, char *buf, size_t size) {
                 snprintf(buf, size, "%.0f unmaps/s%s", r->unmaps_per_sec, src);
 }
 
-/* Updates the above/below runs with this tick's rate. */
+/* Updates the above/below runs with this tick's rate. A new run began
+ * where the window that measured it began. */
 static void runs_update(const PolicyDecision *d, const PolicyThresholds *th, PolicyGroupState *state,
                         uint64_t now) {
+        uint64_t window_ns = d->rate.window_s > 0 ? (uint64_t) (d->rate.window_s * POLICY_NSEC_PER_SEC) : 0;
+        uint64_t start = now > window_ns ? now - window_ns : 0;
         bool below = false, above = false;
 
         if (d->rate.measured && !(th->require_exact && !d->rate.exact)) {
@@ -348,9 +351,9 @@ static void runs_update(const PolicyDecision *d, const PolicyThresholds *th, Pol
                 above = !below && decision_rate(&d->rate) > (double) th->lazy_above.value.u;
         }
         if (below && !state->below)
-                state->below_since_ns = now;
+                state->below_since_ns = start;
         if (above && !state->above)
-                state->above_since_ns = now;
+                state->above_since_ns = start;
         state->below = below;
         state->above = above;
 }

@@ -49,8 +49,10 @@
  *                                   each device's own value).
  *     A rate below strict_below starts a "below" run, a rate above
  *     lazy_above an "above" run; a rate in between, or an unknown rate, ends
- *     both (hysteresis). A run starts at the tick that first saw it and is
- *     sustained once now - start >= sustain_s. Sustained above -> DMA-FQ,
+ *     both (hysteresis). A run starts where the window that first measured
+ *     it began (now - window_s: the rate held over that whole window, on
+ *     average), and is sustained once now - start >= sustain_s: with
+ *     sustain_s = 3 and 1 s ticks, the third window above decides. Sustained above -> DMA-FQ,
  *     sustained below -> DMA; otherwise no change. (Should a member's
  *     values overlap, strict_below >= lazy_above, "below" is tested first.)
  *     A switch the auto rule wants waits until min_dwell_s has passed since
@@ -84,6 +86,10 @@
 typedef struct PolicyGroupRate {
         bool measured;          /* false: unknown this tick (no counter, a gap) */
         double unmaps_per_sec;
+        /* The span it was measured over, ending at the decision's now, in
+         * the decisions' time base (ticks as they were due); 0: not
+         * known, a run starts now. */
+        double window_s;
         /* How it was obtained (a static string: "exact by device", "exact
          * by domain", "exact by elimination", "apportioned", "no I/O"; NULL:
          * "measured"), and for an apportioned rate its share of the unmaps

@@ -542,11 +542,17 @@ static void tick_counts_reset_if_handed_over(FlushSampler *s) {
         s->handed_over = false;
 }
 
+/* What a drain lost: the kernel's PERF_RECORD_LOST counts, and at least
+ * one record per overrun (the kernel says nothing of those). */
+static uint64_t records_lost(const PerfRingStats *st) {
+        return st->lost + st->overruns;
+}
+
 static int drain_unmap_records(FlushSampler *s) {
         PerfRingStats st = {};
         int r = perf_sampler_drain(s->unmap_records, on_unmap, s, &st);
 
-        s->unmap_lost += st.lost;
+        s->unmap_lost += records_lost(&st);
         return r;
 }
 
@@ -554,7 +560,7 @@ static int drain_qi_records(FlushSampler *s) {
         PerfRingStats st = {};
         int r = perf_sampler_drain(s->qi_records, on_qi, s, &st);
 
-        s->qi_lost += st.lost;
+        s->qi_lost += records_lost(&st);
         return r;
 }
 
@@ -571,7 +577,7 @@ static void drain_dma_records(FlushSampler *s) {
 
                 if (perf_sampler_drain(s->dma[i], on_dma_unmap, &d, &st) < 0)
                         s->dma_failed = true;
-                s->dma_lost += st.lost;
+                s->dma_lost += records_lost(&st);
         }
 }
 

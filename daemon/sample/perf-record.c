@@ -324,8 +324,12 @@ uint64_t perf_ring_parse(const uint8_t *data, size_t data_size, uint64_t tail, u
                          PerfRingStats *stats) {
         uint64_t pos = tail;
 
-        if (data_size == 0 || (data_size & (data_size - 1)) || head - tail > data_size) {
+        if (data_size == 0 || (data_size & (data_size - 1))) {
                 stats->malformed++;
+                return head;
+        }
+        if (head - tail > data_size) {
+                stats->overruns++;
                 return head;
         }
         while (pos != head) {

@@ -91,6 +91,8 @@ typedef struct PerfRingStats {
         uint64_t lost;         /* samples the kernel reported lost in them */
         uint64_t other;        /* records of other types (throttle, ...), skipped */
         uint64_t truncated;    /* a record running past head: the rest dropped */
+        uint64_t overruns;     /* head more than the ring's size past tail: records overwritten before
+                                * they were read, how many unknown; skipped to head */
         uint64_t malformed;    /* bad header or sample body */
         uint64_t bytes;        /* bytes consumed */
 } PerfRingStats;
@@ -103,9 +105,9 @@ typedef int (*PerfSampleFn)(const PerfSample *s, void *userdata);
  * positions of perf_event_mmap_page). Records that wrap around the end are
  * copied into scratch (PERF_RECORD_MAX_SIZE bytes). Adds to *stats and
  * returns the new tail: head, unless the callback stopped early. Unusable
- * input (head - tail beyond data_size, a header smaller than itself, a
- * record past head) is counted and skipped to head: a ring cannot be
- * resynchronised inside. */
+ * input (head - tail beyond data_size: an overrun; a header smaller than
+ * itself, a record past head) is counted and skipped to head: a ring
+ * cannot be resynchronised inside. */
 uint64_t perf_ring_parse(const uint8_t *data, size_t data_size, uint64_t tail, uint64_t head,
                          uint64_t sample_type, uint8_t *scratch, PerfSampleFn fn, void *userdata,
                          PerfRingStats *stats);

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -37,7 +38,8 @@ struct ControlClient {
         ControlServer *server;
         ControlClient *next;
         int fd;
-        sd_event_source *source; /* the socket */
+        uint32_t events;         /* what the socket is watched for in the server's epoll set */
+        bool freed;              /* freed during a dispatch: kept until it ends (see server_clients_io()) */
         sd_event_source *more;   /* more requests are buffered: go on later */
         sd_event_source *idle;   /* closes it after CONTROL_IDLE_TIMEOUT_USEC without input */
         uint64_t last_input_usec; /* CLOCK_MONOTONIC of its last byte (or its connect) */
@@ -67,6 +69,16 @@ struct ControlServer {
         bool owns_path;
         char *path;
         sd_event_source *source;
+        /* The clients' sockets: an epoll set of their own, one source in
+         * the loop. sd-event dispatches one source per epoll_wait(), and
+         * its epoll set is level-triggered, so with a request pending on
+         * each of N clients every dispatch re-reported all N: O(N) kernel
+         * work per request. Here one dispatch serves up to
+         * CONTROL_DISPATCH_CLIENTS ready clients from one epoll_wait(). */
+        int clients_epfd;
+        sd_event_source *clients_source;
+        bool dispatching;          /* inside server_clients_io(): client_free() defers */
+        ControlClient *freed;      /* clients freed during this dispatch */
         gid_t admin_gid;
         bool read_only;     /* the reader socket: no privileged command for anyone */
         ControlHandler handler;
@@ -169,17 +181,22 @@ static void out_free(ControlOut *o) {
 static void client_free(ControlClient *c) {
         ControlServer *s = c->server;
 
+        if (c->freed)
+                return;
         for (ControlClient **p = &s->clients; *p; p = &(*p)->next)
                 if (*p == c) {
                         *p = c->next;
                         s->n_clients--;
                         break;
                 }
-        sd_event_source_disable_unref(c->source);
         sd_event_source_disable_unref(c->more);
         sd_event_source_disable_unref(c->idle);
-        if (c->fd >= 0)
+        c->more = c->idle = NULL;
+        if (c->fd >= 0) {
+                (void) epoll_ctl(s->clients_epfd, EPOLL_CTL_DEL, c->fd, NULL);
                 close(c->fd);
+                c->fd = -EBADF;
+        }
         while (c->out_head) {
                 ControlOut *o = c->out_head;
 
@@ -187,6 +204,14 @@ static void client_free(ControlClient *c) {
                 out_free(o);
         }
         free(c->groups);
+        c->groups = NULL;
+        if (s->dispatching) {
+                /* Its event may still be in the batch being served. */
+                c->freed = true;
+                c->next = s->freed;
+                s->freed = c;
+                return;
+        }
         free(c);
 }
 
@@ -441,7 +466,6 @@ static int client_process(ControlClient *c) {
 static int client_update(ControlClient *c) {
         bool request = client_has_request(c), room = c->out_bytes < CONTROL_OUTPUT_HIGH;
         uint32_t events = 0;
-        int r;
 
         if (c->eof && !request && !c->out_head)
                 return 1;
@@ -452,9 +476,13 @@ static int client_update(ControlClient *c) {
          * throttled by its own socket filling up, not by our memory. */
         if (!c->eof && !request && room && c->in_len < sizeof(c->in))
                 events |= EPOLLIN;
-        r = sd_event_source_set_io_events(c->source, events);
-        if (r < 0)
-                return r;
+        if (events != c->events) {
+                struct epoll_event ev = { .events = events, .data.ptr = c };
+
+                if (epoll_ctl(c->server->clients_epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+                        return -errno;
+                c->events = events;
+        }
         return sd_event_source_set_enabled(c->more, request && room ? SD_EVENT_ONESHOT : SD_EVENT_OFF);
 }
 
@@ -502,8 +530,8 @@ static int client_done(ControlClient *c, int r) {
 
 static void client_touch(ControlClient *c);
 
-static int client_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        ControlClient *c = userdata;
+static int client_io(ControlClient *c, uint32_t revents) {
+        int fd = c->fd;
         int r = 0;
 
         /* Closed by the peer (HUP): its buffered requests still run, see
@@ -530,14 +558,40 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
         return client_done(c, r);
 }
 
-/* Input arrived: the idle timeout starts again. */
-static void client_touch(ControlClient *c) {
-        uint64_t now = 0;
+/* The clients' epoll set is readable: serves up to CONTROL_DISPATCH_CLIENTS
+ * ready clients, each as one dispatch did before (a read and a batch of
+ * requests). A client the others' handling frees (a watcher dropped by a
+ * broadcast) is kept until the batch ends, so its event is skipped. */
+static int server_clients_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        struct epoll_event ev[CONTROL_DISPATCH_CLIENTS];
+        ControlServer *s = userdata;
+        int n;
 
-        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &now);
-        c->last_input_usec = now;
-        (void) sd_event_source_set_time(c->idle, now + CONTROL_IDLE_TIMEOUT_USEC);
-        (void) sd_event_source_set_enabled(c->idle, SD_EVENT_ONESHOT);
+        n = epoll_wait(s->clients_epfd, ev, ELEMENTSOF(ev), 0);
+        if (n < 0)
+                return errno == EINTR ? 0 : log_warning_errno(errno, "Failed to wait for control clients: %m");
+        s->dispatching = true;
+        for (int i = 0; i < n; i++) {
+                ControlClient *c = ev[i].data.ptr;
+
+                if (!c->freed)
+                        (void) client_io(c, ev[i].events);
+        }
+        s->dispatching = false;
+        while (s->freed) {
+                ControlClient *c = s->freed;
+
+                s->freed = c->next;
+                free(c);
+        }
+        return 0;
+}
+
+/* Input arrived: the idle timeout starts again. The timer is not moved
+ * here (that is a priority-queue update per request); when it fires,
+ * client_idle_timeout() re-arms it from the last input. */
+static void client_touch(ControlClient *c) {
+        (void) sd_event_now(c->server->event, CLOCK_MONOTONIC, &c->last_input_usec);
 }
 
 /* Idle: not a watcher, no whole request to answer, nothing to write. */
@@ -564,6 +618,11 @@ static int client_idle_timeout(sd_event_source *source, uint64_t usec, void *use
         if (!client_idle(c)) {
                 /* Busy (a watcher, or answers pending): it is not idle. */
                 (void) sd_event_source_set_time(source, usec + CONTROL_IDLE_TIMEOUT_USEC);
+                return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+        }
+        if (c->last_input_usec + CONTROL_IDLE_TIMEOUT_USEC > usec) {
+                /* Input since the timer was set: count from that. */
+                (void) sd_event_source_set_time(source, c->last_input_usec + CONTROL_IDLE_TIMEOUT_USEC);
                 return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         }
         log_debug("Closing control client (pid %d): no complete request in %llu s", (int) c->pid,
@@ -668,9 +727,15 @@ static int server_accept(sd_event_source *source, int fd, uint32_t revents, void
         }
         *c = (ControlClient) { .server = s, .fd = cfd, .uid = cred.uid, .gid = cred.gid, .pid = cred.pid,
                                .groups = groups, .n_groups = n_groups, .admin = admin };
-        r = sd_event_add_io(s->event, &c->source, cfd, EPOLLIN, client_io, c);
-        if (r >= 0)
-                r = sd_event_source_set_priority(c->source, CONTROL_CLIENT_PRIORITY);
+        {
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+                r = epoll_ctl(s->clients_epfd, EPOLL_CTL_ADD, cfd, &ev) < 0 ? -errno : 0;
+                if (r >= 0)
+                        c->events = EPOLLIN;
+                else
+                        c->fd = -EBADF, close(cfd); /* not in the set: client_free() must not DEL it */
+        }
         /* Buffered requests go on from a timer that is always due, as
          * sd-bus does, not from a defer source: a defer source enabled
          * during a dispatch is pending before the next poll, so it would
@@ -760,8 +825,8 @@ int control_server_new(sd_event *event, const char *path, int listen_fd, gid_t a
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        *s = (ControlServer) { .event = sd_event_ref(event), .fd = -EBADF, .admin_gid = admin_gid,
-                               .handler = handler, .userdata = userdata };
+        *s = (ControlServer) { .event = sd_event_ref(event), .fd = -EBADF, .clients_epfd = -EBADF,
+                               .admin_gid = admin_gid, .handler = handler, .userdata = userdata };
         if (listen_fd >= 0) {
                 s->fd = listen_fd;
                 r = fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) < 0 ? -errno : 0;
@@ -775,6 +840,14 @@ int control_server_new(sd_event *event, const char *path, int listen_fd, gid_t a
         }
         if (r >= 0)
                 r = sd_event_add_io(event, &s->source, s->fd, EPOLLIN, server_accept, s);
+        if (r >= 0) {
+                s->clients_epfd = epoll_create1(EPOLL_CLOEXEC);
+                r = s->clients_epfd < 0 ? -errno : 0;
+        }
+        if (r >= 0)
+                r = sd_event_add_io(event, &s->clients_source, s->clients_epfd, EPOLLIN, server_clients_io, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(s->clients_source, CONTROL_CLIENT_PRIORITY);
         if (r < 0) {
                 control_server_free(s);
                 return r;
@@ -789,6 +862,9 @@ ControlServer *control_server_free(ControlServer *s) {
         while (s->clients)
                 client_free(s->clients);
         sd_event_source_disable_unref(s->source);
+        sd_event_source_disable_unref(s->clients_source);
+        if (s->clients_epfd >= 0)
+                close(s->clients_epfd);
         if (s->fd >= 0)
                 close(s->fd);
         if (s->owns_path)

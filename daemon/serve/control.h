@@ -58,8 +58,11 @@
 #define CONTROL_WATCH_BACKLOG 2
 /* Clients are served at a lower priority than the Manager's sources (the
  * tick, signals), so however many clients have requests pending, the tick
- * waits for at most the one client being served. */
+ * waits for at most one dispatch: CONTROL_DISPATCH_CLIENTS ready clients
+ * (a read and at most CONTROL_BATCH requests each) or one client's
+ * buffered batch. */
 #define CONTROL_CLIENT_PRIORITY (SD_EVENT_PRIORITY_NORMAL + 10)
+#define CONTROL_DISPATCH_CLIENTS 16
 
 typedef struct ControlServer ControlServer;
 typedef struct ControlClient ControlClient;

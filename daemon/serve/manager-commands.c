@@ -260,6 +260,18 @@ static json_object *handle_status(Manager *m) {
                 json_object_object_add(tc, "phases_us_per_tick", phases);
                 json_object_object_add(o, "tick_cost", tc);
         }
+        {
+                /* perf records the kernel dropped: the figures they fell in are short. */
+                json_object *rl = json_object_new_object();
+
+                for (size_t i = 0; i < counter_info_count(); i++)
+                        if (counter_info(i)->machine_only)
+                                json_object_object_add(rl, counter_info(i)->wire_key,
+                                                       json_object_new_int64((int64_t) counter_value(&mv.state->total, i)));
+                json_object_object_add(rl, "ticks_short", json_object_new_int64((int64_t) mv.ticks_with_lost_records));
+                json_object_object_add(rl, "last_tick", json_object_new_int64((int64_t) mv.last_tick_records_lost));
+                json_object_object_add(o, "records_lost", rl);
+        }
         json_object_object_add(o, "topology_problems", json_object_new_int64((int64_t) mv.topology->n_problems));
         json_object_object_add(o, "reload_failures", json_object_new_int64((int64_t) mv.reload_failures));
         {
@@ -420,11 +432,15 @@ static json_object *handle_explain(Manager *m, const ProtocolRequest *req, json_
         return o;
 }
 
-static json_object *counters_to_json(const StateCounters *c) {
+/* The machine's counters (machine), or a group's or unit's: those without
+ * the machine-only rows. */
+static json_object *counters_to_json(const StateCounters *c, bool machine) {
         json_object *o = json_object_new_object();
 
         for (size_t i = 0; i < counter_info_count(); i++)
-                json_object_object_add(o, counter_info(i)->wire_key, json_object_new_int64((int64_t) counter_value(c, i)));
+                if (machine || !counter_info(i)->machine_only)
+                        json_object_object_add(o, counter_info(i)->wire_key,
+                                               json_object_new_int64((int64_t) counter_value(c, i)));
         return o;
 }
 
@@ -494,7 +510,7 @@ static json_object *handle_savings(Manager *m) {
 
                 if (!sg)
                         continue;
-                go = counters_to_json(&sg->counters);
+                go = counters_to_json(&sg->counters, false);
                 json_object_object_add(go, "group", json_object_new_int64(g->id));
                 json_object_object_add(go, "type", json_str_or_null(g->type_raw));
                 json_object_object_add(go, "source", json_object_new_string(
@@ -512,13 +528,13 @@ static json_object *handle_savings(Manager *m) {
                 json_object *uo = json_object_new_object();
 
                 json_object_object_add(uo, "unit", json_object_new_string(mv.state->units[i].name));
-                json_object_object_add(uo, "counters", counters_to_json(&mv.state->units[i].counters));
-                json_object_object_add(uo, "unattributed", counters_to_json(&mv.state->units[i].unattributed));
+                json_object_object_add(uo, "counters", counters_to_json(&mv.state->units[i].counters, false));
+                json_object_object_add(uo, "unattributed", counters_to_json(&mv.state->units[i].unattributed, false));
                 json_object_array_add(units, uo);
         }
         json_object_object_add(o, "groups", groups);
         json_object_object_add(o, "units", units);
-        json_object_object_add(o, "total", counters_to_json(&mv.state->total));
+        json_object_object_add(o, "total", counters_to_json(&mv.state->total, true));
         json_object_object_add(o, "sources", savings_sources(m));
         json_object_object_add(o, "last_tick_attribution", json_object_new_string(mv.attribution));
         return o;

@@ -45,6 +45,8 @@ typedef struct ManagerView {
         uint64_t started_ns, last_tick_ns; /* CLOCK_MONOTONIC; last_tick_ns 0 before the first */
         uint64_t ticks;
         uint64_t reload_failures;
+        uint64_t ticks_with_lost_records;  /* ticks whose figures are short by records the kernel dropped */
+        uint64_t last_tick_records_lost;   /* records dropped in the last tick, all sources */
         int state_save_error;              /* -errno of the last state save, 0 when it succeeded */
         uint64_t state_save_failures;
 } ManagerView;

@@ -93,7 +93,9 @@ void metrics_counter_families(FILE *f, MetricsLevel level, const MetricsCounterS
                 const CounterInfo *c = counter_info(i);
                 char name[128], help[512];
 
-                if (metrics_counter_family_name(level, i, name, sizeof(name)) < 0)
+                /* A machine-only row has no family at the other levels. */
+                if ((c->machine_only && level != METRICS_LEVEL_MACHINE) ||
+                    metrics_counter_family_name(level, i, name, sizeof(name)) < 0)
                         continue;
                 snprintf(help, sizeof(help), "%s %s", c->help, levels[level].what);
                 metrics_family(f, name, METRIC_COUNTER, help);

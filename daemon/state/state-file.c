@@ -226,11 +226,14 @@ static void write_u64(JsonStream *js, const char *key, uint64_t v) {
         json_stream_string(js, key, buf);
 }
 
-/* The file nests three deep: json_stream_begin_*() cannot fail here. */
-static void write_counters(JsonStream *js, const char *key, const StateCounters *c) {
+/* The file nests three deep: json_stream_begin_*() cannot fail here. The
+ * machine's counters (machine), or a group's or unit's: without the
+ * machine-only rows (reading takes each row as optional). */
+static void write_counters(JsonStream *js, const char *key, const StateCounters *c, bool machine) {
         (void) json_stream_begin_object(js, key);
         for (size_t i = 0; i < counter_info_count(); i++)
-                write_u64(js, counter_info(i)->state_key, counter_get(c, i));
+                if (machine || !counter_info(i)->machine_only)
+                        write_u64(js, counter_info(i)->state_key, counter_get(c, i));
         json_stream_end(js);
 }
 
@@ -249,8 +252,8 @@ static int state_check(const DaemonState *s) {
 static void write_unit(JsonStream *js, const StateUnit *u) {
         (void) json_stream_begin_object(js, NULL);
         json_stream_string(js, "name", u->name);
-        write_counters(js, "counters", &u->counters);
-        write_counters(js, "unattributed", &u->unattributed);
+        write_counters(js, "counters", &u->counters, false);
+        write_counters(js, "unattributed", &u->unattributed, false);
         json_stream_end(js);
 }
 
@@ -258,7 +261,7 @@ static void write_group(JsonStream *js, const StateGroup *g) {
         (void) json_stream_begin_object(js, NULL);
         json_stream_string(js, "key", g->key);
         json_stream_int64(js, "group_hint", g->group_hint);
-        write_counters(js, "counters", &g->counters);
+        write_counters(js, "counters", &g->counters, false);
         if (g->override_mode) {
                 (void) json_stream_begin_object(js, "override");
                 json_stream_string(js, "mode", g->override_mode);
@@ -289,7 +292,7 @@ static int state_write(const DaemonState *s, FILE *f) {
         json_stream_init(&js, f);
         (void) json_stream_begin_object(&js, NULL);
         json_stream_int64(&js, "version", STATE_FILE_VERSION);
-        write_counters(&js, "total", &s->total);
+        write_counters(&js, "total", &s->total, true);
         (void) json_stream_begin_array(&js, "units");
         for (size_t i = 0; i < s->n_units; i++)
                 write_unit(&js, s->units + i);

@@ -90,15 +90,19 @@ if [ "$(group_type "$G")" != DMA ]; then
 	wait_for /sys/block/nvme0n1 100 || fail "nvme0n1 did not come back"
 fi
 invalidations() { iommuctl --socket "$SOCK" --json savings | json_flat > /tmp/sv.flat; jget /tmp/sv.flat total.invalidations; }
+# qi_submit records the kernel dropped (ring full), from the same reply.
+records_lost() { jget /tmp/sv.flat total.invalidation_records_lost; }
 trace_start intel_iommu:qi_submit
 sleep 2
 i0=$(invalidations)
+l0=$(records_lost)
 dma-load -d /dev/nvme0n1 -b 16K -t "$SECS" > /tmp/load.out 2>&1 || fail "dma-load: $(cat /tmp/load.out)"
 sleep 3
 i1=$(invalidations)
+l1=$(records_lost)
 trace_stop /tmp/strict.kv
 kernel=$(( $(kv /tmp/strict.kv iotlb_page) + $(kv /tmp/strict.kv iotlb_domain) + $(kv /tmp/strict.kv iotlb_global) ))
-echo "measured cost strict nvme 16K reads: $(sed 's/^dma-load: //' /tmp/load.out); IOTLB invalidations: daemon $((i1 - i0)), kernel $kernel"
+echo "measured cost strict nvme 16K reads: $(sed 's/^dma-load: //' /tmp/load.out); IOTLB invalidations: daemon $((i1 - i0)), kernel $kernel; qi_submit records lost (ring full): $((l1 - l0))"
 kill "$PID"
 wait "$PID" || fail "iommutuned exited with $? (log: $(cat /tmp/cost.log))"
 say "the daemon's log:"

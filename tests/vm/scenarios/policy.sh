@@ -169,7 +169,8 @@ ticks_rows() {
 }
 # tick_verdict KIND COLUMN WANT: over ticks_rows, S = the first tick whose
 # COLUMN (type or desired) reads WANT; R = the last tick before it whose
-# reason starts a KIND run ("above ... for 0 s", "below ... for 0 s");
+# reason starts a KIND run (the first "above ..." or "below ..." after a tick
+# that was not; the run began one window, a tick, before R);
 # STEADY = yes when every tick from the first whole one (stamped 1.5
 # intervals after T0 or later: the stamp comes after the tick's work) up to S was KIND,
 # else BROKE = the first that was not. Sets TV_S TV_R TV_STEADY TV_BROKE.
@@ -180,22 +181,22 @@ tick_verdict() {
 		{ t = $1; at = $2; v = (col == "type" ? $3 : $4); reason = substr($0, index($0, "| ") + 2) }
 		s != "" { next }
 		v == want { s = t; s_at = at; next }
-		{ if (index(reason, kind) && index(reason, " for 0 s")) { r = t; r_at = at }
+		{ is = index(reason, kind) > 0; if (is && !was) { r = t; r_at = at }; was = is
 		  if (at >= tick_cs && !index(reason, kind) && broke == "") broke = t }
 		END { print (s == "" ? "-" : s), (r == "" ? "-" : r), (broke == "" ? "yes" : "no"), (broke == "" ? "-" : broke),
 		            (s == "" ? "-" : s_at), (r == "" ? "-" : r_at) }' /tmp/rows)
 	TV_S=$1 TV_R=$2 TV_STEADY=$3 TV_BROKE=$4 TV_S_AT=$5 TV_R_AT=$6
 }
-# run_checks WHAT KIND: S came sustain_s after the KIND run began at R: at
-# most SUSTAIN_TICKS ticks later, and not before sustain_s had passed (20 cs
-# for the stamps' own jitter).
+# run_checks WHAT KIND: S came sustain_s after the KIND run began, a window
+# before R: at most SUSTAIN_TICKS ticks after R, and not before sustain_s had
+# passed since R's window began (20 cs for the stamps' own jitter).
 run_checks() {
 	echo "measured $1: the $2 run began at tick $TV_R (${TV_R_AT} cs), acted at tick $TV_S (${TV_S_AT} cs); steady from the first whole tick: $TV_STEADY${TV_BROKE#-}"
 	check "$1: a $2 run began before it (tick $TV_R)" [ "$TV_R" != - ]
 	check "$1: acted within sustain_s of the run's start ($TV_S - $TV_R <= $SUSTAIN_TICKS ticks)" \
 		ticks_within "$TV_S" "$TV_R" "$SUSTAIN_TICKS"
-	check "$1: not before sustain_s had passed (${TV_S_AT} - ${TV_R_AT} >= $((SUSTAIN_S * 100 - 20)) cs)" \
-		ticks_within "$TV_S_AT" "$TV_R_AT" 999999 $((SUSTAIN_S * 100 - 20))
+	check "$1: not before sustain_s had passed (${TV_S_AT} - ${TV_R_AT} + $TICK_CS >= $((SUSTAIN_S * 100 - 20)) cs)" \
+		ticks_within "$TV_S_AT" "$TV_R_AT" 999999 $((SUSTAIN_S * 100 - TICK_CS - 20))
 }
 # ticks_within A B MAX [MIN]: MIN <= A - B <= MAX, both numbers.
 ticks_within() {
