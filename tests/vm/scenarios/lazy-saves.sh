@@ -86,20 +86,21 @@ until ctl --json status > /tmp/st.json 2>/dev/null &&
 done
 grep -E "IOVA-based|Unmaps by device|Flush model" "$LOG" | sed 's/^/    log: /' || true
 
-# The daemon's tick count, and the group's unmap rate over its last tick
-# with the nvme's completed reads (/sys/block/nvme0n1/stat) when it was
-# read: "TICK RATE READS UPTIME_CS" appended to $1, once per tick (dropped
-# when a tick came between the reads).
-ticks_now() { ctl --json status 2>/dev/null | json_flat | grep '^ticks=' | cut -d= -f2; }
-sample_tick_rate() {
-	t1=$(ticks_now)
-	ctl --json groups > /tmp/groups.json 2>/dev/null && json_flat < /tmp/groups.json > /tmp/groups.flat || return 0
-	[ -n "$t1" ] && [ "$t1" = "$(ticks_now)" ] || return 0
-	grep -q "^$t1 " "$1" 2>/dev/null && return 0
-	r=$(jgroup /tmp/groups.flat "" "$G" unmap_rate.unmaps_per_sec)
-	r=${r%%.*}
-	read -r rd _ < /sys/block/nvme0n1/stat
-	echo "$t1 ${r:-0} $rd $(uptime_cs)" >> "$1"
+# The group's unmap rate tick by tick, from `iommuctl --json watch` (one
+# line per tick), with the nvme's completed reads (/sys/block/nvme0n1/stat)
+# read at most 0.2 s after each line came: "TICK RATE READS UPTIME_CS"
+# lines from the watch output $1 and the samples $2 ("UPTIME_CS READS
+# LINES_SO_FAR").
+sample_reads() { read -r rd _ < /sys/block/nvme0n1/stat; echo "$(uptime_cs) $rd $(wc -l < "$1")" >> "$2"; }
+tick_rates() {
+	k=0 samples=$2
+	while read -r line; do
+		k=$((k + 1))
+		echo "$line" | json_flat > /tmp/watch.flat
+		t=$(jget /tmp/watch.flat tick) r=$(jget /tmp/watch.flat groups.0.unmap_rate.unmaps_per_sec)
+		set -- $(awk -v k=$k '$3 >= k { print $2, $1; exit }' "$samples")
+		[ -n "$t" ] && [ -n "$r" ] && [ $# = 2 ] && echo "$t ${r%%.*} $1 $2"
+	done < "$1" | awk '!seen[$1]++'
 }
 
 # --- 1. 64 KiB scattered reads: nothing to save -----------------------------------------
@@ -108,13 +109,16 @@ HOLD_CS=$((SUSTAIN_S * 100 + 4 * TICK_CS))
 dma-load -d "$DEV" -b 64K -S -t 100000 > /tmp/load.out 2>&1 & LOAD=$!
 T0=$(uptime_cs)
 TYPES=
-rm -f /tmp/ticks1
+rm -f /tmp/reads1
+ctl --json --group "$G" watch > /tmp/watch1 2>/dev/null & WATCH=$!
 while [ $(( $(uptime_cs) - T0 )) -lt "$HOLD_CS" ]; do
 	read_type "$G"
 	case " $TYPES " in *" $RT "*) ;; *) TYPES="$TYPES $RT" ;; esac
-	sample_tick_rate /tmp/ticks1
+	sample_reads /tmp/watch1 /tmp/reads1
 	sleep 0.2
 done
+kill "$WATCH" 2>/dev/null || true; wait "$WATCH" 2>/dev/null || true
+tick_rates /tmp/watch1 /tmp/reads1 > /tmp/ticks1
 ctl explain "$G" > /tmp/explain.out 2>&1 || true
 sed 's/^/    explain: /' /tmp/explain.out
 check "the nvme stays strict for sustain_s + 4 ticks under 64 KiB IOVA-API reads (types seen:$TYPES)" [ "$TYPES" = " DMA" ]
@@ -129,7 +133,7 @@ check "explain says lazy would save nothing on the IOVA DMA API" \
 # by its avoidable rate, not by a low raw one, is a raw rate above
 # lazy_above_unmaps_per_sec in as many consecutive ticks as would switch it.
 awk '{ printf "    tick %d: the daemon measured %d unmaps/s", $1, $2
-       if (NR > 1 && $4 > pc) printf "; the nvme completed %d reads/s since the previous sample", ($3 - pr) * 100 / ($4 - pc)
+       if (NR > 1 && $4 > pc) printf "; the nvme completed %d reads/s since the line before", ($3 - pr) * 100 / ($4 - pc)
        printf "\n"; pr = $3; pc = $4 }' /tmp/ticks1 2>/dev/null || true
 RUN=$(awk -v lim="$LAZY_ABOVE" '{ run = ($1 == pt + 1 && run && $2 > lim) ? run + 1 : ($2 > lim); if (run > best) best = run; pt = $1 }
 	END { print best + 0 }' /tmp/ticks1 2>/dev/null || echo 0)
