@@ -199,7 +199,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
         _cleanup_free_ AttributionGroupIn *gin = NULL;
         _cleanup_free_ uint64_t *domain_selective = NULL;
         _cleanup_(attribution_done) Attribution att = {};
-        bool sizes_one_per_unmap;
+        bool sizes_one_per_unmap, domain_counts_whole;
         int r;
 
         if (!t || !tick || (t->n_groups && !in->group_active) || in->interval_s <= 0)
@@ -324,6 +324,9 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
          * table, one page size, AMD) the sampler records none and says so
          * with gather_ok and no mixed events. */
         sizes_one_per_unmap = tick->gather_ok && tick->gather.mixed_events == 0 && tick->unmap_records_lost == 0;
+        /* A lost invalidation record leaves some domain's count short, and
+         * which one is not known: no domain's count is a whole tick's. */
+        domain_counts_whole = tick->qi_ok && tick->qi_records_lost == 0;
 
         /* Each group's unmaps and maps (group-attribution.h). */
         for (size_t i = 0; i < t->n_groups; i++) {
@@ -340,7 +343,7 @@ int accounting_compute(const AccountingInput *in, AccountingTick *ret) {
                  * page-selective invalidation. (A lazy domain's are the
                  * flush queue's, which its page-selective count never
                  * includes.) */
-                gin[i].domain_one_per_unmap = sizes_one_per_unmap &&
+                gin[i].domain_one_per_unmap = sizes_one_per_unmap && domain_counts_whole &&
                                               (!gin[i].strict || domain_selective[i] == 0);
                 if (tick->dma_ok && (t->groups[i].type == GROUP_TYPE_DMA || t->groups[i].type == GROUP_TYPE_DMA_FQ)) {
                         gin[i].device_counted = true;

@@ -87,8 +87,9 @@ typedef struct AttributionGroupIn {
         bool domain_known;         /* its domain ids are known, on a unit that does not flush maps */
         uint64_t page_selective;   /* page-selective IOTLB invalidations of its domains */
         /* page_selective is one per unmap this tick: no domain-selective
-         * flush of its domains, and no unmap with page-size changes (or the
-         * kernel pays one per unmap whatever the sizes: generic page table). */
+         * flush of its domains, no unmap with page-size changes (or the
+         * kernel pays one per unmap whatever the sizes: generic page table),
+         * and no invalidation record lost. */
         bool domain_one_per_unmap;
 } AttributionGroupIn;
 

@@ -6,10 +6,11 @@
 #
 #  1. The nvme group, strict, under sustained 64 KiB reads from a buffer of
 #     scattered pages (dma-load -S: 16 segments, nvme's IOVA DMA API path,
-#     which flushes at every unmap in DMA-FQ as in DMA): its unmap rate is
-#     far above lazy_above_unmaps_per_sec, yet it stays strict for
-#     sustain_s + 4 ticks, and `iommuctl explain` says lazy would save 0 of
-#     its unmaps (IOVA DMA API).
+#     which flushes at every unmap in DMA-FQ as in DMA): its unmap rate,
+#     as the daemon measures it tick by tick, is above
+#     lazy_above_unmaps_per_sec in sustain_s + 1 consecutive ticks, yet it
+#     stays strict for sustain_s + 4 ticks, and `iommuctl explain` says
+#     lazy would save 0 of its unmaps (IOVA DMA API).
 #  2. The same group under sustained 4 KiB reads (one page: dma_map_phys,
 #     the flush queue's path): it goes lazy within sustain_s + 2 ticks (+1
 #     tick, +0.5 s, as in the policy scenario).
@@ -85,24 +86,59 @@ until ctl --json status > /tmp/st.json 2>/dev/null &&
 done
 grep -E "IOVA-based|Unmaps by device|Flush model" "$LOG" | sed 's/^/    log: /' || true
 
+# The group's unmap rate tick by tick, from `iommuctl --json watch` (one
+# line per tick), with the nvme's completed reads (/sys/block/nvme0n1/stat)
+# read at most 0.2 s after each line came: "TICK RATE READS UPTIME_CS"
+# lines from the watch output $1 and the samples $2 ("UPTIME_CS READS
+# LINES_SO_FAR").
+sample_reads() { read -r rd _ < /sys/block/nvme0n1/stat; echo "$(uptime_cs) $rd $(wc -l < "$1")" >> "$2"; }
+tick_rates() {
+	k=0 samples=$2
+	while read -r line; do
+		k=$((k + 1))
+		echo "$line" | json_flat > /tmp/watch.flat
+		t=$(jget /tmp/watch.flat tick) r=$(jget /tmp/watch.flat groups.0.unmap_rate.unmaps_per_sec)
+		set -- $(awk -v k=$k '$3 >= k { print $2, $1; exit }' "$samples")
+		[ -n "$t" ] && [ -n "$r" ] && [ $# = 2 ] && echo "$t ${r%%.*} $1 $2"
+	done < "$1" | awk '!seen[$1]++'
+}
+
 # --- 1. 64 KiB scattered reads: nothing to save -----------------------------------------
 say "64 KiB reads on the IOVA DMA API path: stays strict"
 HOLD_CS=$((SUSTAIN_S * 100 + 4 * TICK_CS))
 dma-load -d "$DEV" -b 64K -S -t 100000 > /tmp/load.out 2>&1 & LOAD=$!
 T0=$(uptime_cs)
 TYPES=
+rm -f /tmp/reads1
+ctl --json --group "$G" watch > /tmp/watch1 2>/dev/null & WATCH=$!
 while [ $(( $(uptime_cs) - T0 )) -lt "$HOLD_CS" ]; do
 	read_type "$G"
 	case " $TYPES " in *" $RT "*) ;; *) TYPES="$TYPES $RT" ;; esac
+	sample_reads /tmp/watch1 /tmp/reads1
 	sleep 0.2
 done
+kill "$WATCH" 2>/dev/null || true; wait "$WATCH" 2>/dev/null || true
+tick_rates /tmp/watch1 /tmp/reads1 > /tmp/ticks1
 ctl explain "$G" > /tmp/explain.out 2>&1 || true
 sed 's/^/    explain: /' /tmp/explain.out
 check "the nvme stays strict for sustain_s + 4 ticks under 64 KiB IOVA-API reads (types seen:$TYPES)" [ "$TYPES" = " DMA" ]
 check "explain says lazy would save nothing on the IOVA DMA API" \
 	grep -Eq "lazy would save [0-9]+ of [0-9]+ unmaps/s.*IOVA DMA API" /tmp/explain.out
-RATE=$(sed -n 's/.*unmap rate: \([0-9]*\)\/s.*/\1/p' /tmp/explain.out | head -1)
-check "while its unmap rate (${RATE:-?}/s) is above lazy_above_unmaps_per_sec = $LAZY_ABOVE" [ "${RATE:-0}" -gt "$LAZY_ABOVE" ]
+# Not the last tick's rate against the rate measured before the daemon
+# started: on the test bed's emulated machine the same load runs several
+# times slower tick by tick while the host is busy (64 KiB scattered reads:
+# 1515/s before the daemon started, then 1615, 1380, 567, 239 and 393 in
+# consecutive ticks, the block layer's completed reads agreeing), so the
+# last tick alone can be far below it. What shows the group is kept strict
+# by its avoidable rate, not by a low raw one, is a raw rate above
+# lazy_above_unmaps_per_sec in as many consecutive ticks as would switch it.
+awk '{ printf "    tick %d: the daemon measured %d unmaps/s", $1, $2
+       if (NR > 1 && $4 > pc) printf "; the nvme completed %d reads/s since the line before", ($3 - pr) * 100 / ($4 - pc)
+       printf "\n"; pr = $3; pc = $4 }' /tmp/ticks1 2>/dev/null || true
+RUN=$(awk -v lim="$LAZY_ABOVE" '{ run = ($1 == pt + 1 && run && $2 > lim) ? run + 1 : ($2 > lim); if (run > best) best = run; pt = $1 }
+	END { print best + 0 }' /tmp/ticks1 2>/dev/null || echo 0)
+check "while its unmap rate was above lazy_above_unmaps_per_sec = $LAZY_ABOVE in $RUN consecutive ticks (sustain_s + 1 = $((SUSTAIN_S + 1)) wanted)" \
+	[ "$RUN" -ge $((SUSTAIN_S + 1)) ]
 kill "$LOAD"; wait "$LOAD" 2>/dev/null || true; LOAD=
 
 # --- 2. 4 KiB reads: the flush queue's path, lazy ---------------------------------------
