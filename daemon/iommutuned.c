@@ -4,12 +4,12 @@
  * the workload allows. main() parses arguments and runs one action.
  */
 #include <getopt.h>
-#include <grp.h>
 #include <malloc.h>
 #include <stdio.h>
 
 #include "conf.h"
 #include "config.h"
+#include "group-lookup.h"
 #include "log.h"
 #include "manager.h"
 #include "topology-output.h"
@@ -174,13 +174,12 @@ static unsigned check_config_on_host(const Config *c) {
 
         for (size_t i = 0; i < n_keys; i++) {
                 const ConfValue *v;
-                struct group gr, *grp = NULL;
-                char buf[16384];
+                gid_t gid;
 
                 if (keys[i].section != CONF_SCOPE_DAEMON || keys[i].type != CONF_TYPE_GROUP)
                         continue;
                 v = conf_key_value(&keys[i], config_daemon(c));
-                if (isempty(v->s) || (getgrnam_r(v->s, &gr, buf, sizeof(buf), &grp) == 0 && grp))
+                if (isempty(v->s) || group_lookup_gid(v->s, &gid) == 0)
                         continue;
                 if (v->origin.file) {
                         fprintf(stderr, "%s:%u: %s: group \"%s\" does not exist on this machine\n", v->origin.file,

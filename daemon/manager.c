@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
-#include <grp.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include "log.h"
 #include "manager-internal.h"
 #include "flush-rules.h"
+#include "group-lookup.h"
 #include "sysfs.h"
 #include "topology-output.h"
 #include "util.h"
@@ -39,16 +39,21 @@ static void log_config_errors(char **errors) {
 /* The gid of a group named by the config; (gid_t) -1 when empty or not
  * there (what_then says what that means). */
 static gid_t group_gid(const char *name, const char *key, const char *what_then) {
-        struct group gr, *grp = NULL;
-        char buf[16384];
+        gid_t gid;
+        int q;
 
         if (isempty(name))
                 return (gid_t) -1;
-        if (getgrnam_r(name, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
+        q = group_lookup_gid(name, &gid);
+        if (q == -ENOENT) {
                 log_warning("%s \"%s\" does not exist; %s", key, name, what_then);
                 return (gid_t) -1;
         }
-        return grp->gr_gid;
+        if (q < 0) {
+                log_warning("%s \"%s\" cannot be looked up (%s); %s", key, name, strerror(-q), what_then);
+                return (gid_t) -1;
+        }
+        return gid;
 }
 
 static gid_t admin_gid(const Config *c) {

@@ -2,14 +2,11 @@
 #include <dirent.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <netlink/cache.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
-#include <netlink/route/route.h>
 #include <stdarg.h>
 #include <stdio.h>
 
 #include "device-usage.h"
+#include "rtnl.h"
 #include "sysfs.h"
 #include "util.h"
 
@@ -180,55 +177,65 @@ int device_usage_read(int proc_fd, int sysfs_fd, DefaultRouteLookup lookup, void
         return 0;
 }
 
+/* The default routes' output interfaces, by index, without repeats. */
+typedef struct RouteIfindexes {
+        int *ifindexes;
+        size_t n, allocated;
+} RouteIfindexes;
+
+static int collect_default_route(const struct nlmsghdr *h, void *userdata) {
+        RouteIfindexes *d = userdata;
+        int found[256];
+        size_t n;
+        int q;
+
+        q = rtnl_parse_default_route(h, found, ELEMENTSOF(found), &n);
+        if (q < 0)
+                return q;
+        for (size_t i = 0; i < n; i++) {
+                bool seen = false;
+
+                for (size_t j = 0; j < d->n && !seen; j++)
+                        seen = d->ifindexes[j] == found[i];
+                if (seen)
+                        continue;
+                if (greedy_realloc((void **) &d->ifindexes, &d->allocated, d->n + 1, sizeof(int)) < 0)
+                        return -ENOMEM;
+                d->ifindexes[d->n++] = found[i];
+        }
+        return 0;
+}
+
 int default_route_lookup_netlink(void *userdata, char ***ret_ifnames) {
         _cleanup_strv_free_ char **names = NULL;
-        struct nl_cache *links = NULL, *routes = NULL;
-        struct nl_sock *sk;
+        _cleanup_close_ int fd = -EBADF;
+        RouteIfindexes d = {};
         int q;
 
         if (!(names = calloc(1, sizeof(char *))))
                 return -ENOMEM;
-        sk = nl_socket_alloc();
-        if (!sk)
-                return -ENOMEM;
-        q = nl_connect(sk, NETLINK_ROUTE);
-        if (q >= 0)
-                q = rtnl_link_alloc_cache(sk, AF_UNSPEC, &links);
-        if (q >= 0)
-                q = rtnl_route_alloc_cache(sk, AF_UNSPEC, 0, &routes);
-        if (q < 0) {
-                q = q == -NLE_NOMEM ? -ENOMEM : -EIO;
-                goto finish;
+        fd = rtnl_open();
+        if (fd < 0)
+                return fd;
+        /* A dump interrupted by a route change is retried once. */
+        for (int attempt = 0;; attempt++) {
+                q = rtnl_dump(fd, RTM_GETROUTE, AF_UNSPEC, collect_default_route, &d);
+                if (q != -EAGAIN || attempt > 0)
+                        break;
+                d.n = 0;
         }
-        for (struct nl_object *o = nl_cache_get_first(routes); o; o = nl_cache_get_next(o)) {
-                struct rtnl_route *rt = (struct rtnl_route *) o;
-                struct nl_addr *dst = rtnl_route_get_dst(rt);
+        for (size_t i = 0; q >= 0 && i < d.n; i++) {
+                char name[IF_NAMESIZE];
 
-                if (rtnl_route_get_type(rt) != RTN_UNICAST || rtnl_route_get_table(rt) == RT_TABLE_LOCAL)
-                        continue;
-                if (dst && nl_addr_get_prefixlen(dst) != 0)
-                        continue;
-                for (int i = 0; i < rtnl_route_get_nnexthops(rt); i++) {
-                        struct rtnl_nexthop *nh = rtnl_route_nexthop_n(rt, i);
-                        char name[IF_NAMESIZE + 1];
-
-                        if (!nh || !rtnl_link_i2name(links, rtnl_route_nh_get_ifindex(nh), name, sizeof(name)))
-                                continue;
-                        if (!strv_contains(names, name) && strv_extend(&names, name) < 0) {
-                                q = -ENOMEM;
-                                goto finish;
-                        }
-                }
+                /* A link gone since the dump has no name: skipped. */
+                if (if_indextoname(d.ifindexes[i], name) && strv_extend(&names, name) < 0)
+                        q = -ENOMEM;
         }
-        q = 0;
+        free(d.ifindexes);
+        if (q < 0)
+                return q;
         *ret_ifnames = TAKE_PTR(names);
-finish:
-        if (routes)
-                nl_cache_free(routes);
-        if (links)
-                nl_cache_free(links);
-        nl_socket_free(sk);
-        return q;
+        return 0;
 }
 
 /* ---- explaining --------------------------------------------------------- */

@@ -28,7 +28,8 @@
  * is none. Returns 0 or -errno. */
 typedef int (*DefaultRouteLookup)(void *userdata, char ***ret_ifnames);
 
-/* The real lookup: a libnl-route dump of routes and links. userdata unused. */
+/* The real lookup: an rtnetlink route dump (rtnl.h), the interfaces named
+ * by if_indextoname(). userdata unused. */
 int default_route_lookup_netlink(void *userdata, char ***ret_ifnames);
 
 typedef struct MountEntry {

@@ -2,50 +2,44 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/rtnetlink.h>
+#include <string.h>
 #include <sys/socket.h>
-
-#include <netlink/cache.h>
-#include <netlink/errno.h>
-#include <netlink/netlink.h>
-#include <netlink/route/link.h>
-#include <netlink/socket.h>
+#include <unistd.h>
 
 #include "netstat.h"
+#include "rtnl.h"
 #include "util.h"
 
 struct NetStats {
-        struct nl_sock *sock;
-        struct nl_cache *links;
+        int fd;                 /* NETLINK_ROUTE */
+        RtnlLink *links;        /* the last complete dump */
+        size_t n_links;
 };
 
-static int nl_to_errno(int nlerr) {
-        switch (nlerr < 0 ? -nlerr : nlerr) {
-        case NLE_NOMEM:
+typedef struct LinkDump {
+        RtnlLink *links;
+        size_t n, allocated;
+} LinkDump;
+
+static int collect_link(const struct nlmsghdr *h, void *userdata) {
+        LinkDump *d = userdata;
+        RtnlLink l;
+
+        /* A message rtnl_parse_link() cannot read is skipped: its
+         * interface reads as gone to netstat_get(). */
+        if (rtnl_parse_link(h, &l) < 0)
+                return 0;
+        if (greedy_realloc((void **) &d->links, &d->allocated, d->n + 1, sizeof(RtnlLink)) < 0)
                 return -ENOMEM;
-        case NLE_PERM:
-        case NLE_NOACCESS:
-                return -EPERM;
-        case NLE_AGAIN:
-        case NLE_DUMP_INTR:
-                return -EAGAIN;
-        case NLE_INTR:
-                return -EINTR;
-        case NLE_OPNOTSUPP:
-        case NLE_AF_NOSUPPORT:
-        case NLE_PROTO_MISMATCH:
-                return -EOPNOTSUPP;
-        case NLE_OBJ_NOTFOUND:
-        case NLE_NODEV:
-                return -ENODEV;
-        default:
-                return -EIO;
-        }
+        d->links[d->n++] = l;
+        return 0;
 }
 
-static int fail(int nlerr, const char *what, char **ret_reason) {
-        if (ret_reason && asprintf(ret_reason, "rtnetlink %s: %s", what, nl_geterror(nlerr)) < 0)
+static int fail(int r, const char *what, char **ret_reason) {
+        if (ret_reason && asprintf(ret_reason, "rtnetlink %s: %s", what, strerror(-r)) < 0)
                 *ret_reason = NULL;
-        return nl_to_errno(nlerr);
+        return r;
 }
 
 int netstat_open(NetStats **ret, char **ret_reason) {
@@ -56,25 +50,16 @@ int netstat_open(NetStats **ret, char **ret_reason) {
                 *ret_reason = NULL;
         if (!(n = calloc(1, sizeof(NetStats))))
                 return -ENOMEM;
-        if (!(n->sock = nl_socket_alloc())) {
-                netstat_free(n);
-                return -ENOMEM;
-        }
-        r = nl_connect(n->sock, NETLINK_ROUTE);
-        if (r < 0) {
+        n->fd = rtnl_open();
+        if (n->fd < 0) {
+                r = n->fd;
                 netstat_free(n);
                 return fail(r, "socket", ret_reason);
         }
-        /* A dump interrupted by a link change (NLE_DUMP_INTR) is retried
-         * once; two in a row are reported. */
-        for (int attempt = 0;; attempt++) {
-                r = rtnl_link_alloc_cache(n->sock, AF_UNSPEC, &n->links);
-                if (r >= 0)
-                        break;
-                if (-r != NLE_DUMP_INTR || attempt > 0) {
-                        netstat_free(n);
-                        return fail(r, "link dump", ret_reason);
-                }
+        r = netstat_refresh(n, ret_reason);
+        if (r < 0) {
+                netstat_free(n);
+                return r;
         }
         *ret = n;
         return 0;
@@ -83,10 +68,9 @@ int netstat_open(NetStats **ret, char **ret_reason) {
 NetStats *netstat_free(NetStats *n) {
         if (!n)
                 return NULL;
-        if (n->links)
-                nl_cache_free(n->links);
-        if (n->sock)
-                nl_socket_free(n->sock);
+        if (n->fd >= 0)
+                close(n->fd);
+        free(n->links);
         free(n);
         return NULL;
 }
@@ -96,36 +80,36 @@ int netstat_refresh(NetStats *n, char **ret_reason) {
 
         if (ret_reason)
                 *ret_reason = NULL;
+        /* A dump interrupted by a link change is retried once; two in a
+         * row are reported. */
         for (int attempt = 0;; attempt++) {
-                r = nl_cache_refill(n->sock, n->links);
-                if (r >= 0)
+                LinkDump d = {};
+
+                r = rtnl_dump(n->fd, RTM_GETLINK, AF_UNSPEC, collect_link, &d);
+                if (r >= 0) {
+                        free(n->links);
+                        n->links = d.links;
+                        n->n_links = d.n;
                         return 0;
-                if (-r != NLE_DUMP_INTR || attempt > 0)
+                }
+                free(d.links);
+                if (r != -EAGAIN || attempt > 0)
                         return fail(r, "link dump", ret_reason);
         }
 }
 
 int netstat_get(NetStats *n, const char *ifname, NetCounters *ret) {
-        struct rtnl_link *link;
-
         if (isempty(ifname))
                 return -EINVAL;
-        link = rtnl_link_get_by_name(n->links, ifname);
-        if (!link)
-                return -ENODEV;
-        *ret = (NetCounters) {
-                .ifindex = rtnl_link_get_ifindex(link),
-                .rx_packets = rtnl_link_get_stat(link, RTNL_LINK_RX_PACKETS),
-                .tx_packets = rtnl_link_get_stat(link, RTNL_LINK_TX_PACKETS),
-                .rx_bytes = rtnl_link_get_stat(link, RTNL_LINK_RX_BYTES),
-                .tx_bytes = rtnl_link_get_stat(link, RTNL_LINK_TX_BYTES),
-                .rx_dropped = rtnl_link_get_stat(link, RTNL_LINK_RX_DROPPED),
-                .tx_dropped = rtnl_link_get_stat(link, RTNL_LINK_TX_DROPPED),
-                .rx_errors = rtnl_link_get_stat(link, RTNL_LINK_RX_ERRORS),
-                .tx_errors = rtnl_link_get_stat(link, RTNL_LINK_TX_ERRORS),
-        };
-        rtnl_link_put(link);
-        return 0;
+        for (size_t i = 0; i < n->n_links; i++) {
+                const RtnlLink *l = n->links + i;
+
+                if (!streq(l->name, ifname))
+                        continue;
+                *ret = l->counters;
+                return 0;
+        }
+        return -ENODEV;
 }
 
 void netstat_rate(const NetCounters *prev, const NetCounters *cur, uint64_t interval_ns,

@@ -2,33 +2,29 @@
 #pragma once
 
 /*
- * Per network interface packet and byte counts through rtnetlink (libnl-route
- * link cache: the kernel's 64-bit IFLA_STATS64 where it sends them), and
- * rates between two samples.
+ * Per network interface packet and byte counts through rtnetlink (the
+ * kernel's 64-bit IFLA_STATS64 where it sends them, see rtnl.h), and rates
+ * between two samples.
  *
- * One NetStats holds a NETLINK_ROUTE socket and the link cache of the
+ * One NetStats holds a NETLINK_ROUTE socket and the last link dump of the
  * daemon's network namespace. netstat_refresh() re-dumps the links (one
  * RTM_GETLINK dump, once per tick); netstat_get() then reads one interface
- * from the cache without I/O. Interfaces are named as the kernel names them
+ * from it without I/O. Interfaces are named as the kernel names them
  * ("eth0", the topology's Device.net_ifaces).
  *
  * An interface that is gone is -ENODEV; one that was re-created (a new
  * ifindex) or whose counters went down counts from zero.
  *
- * Errors carry a reason (the libnl error text) for the daemon's status.
+ * Errors carry a reason (the errno text) for the daemon's status.
  */
 
 #include <stdint.h>
 
+#include "rtnl.h"
+
 typedef struct NetStats NetStats;
 
-typedef struct NetCounters {
-        int ifindex;
-        uint64_t rx_packets, tx_packets;
-        uint64_t rx_bytes, tx_bytes;
-        uint64_t rx_dropped, tx_dropped;
-        uint64_t rx_errors, tx_errors;
-} NetCounters;
+typedef RtnlLinkCounters NetCounters;
 
 /* Opens the socket and fills the cache. Returns 0, or -errno and (when
  * ret_reason is not NULL) a reason the caller frees. */
