@@ -3,8 +3,10 @@
  * Topology scans of the generated 300-group server fixture: a full scan
  * (topology_scan(), as at start) and a rescan (topology_rescan() from the
  * previous scan, as every 30 s and after a switch): wall time, CPU time
- * and system calls per scan, peak RSS and heap in use. Prints figures;
- * asserts nothing.
+ * and system calls per scan, peak RSS and heap in use; and beside them
+ * the same figures for the bare reads a full scan cannot do without
+ * (read_what_a_scan_must()), the floor any scan that reports the same
+ * facts stands on. Prints figures; asserts nothing.
  * System calls are counted in this process by a perf counter on the
  * raw_syscalls:sys_enter tracepoint for this thread only (pid 0, any CPU),
  * in a pass of its own: while it exists every system call takes the
@@ -19,6 +21,7 @@
  */
 #include <linux/perf_event.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,11 +128,54 @@ static int scan_once(const char *sys, const char *proc, Topology **prev, bool fu
         return 0;
 }
 
+/* The reads a full scan cannot do without, and nothing else: each
+ * group's type and reserved_regions and its devices/ listing, each PCI
+ * device's directory listing, modalias and numa_node, without parsing or
+ * keeping anything. What a full scan costs beyond this is its own. */
+static int read_what_a_scan_must(const char *sys) {
+        _cleanup_close_ int sys_fd = sysfs_open_root(sys);
+        _cleanup_strv_free_ char **groups = NULL, **pci = NULL;
+        char path[512], buf[4096];
+        int r;
+
+        if (sys_fd < 0)
+                return sys_fd;
+        r = sysfs_list_dir(sys_fd, "kernel/iommu_groups", &groups);
+        if (r >= 0)
+                r = sysfs_list_dir(sys_fd, "bus/pci/devices", &pci);
+        if (r < 0)
+                return r;
+        for (char **g = groups; *g; g++) {
+                _cleanup_strv_free_ char **members = NULL;
+
+                snprintf(path, sizeof(path), "kernel/iommu_groups/%s/type", *g);
+                (void) sysfs_read_attr(sys_fd, path, buf, sizeof(buf));
+                snprintf(path, sizeof(path), "kernel/iommu_groups/%s/reserved_regions", *g);
+                (void) sysfs_read_attr(sys_fd, path, buf, sizeof(buf));
+                snprintf(path, sizeof(path), "kernel/iommu_groups/%s/devices", *g);
+                (void) sysfs_list_dir(sys_fd, path, &members);
+        }
+        for (char **d = pci; *d; d++) {
+                _cleanup_strv_free_ char **entries = NULL;
+                _cleanup_free_ unsigned char *types = NULL;
+                _cleanup_close_ int dfd = -EBADF;
+
+                snprintf(path, sizeof(path), "bus/pci/devices/%s", *d);
+                dfd = openat(sys_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        continue;
+                (void) sysfs_list_open_dir(dfd, &entries, &types);
+                (void) sysfs_read_attr(dfd, "modalias", buf, sizeof(buf));
+                (void) sysfs_read_attr(dfd, "numa_node", buf, sizeof(buf));
+        }
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         const char *root = argc > 1 ? argv[1] : getenv("SERVER_FIXTURE");
         _cleanup_free_ char *no_counter = NULL;
         int counter;
-        static Figures full = { .calls = -1 }, rescan = { .calls = -1 };
+        static Figures full = { .calls = -1 }, rescan = { .calls = -1 }, must = { .calls = -1 };
         char sys[1024], proc[1024];
         long rss_before, rss_after;
         size_t heap_in_use = 0, groups = 0, devices = 0;
@@ -155,23 +201,27 @@ int main(int argc, char *argv[]) {
                 if (scan_once(sys, proc, &prev, false) < 0)
                         return 1;
                 rescan.calls = (int64_t) (syscalls_now(counter) - n0) - 1;
+                n0 = syscalls_now(counter);
+                if (read_what_a_scan_must(sys) < 0)
+                        return 1;
+                must.calls = (int64_t) (syscalls_now(counter) - n0) - 1;
                 close(counter);
                 prev = topology_free(prev);
         }
 
         rss_before = vm_hwm_kib();
-        /* Full scans and rescans alternate, so that the machine's load
-         * falls on both alike. */
+        /* Full scans, rescans and the bare reads alternate, so that the
+         * machine's load falls on all alike. */
         for (int i = 0; i < RUNS; i++) {
-                for (int kind = 0; kind < 2; kind++) {
-                        Figures *f = kind == 0 ? &full : &rescan;
+                for (int kind = 0; kind < 3; kind++) {
+                        Figures *f = kind == 0 ? &full : kind == 1 ? &rescan : &must;
                         size_t heap_before = mallinfo2().uordblks;
                         uint64_t w0 = now_monotonic_ns(), c0 = cpu_ns();
 
                         /* A full scan frees the last rescan's topology
                          * after it is done, as a rescan frees its
                          * previous one. */
-                        if (scan_once(sys, proc, &prev, kind == 0) < 0)
+                        if (kind == 2 ? read_what_a_scan_must(sys) < 0 : scan_once(sys, proc, &prev, kind == 0) < 0)
                                 return 1;
                         f->wall[i] = now_monotonic_ns() - w0;
                         f->cpu[i] = cpu_ns() - c0;
@@ -205,6 +255,10 @@ int main(int argc, char *argv[]) {
                devices, RUNS);
         print_figures("full scan", &full);
         print_figures("rescan   ", &rescan);
+        print_figures("the reads a full scan must make, alone", &must);
+        printf("    (each group's type, reserved_regions and devices/; each PCI device's directory, modalias and "
+               "numa_node: a full scan costs %.2f times their CPU)\n",
+               (double) full.cpu[RUNS / 2] / (double) must.cpu[RUNS / 2]);
         if (counter < 0)
                 printf("  system calls: not counted: %s\n", no_counter ? no_counter : strerror(-counter));
         printf("  for scale: reading only the %zu type files takes %.3f ms (%.1f us a file); "

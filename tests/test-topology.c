@@ -224,6 +224,25 @@ static void test_reserved_region(void) {
         CHECK_INT(reserved_region_parse("garbage", &r), -EINVAL, "garbage");
 }
 
+static void test_pci_modalias(void) {
+        PciIds ids = {};
+
+        CHECK_INT(pci_modalias_parse("pci:v0000144Dd0000A80Asv0000144Dsd0000A801bc01sc08i02", &ids), 0,
+                  "parse an NVMe's modalias");
+        CHECK(ids.vendor_id == 0x144d && ids.device_id == 0xa80a && ids.class_code == 0x010802,
+              "vendor, device and class from modalias");
+        CHECK_INT(pci_modalias_parse("pci:v00008086d00003450sv00008086sd00000000bc08sc80i00", &ids), 0,
+                  "parse an uncore device's modalias");
+        CHECK(ids.class_code == 0x088000, "class 0x088000 from bc08 sc80 i00");
+        CHECK_INT(pci_modalias_parse("pci:v0001144Dd0000A80Asv0000144Dsd0000A801bc01sc08i02", &ids), -EINVAL,
+                  "a vendor above 0xffff");
+        CHECK_INT(pci_modalias_parse("pci:v0000144Dd0000A80Asv0000144Dsd0000A801bc01sc08", &ids), -EINVAL,
+                  "no prog-if");
+        CHECK_INT(pci_modalias_parse("pci:v0000144Dd0000A80Asv0000144Dsd0000A801bc01sc08i02x", &ids), -EINVAL,
+                  "trailing text");
+        CHECK_INT(pci_modalias_parse("acpi:PNP0A08:", &ids), -EINVAL, "another bus's modalias");
+}
+
 /* ---- the generated server --------------------------------------------- */
 
 /* Checks a device's MSI IRQs, in order: first, first + 1, ... */
@@ -662,6 +681,40 @@ static void test_broken_device_files(void) {
         CHECK(has_problem(t, "device 0000:00:05.0", "dangling link"), "dangling group member link reported");
         d = topology_find_device(t, "0000:00:05.0");
         CHECK(d && d->group == 3, "a dangling device still belongs to its group");
+}
+
+/* A modalias stands for the vendor, device and class files; one the scan
+ * cannot use leaves them to those files. */
+static void test_modalias_device(void) {
+        _cleanup_(topology_freep) Topology *t = NULL;
+        const Device *d;
+        char path[512];
+
+        new_tree();
+        put_device("0000:00:03.0", 1, "DMA\n");
+        put_device("0000:00:04.0", 2, "DMA\n");
+        /* 03.0: its modalias only (the three files gone) */
+        put("sys/devices/pci0000:00/0000:00:03.0/modalias", "pci:v00008086d000010D3sv00008086sd0000A01Fbc02sc00i00\n");
+        for (const char *const *f = (const char *const[]) { "vendor", "device", "class", NULL }; *f; f++) {
+                snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/0000:00:03.0/%s", tmp_root, *f);
+                unlink(path);
+        }
+        /* 04.0: a modalias of another kind, and its files */
+        put("sys/devices/pci0000:00/0000:00:04.0/modalias", "pci:garbage\n");
+
+        t = scan(tmp_root);
+        if (!t)
+                return;
+        dump_problems(t);
+        d = topology_find_device(t, "0000:00:03.0");
+        CHECK(d && d->vendor_id == 0x8086 && d->device_id == 0x10d3 && d->class_code == 0x020000 &&
+                      streq(d->class_word, "ethernet"),
+              "vendor, device and class from the modalias alone");
+        CHECK(!has_problem(t, "device 0000:00:03.0", "vendor"), "the absent vendor file is not read");
+        d = topology_find_device(t, "0000:00:04.0");
+        CHECK(d && d->vendor_id == 0x1b36 && d->device_id == 0x0010 && d->class_code == 0x010802,
+              "an unusable modalias leaves them to the files");
+        CHECK_INT(t->n_problems, 0, "neither is a problem");
 }
 
 /* A type written by someone else after the scan is read again. */
@@ -1210,12 +1263,14 @@ int main(void) {
         test_class_words_known();
         test_cmdline();
         test_reserved_region();
+        test_pci_modalias();
         test_server();
         test_server_json();
         test_no_iommu();
         test_devices_without_iommu();
         test_missing_roots();
         test_broken_device_files();
+        test_modalias_device();
         test_broken_groups();
         test_group_types_in_tree();
         test_msi_irq_order();

@@ -283,3 +283,38 @@ int reserved_region_parse(const char *line, ReservedRegion *ret) {
         ret->type = strdup(type);
         return ret->type ? 0 : -ENOMEM;
 }
+
+/* Takes "<tag><digits hex digits>" off the front of *s. */
+static bool take_hex_field(const char **s, const char *tag, unsigned digits, uint32_t *ret) {
+        uint32_t v = 0;
+        size_t n = strlen(tag);
+
+        if (strncmp(*s, tag, n) != 0)
+                return false;
+        for (unsigned i = 0; i < digits; i++) {
+                char c = (*s)[n + i];
+
+                if (!isxdigit((unsigned char) c))
+                        return false;
+                v = v << 4 | (uint32_t) (isdigit((unsigned char) c) ? c - '0' : (tolower((unsigned char) c) - 'a' + 10));
+        }
+        *s += n + digits;
+        *ret = v;
+        return true;
+}
+
+int pci_modalias_parse(const char *s, PciIds *ret) {
+        uint32_t vendor, device, sub_vendor, sub_device, base, sub, prog_if;
+
+        if (!take_hex_field(&s, "pci:v", 8, &vendor) || !take_hex_field(&s, "d", 8, &device) ||
+            !take_hex_field(&s, "sv", 8, &sub_vendor) || !take_hex_field(&s, "sd", 8, &sub_device) ||
+            !take_hex_field(&s, "bc", 2, &base) || !take_hex_field(&s, "sc", 2, &sub) ||
+            !take_hex_field(&s, "i", 2, &prog_if) || *s || vendor > 0xffff || device > 0xffff)
+                return -EINVAL;
+        *ret = (PciIds) {
+                .vendor_id = (uint16_t) vendor,
+                .device_id = (uint16_t) device,
+                .class_code = base << 16 | sub << 8 | prog_if,
+        };
+        return 0;
+}

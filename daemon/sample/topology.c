@@ -662,7 +662,25 @@ static Tristate read_tristate(int dfd, const char *attr, const char *yes, const 
         return TRISTATE_ABSENT; /* removable: "unknown" */
 }
 
-static int scan_pci_attrs(Scan *s, int dfd, const DirList *list, const char *subject, Device *d) {
+/* The vendor, device and class from modalias: one file read instead of
+ * three, holding the same values (pci_modalias_parse()). Returns whether
+ * it gave them; an absent, unreadable or unexpected modalias leaves them
+ * to the three files, whose problems are the ones reported. */
+static bool read_pci_ids_from_modalias(int dfd, const DirList *list, Device *d) {
+        char buf[128];
+        PciIds ids;
+
+        if (!dir_list_has(list, "modalias", DT_REG) || sysfs_read_attr(dfd, "modalias", buf, sizeof(buf)) < 0 ||
+            pci_modalias_parse(buf, &ids) < 0)
+                return false;
+        d->vendor_id = ids.vendor_id;
+        d->device_id = ids.device_id;
+        d->class_code = ids.class_code;
+        d->class_word = pci_class_to_word(d->class_code);
+        return true;
+}
+
+static int read_pci_id_files(Scan *s, int dfd, const char *subject, Device *d) {
         uint64_t v;
         int r;
 
@@ -682,7 +700,12 @@ static int scan_pci_attrs(Scan *s, int dfd, const DirList *list, const char *sub
                 d->class_word = pci_class_to_word(d->class_code);
         } else if (problem_attr(s, subject, "class", r < 0 ? r : -ERANGE) < 0)
                 return -ENOMEM;
+        return 0;
+}
 
+static int scan_pci_attrs(Scan *s, int dfd, const DirList *list, const char *subject, Device *d) {
+        if (!read_pci_ids_from_modalias(dfd, list, d) && read_pci_id_files(s, dfd, subject, d) < 0)
+                return -ENOMEM;
         /* "untrusted" is not a sysfs attribute on every kernel; "removable"
          * exists since 5.12 and reads removable, fixed or unknown. */
         if (dir_list_has(list, "untrusted", DT_REG))

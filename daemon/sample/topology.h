@@ -264,5 +264,15 @@ bool pci_class_word_known(const char *word);
  * -ENOMEM. */
 int dma_defaults_parse(const char *cmdline, DmaDefaults *ret);
 void dma_defaults_done(DmaDefaults *d);
+/* A PCI function's vendor, device and 24-bit class code. */
+typedef struct PciIds {
+        uint16_t vendor_id, device_id;
+        uint32_t class_code;
+} PciIds;
+/* Parses a PCI device's modalias, which the kernel prints from the same
+ * struct pci_dev fields as its vendor, device and class files
+ * (pci-sysfs.c: "pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X"). Returns 0,
+ * or -EINVAL for anything else (a vendor or device above 0xffff too). */
+int pci_modalias_parse(const char *s, PciIds *ret);
 /* Parses one line of reserved_regions: "0x00000000fee00000 0x00000000feefffff msi". */
 int reserved_region_parse(const char *line, ReservedRegion *ret);

@@ -5,11 +5,12 @@
  * relative to /proc/self/fd as the readers are relative to their root) at
  * several buffer sizes and as each kind of number, and given to the
  * topology's attribute parsers: a kernel command line (dma_defaults_parse),
- * reserved_regions lines, a group type; and as a CPU list (cpulist_parse,
+ * reserved_regions lines, a group type, a PCI modalias; and as a CPU list (cpulist_parse,
  * devices/system/cpu/online). Its first 16 bytes are cap and ecap registers
  * for vtd_caps_decode().
  */
 #include <fcntl.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "perf-tracepoint.h"
@@ -73,6 +74,7 @@ static void check_topology_parsers(const uint8_t *data, size_t size, const char 
         DmaDefaults dma;
         ReservedRegion region;
         GroupType t;
+        PciIds ids;
         VtdCaps caps;
         uint64_t reg[2] = {};
         uint64_t bitmap;
@@ -96,6 +98,19 @@ static void check_topology_parsers(const uint8_t *data, size_t size, const char 
                 line += len;
                 if (*line)
                         line++;
+        }
+
+        /* A modalias that parses is one the kernel could print: the same
+         * fields print back to it (hex digits in either case). */
+        if (pci_modalias_parse(text, &ids) == 0) {
+                char again[64];
+
+                FUZZ_CHECK(ids.class_code <= 0xffffff);
+                snprintf(again, sizeof(again), "pci:v%08Xd%08X", ids.vendor_id, ids.device_id);
+                FUZZ_CHECK(strncasecmp(text, again, strlen(again)) == 0);
+                snprintf(again, sizeof(again), "bc%02Xsc%02Xi%02X", ids.class_code >> 16, ids.class_code >> 8 & 0xff,
+                         ids.class_code & 0xff);
+                FUZZ_CHECK(strlen(text) == 53 && strcasecmp(text + 42, again) == 0);
         }
 
         t = group_type_from_string(text);
