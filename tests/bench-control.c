@@ -14,12 +14,24 @@
  * The 200 clients run closed loops (each sends its next request as soon as
  * the answer is in), so the machine is saturated and, by Little's law, the
  * mean round trip is 200 / throughput: latency here is the machine's
- * capacity, shared between the daemon and the 200 client threads on the
- * same cores. The run prints both sides' CPU time per round trip (the
- * daemon's from /proc, the clients' from getrusage) and the reply's size, so
- * the daemon's own cost can be told from the clients'.
+ * capacity, shared between the daemon and the load generator on the same
+ * cores. The run prints both sides' CPU time per round trip (the daemon's
+ * from /proc, the clients' from getrusage), the time the daemon waited for
+ * a CPU while runnable, and the reply's size, so the daemon's own cost can
+ * be told from the clients' and from the machine's other work.
  *
- * Usage: bench-control [SECONDS] (default 5)
+ * The load generator (the mode, printed first):
+ *  - epoll (the default): the 200 connections, one request outstanding on
+ *    each, driven from LOAD_THREADS threads (epoll:N for N) with
+ *    non-blocking sockets in an epoll set, as wrk or memtier do;
+ *  - threads: 200 threads, each a blocking write and read (the README's
+ *    figures before the epoll mode). Each round trip then costs the daemon
+ *    a full wakeup (its recv() of the request already wakes the client
+ *    blocked in read() on that socket, unix_write_space()) and the client
+ *    a context switch, more CPU per round trip than the daemon's own: it
+ *    measured the clients as much as the daemon.
+ *
+ * Usage: bench-control [SECONDS [epoll[:THREADS]|threads]] (default 5 epoll)
  * Environment: IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF (set by meson).
  */
 #include <fcntl.h>
@@ -29,6 +41,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/socket.h>
@@ -40,6 +53,7 @@
 #include "util.h"
 
 #define CLIENTS 200
+#define LOAD_THREADS 2 /* the event-driven load's threads by default: one per core here */
 #define INTERVAL_MS 100
 #define STATUS "{\"v\":1,\"cmd\":\"status\"}\n"
 
@@ -167,6 +181,97 @@ static void *client_thread(void *userdata) {
         return NULL;
 }
 
+/* One connection of the event-driven load: a closed loop, the next request
+ * written when the whole answer is in. */
+typedef struct LoadConn {
+        int fd;
+        uint64_t t0; /* when its request was written */
+} LoadConn;
+
+typedef struct LoadThread {
+        pthread_t thread;
+        LoadConn *conns;
+        size_t n;
+        Samples lat_ns;
+        size_t failures;
+} LoadThread;
+
+static int load_send(LoadConn *c) {
+        c->t0 = now_monotonic_ns();
+        return write(c->fd, STATUS, strlen(STATUS)) == (ssize_t) strlen(STATUS) ? 0 : -1;
+}
+
+/* Reads what c's socket holds; 1 when the answer's newline is in (its last
+ * byte: one request is outstanding), 0 when more is to come, -1 on an
+ * error or EOF. */
+static int load_receive(LoadConn *c) {
+        char buf[16384];
+
+        for (;;) {
+                ssize_t n = read(c->fd, buf, sizeof(buf));
+
+                if (n < 0)
+                        return errno == EAGAIN ? 0 : -1;
+                if (n == 0)
+                        return -1;
+                if (buf[n - 1] == '\n')
+                        return 1; /* one request, one line: its end */
+        }
+}
+
+/* Drives its share of the connections from one epoll set of non-blocking
+ * sockets, as wrk or memtier do: the load generator's cost is a read and a
+ * write per round trip, and it sleeps once per batch of answers, not once
+ * per answer. */
+static void *load_thread(void *userdata) {
+        LoadThread *t = userdata;
+        int ep = epoll_create1(EPOLL_CLOEXEC);
+
+        for (size_t i = 0; i < t->n; i++) {
+                LoadConn *c = &t->conns[i];
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+                c->fd = connect_daemon();
+                if (ep < 0 || c->fd < 0 || fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 ||
+                    epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+                        t->failures++;
+                        if (c->fd >= 0)
+                                close(c->fd);
+                        c->fd = -1;
+                }
+        }
+        pthread_barrier_wait(&start_line);
+        for (size_t i = 0; i < t->n; i++)
+                if (t->conns[i].fd >= 0 && load_send(&t->conns[i]) < 0)
+                        t->failures++;
+        while (!atomic_load(&stop)) {
+                struct epoll_event ev[64];
+                int n = epoll_wait(ep, ev, ELEMENTSOF(ev), 100);
+
+                for (int i = 0; i < n; i++) {
+                        LoadConn *c = ev[i].data.ptr;
+                        int r = load_receive(c);
+
+                        if (r > 0) {
+                                samples_add(&t->lat_ns, now_monotonic_ns() - c->t0);
+                                r = load_send(c);
+                        }
+                        if (r < 0) {
+                                t->failures++;
+                                (void) epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                                close(c->fd);
+                                c->fd = -1;
+                        }
+                }
+        }
+        for (size_t i = 0; i < t->n; i++)
+                if (t->conns[i].fd >= 0)
+                        close(t->conns[i].fd);
+        if (ep >= 0)
+                close(ep);
+        return NULL;
+}
+
 /* Timestamps every watch update: one per tick. */
 static Samples watch_arrivals;
 static void *watch_thread(void *unused) {
@@ -209,6 +314,23 @@ static double proc_cpu_s(pid_t pid) {
         if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
                 return -1;
         return (double) (utime + stime) / (double) sysconf(_SC_CLK_TCK);
+}
+
+/* The time pid has spent runnable on a runqueue without a CPU (the
+ * scheduler's wait time), in seconds; -1 without schedstats. */
+static double proc_wait_s(pid_t pid) {
+        char path[64];
+        unsigned long long run_ns, wait_ns;
+        FILE *f;
+        int n;
+
+        snprintf(path, sizeof(path), "/proc/%d/schedstat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        n = fscanf(f, "%llu %llu", &run_ns, &wait_ns);
+        fclose(f);
+        return n == 2 ? (double) wait_ns / 1e9 : -1;
 }
 
 static double self_cpu_s(void) {
@@ -360,6 +482,35 @@ static void run_pipelining(double seconds, pid_t pid, size_t *failures) {
         free(lat.v);
 }
 
+/* n connections in closed loops, driven from `threads` event loops. */
+static void run_event_clients(int n, int threads, double seconds, Samples *all, size_t *failures) {
+        LoadThread *t = calloc((size_t) threads, sizeof(LoadThread));
+        LoadConn *conns = calloc((size_t) n, sizeof(LoadConn));
+
+        atomic_store(&stop, false);
+        pthread_barrier_init(&start_line, NULL, (unsigned) threads + 1);
+        for (int i = 0; i < threads; i++) {
+                size_t from = (size_t) n * (size_t) i / (size_t) threads,
+                       to = (size_t) n * (size_t) (i + 1) / (size_t) threads;
+
+                t[i] = (LoadThread) { .conns = conns + from, .n = to - from };
+                pthread_create(&t[i].thread, NULL, load_thread, &t[i]);
+        }
+        pthread_barrier_wait(&start_line);
+        usleep((useconds_t) (seconds * 1e6));
+        atomic_store(&stop, true);
+        for (int i = 0; i < threads; i++) {
+                pthread_join(t[i].thread, NULL);
+                for (size_t k = 0; k < t[i].lat_ns.n; k++)
+                        samples_add(all, t[i].lat_ns.v[k]);
+                *failures += t[i].failures;
+                free(t[i].lat_ns.v);
+        }
+        pthread_barrier_destroy(&start_line);
+        free(conns);
+        free(t);
+}
+
 static void run_clients(int n, double seconds, Samples *all, size_t *failures) {
         Client *c = calloc((size_t) n, sizeof(Client));
 
@@ -385,21 +536,29 @@ int main(int argc, char *argv[]) {
         const char *daemon = getenv("IOMMUTUNED"), *fixture = getenv("SERVER_FIXTURE"),
                    *shipped = getenv("SHIPPED_CONF");
         double seconds = argc > 1 ? atof(argv[1]) : 5.0;
+        const char *mode = argc > 2 ? argv[2] : "epoll";
+        bool threads_mode = streq(mode, "threads");
+        int load_threads = LOAD_THREADS;
         char dir[] = "/tmp/bench-control.XXXXXX", cmd[4096], conf[256], sys[1024], proc[1024], state[256],
              log[256];
         Samples one = {}, many = {};
         size_t failures = 0;
         json_object *before, *after;
         uint64_t t_before, t_after;
-        double cpu_before, cpu_after, self_before, self_after;
+        double cpu_before, cpu_after, self_before, self_after, wait_before, wait_after;
         pthread_t watcher;
         struct rlimit rl;
         pid_t pid;
         int fd = -1, status;
         FILE *f;
 
-        if (!daemon || !fixture || !shipped || seconds <= 0) {
-                fprintf(stderr, "usage: bench-control [SECONDS]; needs IOMMUTUNED, SERVER_FIXTURE, SHIPPED_CONF\n");
+        if (strncmp(mode, "epoll:", strlen("epoll:")) == 0)
+                load_threads = atoi(mode + strlen("epoll:"));
+        else if (!threads_mode && !streq(mode, "epoll"))
+                load_threads = 0;
+        if (!daemon || !fixture || !shipped || seconds <= 0 || load_threads < 1 || load_threads > CLIENTS) {
+                fprintf(stderr, "usage: bench-control [SECONDS [epoll[:THREADS]|threads]]; needs IOMMUTUNED, "
+                        "SERVER_FIXTURE, SHIPPED_CONF\n");
                 return 2;
         }
         signal(SIGPIPE, SIG_IGN);
@@ -450,6 +609,12 @@ int main(int argc, char *argv[]) {
         usleep(3 * INTERVAL_MS * 1000); /* a few ticks in, past the first scan */
 
         printf("iommutuned on the 300-group fixture, tick %d ms, %.1f s per run\n", INTERVAL_MS, seconds);
+        if (threads_mode)
+                printf("%-28s threads: %d threads, each one client's blocking write and read\n", "load generator:",
+                       CLIENTS);
+        else
+                printf("%-28s epoll: %d connections on %d thread(s), non-blocking sockets in an epoll set\n",
+                       "load generator:", CLIENTS, load_threads);
         run_clients(1, seconds < 1 ? seconds : 1, &one, &failures);
         print_latency("1 client, status:", &one);
 
@@ -458,9 +623,14 @@ int main(int argc, char *argv[]) {
         before = status_once();
         t_before = now_monotonic_ns();
         cpu_before = proc_cpu_s(pid);
+        wait_before = proc_wait_s(pid);
         self_before = self_cpu_s();
-        run_clients(CLIENTS, seconds, &many, &failures);
+        if (threads_mode)
+                run_clients(CLIENTS, seconds, &many, &failures);
+        else
+                run_event_clients(CLIENTS, load_threads, seconds, &many, &failures);
         cpu_after = proc_cpu_s(pid);
+        wait_after = proc_wait_s(pid);
         self_after = self_cpu_s();
         t_after = now_monotonic_ns();
         after = status_once();
@@ -471,6 +641,10 @@ int main(int argc, char *argv[]) {
         printf("%-28s %.0f round trips/s, %zu failed; daemon CPU %.2f s in %.2f s (%.0f%% of one core)\n",
                "throughput:", many.n / seconds, failures, cpu_after - cpu_before, (t_after - t_before) / 1e9,
                100.0 * (cpu_after - cpu_before) / ((t_after - t_before) / 1e9));
+        if (wait_before >= 0 && wait_after >= 0)
+                printf("%-28s the daemon waited runnable for a CPU %.2f s of the %.2f s (%.0f%%): the machine's "
+                       "other work and the load generator\n", "daemon's scheduling wait:", wait_after - wait_before,
+                       (t_after - t_before) / 1e9, 100.0 * (wait_after - wait_before) / ((t_after - t_before) / 1e9));
         if (many.n)
                 printf("%-28s daemon %.1f us, the 200 clients %.1f us; status reply %zu bytes; "
                        "200 / throughput = %.2f ms (Little's law: the mean round trip of a saturated closed loop)\n",

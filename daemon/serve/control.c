@@ -54,6 +54,7 @@ struct ControlClient {
         size_t in_len;
         bool skipping;   /* inside an oversized line: drop bytes up to its newline */
         bool eof;        /* the peer shut its writing side: answer what is buffered, then go */
+        bool seen_open;  /* the epoll event that brought the input in had no hang-up (see client_peer_gone()) */
         bool gone;       /* the peer closed: what it sent is carried out, answers are not kept */
         bool subscribed; /* watch */
         bool told_behind; /* logged that its watch updates are being dropped */
@@ -361,6 +362,22 @@ static bool peer_closed(int fd) {
         return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
+/* Whether nobody will read c's answers. The first request after a read
+ * costs no poll(): the epoll event that brought its bytes in reported no
+ * hang-up microseconds ago, and a poll() is as stale by the time the
+ * answer is written (a peer that closes in between gets an answer that
+ * fails with EPIPE, then client_run_rest()). The requests after it, a
+ * pipelined batch or one left for a later dispatch, are checked each. */
+static bool client_peer_gone(ControlClient *c) {
+        if (c->gone)
+                return true;
+        if (c->seen_open) {
+                c->seen_open = false;
+                return false;
+        }
+        return peer_closed(c->fd);
+}
+
 static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         ControlServer *s = c->server;
         const ProtocolCommandInfo *info;
@@ -389,7 +406,7 @@ static int client_handle_line(ControlClient *c, const char *line, size_t len) {
         /* Work only for someone who reads it: a read-only request from a
          * peer that has closed is dropped (a flood of connect, pipeline,
          * close costs no answer each); set, clear and reload still run. */
-        if (!info->privileged && (c->gone || peer_closed(c->fd))) {
+        if (!info->privileged && client_peer_gone(c)) {
                 c->gone = true;
                 return 0;
         }
@@ -552,8 +569,10 @@ static int client_io(ControlClient *c, uint32_t revents) {
                 else if (n > 0) {
                         c->in_len += (size_t) n;
                         client_touch(c);
+                        c->seen_open = true; /* revents had no hang-up (see above) */
                 }
                 r = client_process(c);
+                c->seen_open = false;
         }
         return client_done(c, r);
 }

@@ -21,7 +21,9 @@
  *    keep-alive);
  *  - a read-only request (every command that is not privileged) from a
  *    client that has closed its connection is not carried out: nobody
- *    would read the answer; set, clear and reload still are;
+ *    would read the answer; set, clear and reload still are. "Closed" is
+ *    as last seen: for the first request after a read, by the epoll event
+ *    that brought it in; for each later one, by a poll() just before it;
  *  - a request line of at most PROTOCOL_MAX_REQUEST bytes, not counting a
  *    CR before its newline (longer ones get an error and the rest of the
  *    line is skipped);
