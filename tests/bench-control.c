@@ -94,15 +94,19 @@ static int connect_daemon(void) {
         return fd;
 }
 
-/* Reads one line into buf (kept across calls); returns its length or -1. */
+/* Reads one line into buf (kept across calls); returns its length or -1.
+ * The last line read is r->line, until the next call or reader_done(). */
 typedef struct Reader {
-        char *buf;
+        char *buf, *line;
         size_t len, alloc;
 } Reader;
 
-static ssize_t read_line(int fd, Reader *r, char **ret_line) {
-        static __thread char *line;
+static void reader_done(Reader *r) {
+        free(r->buf);
+        free(r->line);
+}
 
+static ssize_t read_line(int fd, Reader *r, char **ret_line) {
         for (;;) {
                 char *nl = r->len ? memchr(r->buf, '\n', r->len) : NULL;
                 ssize_t n;
@@ -110,12 +114,12 @@ static ssize_t read_line(int fd, Reader *r, char **ret_line) {
                 if (nl) {
                         size_t l = (size_t) (nl - r->buf);
 
-                        free(line);
-                        line = strndup(r->buf, l);
+                        free(r->line);
+                        r->line = strndup(r->buf, l);
                         memmove(r->buf, nl + 1, r->len - l - 1);
                         r->len -= l + 1;
                         if (ret_line)
-                                *ret_line = line;
+                                *ret_line = r->line;
                         return (ssize_t) l;
                 }
                 if (greedy_realloc((void **) &r->buf, &r->alloc, r->len + 65536, 1) < 0)
@@ -139,7 +143,7 @@ static json_object *status_once(void) {
         if (write(fd, STATUS, strlen(STATUS)) == (ssize_t) strlen(STATUS) && read_line(fd, &r, &line) >= 0)
                 o = json_tokener_parse(line);
         close(fd);
-        free(r.buf);
+        reader_done(&r);
         return o;
 }
 
@@ -177,7 +181,7 @@ static void *client_thread(void *userdata) {
                 samples_add(&c->lat_ns, now_monotonic_ns() - t0);
         }
         close(fd);
-        free(r.buf);
+        reader_done(&r);
         return NULL;
 }
 
@@ -295,7 +299,7 @@ static void *watch_thread(void *unused) {
                 }
         }
         close(fd);
-        free(r.buf);
+        reader_done(&r);
         return NULL;
 }
 
@@ -353,7 +357,7 @@ static size_t status_reply_bytes(void) {
         if (write(fd, STATUS, strlen(STATUS)) == (ssize_t) strlen(STATUS))
                 n = read_line(fd, &r, &line);
         close(fd);
-        free(r.buf);
+        reader_done(&r);
         return n < 0 ? 0 : (size_t) n + 1;
 }
 
