@@ -15,8 +15,10 @@
 
 #include <sys/types.h>
 
-/* How long a lookup may take before the child is killed. */
-#define GROUP_LOOKUP_TIMEOUT_MS 10000
+/* How long a lookup may take before the child is killed: the event loop
+ * waits meanwhile, and the start makes two (admin and reader group) within
+ * the service's WatchdogSec=30s. */
+#define GROUP_LOOKUP_TIMEOUT_MS 5000
 
 /* The gid of the group NAME. Returns 0, -ENOENT when there is no such
  * group, -ETIMEDOUT when the lookup took more than the timeout, or -errno

@@ -36,28 +36,55 @@ static void log_config_errors(char **errors) {
                 log_error("%s", *e);
 }
 
-/* The gid of a group named by the config; (gid_t) -1 when empty or not
- * there (what_then says what that means). */
-static gid_t group_gid(const char *name, const char *key, const char *what_then) {
-        gid_t gid;
+/* The gid of a group named by the config into *ret: (gid_t) -1 when the
+ * name is empty or there is no such group (logged; what_then says what
+ * that means). A lookup that fails otherwise (a group database that does
+ * not answer: -ETIMEDOUT, -EIO) is logged and returned with *ret (gid_t) -1,
+ * so that a reload can refuse it rather than act as if the group were gone. */
+static int group_gid(const char *name, const char *key, const char *what_then, gid_t *ret) {
         int q;
 
+        *ret = (gid_t) -1;
         if (isempty(name))
-                return (gid_t) -1;
-        q = group_lookup_gid(name, &gid);
+                return 0;
+        q = group_lookup_gid(name, ret);
         if (q == -ENOENT) {
                 log_warning("%s \"%s\" does not exist; %s", key, name, what_then);
-                return (gid_t) -1;
+                return 0;
         }
         if (q < 0) {
                 log_warning("%s \"%s\" cannot be looked up (%s); %s", key, name, strerror(-q), what_then);
-                return (gid_t) -1;
+                *ret = (gid_t) -1;
+                return q;
         }
-        return gid;
+        return 0;
 }
 
-static gid_t admin_gid(const Config *c) {
-        return group_gid(config_daemon(c)->admin_group.s, "Admin group", "only root may change policy");
+static int admin_gid(const Config *c, gid_t *ret) {
+        return group_gid(config_daemon(c)->admin_group.s, "Admin group", "only root may change policy", ret);
+}
+
+/* Applies a reloaded config's admin group to the control socket, or says
+ * in *ret_error why the reload is refused. */
+static int reload_admin_gid(Manager *m, const Config *c, char **ret_error) {
+        const char *name = config_daemon(c)->admin_group.s ?: "";
+        gid_t gid;
+        int r;
+
+        *ret_error = NULL;
+        r = admin_gid(c, &gid);
+        if (r < 0) {
+                if (asprintf(ret_error, "admin_group = %s: the group cannot be looked up (%s); the running "
+                             "configuration is kept", name, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        r = control_server_set_admin_gid(m->control, gid);
+        if (r < 0 && asprintf(ret_error, "admin_group = %s: the control socket's group cannot be changed (%s); "
+                              "restart the daemon to apply it", name,
+                              r == -EPERM ? "it is systemd's socket, or not ours to change" : strerror(-r)) < 0)
+                *ret_error = NULL;
+        return r;
 }
 
 static int manager_decide(Manager *m, const PolicyGroupRate *rates, uint64_t now_ns);
@@ -561,6 +588,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
         _cleanup_strv_free_ char **errors = NULL;
         const DaemonSettings *old, *new;
         Config *c = NULL;
+        char *e = NULL;
         int r;
 
         m->reloads++;
@@ -568,14 +596,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
         r = load_config(&m->opts, &c, &errors);
         /* admin_group: the privilege checks and the socket's group change
          * together, or the reload is refused; never half. */
-        if (r >= 0 && m->control && (r = control_server_set_admin_gid(m->control, admin_gid(c))) < 0) {
-                char *e = NULL;
-
-                if (asprintf(&e, "admin_group = %s: the control socket's group cannot be changed (%s); "
-                             "restart the daemon to apply it",
-                             config_daemon(c)->admin_group.s ?: "",
-                             r == -EPERM ? "it is systemd's socket, or not ours to change" : strerror(-r)) < 0)
-                        e = NULL;
+        if (r >= 0 && m->control && (r = reload_admin_gid(m, c, &e)) < 0) {
                 config_free(c);
                 c = NULL;
                 r = strv_consume(&errors, e) < 0 ? -ENOMEM : -EINVAL;
@@ -689,7 +710,7 @@ static int open_reader_socket(Manager *m, int listen_fd) {
         /* Bound here only for a group that exists: a socket nobody but root
          * may use is no use, and a daemon run by hand (a test) must not
          * take the system's path for it. */
-        gid = group_gid(d->reader_group.s, "Reader group", "no read-only socket");
+        (void) group_gid(d->reader_group.s, "Reader group", "no read-only socket", &gid); /* logged */
         if (gid == (gid_t) -1 && listen_fd < 0)
                 return 0;
         r = control_server_new(m->event, d->reader_socket.s, listen_fd, gid, manager_handle_request, m, &m->reader);
@@ -704,6 +725,7 @@ static int open_reader_socket(Manager *m, int listen_fd) {
 static int open_control_socket(Manager *m) {
         const char *path = m->opts.socket_path ? m->opts.socket_path : config_daemon(m->config)->socket.s;
         int n, listen_fd = -1, reader_fd = -1, r;
+        gid_t gid;
         char **names = NULL;
 
         /* systemd passes the main socket (iommutuned.socket) and the one
@@ -737,8 +759,10 @@ static int open_control_socket(Manager *m) {
                         (void) mkdir_parents(dir, 0755);
                 }
         }
-        r = control_server_new(m->event, path, listen_fd, admin_gid(m->config), manager_handle_request, m,
-                               &m->control);
+        /* At start a group database that does not answer leaves policy to
+         * root (logged); a reload applies the group once it answers. */
+        (void) admin_gid(m->config, &gid);
+        r = control_server_new(m->event, path, listen_fd, gid, manager_handle_request, m, &m->control);
         if (r < 0)
                 return log_error_errno(r, "Failed to listen on %s: %m", path);
         log_info("Listening on %s%s", n >= 1 ? "the socket systemd passed, " : "", path);

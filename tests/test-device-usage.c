@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <ftw.h>
+#include <net/route.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -374,7 +375,8 @@ static char **proc_net_route_defaults(void) {
                 unsigned flags;
 
                 if (sscanf(line, "%63s %15s %15s %x %*s %*s %*s %15s", ifname, dst, gw, &flags, mask) == 5 &&
-                    streq(dst, "00000000") && streq(mask, "00000000") && !strv_contains(names, ifname) &&
+                    streq(dst, "00000000") && streq(mask, "00000000") && (flags & RTF_UP) && !streq(ifname, "*") &&
+                    !strv_contains(names, ifname) &&
                     strv_extend(&names, ifname) < 0)
                         names = strv_free(names);
         }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <limits.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
@@ -91,11 +92,13 @@ int rtnl_dump(int fd, uint16_t type, unsigned char family, RtnlMessageFn fn, voi
                 return q;
         for (;;) {
                 ssize_t n = receive_datagram(fd, &buf, &allocated);
-                size_t left;
+                int left; /* signed, as NLMSG_NEXT() steps past an unaligned last message */
 
                 if (n < 0)
                         return (int) n;
-                left = (size_t) n;
+                if (n == 0 || n > INT_MAX) /* no dump reply is empty */
+                        return -EBADMSG;
+                left = (int) n;
                 for (const struct nlmsghdr *h = buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
                         if (h->nlmsg_seq != seq) /* a reply to an earlier request */
                                 continue;
