@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,6 +70,9 @@ int group_lookup_gid(const char *name, gid_t *ret) {
                 return -EINVAL;
         if (pipe2(pipe_fd, O_CLOEXEC) < 0)
                 return -errno;
+        /* Nothing buffered is copied into the child, where an exit that
+         * flushes (valgrind's, for one) would print it a second time. */
+        fflush(NULL);
         pid = fork();
         if (pid < 0) {
                 q = -errno;
