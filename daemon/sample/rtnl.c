@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
-#include <limits.h>
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <stdlib.h>
@@ -77,6 +76,25 @@ static ssize_t receive_datagram(int fd, void **buf, size_t *allocated) {
         }
 }
 
+/* NLMSG_OK() and NLMSG_NEXT() without their signed/unsigned mix: a whole
+ * message header and body within what is left. */
+static bool message_ok(const struct nlmsghdr *h, size_t left) {
+        return h && left >= sizeof(*h) && h->nlmsg_len >= sizeof(*h) && h->nlmsg_len <= left;
+}
+
+/* The message after h, or NULL with *left 0 when h was the last (its
+ * alignment padding may be missing at the datagram's end). */
+static const struct nlmsghdr *message_next(const struct nlmsghdr *h, size_t *left) {
+        size_t step = NLMSG_ALIGN(h->nlmsg_len);
+
+        if (step >= *left) {
+                *left = 0;
+                return NULL;
+        }
+        *left -= step;
+        return (const struct nlmsghdr *) ((const char *) h + step);
+}
+
 int rtnl_dump(int fd, uint16_t type, unsigned char family, RtnlMessageFn fn, void *userdata) {
         static uint32_t last_seq;
         uint32_t seq = ++last_seq;
@@ -92,14 +110,14 @@ int rtnl_dump(int fd, uint16_t type, unsigned char family, RtnlMessageFn fn, voi
                 return q;
         for (;;) {
                 ssize_t n = receive_datagram(fd, &buf, &allocated);
-                int left; /* signed, as NLMSG_NEXT() steps past an unaligned last message */
+                size_t left;
 
                 if (n < 0)
                         return (int) n;
-                if (n == 0 || n > INT_MAX) /* no dump reply is empty */
+                if (n == 0) /* no dump reply is empty */
                         return -EBADMSG;
-                left = (int) n;
-                for (const struct nlmsghdr *h = buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+                left = (size_t) n;
+                for (const struct nlmsghdr *h = buf; message_ok(h, left); h = message_next(h, &left)) {
                         if (h->nlmsg_seq != seq) /* a reply to an earlier request */
                                 continue;
                         if (h->nlmsg_flags & NLM_F_DUMP_INTR)
